@@ -1,0 +1,39 @@
+/* The daemon's configuration, built from the virtiofsd-compatible command line. */
+#ifndef VFSD_CMD_CONFIG_H
+#define VFSD_CMD_CONFIG_H
+
+#include <stdbool.h>
+
+#include "base/log.h"
+#include "fs/fs.h"
+#include "sec/sandbox.h"
+
+struct vfsd_config {
+	const char *shared_dir;
+	const char *socket_path;
+	const char *socket_group;
+	int fd; /* --fd: an already listening socket, or -1 */
+	const char *tag;
+	enum vfsd_cache_policy cache;
+	unsigned int thread_pool_size;
+	enum vfsd_log_level log_level;
+	bool log_level_debug_forced; /* -d */
+	bool syslog;
+	enum vfsd_sandbox_mode sandbox;
+	bool readonly;
+	bool readdirplus;
+	bool print_capabilities;
+};
+
+enum vfsd_parse_result {
+	VFSD_PARSE_RUN,	 /* go on and serve */
+	VFSD_PARSE_EXIT, /* done (help, version, capabilities): exit with *status */
+};
+
+/* Parses argv. On an error prints the reason and sets *status to 2 (VFSD_PARSE_EXIT). */
+enum vfsd_parse_result vfsd_parse_args(int argc, char **argv, struct vfsd_config *cfg, int *status);
+
+/* Runs the daemon with cfg; returns the process exit status. */
+int vfsd_run(const struct vfsd_config *cfg);
+
+#endif

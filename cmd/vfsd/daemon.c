@@ -1,0 +1,259 @@
+/* Wiring: listener and pid file, sandbox, filesystem, FUSE server, vhost-user device, loop. */
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <libgen.h>
+#include <limits.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "base/cleanup.h"
+#include "base/log.h"
+#include "config.h"
+#include "fs/fs.h"
+#include "fuse/server.h"
+#include "sec/sandbox.h"
+#include "vhost/device.h"
+
+static void on_fatal_signal(int sig)
+{
+	(void)sig;
+	_exit(1);
+}
+
+/* Creates, locks and fills "<socket>.pid"; the fd stays open for the process's life. */
+static int lock_pid_file(const char *socket_path)
+{
+	char path[PATH_MAX + 8], pid[32];
+	struct stat a, b;
+	int fd;
+
+	if (snprintf(path, sizeof(path), "%s.pid", socket_path) >= (int)sizeof(path)) {
+		log_error("Error creating pid file '%s.pid': name too long", socket_path);
+		return -ENAMETOOLONG;
+	}
+	for (;;) {
+		fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+		if (fd < 0 || flock(fd, LOCK_EX | LOCK_NB) < 0) {
+			int err = errno;
+
+			log_error("Error creating pid file '%s': %s", path, strerror(err));
+			if (fd >= 0)
+				close(fd);
+			return -err;
+		}
+		/* Retry if the file was replaced between open and lock. */
+		if (fstat(fd, &a) == 0 && stat(path, &b) == 0 && a.st_ino == b.st_ino &&
+		    a.st_dev == b.st_dev)
+			break;
+		close(fd);
+	}
+	snprintf(pid, sizeof(pid), "%d\n", getpid());
+	if (ftruncate(fd, 0) < 0 || pwrite(fd, pid, strlen(pid), 0) < 0)
+		log_warn("cannot write pid file '%s': %s", path, strerror(errno));
+	return fd;
+}
+
+static int make_listener(const struct vfsd_config *cfg, int *pid_fd)
+{
+	struct sockaddr_un addr = { .sun_family = AF_UNIX };
+	char dir[PATH_MAX];
+	struct stat st;
+	mode_t old_umask;
+	int fd, r = 0;
+
+	if (strlen(cfg->socket_path) >= sizeof(addr.sun_path)) {
+		log_error("socket path '%s' is too long", cfg->socket_path);
+		return -ENAMETOOLONG;
+	}
+	snprintf(dir, sizeof(dir), "%s", cfg->socket_path);
+	const char *parent = dirname(dir);
+
+	if (stat(parent, &st) < 0 || !S_ISDIR(st.st_mode)) {
+		log_error("%s does not exist or is not a directory", parent);
+		return -ENOENT;
+	}
+	old_umask = umask(cfg->socket_group ? 0007 : 0077);
+	*pid_fd = lock_pid_file(cfg->socket_path);
+	if (*pid_fd < 0) {
+		umask(old_umask);
+		return *pid_fd;
+	}
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0) {
+		r = -errno;
+		goto out;
+	}
+	memcpy(addr.sun_path, cfg->socket_path, strlen(cfg->socket_path) + 1); /* length checked */
+	unlink(cfg->socket_path);
+	if (bind(fd, (struct sockaddr *)&addr, sizeof(addr)) < 0 || listen(fd, 1) < 0) {
+		r = -errno;
+		log_error("cannot listen on %s: %s", cfg->socket_path, strerror(errno));
+		close(fd);
+		goto out;
+	}
+	if (cfg->socket_group) {
+		struct group *g = getgrnam(cfg->socket_group);
+
+		if (!g) {
+			log_error("Couldn't resolve the group name specified for the socket path");
+			r = -ENOENT;
+		} else if (chown(cfg->socket_path, -1, g->gr_gid) < 0) {
+			r = -errno;
+			log_error("cannot change the group of %s: %s", cfg->socket_path, strerror(errno));
+		}
+		if (r < 0) {
+			close(fd);
+			goto out;
+		}
+	}
+out:
+	umask(old_umask);
+	return r < 0 ? r : fd;
+}
+
+struct daemon {
+	struct vfsd_passthrough *fs;
+	struct fuse_server server;
+	struct vhost_dev *dev;
+};
+
+static uint32_t handle_request(void *opaque, struct virtq_elem *elem)
+{
+	struct daemon *d = opaque;
+
+	return fuse_server_handle(&d->server, virtq_elem_rd(elem), elem->nrd, virtq_elem_wr(elem),
+				  elem->nwr);
+}
+
+static void handle_reset(void *opaque)
+{
+	struct daemon *d = opaque;
+
+	fuse_server_reset(&d->server);
+}
+
+/* Serves one connection until the VMM hangs up; returns the exit status. */
+static int serve(struct daemon *d, int listen_fd)
+{
+	struct pollfd pfd = { .events = POLLIN };
+	int conn, status = 0;
+
+	log_info("Waiting for vhost-user socket connection...");
+	do {
+		conn = accept4(listen_fd, NULL, NULL, SOCK_CLOEXEC);
+	} while (conn < 0 && errno == EINTR);
+	if (conn < 0) {
+		log_error("accept: %s", strerror(errno));
+		return 1;
+	}
+	close(listen_fd);
+	log_info("Client connected, servicing requests");
+	pfd.fd = conn;
+	for (;;) {
+		int r;
+
+		if (poll(&pfd, 1, -1) < 0) {
+			if (errno == EINTR)
+				continue;
+			log_error("poll: %s", strerror(errno));
+			status = 1;
+			break;
+		}
+		r = vhost_dev_handle_msg(d->dev, conn);
+		if (r == -ECONNRESET) {
+			log_info("Client disconnected, shutting down");
+			break;
+		}
+		if (r < 0) {
+			log_error("vhost-user connection failed: %s", strerror(-r));
+			status = 1;
+			break;
+		}
+	}
+	close(conn);
+	return status;
+}
+
+int vfsd_run(const struct vfsd_config *cfg)
+{
+	struct sigaction sa = { .sa_handler = on_fatal_signal };
+	struct daemon d = { 0 };
+	struct vfsd_sandbox sb;
+	struct stat st;
+	char err[512] = "";
+	int cleanup_close pid_fd = -1;
+	int listen_fd, r, status;
+
+	vfsd_log_init(cfg->log_level_debug_forced ? VFSD_LOG_DEBUG : cfg->log_level, cfg->syslog,
+		      "vfsd");
+	sigaction(SIGHUP, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+
+	if (!cfg->shared_dir) {
+		log_error("missing \"--shared-dir\" or \"-o source\" option");
+		return 1;
+	}
+	if (stat(cfg->shared_dir, &st) < 0 || !S_ISDIR(st.st_mode)) {
+		log_error("%s does not exist or is not a directory", cfg->shared_dir);
+		return 1;
+	}
+	if (cfg->fd >= 0) {
+		listen_fd = cfg->fd;
+	} else {
+		listen_fd = make_listener(cfg, &pid_fd);
+		if (listen_fd < 0)
+			return 1;
+	}
+
+	r = vfsd_sandbox_enter(cfg->sandbox, cfg->shared_dir, listen_fd, &sb, err, sizeof(err));
+	if (r == VFSD_SANDBOX_PARENT)
+		return sb.exit_status;
+	if (r < 0) {
+		log_error("%s", err);
+		return 1;
+	}
+
+	struct vfsd_fs_config fcfg = {
+		.root_dir = sb.root_dir,
+		.proc_self_fd = sb.proc_self_fd,
+		.cache = cfg->cache,
+		.readonly = cfg->readonly,
+		.readdirplus = cfg->readdirplus,
+	};
+
+	r = vfsd_passthrough_new(&fcfg, &d.fs);
+	if (r < 0) {
+		log_error("Failed to create internal filesystem representation: %s", strerror(-r));
+		return 1;
+	}
+	fuse_server_init(&d.server, &vfsd_passthrough_ops, d.fs);
+
+	struct vhost_dev_config vcfg = {
+		.tag = cfg->tag,
+		.thread_pool_size = cfg->thread_pool_size,
+		.thread_init = vfsd_passthrough_thread_init,
+	};
+	struct vhost_backend backend = { .handle = handle_request, .reset = handle_reset, .opaque = &d };
+
+	r = vhost_dev_new(&vcfg, &backend, &d.dev);
+	if (r < 0) {
+		log_error("Failed to start daemon: %s", strerror(-r));
+		status = 1;
+	} else {
+		status = serve(&d, listen_fd);
+	}
+	vhost_dev_free(d.dev);
+	fuse_server_cleanup(&d.server);
+	vfsd_passthrough_free(d.fs);
+	return status;
+}

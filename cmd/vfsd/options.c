@@ -1,0 +1,406 @@
+/* The virtiofsd-compatible command line, including the legacy "-o key=value" forms. */
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "base/util.h"
+#include "config.h"
+
+#ifndef VFSD_VERSION
+#define VFSD_VERSION "0.0.0"
+#endif
+
+enum {
+	OPT_SHARED_DIR = 256,
+	OPT_SOCKET_PATH,
+	OPT_SOCKET,
+	OPT_SOCKET_GROUP,
+	OPT_FD,
+	OPT_TAG,
+	OPT_CACHE,
+	OPT_THREAD_POOL_SIZE,
+	OPT_LOG_LEVEL,
+	OPT_SYSLOG,
+	OPT_SANDBOX,
+	OPT_READONLY,
+	OPT_PRINT_CAPS,
+	OPT_NO_READDIRPLUS,
+	OPT_SECCOMP,
+	OPT_NO_ANNOUNCE_SUBMOUNTS,
+	OPT_NOT_YET, /* options of virtiofsd that vfsd does not implement yet */
+};
+
+static const struct option long_options[] = {
+	{ "shared-dir", required_argument, NULL, OPT_SHARED_DIR },
+	{ "socket-path", required_argument, NULL, OPT_SOCKET_PATH },
+	{ "socket", required_argument, NULL, OPT_SOCKET },
+	{ "socket-group", required_argument, NULL, OPT_SOCKET_GROUP },
+	{ "fd", required_argument, NULL, OPT_FD },
+	{ "tag", required_argument, NULL, OPT_TAG },
+	{ "cache", required_argument, NULL, OPT_CACHE },
+	{ "thread-pool-size", required_argument, NULL, OPT_THREAD_POOL_SIZE },
+	{ "log-level", required_argument, NULL, OPT_LOG_LEVEL },
+	{ "syslog", no_argument, NULL, OPT_SYSLOG },
+	{ "sandbox", required_argument, NULL, OPT_SANDBOX },
+	{ "readonly", no_argument, NULL, OPT_READONLY },
+	{ "print-capabilities", no_argument, NULL, OPT_PRINT_CAPS },
+	{ "no-readdirplus", no_argument, NULL, OPT_NO_READDIRPLUS },
+	{ "seccomp", required_argument, NULL, OPT_SECCOMP },
+	{ "no-announce-submounts", no_argument, NULL, OPT_NO_ANNOUNCE_SUBMOUNTS },
+	{ "help", no_argument, NULL, 'h' },
+	{ "version", no_argument, NULL, 'V' },
+	{ "xattr", no_argument, NULL, OPT_NOT_YET },
+	{ "posix-acl", no_argument, NULL, OPT_NOT_YET },
+	{ "xattrmap", required_argument, NULL, OPT_NOT_YET },
+	{ "announce-submounts", no_argument, NULL, OPT_NOT_YET },
+	{ "inode-file-handles", required_argument, NULL, OPT_NOT_YET },
+	{ "allow-mmap", no_argument, NULL, OPT_NOT_YET },
+	{ "writeback", no_argument, NULL, OPT_NOT_YET },
+	{ "allow-direct-io", no_argument, NULL, OPT_NOT_YET },
+	{ "modcaps", required_argument, NULL, OPT_NOT_YET },
+	{ "rlimit-nofile", required_argument, NULL, OPT_NOT_YET },
+	{ "killpriv-v2", no_argument, NULL, OPT_NOT_YET },
+	{ "no-killpriv-v2", no_argument, NULL, OPT_NOT_YET },
+	{ "security-label", no_argument, NULL, OPT_NOT_YET },
+	{ "uid-map", required_argument, NULL, OPT_NOT_YET },
+	{ "gid-map", required_argument, NULL, OPT_NOT_YET },
+	{ "translate-uid", required_argument, NULL, OPT_NOT_YET },
+	{ "translate-gid", required_argument, NULL, OPT_NOT_YET },
+	{ "preserve-noatime", no_argument, NULL, OPT_NOT_YET },
+	{ "migration-mode", required_argument, NULL, OPT_NOT_YET },
+	{ "migration-on-error", required_argument, NULL, OPT_NOT_YET },
+	{ "migration-verify-handles", no_argument, NULL, OPT_NOT_YET },
+	{ "migration-confirm-paths", no_argument, NULL, OPT_NOT_YET },
+	{ NULL, 0, NULL, 0 },
+};
+
+static void usage(FILE *out)
+{
+	fputs("Launch a virtio-fs vhost-user backend.\n"
+	      "\n"
+	      "Usage: vfsd --shared-dir <SHARED_DIR> --socket-path <SOCKET_PATH> [OPTIONS]\n"
+	      "\n"
+	      "Options:\n"
+	      "      --shared-dir <DIR>         Shared directory path\n"
+	      "      --tag <TAG>                Tag served in the device's config space (max 36 bytes)\n"
+	      "      --socket-path <PATH>       vhost-user socket path\n"
+	      "      --socket-group <GROUP>     Name of group for the vhost-user socket\n"
+	      "      --fd <FD>                  File descriptor of an already listening socket\n"
+	      "      --thread-pool-size <N>     Maximum worker threads, 0 = none [default: 0]\n"
+	      "      --sandbox <MODE>           namespace, chroot or none [default: namespace]\n"
+	      "      --seccomp none             Install no seccomp filter (other actions: not yet)\n"
+	      "      --readonly                 Refuse every change to the shared directory\n"
+	      "      --cache <POLICY>           never, metadata, auto or always [default: auto]\n"
+	      "      --no-readdirplus           Do not use READDIRPLUS\n"
+	      "      --no-announce-submounts    Do not announce submounts (vfsd never does yet)\n"
+	      "      --log-level <LEVEL>        error, warn, info, debug, trace, off [default: info]\n"
+	      "      --syslog                   Log to syslog instead of stderr\n"
+	      "      --print-capabilities       Print the vhost-user.json capabilities and exit\n"
+	      "  -o <OPTIONS>                   Legacy options: source=DIR, cache=auto|always|none|metadata,\n"
+	      "                                 loglevel=debug|info|warn|err, sandbox=namespace|chroot,\n"
+	      "                                 readdirplus, no_readdirplus and the no_* forms of\n"
+	      "                                 features vfsd has off\n"
+	      "  -d                             Same as --log-level debug\n"
+	      "  -f                             No effect (compatibility)\n"
+	      "  -h, --help                     Print help\n"
+	      "  -V, --version                  Print version\n",
+	      out);
+}
+
+static int fail(const char *fmt, const char *arg)
+{
+	fputs("vfsd: error: ", stderr);
+	fprintf(stderr, fmt, arg);
+	fputs("\nFor more information, try '--help'.\n", stderr);
+	return 2;
+}
+
+static int parse_cache(const char *s, bool legacy, enum vfsd_cache_policy *out)
+{
+	if (strcasecmp(s, "auto") == 0)
+		*out = VFSD_CACHE_AUTO;
+	else if (strcasecmp(s, "always") == 0)
+		*out = VFSD_CACHE_ALWAYS;
+	else if (strcasecmp(s, "metadata") == 0)
+		*out = VFSD_CACHE_METADATA;
+	else if (!legacy && strcasecmp(s, "never") == 0)
+		*out = VFSD_CACHE_NEVER;
+	else if (legacy && strcmp(s, "none") == 0)
+		*out = VFSD_CACHE_NEVER;
+	else
+		return -EINVAL;
+	return 0;
+}
+
+/* Keywords of "-o" that only restate vfsd's behaviour. */
+static const char *const legacy_noop_keywords[] = {
+	"no_xattr",	  "no_posix_lock", "no_flock",	       "no_writeback", "no_allow_direct_io",
+	"no_killpriv_v2", "no_posix_acl",  "no_security_label",
+};
+
+/* Keywords and keys of "-o" that name features vfsd does not have yet. */
+static const char *const legacy_not_yet[] = {
+	"xattr",     "writeback",	 "allow_direct_io", "killpriv_v2", "posix_acl",
+	"security_label", "announce_submounts", "modcaps",	    "xattrmap",
+};
+
+static int parse_legacy_item(char *item, struct vfsd_config *cfg)
+{
+	char *eq = strchr(item, '=');
+
+	if (!eq) {
+		if (strcmp(item, "readdirplus") == 0) {
+			cfg->readdirplus = true;
+			return 0;
+		}
+		if (strcmp(item, "no_readdirplus") == 0) {
+			cfg->readdirplus = false;
+			return 0;
+		}
+		for (size_t i = 0; i < ARRAY_SIZE(legacy_noop_keywords); i++) {
+			if (strcmp(item, legacy_noop_keywords[i]) == 0)
+				return 0;
+		}
+		for (size_t i = 0; i < ARRAY_SIZE(legacy_not_yet); i++) {
+			if (strcmp(item, legacy_not_yet[i]) == 0)
+				return fail("'-o %s' is not supported by vfsd yet", item);
+		}
+		return fail("Invalid compat argument '-o %s'", item);
+	}
+	*eq = '\0';
+	const char *key = item, *val = eq + 1;
+
+	if (strchr(val, '='))
+		return fail("Invalid compat argument '-o %s'", key);
+	if (strcmp(key, "source") == 0) {
+		cfg->shared_dir = val;
+	} else if (strcmp(key, "cache") == 0) {
+		if (parse_cache(val, true, &cfg->cache) < 0)
+			return fail("Invalid compat value for '-o cache': %s", val);
+	} else if (strcmp(key, "loglevel") == 0) {
+		enum vfsd_log_level l;
+
+		if (strcmp(val, "err") == 0)
+			l = VFSD_LOG_ERROR;
+		else if (strcmp(val, "debug") && strcmp(val, "info") && strcmp(val, "warn"))
+			return fail("Invalid compat value for '-o loglevel': %s", val);
+		else
+			vfsd_log_level_parse(val, &l);
+		cfg->log_level = l;
+	} else if (strcmp(key, "sandbox") == 0) {
+		if (strcmp(val, "namespace") == 0)
+			cfg->sandbox = VFSD_SANDBOX_NAMESPACE;
+		else if (strcmp(val, "chroot") == 0)
+			cfg->sandbox = VFSD_SANDBOX_CHROOT;
+		else
+			return fail("Invalid compat value for '-o sandbox': %s", val);
+	} else {
+		for (size_t i = 0; i < ARRAY_SIZE(legacy_not_yet); i++) {
+			if (strcmp(key, legacy_not_yet[i]) == 0)
+				return fail("'-o %s=...' is not supported by vfsd yet", key);
+		}
+		return fail("Invalid compat argument '-o %s'", key);
+	}
+	return 0;
+}
+
+/* Applies every "-o" list after the long options, as the reference does. */
+static int parse_legacy(char **lists, int n, struct vfsd_config *cfg)
+{
+	for (int i = 0; i < n; i++) {
+		char *save = NULL;
+
+		for (char *item = strtok_r(lists[i], ",", &save); item;
+		     item = strtok_r(NULL, ",", &save)) {
+			int r = parse_legacy_item(item, cfg);
+
+			if (r)
+				return r;
+		}
+	}
+	return 0;
+}
+
+static void print_capabilities(void)
+{
+	fputs("{\n  \"type\": \"fs\",\n  \"features\": [\n    \"separate-options\"\n  ]\n}\n", stdout);
+}
+
+enum vfsd_parse_result vfsd_parse_args(int argc, char **argv, struct vfsd_config *cfg, int *status)
+{
+	char **legacy = calloc(argc, sizeof(*legacy));
+	int nlegacy = 0, c, idx;
+	bool socket_alias = false, any_legacy = false;
+	uint64_t v;
+
+	*cfg = (struct vfsd_config){
+		.fd = -1,
+		.cache = VFSD_CACHE_AUTO,
+		.log_level = VFSD_LOG_INFO,
+		.sandbox = VFSD_SANDBOX_NAMESPACE,
+		.readdirplus = true,
+	};
+	*status = 2;
+	if (!legacy)
+		return VFSD_PARSE_EXIT;
+	if (argc <= 1) {
+		usage(stderr);
+		goto out;
+	}
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, ":hVdfo:", long_options, &idx)) != -1) {
+		switch (c) {
+		case OPT_SHARED_DIR:
+			cfg->shared_dir = optarg;
+			break;
+		case OPT_SOCKET_PATH:
+			cfg->socket_path = optarg;
+			break;
+		case OPT_SOCKET:
+			fputs("vfsd: use of deprecated parameter '--socket': Please use the '--socket-path' option instead\n",
+			      stderr);
+			if (!cfg->socket_path || socket_alias)
+				cfg->socket_path = optarg;
+			socket_alias = true;
+			break;
+		case OPT_SOCKET_GROUP:
+			cfg->socket_group = optarg;
+			break;
+		case OPT_FD:
+			if (parse_u64(optarg, INT32_MAX, &v) < 0) {
+				*status = fail("invalid value '%s' for '--fd <FD>'", optarg);
+				goto out;
+			}
+			cfg->fd = (int)v;
+			break;
+		case OPT_TAG:
+			if (optarg[0] == '\0' || strlen(optarg) > 36) {
+				*status = fail("invalid value '%s' for '--tag <TAG>': The tag may not be empty or longer than 36 bytes (encoded as UTF-8).",
+					       optarg);
+				goto out;
+			}
+			cfg->tag = optarg;
+			break;
+		case OPT_CACHE:
+			if (parse_cache(optarg, false, &cfg->cache) < 0) {
+				*status = fail("invalid value '%s' for '--cache <CACHE>' (auto, always, never, metadata)",
+					       optarg);
+				goto out;
+			}
+			break;
+		case OPT_THREAD_POOL_SIZE:
+			if (parse_u64(optarg, 1024, &v) < 0) {
+				*status = fail("invalid value '%s' for '--thread-pool-size <N>' (0 to 1024)",
+					       optarg);
+				goto out;
+			}
+			cfg->thread_pool_size = (unsigned int)v;
+			break;
+		case OPT_LOG_LEVEL:
+			if (vfsd_log_level_parse(optarg, &cfg->log_level) < 0) {
+				*status = fail("invalid value '%s' for '--log-level <LEVEL>'", optarg);
+				goto out;
+			}
+			break;
+		case OPT_SYSLOG:
+			cfg->syslog = true;
+			break;
+		case OPT_SANDBOX:
+			if (vfsd_sandbox_parse(optarg, &cfg->sandbox) < 0) {
+				*status = fail("invalid value '%s' for '--sandbox <SANDBOX>' (namespace, chroot, none)",
+					       optarg);
+				goto out;
+			}
+			break;
+		case OPT_READONLY:
+			cfg->readonly = true;
+			break;
+		case OPT_PRINT_CAPS:
+			cfg->print_capabilities = true;
+			break;
+		case OPT_NO_READDIRPLUS:
+			cfg->readdirplus = false;
+			break;
+		case OPT_SECCOMP:
+			if (strcmp(optarg, "none") != 0) {
+				*status = fail("'--seccomp %s' is not supported by vfsd yet (only 'none')",
+					       optarg);
+				goto out;
+			}
+			break;
+		case OPT_NO_ANNOUNCE_SUBMOUNTS:
+			break; /* vfsd does not announce submounts yet: this is its behaviour */
+		case OPT_NOT_YET:
+			*status = fail("option '--%s' is not supported by vfsd yet",
+				       long_options[idx].name);
+			goto out;
+		case 'o':
+			legacy[nlegacy++] = optarg;
+			any_legacy = true;
+			break;
+		case 'd':
+			cfg->log_level_debug_forced = true;
+			break;
+		case 'f':
+			fputs("vfsd: Use of deprecated flag '-f': This flag has no effect, please remove it\n",
+			      stderr);
+			break;
+		case 'h':
+			usage(stdout);
+			*status = 0;
+			goto out;
+		case 'V':
+			printf("vfsd %s\n", VFSD_VERSION);
+			*status = 0;
+			goto out;
+		case ':':
+			*status = fail("option '%s' needs a value", argv[optind - 1]);
+			goto out;
+		default:
+			*status = fail("unexpected argument '%s'", argv[optind - 1]);
+			goto out;
+		}
+	}
+	if (optind < argc) {
+		*status = fail("unexpected argument '%s'", argv[optind]);
+		goto out;
+	}
+	if (nlegacy) {
+		*status = parse_legacy(legacy, nlegacy, cfg);
+		if (*status)
+			goto out;
+	}
+	if (cfg->print_capabilities) {
+		print_capabilities();
+		*status = 0;
+		goto out;
+	}
+	if (!cfg->shared_dir && !any_legacy) {
+		*status = fail("the following required arguments were not provided: %s",
+			       "--shared-dir <SHARED_DIR>");
+		goto out;
+	}
+	if (!cfg->socket_path && cfg->fd < 0) {
+		*status = fail("the following required arguments were not provided: %s",
+			       "--socket-path <SOCKET_PATH>");
+		goto out;
+	}
+	if (cfg->socket_path && cfg->fd >= 0) {
+		*status = fail("the argument '--fd <FD>' cannot be used with %s", "'--socket-path'");
+		goto out;
+	}
+	if (cfg->socket_group && cfg->fd >= 0) {
+		*status = fail("the argument '--socket-group' cannot be used with %s", "'--fd'");
+		goto out;
+	}
+	if (cfg->cache == VFSD_CACHE_NEVER)
+		cfg->readdirplus = false;
+	free(legacy);
+	return VFSD_PARSE_RUN;
+out:
+	free(legacy);
+	return VFSD_PARSE_EXIT;
+}

@@ -1,0 +1,33 @@
+/* Small helpers shared by every layer: iovec copies, parsing of numbers. */
+#ifndef VFSD_BASE_UTIL_H
+#define VFSD_BASE_UTIL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/uio.h>
+
+#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+#define MIN(a, b) ((a) < (b) ? (a) : (b))
+#define MAX(a, b) ((a) > (b) ? (a) : (b))
+
+/* Total length of an iovec array; saturates at SIZE_MAX. */
+size_t iov_length(const struct iovec *iov, int cnt);
+
+/* Copies up to len bytes starting at byte offset off of iov into buf; returns bytes copied. */
+size_t iov_to_buf(const struct iovec *iov, int cnt, size_t off, void *buf, size_t len);
+
+/* Copies len bytes of buf into iov starting at byte offset off; returns bytes copied. */
+size_t iov_from_buf(const struct iovec *iov, int cnt, size_t off, const void *buf, size_t len);
+
+/*
+ * Fills dst (capacity dst_max) with the part of src that starts at byte offset off and is at
+ * most len bytes long. Returns the number of entries used.
+ */
+int iov_slice(const struct iovec *src, int cnt, size_t off, size_t len, struct iovec *dst,
+	      int dst_max);
+
+/* Parses a whole string as an unsigned decimal number no larger than max. */
+int parse_u64(const char *s, uint64_t max, uint64_t *out);
+
+#endif

@@ -1,0 +1,172 @@
+/* Directory entries: lookup, creation of names, removal, rename and hard links. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "fs/internal.h"
+
+#define RENAME_FLAGS_ALLOWED (RENAME_NOREPLACE | RENAME_EXCHANGE | RENAME_WHITEOUT)
+
+int fs_lookup(void *opaque, const struct vfsd_req_ctx *ctx, uint64_t parent, const char *name,
+	      struct fuse_entry_out *out)
+{
+	struct vfsd_passthrough *fs = opaque;
+	struct fs_inode *dir = inode_get(fs, parent);
+	int r;
+
+	(void)ctx;
+	if (!dir)
+		return -EBADF;
+	r = fs_lookup_at(fs, dir, name, out);
+	inode_put(fs, dir);
+	return r;
+}
+
+enum mk_kind { MK_NOD, MK_DIR, MK_SYMLINK };
+
+struct mk_args {
+	enum mk_kind kind;
+	uint32_t mode, rdev;
+	const char *target;
+};
+
+/* Creates a name as the requesting user, then looks it up. */
+static int make_entry(struct vfsd_passthrough *fs, const struct vfsd_req_ctx *ctx, uint64_t parent,
+		      const char *name, const struct mk_args *a, struct fuse_entry_out *out)
+{
+	struct fs_inode *dir;
+	struct fs_creds saved;
+	int r;
+
+	if (fs->cfg.readonly)
+		return -EROFS;
+	dir = inode_get(fs, parent);
+	if (!dir)
+		return -EBADF;
+	r = creds_switch(ctx, &saved);
+	if (r == 0) {
+		switch (a->kind) {
+		case MK_NOD:
+			r = mknodat(dir->fd, name, a->mode, a->rdev);
+			break;
+		case MK_DIR:
+			r = mkdirat(dir->fd, name, a->mode);
+			break;
+		case MK_SYMLINK:
+			r = symlinkat(a->target, dir->fd, name);
+			break;
+		}
+		if (r < 0)
+			r = -errno;
+		creds_restore(&saved);
+	}
+	if (r == 0)
+		r = fs_lookup_at(fs, dir, name, out);
+	inode_put(fs, dir);
+	return r;
+}
+
+int fs_symlink(void *fs, const struct vfsd_req_ctx *ctx, uint64_t parent, const char *name,
+	       const char *target, struct fuse_entry_out *out)
+{
+	struct mk_args a = { .kind = MK_SYMLINK, .target = target };
+
+	return make_entry(fs, ctx, parent, name, &a, out);
+}
+
+int fs_mknod(void *fs, const struct vfsd_req_ctx *ctx, uint64_t parent, const char *name,
+	     uint32_t mode, uint32_t rdev, uint32_t umask, struct fuse_entry_out *out)
+{
+	struct mk_args a = { .kind = MK_NOD, .mode = mode, .rdev = rdev };
+
+	(void)umask; /* the guest kernel applied it already */
+	return make_entry(fs, ctx, parent, name, &a, out);
+}
+
+int fs_mkdir(void *fs, const struct vfsd_req_ctx *ctx, uint64_t parent, const char *name,
+	     uint32_t mode, uint32_t umask, struct fuse_entry_out *out)
+{
+	struct mk_args a = { .kind = MK_DIR, .mode = mode };
+
+	(void)umask;
+	return make_entry(fs, ctx, parent, name, &a, out);
+}
+
+static int remove_entry(struct vfsd_passthrough *fs, uint64_t parent, const char *name, int flags)
+{
+	struct fs_inode *dir;
+	int r;
+
+	if (fs->cfg.readonly)
+		return -EROFS;
+	dir = inode_get(fs, parent);
+	if (!dir)
+		return -EBADF;
+	r = unlinkat(dir->fd, name, flags) < 0 ? -errno : 0;
+	inode_put(fs, dir);
+	return r;
+}
+
+int fs_unlink(void *fs, const struct vfsd_req_ctx *ctx, uint64_t parent, const char *name)
+{
+	(void)ctx;
+	return remove_entry(fs, parent, name, 0);
+}
+
+int fs_rmdir(void *fs, const struct vfsd_req_ctx *ctx, uint64_t parent, const char *name)
+{
+	(void)ctx;
+	return remove_entry(fs, parent, name, AT_REMOVEDIR);
+}
+
+int fs_rename(void *opaque, const struct vfsd_req_ctx *ctx, uint64_t olddir, const char *oldname,
+	      uint64_t newdir, const char *newname, uint32_t flags)
+{
+	struct vfsd_passthrough *fs = opaque;
+	struct fs_inode *from, *to;
+	int r;
+
+	(void)ctx;
+	if (fs->cfg.readonly)
+		return -EROFS;
+	if (flags & ~RENAME_FLAGS_ALLOWED)
+		return -EINVAL;
+	from = inode_get(fs, olddir);
+	to = inode_get(fs, newdir);
+	if (!from || !to)
+		r = -EBADF;
+	else
+		r = renameat2(from->fd, oldname, to->fd, newname, flags) < 0 ? -errno : 0;
+	inode_put(fs, from);
+	inode_put(fs, to);
+	return r;
+}
+
+int fs_link(void *opaque, const struct vfsd_req_ctx *ctx, uint64_t nodeid, uint64_t newparent,
+	    const char *newname, struct fuse_entry_out *out)
+{
+	struct vfsd_passthrough *fs = opaque;
+	struct fs_inode *inode, *dir;
+	char procname[16];
+	int r;
+
+	(void)ctx;
+	if (fs->cfg.readonly)
+		return -EROFS;
+	inode = inode_get(fs, nodeid);
+	dir = inode_get(fs, newparent);
+	if (!inode || !dir) {
+		r = -EBADF;
+		goto out;
+	}
+	snprintf(procname, sizeof(procname), "%d", inode->fd);
+	r = linkat(fs->proc_self_fd, procname, dir->fd, newname, AT_SYMLINK_FOLLOW) < 0 ? -errno : 0;
+	if (r == 0)
+		r = fs_lookup_at(fs, dir, newname, out);
+out:
+	inode_put(fs, inode);
+	inode_put(fs, dir);
+	return r;
+}

@@ -1,0 +1,250 @@
+/* Open files: open, create, read, write, flush, fsync, release. */
+#include <errno.h>
+#include <fcntl.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include "base/util.h"
+#include "fs/internal.h"
+
+/* Open flags the guest asks for, adjusted the way the reference does. */
+static int host_open_flags(uint32_t flags)
+{
+	/* Appends are done per write (RWF_APPEND); O_DIRECT and O_NOATIME are not honoured. */
+	return (int)(flags & ~(O_APPEND | O_DIRECT | O_NOATIME | O_CREAT | O_EXCL | O_NOCTTY)) |
+	       O_CLOEXEC;
+}
+
+/* The policy of --readonly for OPEN: reads only, nothing that would change the file. */
+static int readonly_check(uint32_t flags)
+{
+	if ((flags & O_ACCMODE) != O_RDONLY || (flags & O_EXCL))
+		return -EROFS;
+	if (flags & (O_TRUNC | __O_TMPFILE))
+		return -EINVAL;
+	return 0;
+}
+
+static int open_inode(struct vfsd_passthrough *fs, uint64_t nodeid, int flags, bool dir,
+		      struct fuse_open_out *out)
+{
+	struct fs_inode *inode = inode_get(fs, nodeid);
+	int fd, r;
+
+	if (!inode)
+		return -EBADF;
+	fd = fs_reopen(fs, inode, flags);
+	if (fd < 0) {
+		inode_put(fs, inode);
+		return fd;
+	}
+	out->open_flags = fs_open_flags(fs, dir);
+	out->padding = 0;
+	r = handle_new(fs, inode, fd, &out->fh);
+	inode_put(fs, inode);
+	return r;
+}
+
+int fs_open(void *opaque, const struct vfsd_req_ctx *ctx, uint64_t nodeid, uint32_t flags,
+	    uint32_t open_flags, struct fuse_open_out *out)
+{
+	struct vfsd_passthrough *fs = opaque;
+
+	(void)ctx;
+	(void)open_flags;
+	if (fs->cfg.readonly) {
+		int r = readonly_check(flags);
+
+		if (r < 0)
+			return r;
+	}
+	return open_inode(fs, nodeid, host_open_flags(flags), false, out);
+}
+
+int fs_opendir(void *opaque, const struct vfsd_req_ctx *ctx, uint64_t nodeid, uint32_t flags,
+	       struct fuse_open_out *out)
+{
+	struct vfsd_passthrough *fs = opaque;
+
+	(void)ctx;
+	(void)flags;
+	return open_inode(fs, nodeid, O_RDONLY | O_DIRECTORY, true, out);
+}
+
+int fs_create(void *opaque, const struct vfsd_req_ctx *ctx, uint64_t parent, const char *name,
+	      uint32_t flags, uint32_t mode, uint32_t umask, uint32_t open_flags,
+	      struct fuse_entry_out *entry, struct fuse_open_out *open)
+{
+	struct vfsd_passthrough *fs = opaque;
+	struct fs_inode *dir, *inode;
+	struct fs_creds saved;
+	int fd, r;
+
+	(void)umask;
+	if (fs->cfg.readonly) {
+		/* An existing file may still be opened for reading. */
+		dir = inode_get(fs, parent);
+		if (!dir)
+			return -EBADF;
+		r = fs_lookup_at(fs, dir, name, entry);
+		inode_put(fs, dir);
+		if (r == -ENOENT)
+			return -EROFS;
+		if (r == 0) {
+			r = fs_open(fs, ctx, entry->nodeid, flags & ~O_CREAT, open_flags, open);
+			if (r < 0)
+				fs_forget(fs, entry->nodeid, 1);
+		}
+		return r;
+	}
+	dir = inode_get(fs, parent);
+	if (!dir)
+		return -EBADF;
+	r = creds_switch(ctx, &saved);
+	if (r < 0) {
+		inode_put(fs, dir);
+		return r;
+	}
+	fd = fs_open_child(fs, dir->fd, name, (int)(flags & ~(O_APPEND | O_NOCTTY)) | O_CREAT | O_EXCL,
+			   mode);
+	creds_restore(&saved);
+	if (fd == -EEXIST && !(flags & O_EXCL)) {
+		/* Someone else made it first: open what is there. */
+		r = fs_lookup_at(fs, dir, name, entry);
+		inode_put(fs, dir);
+		if (r < 0)
+			return r;
+		r = fs_open(fs, ctx, entry->nodeid, flags, open_flags, open);
+		if (r < 0)
+			fs_forget(fs, entry->nodeid, 1);
+		return r;
+	}
+	if (fd < 0) {
+		inode_put(fs, dir);
+		return fd;
+	}
+	r = fs_lookup_at(fs, dir, name, entry);
+	inode_put(fs, dir);
+	if (r < 0) {
+		close(fd);
+		return r;
+	}
+	inode = inode_get(fs, entry->nodeid);
+	if (!inode) {
+		close(fd);
+		return -EIO;
+	}
+	open->open_flags = fs_open_flags(fs, false);
+	open->padding = 0;
+	r = handle_new(fs, inode, fd, &open->fh);
+	inode_put(fs, inode);
+	if (r < 0)
+		fs_forget(fs, entry->nodeid, 1);
+	return r;
+}
+
+int fs_read(void *opaque, const struct vfsd_req_ctx *ctx, uint64_t nodeid, uint64_t fh,
+	    uint64_t off, size_t size, const struct iovec *dst, int cnt, size_t *done)
+{
+	struct vfsd_passthrough *fs = opaque;
+	struct fs_handle *h = handle_get(fs, nodeid, fh);
+	struct iovec rest[1024];
+	int r = 0;
+
+	(void)ctx;
+	if (!h)
+		return -EBADF;
+	*done = 0;
+	while (*done < size) {
+		int n = iov_slice(dst, cnt, *done, size - *done, rest, ARRAY_SIZE(rest));
+		ssize_t got = preadv(h->fd, rest, n, (off_t)(off + *done));
+
+		if (got < 0 && errno == EINTR)
+			continue;
+		if (got < 0) {
+			r = *done ? 0 : -errno;
+			break;
+		}
+		if (got == 0)
+			break;
+		*done += got;
+	}
+	handle_put(fs, h);
+	return r;
+}
+
+int fs_write(void *opaque, const struct vfsd_req_ctx *ctx, uint64_t nodeid, uint64_t fh,
+	     uint64_t off, uint32_t write_flags, uint32_t flags, const struct iovec *src, int cnt,
+	     size_t *done)
+{
+	struct vfsd_passthrough *fs = opaque;
+	struct fs_handle *h;
+	size_t size = iov_length(src, cnt);
+	struct iovec rest[1024];
+	int rwf = 0, r = 0;
+
+	(void)ctx;
+	if (fs->cfg.readonly)
+		return -EROFS;
+	h = handle_get(fs, nodeid, fh);
+	if (!h)
+		return -EBADF;
+	/* An uncached O_APPEND write goes to the host's end of file, wherever that is now. */
+	if (!(write_flags & FUSE_WRITE_CACHE) && (flags & O_APPEND))
+		rwf = RWF_APPEND;
+	*done = 0;
+	while (*done < size) {
+		int n = iov_slice(src, cnt, *done, size - *done, rest, ARRAY_SIZE(rest));
+		ssize_t put = pwritev2(h->fd, rest, n, (off_t)(off + *done), rwf);
+
+		if (put < 0 && errno == EINTR)
+			continue;
+		if (put < 0) {
+			r = *done ? 0 : -errno;
+			break;
+		}
+		if (put == 0)
+			break;
+		*done += put;
+	}
+	handle_put(fs, h);
+	return r;
+}
+
+int fs_release(void *fs, const struct vfsd_req_ctx *ctx, uint64_t nodeid, uint64_t fh)
+{
+	(void)ctx;
+	return handle_release(fs, nodeid, fh);
+}
+
+int fs_flush(void *opaque, const struct vfsd_req_ctx *ctx, uint64_t nodeid, uint64_t fh)
+{
+	struct vfsd_passthrough *fs = opaque;
+	struct fs_handle *h = handle_get(fs, nodeid, fh);
+	int fd, r = 0;
+
+	(void)ctx;
+	if (!h)
+		return -EBADF;
+	/* close() of a duplicate gives the host filesystem its close-time semantics. */
+	fd = dup(h->fd);
+	if (fd < 0 || close(fd) < 0)
+		r = -errno;
+	handle_put(fs, h);
+	return r;
+}
+
+int fs_fsync(void *opaque, const struct vfsd_req_ctx *ctx, uint64_t nodeid, uint64_t fh,
+	     bool datasync)
+{
+	struct vfsd_passthrough *fs = opaque;
+	struct fs_handle *h = handle_get(fs, nodeid, fh);
+	int r;
+
+	(void)ctx;
+	if (!h)
+		return -EBADF;
+	r = (datasync ? fdatasync(h->fd) : fsync(h->fd)) < 0 ? -errno : 0;
+	handle_put(fs, h);
+	return r;
+}

@@ -1,0 +1,121 @@
+/*
+ * The filesystem contract behind the FUSE server. Every member returns 0 or a negative
+ * errno; on 0 the output arguments are filled. Node ids and file handles are the numbers
+ * the guest knows: they are checked here, never trusted.
+ */
+#ifndef VFSD_FS_FS_H
+#define VFSD_FS_FS_H
+
+#include <linux/fuse.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <sys/uio.h>
+
+/* Who asked: the credentials of the guest process behind the request. */
+struct vfsd_req_ctx {
+	uint32_t uid;
+	uint32_t gid;
+	uint32_t pid;
+};
+
+/* Where READDIR/READDIRPLUS entries go; add() returns -ENOSPC when the next one does not fit. */
+struct vfsd_dirbuf {
+	uint8_t *buf;
+	size_t size;
+	size_t used;
+	bool plus;
+};
+
+/*
+ * Appends one entry (entry is used only in plus mode and may be NULL for "." and "..").
+ * Returns 0 or -ENOSPC.
+ */
+int vfsd_dirbuf_add(struct vfsd_dirbuf *db, const char *name, size_t namelen, uint64_t ino,
+		    uint64_t off, uint32_t type, const struct fuse_entry_out *entry);
+
+struct vfsd_fs_ops {
+	/* New session (INIT): drop any previous state, open the root; *want gets FUSE_* flags
+	 * the filesystem asks for, given what the kernel is capable of. */
+	int (*init)(void *fs, uint64_t capable, uint64_t *want);
+	/* End of session (DESTROY, device reset): drop every inode and handle. */
+	void (*destroy)(void *fs);
+	/* Resolves name in parent; the node's lookup count goes up by one. */
+	int (*lookup)(void *fs, const struct vfsd_req_ctx *ctx, uint64_t parent, const char *name,
+		      struct fuse_entry_out *out);
+	/* Drops nlookup references; unknown ids are ignored. */
+	void (*forget)(void *fs, uint64_t nodeid, uint64_t nlookup);
+	int (*getattr)(void *fs, const struct vfsd_req_ctx *ctx, uint64_t nodeid,
+		       struct fuse_attr_out *out);
+	int (*setattr)(void *fs, const struct vfsd_req_ctx *ctx, uint64_t nodeid,
+		       const struct fuse_setattr_in *in, struct fuse_attr_out *out);
+	/* Target of a symlink, not NUL-terminated; *len is its length. */
+	int (*readlink)(void *fs, const struct vfsd_req_ctx *ctx, uint64_t nodeid, char *buf,
+			size_t size, size_t *len);
+	int (*symlink)(void *fs, const struct vfsd_req_ctx *ctx, uint64_t parent, const char *name,
+		       const char *target, struct fuse_entry_out *out);
+	int (*mknod)(void *fs, const struct vfsd_req_ctx *ctx, uint64_t parent, const char *name,
+		     uint32_t mode, uint32_t rdev, uint32_t umask, struct fuse_entry_out *out);
+	int (*mkdir)(void *fs, const struct vfsd_req_ctx *ctx, uint64_t parent, const char *name,
+		     uint32_t mode, uint32_t umask, struct fuse_entry_out *out);
+	int (*unlink)(void *fs, const struct vfsd_req_ctx *ctx, uint64_t parent, const char *name);
+	int (*rmdir)(void *fs, const struct vfsd_req_ctx *ctx, uint64_t parent, const char *name);
+	/* flags: RENAME_NOREPLACE, RENAME_EXCHANGE, RENAME_WHITEOUT. */
+	int (*rename)(void *fs, const struct vfsd_req_ctx *ctx, uint64_t olddir, const char *oldname,
+		      uint64_t newdir, const char *newname, uint32_t flags);
+	int (*link)(void *fs, const struct vfsd_req_ctx *ctx, uint64_t nodeid, uint64_t newparent,
+		    const char *newname, struct fuse_entry_out *out);
+	int (*open)(void *fs, const struct vfsd_req_ctx *ctx, uint64_t nodeid, uint32_t flags,
+		    uint32_t open_flags, struct fuse_open_out *out);
+	int (*create)(void *fs, const struct vfsd_req_ctx *ctx, uint64_t parent, const char *name,
+		      uint32_t flags, uint32_t mode, uint32_t umask, uint32_t open_flags,
+		      struct fuse_entry_out *entry, struct fuse_open_out *open);
+	/* Reads up to size bytes at off straight into dst; *done is the count (0 at EOF). */
+	int (*read)(void *fs, const struct vfsd_req_ctx *ctx, uint64_t nodeid, uint64_t fh,
+		    uint64_t off, size_t size, const struct iovec *dst, int cnt, size_t *done);
+	/* Writes the bytes of src at off (write_in.flags carries the guest's O_APPEND). */
+	int (*write)(void *fs, const struct vfsd_req_ctx *ctx, uint64_t nodeid, uint64_t fh,
+		     uint64_t off, uint32_t write_flags, uint32_t flags, const struct iovec *src,
+		     int cnt, size_t *done);
+	int (*statfs)(void *fs, const struct vfsd_req_ctx *ctx, uint64_t nodeid,
+		      struct fuse_kstatfs *out);
+	/* Ends a handle from OPEN/CREATE/OPENDIR. */
+	int (*release)(void *fs, const struct vfsd_req_ctx *ctx, uint64_t nodeid, uint64_t fh);
+	int (*flush)(void *fs, const struct vfsd_req_ctx *ctx, uint64_t nodeid, uint64_t fh);
+	int (*fsync)(void *fs, const struct vfsd_req_ctx *ctx, uint64_t nodeid, uint64_t fh,
+		     bool datasync);
+	int (*opendir)(void *fs, const struct vfsd_req_ctx *ctx, uint64_t nodeid, uint32_t flags,
+		       struct fuse_open_out *out);
+	/* Fills db from directory offset off; in plus mode each entry is looked up. */
+	int (*readdir)(void *fs, const struct vfsd_req_ctx *ctx, uint64_t nodeid, uint64_t fh,
+		       uint64_t off, struct vfsd_dirbuf *db);
+	int (*access)(void *fs, const struct vfsd_req_ctx *ctx, uint64_t nodeid, uint32_t mask);
+};
+
+enum vfsd_cache_policy {
+	VFSD_CACHE_NEVER,
+	VFSD_CACHE_METADATA,
+	VFSD_CACHE_AUTO,
+	VFSD_CACHE_ALWAYS,
+};
+
+struct vfsd_fs_config {
+	const char *root_dir;	/* path opened as the root inode ("/" inside a sandbox) */
+	int proc_self_fd;	/* O_PATH fd of /proc/self/fd, for re-opening inodes */
+	enum vfsd_cache_policy cache;
+	bool readonly;
+	bool readdirplus;
+};
+
+struct vfsd_passthrough;
+
+extern const struct vfsd_fs_ops vfsd_passthrough_ops;
+
+/* Creates the passthrough filesystem; it takes ownership of cfg->proc_self_fd. */
+int vfsd_passthrough_new(const struct vfsd_fs_config *cfg, struct vfsd_passthrough **out);
+void vfsd_passthrough_free(struct vfsd_passthrough *fs);
+/* Gives the calling thread its own cwd and umask (for pool workers). */
+void vfsd_passthrough_thread_init(void);
+
+#endif

@@ -1,0 +1,121 @@
+/* The handle table: file handles as slot indexes with generations, each bound to its inode. */
+#include <errno.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "base/cleanup.h"
+#include "fs/internal.h"
+
+int handle_table_init(struct handle_table *t)
+{
+	pthread_mutex_init(&t->lock, NULL);
+	return 0;
+}
+
+static void handle_free(struct vfsd_passthrough *fs, struct fs_handle *h)
+{
+	vfsd_closep(&h->fd);
+	inode_put(fs, h->inode);
+	pthread_mutex_destroy(&h->lock);
+	free(h);
+}
+
+int handle_new(struct vfsd_passthrough *fs, struct fs_inode *inode, int fd, uint64_t *fh)
+{
+	struct fs_handle *h = calloc(1, sizeof(*h));
+	int r;
+
+	if (!h) {
+		close(fd);
+		return -ENOMEM;
+	}
+	h->fd = fd;
+	h->inode = inode;
+	pthread_mutex_init(&h->lock, NULL);
+	pthread_mutex_lock(&fs->handles.lock);
+	r = slot_alloc(&fs->handles.slots, h, &h->slot, &h->gen);
+	pthread_mutex_unlock(&fs->handles.lock);
+	if (r < 0) {
+		close(fd);
+		pthread_mutex_destroy(&h->lock);
+		free(h);
+		return r;
+	}
+	inode_ref(fs, inode);
+	*fh = slot_id(h->slot, h->gen);
+	return 0;
+}
+
+struct fs_handle *handle_get(struct vfsd_passthrough *fs, uint64_t nodeid, uint64_t fh)
+{
+	struct fs_handle *h;
+
+	pthread_mutex_lock(&fs->handles.lock);
+	h = slot_get(&fs->handles.slots, fh);
+	if (h && inode_id(h->inode) != nodeid)
+		h = NULL;
+	if (h)
+		h->refs++;
+	pthread_mutex_unlock(&fs->handles.lock);
+	return h;
+}
+
+void handle_put(struct vfsd_passthrough *fs, struct fs_handle *h)
+{
+	bool last;
+
+	pthread_mutex_lock(&fs->handles.lock);
+	last = --h->refs == 0 && h->released;
+	pthread_mutex_unlock(&fs->handles.lock);
+	if (last)
+		handle_free(fs, h);
+}
+
+/* Removes the handle from the table; it is freed when its last user is done. */
+static void unlink_locked(struct handle_table *t, struct fs_handle *h, bool *free_now)
+{
+	slot_release(&t->slots, h->slot);
+	h->released = true;
+	*free_now = h->refs == 0;
+}
+
+int handle_release(struct vfsd_passthrough *fs, uint64_t nodeid, uint64_t fh)
+{
+	struct fs_handle *h;
+	bool free_now = false;
+
+	pthread_mutex_lock(&fs->handles.lock);
+	h = slot_get(&fs->handles.slots, fh);
+	if (h && inode_id(h->inode) == nodeid)
+		unlink_locked(&fs->handles, h, &free_now);
+	else
+		h = NULL;
+	pthread_mutex_unlock(&fs->handles.lock);
+	if (!h)
+		return -EBADF;
+	if (free_now)
+		handle_free(fs, h);
+	return 0;
+}
+
+void handle_table_clear(struct vfsd_passthrough *fs)
+{
+	struct handle_table *t = &fs->handles;
+
+	for (uint32_t s = 1;; s++) {
+		struct fs_handle *h = NULL;
+		bool free_now = false;
+
+		pthread_mutex_lock(&t->lock);
+		if (s >= t->slots.size) {
+			pthread_mutex_unlock(&t->lock);
+			return;
+		}
+		h = t->slots.items[s];
+		if (h)
+			unlink_locked(t, h, &free_now);
+		pthread_mutex_unlock(&t->lock);
+		if (h && free_now)
+			handle_free(fs, h);
+	}
+}

@@ -1,0 +1,266 @@
+/* The inode table: node ids as slot indexes with generations, a hash by host identity. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "base/cleanup.h"
+#include "base/log.h"
+#include "fs/internal.h"
+
+int slot_alloc(struct slot_table *t, void *item, uint32_t *slot, uint32_t *gen)
+{
+	uint32_t s;
+
+	if (t->nfree == 0) {
+		uint32_t old = t->size, size = old ? old * 2 : 64;
+		void **items;
+		uint32_t *gens, *fr;
+
+		if (old >= UINT32_MAX / 2)
+			return -ENFILE;
+		items = realloc(t->items, size * sizeof(*items));
+		if (!items)
+			return -ENOMEM;
+		t->items = items;
+		gens = realloc(t->gens, size * sizeof(*gens));
+		if (!gens)
+			return -ENOMEM;
+		t->gens = gens;
+		fr = realloc(t->free, size * sizeof(*fr));
+		if (!fr)
+			return -ENOMEM;
+		t->free = fr;
+		memset(items + old, 0, (size - old) * sizeof(*items));
+		memset(gens + old, 0, (size - old) * sizeof(*gens));
+		/* Slot 0 is never used (node id 0 is invalid); low slots are handed out first. */
+		for (uint32_t i = size; i-- > (old ? old : 1);)
+			t->free[t->nfree++] = i;
+		t->size = size;
+	}
+	s = t->free[--t->nfree];
+	t->items[s] = item;
+	*slot = s;
+	*gen = t->gens[s];
+	return 0;
+}
+
+void *slot_get(const struct slot_table *t, uint64_t id)
+{
+	uint32_t s = (uint32_t)id, gen = (uint32_t)(id >> 32);
+
+	if (s == 0 || s >= t->size || !t->items[s] || t->gens[s] != gen)
+		return NULL;
+	return t->items[s];
+}
+
+void slot_release(struct slot_table *t, uint32_t slot)
+{
+	t->items[slot] = NULL;
+	t->gens[slot]++;
+	t->free[t->nfree++] = slot;
+}
+
+void slot_table_free(struct slot_table *t)
+{
+	free(t->items);
+	free(t->gens);
+	free(t->free);
+	memset(t, 0, sizeof(*t));
+}
+
+static uint32_t key_hash(uint64_t dev, uint64_t ino, uint64_t mnt_id)
+{
+	uint64_t h = ino * 0x9e3779b97f4a7c15ull;
+
+	h ^= (dev + 0x632be59bd9b4e019ull) * 0xbf58476d1ce4e5b9ull;
+	h ^= mnt_id * 0x94d049bb133111ebull;
+	return (uint32_t)(h ^ (h >> 32));
+}
+
+int inode_table_init(struct inode_table *t)
+{
+	memset(t, 0, sizeof(*t));
+	pthread_mutex_init(&t->lock, NULL);
+	t->hash_size = 1024;
+	t->hash = calloc(t->hash_size, sizeof(*t->hash));
+	return t->hash ? 0 : -ENOMEM;
+}
+
+static void hash_insert(struct inode_table *t, struct fs_inode *i)
+{
+	uint32_t b = key_hash(i->dev, i->ino, i->mnt_id) & (t->hash_size - 1);
+
+	i->hnext = t->hash[b];
+	t->hash[b] = i;
+}
+
+static void hash_remove(struct inode_table *t, struct fs_inode *i)
+{
+	uint32_t b = key_hash(i->dev, i->ino, i->mnt_id) & (t->hash_size - 1);
+
+	for (struct fs_inode **p = &t->hash[b]; *p; p = &(*p)->hnext) {
+		if (*p == i) {
+			*p = i->hnext;
+			return;
+		}
+	}
+}
+
+static void hash_grow(struct inode_table *t)
+{
+	uint32_t old = t->hash_size;
+	struct fs_inode **oldh = t->hash, **newh = calloc(old * 2, sizeof(*newh));
+
+	if (!newh)
+		return; /* longer chains, still correct */
+	t->hash = newh;
+	t->hash_size = old * 2;
+	for (uint32_t b = 0; b < old; b++) {
+		for (struct fs_inode *i = oldh[b], *next; i; i = next) {
+			next = i->hnext;
+			hash_insert(t, i);
+		}
+	}
+	free(oldh);
+}
+
+/* Removes the inode if nobody references it; called with the lock held. Returns the fd to close. */
+static int maybe_free_locked(struct inode_table *t, struct fs_inode *i)
+{
+	int fd;
+
+	if (i->nlookup > 0 || i->refs > 0 || i->slot == FS_ROOT_ID)
+		return -1;
+	hash_remove(t, i);
+	slot_release(&t->slots, i->slot);
+	t->count--;
+	fd = i->fd;
+	free(i);
+	return fd;
+}
+
+struct fs_inode *inode_get(struct vfsd_passthrough *fs, uint64_t nodeid)
+{
+	struct inode_table *t = &fs->inodes;
+	struct fs_inode *i;
+
+	pthread_mutex_lock(&t->lock);
+	i = slot_get(&t->slots, nodeid);
+	if (i)
+		i->refs++;
+	pthread_mutex_unlock(&t->lock);
+	return i;
+}
+
+void inode_ref(struct vfsd_passthrough *fs, struct fs_inode *inode)
+{
+	pthread_mutex_lock(&fs->inodes.lock);
+	inode->refs++;
+	pthread_mutex_unlock(&fs->inodes.lock);
+}
+
+void inode_put(struct vfsd_passthrough *fs, struct fs_inode *inode)
+{
+	int fd;
+
+	if (!inode)
+		return;
+	pthread_mutex_lock(&fs->inodes.lock);
+	inode->refs--;
+	fd = maybe_free_locked(&fs->inodes, inode);
+	pthread_mutex_unlock(&fs->inodes.lock);
+	vfsd_closep(&fd);
+}
+
+void inode_forget(struct vfsd_passthrough *fs, uint64_t nodeid, uint64_t n)
+{
+	struct inode_table *t = &fs->inodes;
+	struct fs_inode *i;
+	int fd = -1;
+
+	pthread_mutex_lock(&t->lock);
+	i = slot_get(&t->slots, nodeid);
+	if (i) {
+		i->nlookup = n >= i->nlookup ? 0 : i->nlookup - n;
+		fd = maybe_free_locked(t, i);
+	}
+	pthread_mutex_unlock(&t->lock);
+	vfsd_closep(&fd);
+}
+
+int inode_register(struct vfsd_passthrough *fs, int fd, const struct statx *st,
+		   struct fuse_entry_out *e)
+{
+	struct inode_table *t = &fs->inodes;
+	uint64_t dev = makedev(st->stx_dev_major, st->stx_dev_minor);
+	uint32_t b = key_hash(dev, st->stx_ino, st->stx_mnt_id);
+	struct fs_inode *i;
+	int r;
+
+	pthread_mutex_lock(&t->lock);
+	b &= t->hash_size - 1;
+	for (i = t->hash[b]; i; i = i->hnext) {
+		if (i->ino == st->stx_ino && i->dev == dev && i->mnt_id == st->stx_mnt_id)
+			break;
+	}
+	if (i) {
+		i->nlookup++;
+		pthread_mutex_unlock(&t->lock);
+		close(fd);
+	} else {
+		i = calloc(1, sizeof(*i));
+		if (!i) {
+			pthread_mutex_unlock(&t->lock);
+			close(fd);
+			return -ENOMEM;
+		}
+		r = slot_alloc(&t->slots, i, &i->slot, &i->gen);
+		if (r < 0) {
+			pthread_mutex_unlock(&t->lock);
+			free(i);
+			close(fd);
+			return r;
+		}
+		i->fd = fd;
+		i->dev = dev;
+		i->ino = st->stx_ino;
+		i->mnt_id = st->stx_mnt_id;
+		i->type = st->stx_mode & S_IFMT;
+		i->nlookup = 1;
+		hash_insert(t, i);
+		if (++t->count > t->hash_size)
+			hash_grow(t);
+		pthread_mutex_unlock(&t->lock);
+	}
+	memset(e, 0, sizeof(*e));
+	e->nodeid = inode_id(i);
+	fs_fill_timeouts(fs, &e->entry_valid, &e->entry_valid_nsec);
+	fs_fill_timeouts(fs, &e->attr_valid, &e->attr_valid_nsec);
+	fs_fill_attr(fs, st, &e->attr);
+	return 0;
+}
+
+void inode_table_clear(struct vfsd_passthrough *fs)
+{
+	struct inode_table *t = &fs->inodes;
+
+	pthread_mutex_lock(&t->lock);
+	for (uint32_t s = 1; s < t->slots.size; s++) {
+		struct fs_inode *i = t->slots.items[s];
+
+		if (!i)
+			continue;
+		/* In-flight users keep theirs alive; the table forgets it either way. */
+		i->nlookup = 0;
+		if (i->slot == FS_ROOT_ID)
+			continue;
+		if (i->refs == 0) {
+			int fd = maybe_free_locked(t, i);
+
+			vfsd_closep(&fd);
+		}
+	}
+	pthread_mutex_unlock(&t->lock);
+}

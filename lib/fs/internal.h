@@ -1,0 +1,173 @@
+/* Internals of the passthrough filesystem, shared by its files. */
+#ifndef VFSD_FS_INTERNAL_H
+#define VFSD_FS_INTERNAL_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <sys/types.h>
+
+#include "fs/fs.h"
+
+/*
+ * An inode the guest knows. Node id = (generation << 32) | slot index: a stale id whose slot
+ * was reused fails the generation check.
+ */
+struct fs_inode {
+	int fd;		 /* O_PATH, never a special file opened for I/O */
+	uint64_t dev, ino, mnt_id;
+	mode_t type;	 /* S_IFMT bits, fixed for the inode's life */
+	uint32_t slot, gen;
+	uint64_t nlookup;	/* guarded by inodes.lock: the guest's references */
+	uint32_t refs;		/* guarded by inodes.lock: users in flight */
+	struct fs_inode *hnext; /* guarded by inodes.lock: hash chain */
+};
+
+struct fs_handle {
+	int fd;
+	struct fs_inode *inode; /* holds a ref */
+	uint32_t slot, gen;
+	uint32_t refs;		/* guarded by handles.lock */
+	bool released;		/* guarded by handles.lock */
+	pthread_mutex_t lock;	/* serialises users of the fd offset (READDIR) */
+};
+
+struct slot_table {
+	void **items;	   /* slot index -> object, NULL if free */
+	uint32_t *gens;	   /* slot index -> generation of the current/next object */
+	uint32_t size;
+	uint32_t *free;	   /* stack of free slot indexes */
+	uint32_t nfree;
+};
+
+struct inode_table {
+	pthread_mutex_t lock;
+	struct slot_table slots;
+	struct fs_inode **hash;
+	uint32_t hash_size; /* power of two */
+	uint32_t count;
+};
+
+struct handle_table {
+	pthread_mutex_t lock;
+	struct slot_table slots;
+};
+
+struct vfsd_passthrough {
+	struct vfsd_fs_config cfg;
+	int proc_self_fd;
+	bool has_openat2;
+	struct inode_table inodes;
+	struct handle_table handles;
+	double timeout; /* entry and attribute validity, seconds */
+};
+
+#define FS_ROOT_ID 1
+
+/* slot tables */
+int slot_alloc(struct slot_table *t, void *item, uint32_t *slot, uint32_t *gen);
+void *slot_get(const struct slot_table *t, uint64_t id);
+void slot_release(struct slot_table *t, uint32_t slot);
+void slot_table_free(struct slot_table *t);
+static inline uint64_t slot_id(uint32_t slot, uint32_t gen)
+{
+	return ((uint64_t)gen << 32) | slot;
+}
+
+/* inodes (inode.c) */
+int inode_table_init(struct inode_table *t);
+void inode_table_clear(struct vfsd_passthrough *fs);
+/* Takes a ref on the inode named by nodeid; NULL if the id is not live. */
+struct fs_inode *inode_get(struct vfsd_passthrough *fs, uint64_t nodeid);
+void inode_ref(struct vfsd_passthrough *fs, struct fs_inode *inode);
+void inode_put(struct vfsd_passthrough *fs, struct fs_inode *inode);
+/* Drops n guest references. */
+void inode_forget(struct vfsd_passthrough *fs, uint64_t nodeid, uint64_t n);
+/*
+ * Registers the object open on fd (O_PATH, consumed) with stat st: finds the existing inode or
+ * adds one, counts one guest reference and fills e.
+ */
+int inode_register(struct vfsd_passthrough *fs, int fd, const struct statx *st,
+		   struct fuse_entry_out *e);
+static inline uint64_t inode_id(const struct fs_inode *i)
+{
+	return slot_id(i->slot, i->gen);
+}
+
+/* handles (handle.c) */
+int handle_table_init(struct handle_table *t);
+void handle_table_clear(struct vfsd_passthrough *fs);
+/* Registers fd (consumed) as a handle on inode (a ref is taken); *fh gets the id. */
+int handle_new(struct vfsd_passthrough *fs, struct fs_inode *inode, int fd, uint64_t *fh);
+/* The handle fh if it is live and belongs to nodeid (ref taken), else NULL. */
+struct fs_handle *handle_get(struct vfsd_passthrough *fs, uint64_t nodeid, uint64_t fh);
+void handle_put(struct vfsd_passthrough *fs, struct fs_handle *h);
+int handle_release(struct vfsd_passthrough *fs, uint64_t nodeid, uint64_t fh);
+
+/* helpers (passthrough.c) */
+int fs_stat(int fd, struct statx *st);
+void fs_fill_attr(const struct vfsd_passthrough *fs, const struct statx *st, struct fuse_attr *a);
+void fs_fill_timeouts(const struct vfsd_passthrough *fs, uint64_t *sec, uint32_t *nsec);
+/* Opens name under dir without following symlinks or leaving dir. */
+int fs_open_child(struct vfsd_passthrough *fs, int dirfd, const char *name, int flags, mode_t mode);
+/* Re-opens an inode for I/O through /proc/self/fd; only regular files and directories. */
+int fs_reopen(struct vfsd_passthrough *fs, const struct fs_inode *inode, int flags);
+/* Looks up name under parent after a creating op and fills e. */
+int fs_lookup_at(struct vfsd_passthrough *fs, struct fs_inode *parent, const char *name,
+		 struct fuse_entry_out *e);
+/* Open reply flags of the cache policy. */
+uint32_t fs_open_flags(const struct vfsd_passthrough *fs, bool dir);
+
+/* credentials (creds.c) */
+struct fs_creds {
+	bool uid_changed, gid_changed;
+	uid_t old_uid;
+	gid_t old_gid;
+};
+/* Switches this thread's effective uid/gid to the request's; undone by creds_restore. */
+int creds_switch(const struct vfsd_req_ctx *ctx, struct fs_creds *saved);
+void creds_restore(const struct fs_creds *saved);
+
+/* ops implemented in each file */
+int fs_lookup(void *fs, const struct vfsd_req_ctx *ctx, uint64_t parent, const char *name,
+	      struct fuse_entry_out *out);
+void fs_forget(void *fs, uint64_t nodeid, uint64_t nlookup);
+int fs_getattr(void *fs, const struct vfsd_req_ctx *ctx, uint64_t nodeid, struct fuse_attr_out *out);
+int fs_setattr(void *fs, const struct vfsd_req_ctx *ctx, uint64_t nodeid,
+	       const struct fuse_setattr_in *in, struct fuse_attr_out *out);
+int fs_readlink(void *fs, const struct vfsd_req_ctx *ctx, uint64_t nodeid, char *buf, size_t size,
+		size_t *len);
+int fs_symlink(void *fs, const struct vfsd_req_ctx *ctx, uint64_t parent, const char *name,
+	       const char *target, struct fuse_entry_out *out);
+int fs_mknod(void *fs, const struct vfsd_req_ctx *ctx, uint64_t parent, const char *name,
+	     uint32_t mode, uint32_t rdev, uint32_t umask, struct fuse_entry_out *out);
+int fs_mkdir(void *fs, const struct vfsd_req_ctx *ctx, uint64_t parent, const char *name,
+	     uint32_t mode, uint32_t umask, struct fuse_entry_out *out);
+int fs_unlink(void *fs, const struct vfsd_req_ctx *ctx, uint64_t parent, const char *name);
+int fs_rmdir(void *fs, const struct vfsd_req_ctx *ctx, uint64_t parent, const char *name);
+int fs_rename(void *fs, const struct vfsd_req_ctx *ctx, uint64_t olddir, const char *oldname,
+	      uint64_t newdir, const char *newname, uint32_t flags);
+int fs_link(void *fs, const struct vfsd_req_ctx *ctx, uint64_t nodeid, uint64_t newparent,
+	    const char *newname, struct fuse_entry_out *out);
+int fs_open(void *fs, const struct vfsd_req_ctx *ctx, uint64_t nodeid, uint32_t flags,
+	    uint32_t open_flags, struct fuse_open_out *out);
+int fs_create(void *fs, const struct vfsd_req_ctx *ctx, uint64_t parent, const char *name,
+	      uint32_t flags, uint32_t mode, uint32_t umask, uint32_t open_flags,
+	      struct fuse_entry_out *entry, struct fuse_open_out *open);
+int fs_read(void *fs, const struct vfsd_req_ctx *ctx, uint64_t nodeid, uint64_t fh, uint64_t off,
+	    size_t size, const struct iovec *dst, int cnt, size_t *done);
+int fs_write(void *fs, const struct vfsd_req_ctx *ctx, uint64_t nodeid, uint64_t fh, uint64_t off,
+	     uint32_t write_flags, uint32_t flags, const struct iovec *src, int cnt, size_t *done);
+int fs_statfs(void *fs, const struct vfsd_req_ctx *ctx, uint64_t nodeid, struct fuse_kstatfs *out);
+int fs_release(void *fs, const struct vfsd_req_ctx *ctx, uint64_t nodeid, uint64_t fh);
+int fs_flush(void *fs, const struct vfsd_req_ctx *ctx, uint64_t nodeid, uint64_t fh);
+int fs_fsync(void *fs, const struct vfsd_req_ctx *ctx, uint64_t nodeid, uint64_t fh, bool datasync);
+int fs_opendir(void *fs, const struct vfsd_req_ctx *ctx, uint64_t nodeid, uint32_t flags,
+	       struct fuse_open_out *out);
+int fs_readdir(void *fs, const struct vfsd_req_ctx *ctx, uint64_t nodeid, uint64_t fh, uint64_t off,
+	       struct vfsd_dirbuf *db);
+int fs_access(void *fs, const struct vfsd_req_ctx *ctx, uint64_t nodeid, uint32_t mask);
+
+#endif

@@ -1,0 +1,267 @@
+/* The passthrough filesystem: set-up, session life cycle, shared helpers and the ops table. */
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/openat2.h>
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "base/cleanup.h"
+#include "base/log.h"
+#include "fs/internal.h"
+
+static const double cache_timeouts[] = {
+	[VFSD_CACHE_NEVER] = 0.0,
+	[VFSD_CACHE_METADATA] = 86400.0,
+	[VFSD_CACHE_AUTO] = 1.0,
+	[VFSD_CACHE_ALWAYS] = 86400.0,
+};
+
+int fs_stat(int fd, struct statx *st)
+{
+	if (statx(fd, "", AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW, STATX_BASIC_STATS | STATX_MNT_ID,
+		  st) < 0)
+		return -errno;
+	if (!(st->stx_mask & STATX_MNT_ID))
+		st->stx_mnt_id = 0;
+	return 0;
+}
+
+void fs_fill_timeouts(const struct vfsd_passthrough *fs, uint64_t *sec, uint32_t *nsec)
+{
+	*sec = (uint64_t)fs->timeout;
+	*nsec = (uint32_t)((fs->timeout - (double)*sec) * 1e9);
+}
+
+void fs_fill_attr(const struct vfsd_passthrough *fs, const struct statx *st, struct fuse_attr *a)
+{
+	(void)fs;
+	memset(a, 0, sizeof(*a));
+	a->ino = st->stx_ino;
+	a->size = st->stx_size;
+	a->blocks = st->stx_blocks;
+	a->atime = st->stx_atime.tv_sec;
+	a->mtime = st->stx_mtime.tv_sec;
+	a->ctime = st->stx_ctime.tv_sec;
+	a->atimensec = st->stx_atime.tv_nsec;
+	a->mtimensec = st->stx_mtime.tv_nsec;
+	a->ctimensec = st->stx_ctime.tv_nsec;
+	a->mode = st->stx_mode;
+	a->nlink = st->stx_nlink;
+	a->uid = st->stx_uid;
+	a->gid = st->stx_gid;
+	a->rdev = makedev(st->stx_rdev_major, st->stx_rdev_minor);
+	a->blksize = st->stx_blksize;
+}
+
+int fs_open_child(struct vfsd_passthrough *fs, int dirfd, const char *name, int flags, mode_t mode)
+{
+	int fd;
+
+	if (fs->has_openat2) {
+		struct open_how how = {
+			.flags = (uint64_t)(flags | O_NOFOLLOW | O_CLOEXEC),
+			.mode = (flags & (O_CREAT | O_TMPFILE)) ? (mode & 07777) : 0,
+			.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS,
+		};
+
+		fd = syscall(SYS_openat2, dirfd, name, &how, sizeof(how));
+	} else {
+		fd = openat(dirfd, name, flags | O_NOFOLLOW | O_CLOEXEC, mode);
+	}
+	return fd < 0 ? -errno : fd;
+}
+
+int fs_reopen(struct vfsd_passthrough *fs, const struct fs_inode *inode, int flags)
+{
+	char name[16];
+	int fd;
+
+	/* Never open a FIFO, socket or device on the guest's behalf (CVE-2020-35517). */
+	if (inode->type != S_IFREG && inode->type != S_IFDIR)
+		return -EBADF;
+	snprintf(name, sizeof(name), "%d", inode->fd);
+	fd = openat(fs->proc_self_fd, name, (flags & ~O_NOFOLLOW) | O_CLOEXEC);
+	return fd < 0 ? -errno : fd;
+}
+
+int fs_lookup_at(struct vfsd_passthrough *fs, struct fs_inode *parent, const char *name,
+		 struct fuse_entry_out *e)
+{
+	struct statx st;
+	int fd = fs_open_child(fs, parent->fd, name, O_PATH, 0);
+	int r;
+
+	if (fd < 0)
+		return fd;
+	r = fs_stat(fd, &st);
+	if (r < 0) {
+		close(fd);
+		return r;
+	}
+	return inode_register(fs, fd, &st, e);
+}
+
+uint32_t fs_open_flags(const struct vfsd_passthrough *fs, bool dir)
+{
+	switch (fs->cfg.cache) {
+	case VFSD_CACHE_NEVER:
+		return dir ? 0 : FOPEN_DIRECT_IO;
+	case VFSD_CACHE_METADATA:
+		return dir ? (FOPEN_CACHE_DIR | FOPEN_KEEP_CACHE) : FOPEN_DIRECT_IO;
+	case VFSD_CACHE_ALWAYS:
+		return dir ? (FOPEN_CACHE_DIR | FOPEN_KEEP_CACHE) : FOPEN_KEEP_CACHE;
+	case VFSD_CACHE_AUTO:
+	default:
+		return 0;
+	}
+}
+
+static int fs_init(void *opaque, uint64_t capable, uint64_t *want)
+{
+	struct vfsd_passthrough *fs = opaque;
+	struct fs_inode *root;
+
+	(void)capable;
+	handle_table_clear(fs);
+	inode_table_clear(fs);
+	pthread_mutex_lock(&fs->inodes.lock);
+	root = slot_get(&fs->inodes.slots, FS_ROOT_ID);
+	root->nlookup = 2;
+	pthread_mutex_unlock(&fs->inodes.lock);
+	*want = 0;
+	if (fs->cfg.readdirplus)
+		*want |= FUSE_DO_READDIRPLUS | FUSE_READDIRPLUS_AUTO;
+	return 0;
+}
+
+static void fs_destroy(void *opaque)
+{
+	struct vfsd_passthrough *fs = opaque;
+
+	handle_table_clear(fs);
+	inode_table_clear(fs);
+}
+
+void fs_forget(void *opaque, uint64_t nodeid, uint64_t nlookup)
+{
+	inode_forget(opaque, nodeid, nlookup);
+}
+
+static int open_root(struct vfsd_passthrough *fs)
+{
+	struct fuse_entry_out e;
+	struct statx st;
+	int fd = open(fs->cfg.root_dir, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+	int r;
+
+	if (fd < 0)
+		return -errno;
+	r = fs_stat(fd, &st);
+	if (r < 0) {
+		close(fd);
+		return r;
+	}
+	if (!S_ISDIR(st.stx_mode)) {
+		close(fd);
+		return -ENOTDIR;
+	}
+	r = inode_register(fs, fd, &st, &e);
+	if (r == 0 && e.nodeid != FS_ROOT_ID)
+		r = -EINVAL; /* the table was not empty: a programming error */
+	return r;
+}
+
+static bool probe_openat2(void)
+{
+	struct open_how how = { .flags = O_PATH | O_CLOEXEC };
+	int fd = syscall(SYS_openat2, AT_FDCWD, ".", &how, sizeof(how));
+
+	if (fd < 0)
+		return false;
+	close(fd);
+	return true;
+}
+
+int vfsd_passthrough_new(const struct vfsd_fs_config *cfg, struct vfsd_passthrough **out)
+{
+	struct vfsd_passthrough *fs = calloc(1, sizeof(*fs));
+	int r;
+
+	if (!fs)
+		return -ENOMEM;
+	fs->cfg = *cfg;
+	fs->proc_self_fd = cfg->proc_self_fd;
+	fs->timeout = cache_timeouts[cfg->cache];
+	fs->has_openat2 = probe_openat2();
+	r = inode_table_init(&fs->inodes);
+	if (r == 0)
+		r = handle_table_init(&fs->handles);
+	if (r == 0)
+		r = open_root(fs);
+	if (r < 0) {
+		vfsd_passthrough_free(fs);
+		return r;
+	}
+	/* Guest modes are applied as given; the guest kernel already applied its umask. */
+	umask(0);
+	*out = fs;
+	return 0;
+}
+
+void vfsd_passthrough_free(struct vfsd_passthrough *fs)
+{
+	if (!fs)
+		return;
+	handle_table_clear(fs);
+	inode_table_clear(fs);
+	if (fs->inodes.slots.size > FS_ROOT_ID && fs->inodes.slots.items[FS_ROOT_ID]) {
+		struct fs_inode *root = fs->inodes.slots.items[FS_ROOT_ID];
+
+		close(root->fd);
+		free(root);
+	}
+	slot_table_free(&fs->inodes.slots);
+	slot_table_free(&fs->handles.slots);
+	free(fs->inodes.hash);
+	vfsd_closep(&fs->proc_self_fd);
+	free(fs);
+}
+
+void vfsd_passthrough_thread_init(void)
+{
+	if (unshare(CLONE_FS) < 0)
+		log_warn("worker thread: unshare(CLONE_FS): %s", strerror(errno));
+}
+
+const struct vfsd_fs_ops vfsd_passthrough_ops = {
+	.init = fs_init,
+	.destroy = fs_destroy,
+	.lookup = fs_lookup,
+	.forget = fs_forget,
+	.getattr = fs_getattr,
+	.setattr = fs_setattr,
+	.readlink = fs_readlink,
+	.symlink = fs_symlink,
+	.mknod = fs_mknod,
+	.mkdir = fs_mkdir,
+	.unlink = fs_unlink,
+	.rmdir = fs_rmdir,
+	.rename = fs_rename,
+	.link = fs_link,
+	.open = fs_open,
+	.create = fs_create,
+	.read = fs_read,
+	.write = fs_write,
+	.statfs = fs_statfs,
+	.release = fs_release,
+	.flush = fs_flush,
+	.fsync = fs_fsync,
+	.opendir = fs_opendir,
+	.readdir = fs_readdir,
+	.access = fs_access,
+};

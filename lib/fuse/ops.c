@@ -1,0 +1,505 @@
+/* The opcode table: one decoder per FUSE opcode, each calling the filesystem. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "base/log.h"
+#include "base/util.h"
+#include "fuse/request.h"
+
+#define FS(req) ((req)->srv->fs)
+#define OPS(req) ((req)->srv->ops)
+
+/* The minor version this server speaks, and the oldest it accepts. */
+#define FUSE_SERVER_MINOR 38
+#define FUSE_SERVER_MIN_MINOR 27
+
+/* Flags agreed whenever the kernel offers them. */
+static const uint64_t always_supported = FUSE_ASYNC_READ | FUSE_ATOMIC_O_TRUNC | FUSE_BIG_WRITES |
+					 FUSE_HAS_IOCTL_DIR | FUSE_AUTO_INVAL_DATA | FUSE_ASYNC_DIO |
+					 FUSE_PARALLEL_DIROPS | FUSE_MAX_PAGES | FUSE_INIT_EXT;
+
+static int do_init(struct fuse_req *req)
+{
+	const struct fuse_init_in *in = req_arg(req, sizeof(*in));
+	struct fuse_server *srv = req->srv;
+	struct fuse_init_out out = { .major = FUSE_KERNEL_VERSION, .minor = FUSE_SERVER_MINOR };
+	uint64_t capable, want = 0, enabled = 0;
+	long page = sysconf(_SC_PAGESIZE);
+	int r;
+
+	capable = in->flags;
+	if (in->flags & FUSE_INIT_EXT) {
+		/* The extended part: flags2 and reserved words (48 bytes). */
+		const uint32_t *ext = req_arg(req, 48);
+
+		if (!ext)
+			return -EINVAL;
+		capable |= (uint64_t)ext[0] << 32;
+	}
+	if (in->major < 7)
+		return -EPROTO;
+	if (in->major > 7)
+		return reply_struct(req, &out, sizeof(out)); /* the kernel retries with 7 */
+	if (in->minor < FUSE_SERVER_MIN_MINOR) {
+		log_error("fuse: kernel protocol 7.%u is older than 7.%u", in->minor,
+			  FUSE_SERVER_MIN_MINOR);
+		return -EPROTO;
+	}
+
+	pthread_mutex_lock(&srv->lock);
+	if (srv->initialized) {
+		log_info("fuse: INIT on a live session, starting over");
+		srv->ops->destroy(srv->fs);
+		srv->initialized = false;
+	}
+	r = srv->ops->init(srv->fs, capable, &want);
+	if (r == 0) {
+		enabled = capable & (want | always_supported);
+		srv->enabled = enabled;
+		srv->minor = in->minor;
+		srv->initialized = true;
+	}
+	pthread_mutex_unlock(&srv->lock);
+	if (r < 0)
+		return r;
+	log_info("fuse: session started, kernel 7.%u, flags 0x%llx", in->minor,
+		 (unsigned long long)enabled);
+
+	out.max_readahead = in->max_readahead;
+	out.flags = (uint32_t)enabled;
+	out.flags2 = (uint32_t)(enabled >> 32);
+	out.max_background = UINT16_MAX;
+	out.congestion_threshold = (UINT16_MAX / 4) * 3;
+	out.max_write = FUSE_SERVER_MAX_BUFFER;
+	out.time_gran = 1;
+	out.max_pages = (FUSE_SERVER_MAX_BUFFER - 1) / page + 1;
+	return reply_struct(req, &out, sizeof(out));
+}
+
+static int do_destroy(struct fuse_req *req)
+{
+	fuse_server_reset(req->srv);
+	return 0;
+}
+
+/* Names from the guest: one path component, never empty, ".", ".." or containing '/'. */
+static int check_name(const char *name)
+{
+	size_t len;
+
+	if (!name)
+		return -EINVAL;
+	len = strlen(name);
+	if (len == 0 || strchr(name, '/') || strcmp(name, ".") == 0 || strcmp(name, "..") == 0)
+		return -EINVAL;
+	if (len > 255)
+		return -ENAMETOOLONG;
+	return 0;
+}
+
+static int next_name(struct fuse_req *req, const char **name)
+{
+	*name = req_name(req);
+	return check_name(*name);
+}
+
+static int reply_entry(struct fuse_req *req, int r, const struct fuse_entry_out *e)
+{
+	return r < 0 ? r : reply_struct(req, e, sizeof(*e));
+}
+
+static int do_lookup(struct fuse_req *req)
+{
+	struct fuse_entry_out e;
+	const char *name;
+	int r = next_name(req, &name);
+
+	if (r < 0)
+		return r;
+	r = OPS(req)->lookup(FS(req), &req->ctx, req->in.nodeid, name, &e);
+	return reply_entry(req, r, &e);
+}
+
+static int do_forget(struct fuse_req *req)
+{
+	const struct fuse_forget_in *in = req_arg(req, sizeof(*in));
+
+	OPS(req)->forget(FS(req), req->in.nodeid, in->nlookup);
+	return 0;
+}
+
+static int do_batch_forget(struct fuse_req *req)
+{
+	const struct fuse_batch_forget_in *in = req_arg(req, sizeof(*in));
+	const struct fuse_forget_one *one;
+	uint64_t bytes = (uint64_t)in->count * sizeof(*one);
+
+	if (bytes > FUSE_SERVER_MAX_BUFFER)
+		return -ENOMEM;
+	one = req_arg(req, bytes);
+	if (!one)
+		return -EINVAL;
+	for (uint32_t i = 0; i < in->count; i++)
+		OPS(req)->forget(FS(req), one[i].nodeid, one[i].nlookup);
+	return 0;
+}
+
+static int do_getattr(struct fuse_req *req)
+{
+	struct fuse_attr_out out;
+	int r = OPS(req)->getattr(FS(req), &req->ctx, req->in.nodeid, &out);
+
+	return r < 0 ? r : reply_struct(req, &out, sizeof(out));
+}
+
+static int do_setattr(struct fuse_req *req)
+{
+	const struct fuse_setattr_in *in = req_arg(req, sizeof(*in));
+	struct fuse_attr_out out;
+	int r = OPS(req)->setattr(FS(req), &req->ctx, req->in.nodeid, in, &out);
+
+	return r < 0 ? r : reply_struct(req, &out, sizeof(out));
+}
+
+static int do_readlink(struct fuse_req *req)
+{
+	char buf[4096];
+	size_t len;
+	int r = OPS(req)->readlink(FS(req), &req->ctx, req->in.nodeid, buf, sizeof(buf), &len);
+
+	if (r < 0)
+		return r;
+	if (len > req_reply_capacity(req))
+		return -ERANGE;
+	iov_from_buf(req->wr, req->nwr, sizeof(struct fuse_out_header), buf, len);
+	return reply_direct(req, len);
+}
+
+static int do_symlink(struct fuse_req *req)
+{
+	struct fuse_entry_out e;
+	const char *name, *target;
+	int r = next_name(req, &name);
+
+	if (r < 0)
+		return r;
+	target = req_name(req);
+	if (!target || !*target)
+		return -EINVAL;
+	if (strlen(target) >= 4096)
+		return -ENAMETOOLONG;
+	r = OPS(req)->symlink(FS(req), &req->ctx, req->in.nodeid, name, target, &e);
+	return reply_entry(req, r, &e);
+}
+
+static int do_mknod(struct fuse_req *req)
+{
+	const struct fuse_mknod_in *in = req_arg(req, sizeof(*in));
+	struct fuse_entry_out e;
+	const char *name;
+	int r = next_name(req, &name);
+
+	if (r < 0)
+		return r;
+	r = OPS(req)->mknod(FS(req), &req->ctx, req->in.nodeid, name, in->mode, in->rdev,
+			    in->umask, &e);
+	return reply_entry(req, r, &e);
+}
+
+static int do_mkdir(struct fuse_req *req)
+{
+	const struct fuse_mkdir_in *in = req_arg(req, sizeof(*in));
+	struct fuse_entry_out e;
+	const char *name;
+	int r = next_name(req, &name);
+
+	if (r < 0)
+		return r;
+	r = OPS(req)->mkdir(FS(req), &req->ctx, req->in.nodeid, name, in->mode, in->umask, &e);
+	return reply_entry(req, r, &e);
+}
+
+static int do_unlink(struct fuse_req *req)
+{
+	const char *name;
+	int r = next_name(req, &name);
+
+	return r < 0 ? r : OPS(req)->unlink(FS(req), &req->ctx, req->in.nodeid, name);
+}
+
+static int do_rmdir(struct fuse_req *req)
+{
+	const char *name;
+	int r = next_name(req, &name);
+
+	return r < 0 ? r : OPS(req)->rmdir(FS(req), &req->ctx, req->in.nodeid, name);
+}
+
+static int rename_common(struct fuse_req *req, uint64_t newdir, uint32_t flags)
+{
+	const char *oldname, *newname;
+	int r = next_name(req, &oldname);
+
+	if (r < 0)
+		return r;
+	r = next_name(req, &newname);
+	if (r < 0)
+		return r;
+	return OPS(req)->rename(FS(req), &req->ctx, req->in.nodeid, oldname, newdir, newname,
+				flags);
+}
+
+static int do_rename(struct fuse_req *req)
+{
+	const struct fuse_rename_in *in = req_arg(req, sizeof(*in));
+
+	return rename_common(req, in->newdir, 0);
+}
+
+static int do_rename2(struct fuse_req *req)
+{
+	const struct fuse_rename2_in *in = req_arg(req, sizeof(*in));
+
+	return rename_common(req, in->newdir, in->flags);
+}
+
+static int do_link(struct fuse_req *req)
+{
+	const struct fuse_link_in *in = req_arg(req, sizeof(*in));
+	struct fuse_entry_out e;
+	const char *name;
+	int r = next_name(req, &name);
+
+	if (r < 0)
+		return r;
+	r = OPS(req)->link(FS(req), &req->ctx, in->oldnodeid, req->in.nodeid, name, &e);
+	return reply_entry(req, r, &e);
+}
+
+static int do_open(struct fuse_req *req)
+{
+	const struct fuse_open_in *in = req_arg(req, sizeof(*in));
+	struct fuse_open_out out;
+	int r = OPS(req)->open(FS(req), &req->ctx, req->in.nodeid, in->flags, in->open_flags, &out);
+
+	return r < 0 ? r : reply_struct(req, &out, sizeof(out));
+}
+
+static int do_opendir(struct fuse_req *req)
+{
+	const struct fuse_open_in *in = req_arg(req, sizeof(*in));
+	struct fuse_open_out out;
+	int r = OPS(req)->opendir(FS(req), &req->ctx, req->in.nodeid, in->flags, &out);
+
+	return r < 0 ? r : reply_struct(req, &out, sizeof(out));
+}
+
+static int do_create(struct fuse_req *req)
+{
+	const struct fuse_create_in *in = req_arg(req, sizeof(*in));
+	struct {
+		struct fuse_entry_out e;
+		struct fuse_open_out o;
+	} out;
+	const char *name;
+	int r = next_name(req, &name);
+
+	if (r < 0)
+		return r;
+	r = OPS(req)->create(FS(req), &req->ctx, req->in.nodeid, name, in->flags, in->mode,
+			     in->umask, in->open_flags, &out.e, &out.o);
+	return r < 0 ? r : reply_struct(req, &out, sizeof(out));
+}
+
+static int do_read(struct fuse_req *req)
+{
+	const struct fuse_read_in *in = req_arg(req, sizeof(*in));
+	struct iovec iov[VFSD_IOV_MAX];
+	size_t size = MIN((size_t)in->size, req_reply_capacity(req)), done = 0;
+	int cnt, r;
+
+	if (in->size > FUSE_SERVER_MAX_BUFFER)
+		return -EINVAL;
+	cnt = req_reply_iov(req, size, iov, VFSD_IOV_MAX);
+	r = OPS(req)->read(FS(req), &req->ctx, req->in.nodeid, in->fh, in->offset, size, iov, cnt,
+			   &done);
+	return r < 0 ? r : reply_direct(req, done);
+}
+
+static int do_write(struct fuse_req *req)
+{
+	const struct fuse_write_in *in = req_arg(req, sizeof(*in));
+	struct iovec iov[VFSD_IOV_MAX];
+	struct fuse_write_out out = { 0 };
+	size_t done = 0, off = sizeof(struct fuse_in_header) + sizeof(*in);
+	int cnt, r;
+
+	if (in->size > req->arglen - sizeof(*in) || in->size > FUSE_SERVER_MAX_BUFFER)
+		return -EINVAL;
+	cnt = iov_slice(req->rd, req->nrd, off, in->size, iov, VFSD_IOV_MAX);
+	if (iov_length(iov, cnt) != in->size)
+		return -EINVAL;
+	r = OPS(req)->write(FS(req), &req->ctx, req->in.nodeid, in->fh, in->offset, in->write_flags,
+			    in->flags, iov, cnt, &done);
+	if (r < 0)
+		return r;
+	out.size = done;
+	return reply_struct(req, &out, sizeof(out));
+}
+
+static int do_statfs(struct fuse_req *req)
+{
+	struct fuse_statfs_out out;
+	int r;
+
+	memset(&out, 0, sizeof(out));
+	r = OPS(req)->statfs(FS(req), &req->ctx, req->in.nodeid, &out.st);
+	return r < 0 ? r : reply_struct(req, &out, sizeof(out));
+}
+
+static int do_release(struct fuse_req *req)
+{
+	const struct fuse_release_in *in = req_arg(req, sizeof(*in));
+
+	return OPS(req)->release(FS(req), &req->ctx, req->in.nodeid, in->fh);
+}
+
+static int do_fsync(struct fuse_req *req)
+{
+	const struct fuse_fsync_in *in = req_arg(req, sizeof(*in));
+
+	return OPS(req)->fsync(FS(req), &req->ctx, req->in.nodeid, in->fh, in->fsync_flags & 1);
+}
+
+static int do_flush(struct fuse_req *req)
+{
+	const struct fuse_flush_in *in = req_arg(req, sizeof(*in));
+
+	return OPS(req)->flush(FS(req), &req->ctx, req->in.nodeid, in->fh);
+}
+
+static int readdir_common(struct fuse_req *req, bool plus)
+{
+	const struct fuse_read_in *in = req_arg(req, sizeof(*in));
+	struct vfsd_dirbuf db = { .plus = plus };
+	static __thread uint8_t *dirbuf;
+	int r;
+
+	if (in->size > FUSE_SERVER_MAX_BUFFER || in->size > req_reply_capacity(req))
+		return -ENOMEM;
+	if (in->size == 0)
+		return reply_direct(req, 0);
+	if (!dirbuf) {
+		dirbuf = malloc(FUSE_SERVER_MAX_BUFFER);
+		if (!dirbuf)
+			return -ENOMEM;
+	}
+	db.buf = dirbuf;
+	db.size = in->size;
+	r = OPS(req)->readdir(FS(req), &req->ctx, req->in.nodeid, in->fh, in->offset, &db);
+	if (r < 0)
+		return r;
+	iov_from_buf(req->wr, req->nwr, sizeof(struct fuse_out_header), db.buf, db.used);
+	return reply_direct(req, db.used);
+}
+
+static int do_readdir(struct fuse_req *req)
+{
+	return readdir_common(req, false);
+}
+
+static int do_readdirplus(struct fuse_req *req)
+{
+	return readdir_common(req, true);
+}
+
+static int do_access(struct fuse_req *req)
+{
+	const struct fuse_access_in *in = req_arg(req, sizeof(*in));
+
+	return OPS(req)->access(FS(req), &req->ctx, req->in.nodeid, in->mask);
+}
+
+static int do_interrupt(struct fuse_req *req)
+{
+	(void)req; /* requests are not cancelled: every one completes */
+	return 0;
+}
+
+static int do_enosys(struct fuse_req *req)
+{
+	(void)req;
+	return -ENOSYS;
+}
+
+#define OP(code, f, arg) [code] = { .fn = f, .name = #code + 5, .min_arg = arg }
+#define OP_NOREPLY(code, f, arg) \
+	[code] = { .fn = f, .name = #code + 5, .min_arg = arg, .noreply = true }
+
+static const struct fuse_op fuse_ops[] = {
+	OP(FUSE_LOOKUP, do_lookup, 0),
+	OP_NOREPLY(FUSE_FORGET, do_forget, sizeof(struct fuse_forget_in)),
+	OP(FUSE_GETATTR, do_getattr, 0),
+	OP(FUSE_SETATTR, do_setattr, sizeof(struct fuse_setattr_in)),
+	OP(FUSE_READLINK, do_readlink, 0),
+	OP(FUSE_SYMLINK, do_symlink, 0),
+	OP(FUSE_MKNOD, do_mknod, sizeof(struct fuse_mknod_in)),
+	OP(FUSE_MKDIR, do_mkdir, sizeof(struct fuse_mkdir_in)),
+	OP(FUSE_UNLINK, do_unlink, 0),
+	OP(FUSE_RMDIR, do_rmdir, 0),
+	OP(FUSE_RENAME, do_rename, sizeof(struct fuse_rename_in)),
+	OP(FUSE_LINK, do_link, sizeof(struct fuse_link_in)),
+	OP(FUSE_OPEN, do_open, sizeof(struct fuse_open_in)),
+	OP(FUSE_READ, do_read, sizeof(struct fuse_read_in)),
+	OP(FUSE_WRITE, do_write, sizeof(struct fuse_write_in)),
+	OP(FUSE_STATFS, do_statfs, 0),
+	OP(FUSE_RELEASE, do_release, sizeof(struct fuse_release_in)),
+	OP(FUSE_FSYNC, do_fsync, sizeof(struct fuse_fsync_in)),
+	OP(FUSE_SETXATTR, do_enosys, 0),
+	OP(FUSE_GETXATTR, do_enosys, 0),
+	OP(FUSE_LISTXATTR, do_enosys, 0),
+	OP(FUSE_REMOVEXATTR, do_enosys, 0),
+	OP(FUSE_FLUSH, do_flush, sizeof(struct fuse_flush_in)),
+	OP(FUSE_INIT, do_init, sizeof(struct fuse_init_in)),
+	OP(FUSE_OPENDIR, do_opendir, sizeof(struct fuse_open_in)),
+	OP(FUSE_READDIR, do_readdir, sizeof(struct fuse_read_in)),
+	OP(FUSE_RELEASEDIR, do_release, sizeof(struct fuse_release_in)),
+	OP(FUSE_FSYNCDIR, do_fsync, sizeof(struct fuse_fsync_in)),
+	OP(FUSE_GETLK, do_enosys, 0),
+	OP(FUSE_SETLK, do_enosys, 0),
+	OP(FUSE_SETLKW, do_enosys, 0),
+	OP(FUSE_ACCESS, do_access, sizeof(struct fuse_access_in)),
+	OP(FUSE_CREATE, do_create, sizeof(struct fuse_create_in)),
+	OP_NOREPLY(FUSE_INTERRUPT, do_interrupt, 0),
+	OP(FUSE_BMAP, do_enosys, 0),
+	OP_NOREPLY(FUSE_DESTROY, do_destroy, 0),
+	OP(FUSE_IOCTL, do_enosys, 0),
+	OP(FUSE_POLL, do_enosys, 0),
+	OP(FUSE_NOTIFY_REPLY, do_enosys, 0),
+	OP_NOREPLY(FUSE_BATCH_FORGET, do_batch_forget, sizeof(struct fuse_batch_forget_in)),
+	OP(FUSE_FALLOCATE, do_enosys, 0),
+	OP(FUSE_READDIRPLUS, do_readdirplus, sizeof(struct fuse_read_in)),
+	OP(FUSE_RENAME2, do_rename2, sizeof(struct fuse_rename2_in)),
+	OP(FUSE_LSEEK, do_enosys, 0),
+	OP(FUSE_COPY_FILE_RANGE, do_enosys, 0),
+	OP(FUSE_SETUPMAPPING, do_enosys, 0),
+	OP(FUSE_REMOVEMAPPING, do_enosys, 0),
+	OP(FUSE_SYNCFS, do_enosys, 0),
+	OP(FUSE_TMPFILE, do_enosys, 0),
+};
+
+const struct fuse_op *fuse_op_lookup(uint32_t opcode)
+{
+	if (opcode < ARRAY_SIZE(fuse_ops) && fuse_ops[opcode].name)
+		return &fuse_ops[opcode];
+	return NULL;
+}
+
+const char *fuse_opcode_name(uint32_t opcode)
+{
+	const struct fuse_op *op = fuse_op_lookup(opcode);
+
+	return op ? op->name : "UNKNOWN";
+}

@@ -1,0 +1,186 @@
+#include "fuse/server.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "base/log.h"
+#include "base/util.h"
+#include "fuse/request.h"
+
+/* Requests whose arguments fit here are decoded without an allocation. */
+#define ARG_INLINE_SIZE 8192
+
+static __thread uint64_t arg_inline[ARG_INLINE_SIZE / sizeof(uint64_t)];
+
+void fuse_server_init(struct fuse_server *srv, const struct vfsd_fs_ops *ops, void *fs)
+{
+	memset(srv, 0, sizeof(*srv));
+	srv->ops = ops;
+	srv->fs = fs;
+	pthread_mutex_init(&srv->lock, NULL);
+}
+
+void fuse_server_cleanup(struct fuse_server *srv)
+{
+	fuse_server_reset(srv);
+	pthread_mutex_destroy(&srv->lock);
+}
+
+void fuse_server_reset(struct fuse_server *srv)
+{
+	pthread_mutex_lock(&srv->lock);
+	if (srv->initialized)
+		srv->ops->destroy(srv->fs);
+	srv->initialized = false;
+	srv->enabled = 0;
+	pthread_mutex_unlock(&srv->lock);
+}
+
+const void *req_arg(struct fuse_req *req, size_t size)
+{
+	const void *p;
+
+	if (size > req->arglen - req->pos)
+		return NULL;
+	p = req->arg + req->pos;
+	req->pos += size;
+	return p;
+}
+
+const char *req_name(struct fuse_req *req)
+{
+	const char *s = (const char *)req->arg + req->pos;
+	size_t left = req->arglen - req->pos;
+	const char *nul = memchr(s, '\0', left);
+
+	if (!nul)
+		return NULL;
+	req->pos += (size_t)(nul - s) + 1;
+	return s;
+}
+
+int reply_struct(struct fuse_req *req, const void *body, size_t len)
+{
+	if (len > sizeof(req->outbuf))
+		return -EIO;
+	memcpy(req->outbuf, body, len);
+	req->out_len = len;
+	return 0;
+}
+
+int reply_direct(struct fuse_req *req, size_t len)
+{
+	req->out_direct = true;
+	req->out_len = len;
+	return 0;
+}
+
+size_t req_reply_capacity(const struct fuse_req *req)
+{
+	return req->wr_cap > sizeof(struct fuse_out_header) ?
+		       req->wr_cap - sizeof(struct fuse_out_header) :
+		       0;
+}
+
+int req_reply_iov(struct fuse_req *req, size_t len, struct iovec *iov, int max)
+{
+	return iov_slice(req->wr, req->nwr, sizeof(struct fuse_out_header), len, iov, max);
+}
+
+static uint32_t send_reply(struct fuse_req *req, int err)
+{
+	struct fuse_out_header out = { .unique = req->in.unique };
+	size_t total = sizeof(out);
+
+	if (err == 0)
+		total += req->out_len;
+	if (total > req->wr_cap) {
+		/* A reply that does not fit the guest's buffer is a guest bug: say so briefly. */
+		log_debug("fuse: reply of %zu bytes to %s does not fit %zu", total,
+			  fuse_opcode_name(req->in.opcode), req->wr_cap);
+		err = -ERANGE;
+		total = sizeof(out);
+		if (total > req->wr_cap)
+			return 0;
+	}
+	out.error = err;
+	out.len = total;
+	iov_from_buf(req->wr, req->nwr, 0, &out, sizeof(out));
+	if (err == 0 && !req->out_direct && req->out_len)
+		iov_from_buf(req->wr, req->nwr, sizeof(out), req->outbuf, req->out_len);
+	return total;
+}
+
+uint32_t fuse_server_handle(struct fuse_server *srv, const struct iovec *rd, int nrd,
+			    const struct iovec *wr, int nwr)
+{
+	struct fuse_req req = { .srv = srv, .rd = rd, .nrd = nrd, .wr = wr, .nwr = nwr };
+	const struct fuse_op *op;
+	size_t rd_len = iov_length(rd, nrd), copy_len;
+	void *heap = NULL;
+	int err;
+
+	req.wr_cap = iov_length(wr, nwr);
+	if (iov_to_buf(rd, nrd, 0, &req.in, sizeof(req.in)) < sizeof(req.in)) {
+		log_warn("fuse: request shorter than its header (%zu bytes)", rd_len);
+		memset(&req.in, 0, sizeof(req.in));
+		return send_reply(&req, -EINVAL);
+	}
+	req.ctx.uid = req.in.uid;
+	req.ctx.gid = req.in.gid;
+	req.ctx.pid = req.in.pid;
+	op = fuse_op_lookup(req.in.opcode);
+	log_trace("fuse: unique %llu %s nodeid %llu len %u", (unsigned long long)req.in.unique,
+		  op ? op->name : "UNKNOWN", (unsigned long long)req.in.nodeid, req.in.len);
+
+	if (req.in.len < sizeof(req.in) || req.in.len > rd_len) {
+		log_warn("fuse: %s header length %u disagrees with %zu readable bytes",
+			 fuse_opcode_name(req.in.opcode), req.in.len, rd_len);
+		err = -EINVAL;
+		goto reply;
+	}
+	if (req.in.len > FUSE_SERVER_MAX_REQUEST) {
+		err = -ENOMEM;
+		goto reply;
+	}
+	if (!op || !op->fn) {
+		err = -ENOSYS;
+		goto reply;
+	}
+	if (!srv->initialized && req.in.opcode != FUSE_INIT) {
+		err = -EIO;
+		goto reply;
+	}
+
+	req.arglen = req.in.len - sizeof(req.in);
+	/* WRITE's payload stays in guest memory: only its fixed part is copied. */
+	copy_len = req.in.opcode == FUSE_WRITE ? MIN(req.arglen, op->min_arg) : req.arglen;
+	if (copy_len <= ARG_INLINE_SIZE) {
+		req.arg = (const uint8_t *)arg_inline;
+	} else {
+		heap = malloc(copy_len);
+		if (!heap) {
+			err = -ENOMEM;
+			goto reply;
+		}
+		req.arg = heap;
+	}
+	iov_to_buf(rd, nrd, sizeof(req.in), (void *)req.arg, copy_len);
+	if (req.arglen < op->min_arg) {
+		log_warn("fuse: %s arguments of %zu bytes, need %zu", op->name, req.arglen,
+			 op->min_arg);
+		err = -EINVAL;
+		goto reply;
+	}
+	if (req.in.opcode != FUSE_WRITE)
+		req.arglen = copy_len;
+	err = op->fn(&req);
+
+reply:
+	free(heap);
+	if (op && op->noreply && err != -ENOMEM && err != -EOVERFLOW)
+		return 0;
+	return send_reply(&req, err);
+}

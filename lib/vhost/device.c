@@ -1,0 +1,859 @@
+#include "vhost/device.h"
+
+#include <errno.h>
+#include <linux/virtio_config.h>
+#include <linux/virtio_fs.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "base/cleanup.h"
+#include "base/log.h"
+#include "base/util.h"
+#include "vhost/guest_mem.h"
+#include "vhost/pool.h"
+#include "vhost/protocol.h"
+
+#define VHOST_DEV_MAX_MEM_SLOTS GUEST_MEM_MAX_REGIONS
+
+static const uint64_t offered_features = (1ull << VIRTIO_F_VERSION_1) |
+					 (1ull << VIRTIO_RING_F_INDIRECT_DESC) |
+					 (1ull << VIRTIO_RING_F_EVENT_IDX) |
+					 (1ull << VHOST_USER_F_PROTOCOL_FEATURES);
+
+struct vhost_vq {
+	struct vhost_dev *dev;
+	unsigned int index;
+	/* Ring state: indexes are guarded by lock; layout fields change only under the device
+	 * write lock with the queue thread stopped. */
+	struct virtq ring;
+	pthread_mutex_t lock;
+	int call_fd;   /* guarded by lock; -1 = none */
+	int kick_fd;   /* owned by the queue thread while it runs */
+	int err_fd;    /* guarded by lock */
+	bool enabled;  /* guarded by lock */
+	bool started;  /* message thread only: a queue thread runs */
+	pthread_t thread;
+	int stop_fd;		 /* eventfd that ends the queue thread */
+	unsigned int inflight;	 /* guarded by lock: chains handed to the pool */
+	pthread_cond_t drained;	 /* signalled when inflight drops to 0 */
+	struct virtq_elem *elem; /* inline mode's buffer, used by the queue thread only */
+};
+
+struct vhost_dev {
+	struct vhost_backend backend;
+	char tag[VHOST_DEV_TAG_MAX];
+	bool has_tag;
+	struct work_pool *pool;
+	/* Guards guest memory and the ring layouts: readers are queue threads and workers while
+	 * they touch guest memory, the writer is the message thread. */
+	pthread_rwlock_t mem_lock;
+	struct guest_mem mem;
+	uint64_t acked_features;   /* message thread only */
+	uint64_t protocol_features; /* message thread only */
+	struct vhost_vq vqs[VHOST_DEV_NUM_QUEUES];
+};
+
+static uint64_t offered_protocol_features(const struct vhost_dev *dev)
+{
+	uint64_t f = (1ull << VHOST_USER_PROTOCOL_F_MQ) | (1ull << VHOST_USER_PROTOCOL_F_REPLY_ACK) |
+		     (1ull << VHOST_USER_PROTOCOL_F_RESET_DEVICE) |
+		     (1ull << VHOST_USER_PROTOCOL_F_CONFIGURE_MEM_SLOTS);
+
+	if (dev->has_tag)
+		f |= 1ull << VHOST_USER_PROTOCOL_F_CONFIG;
+	return f;
+}
+
+/* ---- request processing (queue threads and pool workers) ---- */
+
+static void vq_notify_locked(struct vhost_vq *vq)
+{
+	if (vq->call_fd >= 0 && virtq_should_notify(&vq->ring)) {
+		uint64_t one = 1;
+
+		if (write(vq->call_fd, &one, sizeof(one)) < 0 && errno != EAGAIN)
+			log_warn("queue %u: call eventfd: %s", vq->index, strerror(errno));
+	}
+}
+
+static void vq_report_broken(struct vhost_vq *vq)
+{
+	uint64_t one = 1;
+
+	pthread_mutex_lock(&vq->lock);
+	if (vq->err_fd >= 0 && write(vq->err_fd, &one, sizeof(one)) < 0)
+		log_warn("queue %u: error eventfd: %s", vq->index, strerror(errno));
+	pthread_mutex_unlock(&vq->lock);
+}
+
+struct pool_job {
+	struct vhost_vq *vq;
+	struct virtq_elem elem;
+};
+
+static void pool_run(void *arg)
+{
+	struct pool_job *job = arg;
+	struct vhost_vq *vq = job->vq;
+	struct vhost_dev *dev = vq->dev;
+	uint32_t len;
+
+	pthread_rwlock_rdlock(&dev->mem_lock);
+	len = dev->backend.handle(dev->backend.opaque, &job->elem);
+	pthread_mutex_lock(&vq->lock);
+	virtq_push(&vq->ring, job->elem.head, len);
+	vq_notify_locked(vq);
+	if (--vq->inflight == 0)
+		pthread_cond_broadcast(&vq->drained);
+	pthread_mutex_unlock(&vq->lock);
+	pthread_rwlock_unlock(&dev->mem_lock);
+	free(job);
+}
+
+/* Pops one chain into elem under the ring lock; returns as virtq_pop, bad chains answered. */
+static int vq_pop_locked(struct vhost_vq *vq, struct virtq_elem *elem)
+{
+	int r = virtq_pop(&vq->ring, &vq->dev->mem, elem);
+
+	if (r == -EINVAL || r == -EFAULT || r == -ENOBUFS) {
+		log_warn("queue %u: malformed descriptor chain at head %u (%s), returned empty",
+			 vq->index, elem->head, strerror(-r));
+		virtq_push(&vq->ring, elem->head, 0);
+		return -EAGAIN;
+	}
+	return r;
+}
+
+/* Drains the ring once; called with mem_lock held for reading. */
+static void vq_process(struct vhost_vq *vq)
+{
+	struct vhost_dev *dev = vq->dev;
+	bool broken = false;
+
+	pthread_mutex_lock(&vq->lock);
+	if (!vq->enabled || !vq->ring.desc) {
+		pthread_mutex_unlock(&vq->lock);
+		return;
+	}
+	do {
+		virtq_disable_notify(&vq->ring);
+		for (;;) {
+			struct pool_job *job = NULL;
+			struct virtq_elem *elem = vq->elem;
+			int r;
+
+			if (dev->pool) {
+				job = malloc(sizeof(*job));
+				if (!job) {
+					log_error("queue %u: out of memory", vq->index);
+					break;
+				}
+				job->vq = vq;
+				elem = &job->elem;
+			}
+			r = vq_pop_locked(vq, elem);
+			if (r == -EAGAIN) {
+				free(job);
+				continue;
+			}
+			if (r <= 0) {
+				free(job);
+				broken = r < 0;
+				break;
+			}
+			if (job) {
+				vq->inflight++;
+				if (work_pool_submit(dev->pool, pool_run, job) < 0) {
+					vq->inflight--;
+					virtq_push(&vq->ring, elem->head, 0);
+					free(job);
+				}
+				continue;
+			}
+			pthread_mutex_unlock(&vq->lock);
+			uint32_t len = dev->backend.handle(dev->backend.opaque, elem);
+			pthread_mutex_lock(&vq->lock);
+			virtq_push(&vq->ring, elem->head, len);
+		}
+		if (!dev->pool)
+			vq_notify_locked(vq);
+	} while (!broken && virtq_enable_notify(&vq->ring));
+	pthread_mutex_unlock(&vq->lock);
+	if (broken)
+		vq_report_broken(vq);
+}
+
+static void *vq_thread(void *arg)
+{
+	struct vhost_vq *vq = arg;
+	struct pollfd pfd[2] = {
+		{ .fd = vq->kick_fd, .events = POLLIN },
+		{ .fd = vq->stop_fd, .events = POLLIN },
+	};
+
+	for (;;) {
+		uint64_t v;
+
+		if (poll(pfd, 2, -1) < 0) {
+			if (errno == EINTR)
+				continue;
+			log_error("queue %u: poll: %s", vq->index, strerror(errno));
+			break;
+		}
+		if (pfd[1].revents)
+			break;
+		if (pfd[0].revents & (POLLERR | POLLNVAL)) {
+			log_error("queue %u: kick fd failed", vq->index);
+			break;
+		}
+		if (read(vq->kick_fd, &v, sizeof(v)) < 0 && errno != EAGAIN)
+			continue;
+		pthread_rwlock_rdlock(&vq->dev->mem_lock);
+		vq_process(vq);
+		pthread_rwlock_unlock(&vq->dev->mem_lock);
+	}
+	return NULL;
+}
+
+/* ---- ring lifecycle (message thread) ---- */
+
+static int vq_start(struct vhost_vq *vq)
+{
+	int r;
+
+	if (!vq->elem) {
+		vq->elem = malloc(sizeof(*vq->elem));
+		if (!vq->elem)
+			return -ENOMEM;
+	}
+	if (vq->ring.used)
+		vq->ring.used_idx = __atomic_load_n(&vq->ring.used->idx, __ATOMIC_ACQUIRE);
+	vq->ring.signalled_used_valid = false;
+	r = pthread_create(&vq->thread, NULL, vq_thread, vq);
+	if (r)
+		return -r;
+	vq->started = true;
+	return 0;
+}
+
+/* Stops the queue thread and waits for the pool to finish this ring's requests. */
+static void vq_stop(struct vhost_vq *vq)
+{
+	uint64_t one = 1;
+
+	if (vq->started) {
+		if (write(vq->stop_fd, &one, sizeof(one)) < 0)
+			log_error("queue %u: stop eventfd: %s", vq->index, strerror(errno));
+		pthread_join(vq->thread, NULL);
+		if (read(vq->stop_fd, &one, sizeof(one)) < 0)
+			log_debug("queue %u: stop eventfd drain: %s", vq->index, strerror(errno));
+		vq->started = false;
+	}
+	pthread_mutex_lock(&vq->lock);
+	while (vq->inflight > 0)
+		pthread_cond_wait(&vq->drained, &vq->lock);
+	pthread_mutex_unlock(&vq->lock);
+	vfsd_closep(&vq->kick_fd);
+}
+
+static void vq_reset(struct vhost_vq *vq)
+{
+	vq_stop(vq);
+	pthread_mutex_lock(&vq->lock);
+	vfsd_closep(&vq->call_fd);
+	vfsd_closep(&vq->err_fd);
+	vq->enabled = false;
+	pthread_mutex_unlock(&vq->lock);
+	virtq_unmap(&vq->ring);
+	vq->ring.num = 0;
+	vq->ring.last_avail_idx = 0;
+	vq->ring.used_idx = 0;
+	vq->ring.broken = false;
+}
+
+/* Re-resolves every ring after the memory map changed; called with mem_lock held for writing. */
+static void remap_rings(struct vhost_dev *dev)
+{
+	for (unsigned int i = 0; i < VHOST_DEV_NUM_QUEUES; i++) {
+		struct vhost_vq *vq = &dev->vqs[i];
+
+		if (vq->ring.num && vq->ring.desc_uva && virtq_map(&vq->ring, &dev->mem) < 0)
+			log_debug("queue %u: ring not mapped by the current memory table", i);
+	}
+}
+
+/* ---- messages ---- */
+
+struct msg_result {
+	bool has_reply; /* the message has its own reply, already in msg */
+};
+
+static int msg_vq(struct vhost_dev *dev, uint32_t index, struct vhost_vq **out)
+{
+	if (index >= VHOST_DEV_NUM_QUEUES) {
+		log_error("vhost-user: queue index %u out of range", index);
+		return -EINVAL;
+	}
+	*out = &dev->vqs[index];
+	return 0;
+}
+
+static int take_fd_from(struct vhost_user_msg *msg)
+{
+	int fd;
+
+	if (msg->nfds < 1)
+		return -1;
+	fd = msg->fds[0];
+	msg->fds[0] = -1;
+	return fd;
+}
+
+static int reply_u64(struct vhost_user_msg *msg, uint64_t v)
+{
+	msg->hdr.size = sizeof(uint64_t);
+	msg->payload.u64 = v;
+	return 1;
+}
+
+static int need_size(const struct vhost_user_msg *msg, size_t size)
+{
+	if (msg->hdr.size < size) {
+		log_error("vhost-user: %s payload of %u bytes, need %zu",
+			  vhost_user_request_name(msg->hdr.request), msg->hdr.size, size);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static int handle_set_features(struct vhost_dev *dev, uint64_t features)
+{
+	if (features & ~offered_features) {
+		log_error("vhost-user: SET_FEATURES 0x%llx has bits we did not offer",
+			  (unsigned long long)features);
+		return -EINVAL;
+	}
+	pthread_rwlock_wrlock(&dev->mem_lock);
+	dev->acked_features = features;
+	for (unsigned int i = 0; i < VHOST_DEV_NUM_QUEUES; i++) {
+		struct vhost_vq *vq = &dev->vqs[i];
+
+		pthread_mutex_lock(&vq->lock);
+		vq->ring.event_idx = features & (1ull << VIRTIO_RING_F_EVENT_IDX);
+		if (!(features & (1ull << VHOST_USER_F_PROTOCOL_FEATURES)))
+			vq->enabled = true;
+		pthread_mutex_unlock(&vq->lock);
+	}
+	pthread_rwlock_unlock(&dev->mem_lock);
+	return 0;
+}
+
+static int add_region(struct vhost_dev *dev, const struct vhost_user_region *r, int fd)
+{
+	int ret = guest_mem_add(&dev->mem, fd, r->guest_phys_addr, r->memory_size,
+				r->userspace_addr, r->mmap_offset);
+
+	if (ret < 0)
+		log_error("vhost-user: cannot map region gpa=0x%llx size=0x%llx: %s",
+			  (unsigned long long)r->guest_phys_addr,
+			  (unsigned long long)r->memory_size, strerror(-ret));
+	return ret;
+}
+
+static int handle_set_mem_table(struct vhost_dev *dev, struct vhost_user_msg *msg)
+{
+	const struct vhost_user_memory *m = &msg->payload.memory;
+	int r = need_size(msg, offsetof(struct vhost_user_memory, regions));
+
+	if (r < 0)
+		return r;
+	if (m->nregions > VHOST_USER_MEM_TABLE_MAX || (int)m->nregions != msg->nfds ||
+	    msg->hdr.size < offsetof(struct vhost_user_memory, regions) +
+				    m->nregions * sizeof(struct vhost_user_region)) {
+		log_error("vhost-user: SET_MEM_TABLE with %u regions, %d fds, %u bytes", m->nregions,
+			  msg->nfds, msg->hdr.size);
+		return -EINVAL;
+	}
+	pthread_rwlock_wrlock(&dev->mem_lock);
+	guest_mem_clear(&dev->mem);
+	for (unsigned int i = 0; i < m->nregions && r == 0; i++)
+		r = add_region(dev, &m->regions[i], msg->fds[i]);
+	if (r < 0)
+		guest_mem_clear(&dev->mem);
+	remap_rings(dev);
+	pthread_rwlock_unlock(&dev->mem_lock);
+	return r;
+}
+
+static int handle_mem_reg(struct vhost_dev *dev, struct vhost_user_msg *msg, bool add)
+{
+	const struct vhost_user_region *reg = &msg->payload.mem_reg.region;
+	int r = need_size(msg, sizeof(struct vhost_user_single_region));
+
+	if (r < 0)
+		return r;
+	if (add && msg->nfds != 1) {
+		log_error("vhost-user: ADD_MEM_REG with %d fds", msg->nfds);
+		return -EINVAL;
+	}
+	pthread_rwlock_wrlock(&dev->mem_lock);
+	if (add) {
+		r = add_region(dev, reg, msg->fds[0]);
+	} else {
+		r = guest_mem_remove(&dev->mem, reg->guest_phys_addr, reg->memory_size);
+		if (r < 0)
+			log_error("vhost-user: REM_MEM_REG of unknown region gpa=0x%llx",
+				  (unsigned long long)reg->guest_phys_addr);
+	}
+	remap_rings(dev);
+	pthread_rwlock_unlock(&dev->mem_lock);
+	return r;
+}
+
+static int handle_vring_fd(struct vhost_dev *dev, struct vhost_user_msg *msg)
+{
+	struct vhost_vq *vq;
+	uint64_t v;
+	int r = need_size(msg, sizeof(uint64_t));
+	int fd;
+
+	if (r < 0)
+		return r;
+	v = msg->payload.u64;
+	r = msg_vq(dev, v & VHOST_USER_VRING_IDX_MASK, &vq);
+	if (r < 0)
+		return r;
+	if (v & VHOST_USER_VRING_NOFD_MASK) {
+		fd = -1;
+	} else {
+		fd = take_fd_from(msg);
+		if (fd < 0) {
+			log_error("vhost-user: %s without an fd", vhost_user_request_name(msg->hdr.request));
+			return -EINVAL;
+		}
+	}
+	switch (msg->hdr.request) {
+	case VHOST_USER_SET_VRING_KICK:
+		vq_stop(vq);
+		if (fd < 0) {
+			log_error("queue %u: polling mode (no kick fd) is not supported", vq->index);
+			return -EINVAL;
+		}
+		vq->kick_fd = fd;
+		return vq_start(vq);
+	case VHOST_USER_SET_VRING_CALL:
+		pthread_mutex_lock(&vq->lock);
+		vfsd_closep(&vq->call_fd);
+		vq->call_fd = fd;
+		pthread_mutex_unlock(&vq->lock);
+		return 0;
+	default:
+		pthread_mutex_lock(&vq->lock);
+		vfsd_closep(&vq->err_fd);
+		vq->err_fd = fd;
+		pthread_mutex_unlock(&vq->lock);
+		return 0;
+	}
+}
+
+static int handle_vring_state(struct vhost_dev *dev, struct vhost_user_msg *msg)
+{
+	struct vhost_vring_state *s = &msg->payload.state;
+	struct vhost_vq *vq;
+	int r = need_size(msg, sizeof(*s));
+
+	if (r < 0)
+		return r;
+	r = msg_vq(dev, s->index, &vq);
+	if (r < 0)
+		return r;
+	switch (msg->hdr.request) {
+	case VHOST_USER_SET_VRING_NUM:
+		if (s->num == 0 || s->num > VIRTQ_MAX_SIZE || (s->num & (s->num - 1))) {
+			log_error("queue %u: bad ring size %u", s->index, s->num);
+			return -EINVAL;
+		}
+		if (vq->started)
+			return -EBUSY;
+		vq->ring.num = s->num;
+		return 0;
+	case VHOST_USER_SET_VRING_BASE:
+		if (vq->started)
+			return -EBUSY;
+		vq->ring.last_avail_idx = (uint16_t)s->num;
+		return 0;
+	case VHOST_USER_GET_VRING_BASE:
+		vq_stop(vq);
+		s->num = vq->ring.last_avail_idx;
+		msg->hdr.size = sizeof(*s);
+		return 1;
+	default: /* SET_VRING_ENABLE */
+		if (!(dev->acked_features & (1ull << VHOST_USER_F_PROTOCOL_FEATURES))) {
+			log_error("vhost-user: SET_VRING_ENABLE before PROTOCOL_FEATURES was acked");
+			return -EINVAL;
+		}
+		pthread_mutex_lock(&vq->lock);
+		vq->enabled = s->num != 0;
+		pthread_mutex_unlock(&vq->lock);
+		if (vq->enabled && vq->started) {
+			uint64_t one = 1;
+
+			/* Look at the ring now in case the guest kicked while it was disabled. */
+			if (write(vq->kick_fd, &one, sizeof(one)) < 0)
+				log_debug("queue %u: self-kick: %s", vq->index, strerror(errno));
+		}
+		return 0;
+	}
+}
+
+static int handle_vring_addr(struct vhost_dev *dev, struct vhost_user_msg *msg)
+{
+	struct vhost_vring_addr *a = &msg->payload.addr;
+	struct vhost_vq *vq;
+	int r = need_size(msg, sizeof(*a));
+
+	if (r < 0)
+		return r;
+	r = msg_vq(dev, a->index, &vq);
+	if (r < 0)
+		return r;
+	if (vq->started)
+		return -EBUSY;
+	pthread_rwlock_wrlock(&dev->mem_lock);
+	vq->ring.desc_uva = a->desc_user_addr;
+	vq->ring.avail_uva = a->avail_user_addr;
+	vq->ring.used_uva = a->used_user_addr;
+	r = virtq_map(&vq->ring, &dev->mem);
+	if (r < 0)
+		log_error("queue %u: ring addresses are not in guest memory", a->index);
+	pthread_rwlock_unlock(&dev->mem_lock);
+	return r;
+}
+
+static int handle_get_config(struct vhost_dev *dev, struct vhost_user_msg *msg)
+{
+	struct vhost_user_config *c = &msg->payload.config;
+	struct virtio_fs_config cfg;
+	int r = need_size(msg, offsetof(struct vhost_user_config, region));
+
+	if (r < 0)
+		return r;
+	if (!dev->has_tag) {
+		log_error("vhost-user: GET_CONFIG without --tag");
+		return -EINVAL;
+	}
+	if (c->size > VHOST_USER_CONFIG_MAX || c->offset > VHOST_USER_CONFIG_MAX) {
+		log_error("vhost-user: GET_CONFIG offset %u size %u", c->offset, c->size);
+		return -EINVAL;
+	}
+	memset(&cfg, 0, sizeof(cfg));
+	memcpy(cfg.tag, dev->tag, sizeof(cfg.tag));
+	cfg.num_request_queues = 1;
+	memset(c->region, 0, c->size);
+	if (c->offset < sizeof(cfg))
+		memcpy(c->region, (uint8_t *)&cfg + c->offset, MIN(c->size, sizeof(cfg) - c->offset));
+	msg->hdr.size = offsetof(struct vhost_user_config, region) + c->size;
+	return 1;
+}
+
+static void reset_device(struct vhost_dev *dev)
+{
+	for (unsigned int i = 0; i < VHOST_DEV_NUM_QUEUES; i++)
+		vq_reset(&dev->vqs[i]);
+	dev->acked_features = 0;
+	if (dev->backend.reset)
+		dev->backend.reset(dev->backend.opaque);
+}
+
+/* Returns 1 when msg holds a reply to send, 0 when done, negative errno on failure. */
+static int dispatch(struct vhost_dev *dev, struct vhost_user_msg *msg)
+{
+	switch (msg->hdr.request) {
+	case VHOST_USER_GET_FEATURES:
+		return reply_u64(msg, offered_features);
+	case VHOST_USER_SET_FEATURES: {
+		int r = need_size(msg, sizeof(uint64_t));
+
+		return r < 0 ? r : handle_set_features(dev, msg->payload.u64);
+	}
+	case VHOST_USER_SET_OWNER:
+		return 0;
+	case VHOST_USER_RESET_OWNER:
+		reset_device(dev);
+		return 0;
+	case VHOST_USER_GET_PROTOCOL_FEATURES:
+		return reply_u64(msg, offered_protocol_features(dev));
+	case VHOST_USER_SET_PROTOCOL_FEATURES: {
+		int r = need_size(msg, sizeof(uint64_t));
+
+		if (r < 0)
+			return r;
+		if (msg->payload.u64 & ~offered_protocol_features(dev)) {
+			log_error("vhost-user: SET_PROTOCOL_FEATURES 0x%llx has bits we did not offer",
+				  (unsigned long long)msg->payload.u64);
+			return -EINVAL;
+		}
+		dev->protocol_features = msg->payload.u64;
+		return 0;
+	}
+	case VHOST_USER_GET_QUEUE_NUM:
+		return reply_u64(msg, VHOST_DEV_NUM_QUEUES);
+	case VHOST_USER_GET_MAX_MEM_SLOTS:
+		return reply_u64(msg, VHOST_DEV_MAX_MEM_SLOTS);
+	case VHOST_USER_SET_MEM_TABLE:
+		return handle_set_mem_table(dev, msg);
+	case VHOST_USER_ADD_MEM_REG:
+		return handle_mem_reg(dev, msg, true);
+	case VHOST_USER_REM_MEM_REG:
+		return handle_mem_reg(dev, msg, false);
+	case VHOST_USER_SET_VRING_NUM:
+	case VHOST_USER_SET_VRING_BASE:
+	case VHOST_USER_GET_VRING_BASE:
+	case VHOST_USER_SET_VRING_ENABLE:
+		return handle_vring_state(dev, msg);
+	case VHOST_USER_SET_VRING_ADDR:
+		return handle_vring_addr(dev, msg);
+	case VHOST_USER_SET_VRING_KICK:
+	case VHOST_USER_SET_VRING_CALL:
+	case VHOST_USER_SET_VRING_ERR:
+		return handle_vring_fd(dev, msg);
+	case VHOST_USER_GET_CONFIG:
+		return handle_get_config(dev, msg);
+	case VHOST_USER_RESET_DEVICE:
+		reset_device(dev);
+		return 0;
+	default:
+		log_error("vhost-user: unsupported request %s (%u)",
+			  vhost_user_request_name(msg->hdr.request), msg->hdr.request);
+		return -EOPNOTSUPP;
+	}
+}
+
+static bool has_own_reply(uint32_t request)
+{
+	switch (request) {
+	case VHOST_USER_GET_FEATURES:
+	case VHOST_USER_GET_PROTOCOL_FEATURES:
+	case VHOST_USER_GET_QUEUE_NUM:
+	case VHOST_USER_GET_MAX_MEM_SLOTS:
+	case VHOST_USER_GET_VRING_BASE:
+	case VHOST_USER_GET_CONFIG:
+		return true;
+	default:
+		return false;
+	}
+}
+
+static int recv_msg(int sock, struct vhost_user_msg *msg)
+{
+	union {
+		char buf[CMSG_SPACE(sizeof(int) * VHOST_USER_MAX_FDS)];
+		struct cmsghdr align;
+	} control;
+	struct iovec iov = { .iov_base = &msg->hdr, .iov_len = sizeof(msg->hdr) };
+	struct msghdr mh = {
+		.msg_iov = &iov,
+		.msg_iovlen = 1,
+		.msg_control = control.buf,
+		.msg_controllen = sizeof(control.buf),
+	};
+	ssize_t n;
+
+	msg->nfds = 0;
+	do {
+		n = recvmsg(sock, &mh, MSG_CMSG_CLOEXEC);
+	} while (n < 0 && errno == EINTR);
+	if (n == 0)
+		return -ECONNRESET;
+	if (n < 0)
+		return -errno;
+	for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c)) {
+		if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS) {
+			int cnt = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+
+			memcpy(msg->fds + msg->nfds, CMSG_DATA(c), cnt * sizeof(int));
+			msg->nfds += cnt;
+		}
+	}
+	if (mh.msg_flags & MSG_CTRUNC) {
+		log_error("vhost-user: too many file descriptors in one message");
+		return -EPROTO;
+	}
+	if ((size_t)n != sizeof(msg->hdr)) {
+		log_error("vhost-user: short header (%zd bytes)", n);
+		return -EPROTO;
+	}
+	if ((msg->hdr.flags & VHOST_USER_VERSION_MASK) != VHOST_USER_VERSION) {
+		log_error("vhost-user: protocol version %u", msg->hdr.flags & VHOST_USER_VERSION_MASK);
+		return -EPROTO;
+	}
+	if (msg->hdr.size > VHOST_USER_MAX_PAYLOAD) {
+		log_error("vhost-user: payload of %u bytes is too large", msg->hdr.size);
+		return -EPROTO;
+	}
+	size_t got = 0;
+
+	while (got < msg->hdr.size) {
+		n = recv(sock, msg->payload.raw + got, msg->hdr.size - got, 0);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			log_error("vhost-user: payload cut short");
+			return -EPROTO;
+		}
+		got += n;
+	}
+	memset(msg->payload.raw + got, 0, sizeof(msg->payload.raw) - got);
+	return 0;
+}
+
+static int send_reply(int sock, struct vhost_user_msg *msg)
+{
+	struct iovec iov[2] = {
+		{ .iov_base = &msg->hdr, .iov_len = sizeof(msg->hdr) },
+		{ .iov_base = msg->payload.raw, .iov_len = msg->hdr.size },
+	};
+	struct msghdr mh = { .msg_iov = iov, .msg_iovlen = 2 };
+	size_t left = sizeof(msg->hdr) + msg->hdr.size;
+
+	msg->hdr.flags = VHOST_USER_VERSION | VHOST_USER_REPLY_MASK;
+	while (left > 0) {
+		ssize_t n = sendmsg(sock, &mh, MSG_NOSIGNAL);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -errno;
+		left -= (size_t)n;
+		/* A short send on a unix socket is rare; step past what went out. */
+		while (n > 0 && mh.msg_iovlen > 0) {
+			size_t step = MIN((size_t)n, mh.msg_iov->iov_len);
+
+			mh.msg_iov->iov_base = (char *)mh.msg_iov->iov_base + step;
+			mh.msg_iov->iov_len -= step;
+			n -= (ssize_t)step;
+			if (mh.msg_iov->iov_len == 0) {
+				mh.msg_iov++;
+				mh.msg_iovlen--;
+			}
+		}
+	}
+	return 0;
+}
+
+int vhost_dev_handle_msg(struct vhost_dev *dev, int sock)
+{
+	struct vhost_user_msg *msg = malloc(sizeof(*msg));
+	int r, ret = 0;
+	bool need_ack;
+
+	if (!msg)
+		return -ENOMEM;
+	r = recv_msg(sock, msg);
+	if (r < 0) {
+		ret = r;
+		goto out;
+	}
+	log_trace("vhost-user: %s flags=0x%x size=%u fds=%d",
+		  vhost_user_request_name(msg->hdr.request), msg->hdr.flags, msg->hdr.size,
+		  msg->nfds);
+	need_ack = (msg->hdr.flags & VHOST_USER_NEED_REPLY_MASK) &&
+		   (dev->protocol_features & (1ull << VHOST_USER_PROTOCOL_F_REPLY_ACK)) &&
+		   !has_own_reply(msg->hdr.request);
+	r = dispatch(dev, msg);
+	if (r == 1) {
+		ret = send_reply(sock, msg);
+	} else if (need_ack) {
+		msg->hdr.size = sizeof(uint64_t);
+		msg->payload.u64 = r < 0 ? 1 : 0;
+		ret = send_reply(sock, msg);
+	} else if (r < 0) {
+		/* Nobody would hear about the failure: the peer is out of step, hang up. */
+		log_error("vhost-user: %s failed (%s); closing the connection",
+			  vhost_user_request_name(msg->hdr.request), strerror(-r));
+		ret = -EPROTO;
+	}
+out:
+	for (int i = 0; i < msg->nfds; i++)
+		vfsd_closep(&msg->fds[i]);
+	free(msg);
+	return ret;
+}
+
+int vhost_dev_new(const struct vhost_dev_config *cfg, const struct vhost_backend *backend,
+		  struct vhost_dev **out)
+{
+	struct vhost_dev *dev = calloc(1, sizeof(*dev));
+	pthread_rwlockattr_t attr;
+	int r;
+
+	if (!dev)
+		return -ENOMEM;
+	dev->backend = *backend;
+	if (cfg->tag) {
+		size_t len = strlen(cfg->tag);
+
+		if (len == 0 || len > VHOST_DEV_TAG_MAX) {
+			free(dev);
+			return -EINVAL;
+		}
+		memcpy(dev->tag, cfg->tag, len);
+		dev->has_tag = true;
+	}
+	pthread_rwlockattr_init(&attr);
+	/* A busy queue thread must not starve memory-table updates. */
+	pthread_rwlockattr_setkind_np(&attr, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+	pthread_rwlock_init(&dev->mem_lock, &attr);
+	pthread_rwlockattr_destroy(&attr);
+	for (unsigned int i = 0; i < VHOST_DEV_NUM_QUEUES; i++) {
+		struct vhost_vq *vq = &dev->vqs[i];
+
+		vq->dev = dev;
+		vq->index = i;
+		vq->call_fd = vq->kick_fd = vq->err_fd = -1;
+		pthread_mutex_init(&vq->lock, NULL);
+		pthread_cond_init(&vq->drained, NULL);
+		vq->stop_fd = eventfd(0, EFD_CLOEXEC);
+		if (vq->stop_fd < 0) {
+			r = -errno;
+			vhost_dev_free(dev);
+			return r;
+		}
+	}
+	if (cfg->thread_pool_size > 0) {
+		r = work_pool_new(cfg->thread_pool_size, cfg->thread_init, &dev->pool);
+		if (r < 0) {
+			vhost_dev_free(dev);
+			return r;
+		}
+	}
+	*out = dev;
+	return 0;
+}
+
+void vhost_dev_free(struct vhost_dev *dev)
+{
+	if (!dev)
+		return;
+	for (unsigned int i = 0; i < VHOST_DEV_NUM_QUEUES; i++)
+		vq_stop(&dev->vqs[i]);
+	work_pool_free(dev->pool);
+	for (unsigned int i = 0; i < VHOST_DEV_NUM_QUEUES; i++) {
+		struct vhost_vq *vq = &dev->vqs[i];
+
+		vfsd_closep(&vq->call_fd);
+		vfsd_closep(&vq->err_fd);
+		vfsd_closep(&vq->stop_fd);
+		free(vq->elem);
+		pthread_mutex_destroy(&vq->lock);
+		pthread_cond_destroy(&vq->drained);
+	}
+	guest_mem_clear(&dev->mem);
+	pthread_rwlock_destroy(&dev->mem_lock);
+	free(dev);
+}

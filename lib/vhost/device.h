@@ -1,0 +1,51 @@
+/*
+ * A vhost-user backend device with one hiprio and one request queue.
+ *
+ * The caller owns the event loop: it calls vhost_dev_handle_msg() whenever the connection
+ * socket is readable. Each started ring gets a queue thread that pops descriptor chains and
+ * hands them to the backend's handle() callback, inline or through a worker pool.
+ */
+#ifndef VFSD_VHOST_DEVICE_H
+#define VFSD_VHOST_DEVICE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "vhost/virtq.h"
+
+#define VHOST_DEV_NUM_QUEUES 2
+#define VHOST_DEV_TAG_MAX 36
+
+struct vhost_backend {
+	/*
+	 * Serves one request. elem->iov holds the device-readable then the device-writable
+	 * buffers, already translated and bounds-checked. Returns the number of bytes written
+	 * into the writable part. Called concurrently from queue and pool threads.
+	 */
+	uint32_t (*handle)(void *opaque, struct virtq_elem *elem);
+	/* The VMM reset the device: forget the session (as FUSE DESTROY). */
+	void (*reset)(void *opaque);
+	void *opaque;
+};
+
+struct vhost_dev_config {
+	const char *tag;		/* NULL: no CONFIG protocol feature */
+	unsigned int thread_pool_size;	/* 0: requests run on the queue thread */
+	void (*thread_init)(void);	/* run once by each pool worker (may be NULL) */
+};
+
+struct vhost_dev;
+
+int vhost_dev_new(const struct vhost_dev_config *cfg, const struct vhost_backend *backend,
+		  struct vhost_dev **out);
+/* Stops every queue thread and waits for requests in flight, then frees the device. */
+void vhost_dev_free(struct vhost_dev *dev);
+
+/*
+ * Reads and handles one message from the connected socket. Returns 0 to go on, or a
+ * negative errno when the connection must be closed: -ECONNRESET when the peer hung up,
+ * -EPROTO when it broke the protocol (logged).
+ */
+int vhost_dev_handle_msg(struct vhost_dev *dev, int sock);
+
+#endif
