@@ -1,5 +1,6 @@
 /* The opcode table: one decoder per FUSE opcode, each calling the filesystem. */
 #include <errno.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -20,30 +21,36 @@ static const uint64_t always_supported = FUSE_ASYNC_READ | FUSE_ATOMIC_O_TRUNC |
 					 FUSE_HAS_IOCTL_DIR | FUSE_AUTO_INVAL_DATA | FUSE_ASYNC_DIO |
 					 FUSE_PARALLEL_DIROPS | FUSE_MAX_PAGES | FUSE_INIT_EXT;
 
+/* The part of fuse_init_in every kernel sends; flags2 and the rest follow with INIT_EXT. */
+#define FUSE_INIT_IN_BASE offsetof(struct fuse_init_in, flags2)
+#define FUSE_INIT_IN_EXT (sizeof(struct fuse_init_in) - FUSE_INIT_IN_BASE)
+
 static int do_init(struct fuse_req *req)
 {
-	const struct fuse_init_in *in = req_arg(req, sizeof(*in));
+	struct fuse_init_in in = { 0 };
+	const void *base = req_arg(req, FUSE_INIT_IN_BASE);
 	struct fuse_server *srv = req->srv;
 	struct fuse_init_out out = { .major = FUSE_KERNEL_VERSION, .minor = FUSE_SERVER_MINOR };
 	uint64_t capable, want = 0, enabled = 0;
 	long page = sysconf(_SC_PAGESIZE);
 	int r;
 
-	capable = in->flags;
-	if (in->flags & FUSE_INIT_EXT) {
-		/* The extended part: flags2 and reserved words (48 bytes). */
-		const uint32_t *ext = req_arg(req, 48);
+	memcpy(&in, base, FUSE_INIT_IN_BASE);
+	capable = in.flags;
+	if (in.flags & FUSE_INIT_EXT) {
+		const void *ext = req_arg(req, FUSE_INIT_IN_EXT);
 
 		if (!ext)
 			return -EINVAL;
-		capable |= (uint64_t)ext[0] << 32;
+		memcpy(&in.flags2, ext, sizeof(in.flags2));
+		capable |= (uint64_t)in.flags2 << 32;
 	}
-	if (in->major < 7)
+	if (in.major < 7)
 		return -EPROTO;
-	if (in->major > 7)
+	if (in.major > 7)
 		return reply_struct(req, &out, sizeof(out)); /* the kernel retries with 7 */
-	if (in->minor < FUSE_SERVER_MIN_MINOR) {
-		log_error("fuse: kernel protocol 7.%u is older than 7.%u", in->minor,
+	if (in.minor < FUSE_SERVER_MIN_MINOR) {
+		log_error("fuse: kernel protocol 7.%u is older than 7.%u", in.minor,
 			  FUSE_SERVER_MIN_MINOR);
 		return -EPROTO;
 	}
@@ -58,16 +65,16 @@ static int do_init(struct fuse_req *req)
 	if (r == 0) {
 		enabled = capable & (want | always_supported);
 		srv->enabled = enabled;
-		srv->minor = in->minor;
+		srv->minor = in.minor;
 		srv->initialized = true;
 	}
 	pthread_mutex_unlock(&srv->lock);
 	if (r < 0)
 		return r;
-	log_info("fuse: session started, kernel 7.%u, flags 0x%llx", in->minor,
+	log_info("fuse: session started, kernel 7.%u, flags 0x%llx", in.minor,
 		 (unsigned long long)enabled);
 
-	out.max_readahead = in->max_readahead;
+	out.max_readahead = in.max_readahead;
 	out.flags = (uint32_t)enabled;
 	out.flags2 = (uint32_t)(enabled >> 32);
 	out.max_background = UINT16_MAX;
@@ -462,7 +469,7 @@ static const struct fuse_op fuse_ops[] = {
 	OP(FUSE_LISTXATTR, do_enosys, 0),
 	OP(FUSE_REMOVEXATTR, do_enosys, 0),
 	OP(FUSE_FLUSH, do_flush, sizeof(struct fuse_flush_in)),
-	OP(FUSE_INIT, do_init, sizeof(struct fuse_init_in)),
+	OP(FUSE_INIT, do_init, FUSE_INIT_IN_BASE),
 	OP(FUSE_OPENDIR, do_opendir, sizeof(struct fuse_open_in)),
 	OP(FUSE_READDIR, do_readdir, sizeof(struct fuse_read_in)),
 	OP(FUSE_RELEASEDIR, do_release, sizeof(struct fuse_release_in)),

@@ -136,6 +136,9 @@ static void vq_process(struct vhost_vq *vq)
 	bool broken = false;
 
 	pthread_mutex_lock(&vq->lock);
+	log_trace("queue %u: enabled %d desc %p avail %u last %u", vq->index, vq->enabled,
+		  (void *)vq->ring.desc, vq->ring.avail ? vq->ring.avail->idx : 0,
+		  vq->ring.last_avail_idx);
 	if (!vq->enabled || !vq->ring.desc) {
 		pthread_mutex_unlock(&vq->lock);
 		return;
@@ -213,6 +216,7 @@ static void *vq_thread(void *arg)
 		}
 		if (read(vq->kick_fd, &v, sizeof(v)) < 0 && errno != EAGAIN)
 			continue;
+		log_trace("queue %u: kicked", vq->index);
 		pthread_rwlock_rdlock(&vq->dev->mem_lock);
 		vq_process(vq);
 		pthread_rwlock_unlock(&vq->dev->mem_lock);

@@ -100,13 +100,16 @@ static int reply_error(struct fixture *f)
 	return ((struct fuse_out_header *)f->reply)->error;
 }
 
+/* INIT as a 6.1 kernel sends it: 104 bytes with INIT_EXT and flags2. */
 static void do_init(struct fixture *f)
 {
 	struct fuse_init_in *in = (struct fuse_init_in *)(f->req + sizeof(struct fuse_in_header));
 
 	hdr(f, FUSE_INIT, sizeof(struct fuse_in_header) + sizeof(*in));
+	assert_int_equal(sizeof(struct fuse_in_header) + sizeof(*in), 104);
 	*in = (struct fuse_init_in){ .major = 7, .minor = 38, .max_readahead = 65536,
-				     .flags = FUSE_DO_READDIRPLUS | FUSE_ASYNC_READ | FUSE_POSIX_LOCKS };
+				     .flags = FUSE_DO_READDIRPLUS | FUSE_ASYNC_READ | FUSE_POSIX_LOCKS |
+					      FUSE_INIT_EXT };
 	assert_int_equal(send_req(f, sizeof(struct fuse_in_header) + sizeof(*in), 4096),
 			 sizeof(struct fuse_out_header) + sizeof(struct fuse_init_out));
 	assert_int_equal(reply_error(f), 0);
@@ -146,6 +149,23 @@ static void test_init_negotiates(void **state)
 	assert_true(out->flags & FUSE_ASYNC_READ);
 	assert_false(out->flags & FUSE_POSIX_LOCKS); /* offered by the kernel, not wanted */
 	assert_int_equal(inits, 1);
+}
+
+static void test_init_without_ext(void **state)
+{
+	struct fixture *f = *state;
+	size_t len = sizeof(struct fuse_in_header) + 16; /* a kernel before 7.36 */
+	struct fuse_init_in *in = (struct fuse_init_in *)(f->req + sizeof(struct fuse_in_header));
+
+	hdr(f, FUSE_INIT, len);
+	*in = (struct fuse_init_in){ .major = 7, .minor = 31, .flags = FUSE_ASYNC_READ };
+	assert_int_equal(send_req(f, len, 4096),
+			 sizeof(struct fuse_out_header) + sizeof(struct fuse_init_out));
+	assert_int_equal(reply_error(f), 0);
+	/* INIT_EXT announced but the extension is missing */
+	in->flags |= FUSE_INIT_EXT;
+	send_req(f, len, 4096);
+	assert_int_equal(reply_error(f), -EINVAL);
 }
 
 static void test_old_kernel_refused(void **state)
@@ -351,6 +371,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_init_negotiates, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_init_without_ext, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_old_kernel_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_request_before_init, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_short_header, setup, teardown),

@@ -1,0 +1,521 @@
+#!/bin/bash
+# Core guest workload for the vfsd VM tests: POSIX file operations on the virtiofs test share,
+# each verified by exit status and by content. Runs inside the guest (chroot into the host's /
+# served read-only over virtiofs), started by tests/vm/init.sh.
+#
+# Usage: core.sh TESTDIR        (TESTDIR = the writable virtiofs share, /run/test)
+# Prints "VFSD-TEST PASS <name>" or "VFSD-TEST FAIL <name> <reason>" per check, and
+# "VFSD-SHA guest-big.bin <sha256>" for run.sh to compare on the host. Exit 1 on any failure.
+#
+# Files run.sh puts in TESTDIR before boot: token, host-hello.txt, host-big.bin (256 MiB),
+# host-big.sha256, src-tree/ (a copy of the host's /usr/include/linux). While the VM runs,
+# run.sh answers the guest's from-guest with late-file and from-host.
+
+# The same script runs on a local directory as a baseline (VFSD_FSTYPE=any skips the check
+# that the directory is a FUSE mount).
+set -uo pipefail
+
+T=${1:?usage: core.sh TESTDIR}
+W=$T/core # each check works in $W/<name>
+CHECK_TIMEOUT=${VFSD_CHECK_TIMEOUT:-300}
+export T W
+exec 3>&1 # checks print VFSD-SHA lines on fd 3, straight to the console
+
+# --- helpers used inside checks (each check runs in bash with set -euo pipefail) ---------------
+fail() {
+    printf '%s\n' "$*" >&2
+    exit 1
+}
+expect_eq() { # ACTUAL EXPECTED WHAT
+    [[ $1 == "$2" ]] || fail "$3: got '${1:0:120}', want '${2:0:120}'"
+}
+# Forget the guest's page, dentry and inode caches so the next access asks the daemon.
+drop_caches() {
+    sync
+    echo 3 >/proc/sys/vm/drop_caches
+}
+sha() { sha256sum "$1" | cut -d' ' -f1; }
+
+# --- checks: t_<name>, run in a fresh directory $W/<name> -------------------------------------
+
+# Host <-> guest visibility: the guest writes from-guest; run.sh on the host checks it, creates
+# late-file, then answers with from-host. The guest last saw late-file missing (maybe still as a
+# cached negative entry), so an exclusive create of it right after must fail with EEXIST.
+t_visibility() {
+    python3 - "$T" <<'PY'
+import os, sys, time
+t = sys.argv[1]
+token = open(f"{t}/token").read().strip()
+late, answer = f"{t}/late-file", f"{t}/from-host"
+if os.path.exists(late):
+    sys.exit("late-file exists before the host made it")
+with open(f"{t}/.from-guest.tmp", "w") as f:
+    f.write(f"guest:{token}\n")
+os.rename(f"{t}/.from-guest.tmp", f"{t}/from-guest")
+deadline = time.monotonic() + 30
+while not os.path.exists(answer):
+    if time.monotonic() > deadline:
+        sys.exit("from-host did not appear within 30 s")
+    os.path.exists(late)  # keeps a negative entry for late-file fresh
+    time.sleep(0.05)
+try:
+    os.open(late, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+    sys.exit("O_EXCL create of late-file, made on the host, succeeded")
+except FileExistsError:
+    pass
+for path, want in ((answer, f"host:{token}\n"), (late, f"late:{token}\n")):
+    got = open(path).read()
+    if got != want:
+        sys.exit(f"{path}: got {got!r}, want {want!r}")
+PY
+}
+
+t_host_file() {
+    expect_eq "$(<"$T/host-hello.txt")" "hello from the host $(<"$T/token")" "host-hello.txt"
+}
+
+t_write_read() {
+    printf 'line one\n' >f
+    expect_eq "$(<f)" "line one" "after write"
+    printf 'line two\n' >>f
+    expect_eq "$(<f)" $'line one\nline two' "after append"
+    expect_eq "$(stat -c %s f)" 18 "size after append"
+    printf 'ONE' | dd of=f bs=1 seek=5 conv=notrunc status=none
+    expect_eq "$(<f)" $'line ONE\nline two' "after overwrite at offset 5"
+    # Every byte value, then read back through the daemon rather than the page cache.
+    printf '%b' "$(printf '\\%03o' {0..255})" >bin
+    for _ in 1 2 3 4 5 6 7; do cat bin bin >bin2 && mv bin2 bin; done
+    expect_eq "$(stat -c %s bin)" 32768 "binary size"
+    local want
+    want=$(sha bin)
+    drop_caches
+    expect_eq "$(<f)" $'line ONE\nline two' "after drop_caches"
+    expect_eq "$(sha bin)" "$want" "binary sha256 after drop_caches"
+    expect_eq "$(od -An -tu1 -j 255 -N 2 bin | tr -s ' ')" " 255 0" "bytes 255..256"
+}
+
+# 256 MiB written on the host before boot, read in the guest.
+t_big_host_to_guest() {
+    expect_eq "$(stat -c %s "$T/host-big.bin")" 268435456 "size"
+    expect_eq "$(sha "$T/host-big.bin")" "$(<"$T/host-big.sha256")" "sha256"
+}
+
+# 256 MiB from a seeded generator written in the guest; run.sh hashes it again on the host.
+t_big_guest_to_host() {
+    local want
+    want=$(
+        python3 - "$T/guest-big.bin" <<'PY'
+import hashlib, random, sys
+rng, h = random.Random(4242), hashlib.sha256()
+with open(sys.argv[1], "wb") as f:
+    for _ in range(256):
+        block = rng.randbytes(1 << 20)
+        h.update(block)
+        f.write(block)
+print(h.hexdigest())
+PY
+    )
+    echo "VFSD-SHA guest-big.bin $want" >&3
+    drop_caches
+    expect_eq "$(stat -c %s "$T/guest-big.bin")" 268435456 "size"
+    expect_eq "$(sha "$T/guest-big.bin")" "$want" "sha256 read back"
+}
+
+t_deep_mkdir() {
+    local p
+    p=$(printf 'level%02d/' {1..64})
+    p=${p%/}
+    mkdir -p "$p"
+    [[ -d $p ]] || fail "64th level missing"
+    echo bottom >"$p/leaf"
+    drop_caches
+    expect_eq "$(<"$p/leaf")" bottom "leaf content"
+    expect_eq "$(find level01 -type d | wc -l)" 64 "directories found"
+    expect_eq "$(find level01 -type f -printf '%d\n')" 64 "leaf depth"
+    expect_eq "$(cd "$p" && pwd -P)" "$PWD/$p" "pwd at the bottom"
+    rm -r level01
+    [[ ! -e level01 ]] || fail "rm -r left level01"
+}
+
+t_rename() {
+    local ino
+    echo A >a
+    ino=$(stat -c %i a)
+    mv a b
+    [[ ! -e a ]] || fail "a still exists after rename a -> b"
+    expect_eq "$(<b)" A "b after rename"
+    mkdir d1 d2
+    mv b d1/c
+    mv d1/c d2/c
+    expect_eq "$(stat -c %i d2/c)" "$ino" "inode after renames across directories"
+    [[ ! -e d1/c ]] || fail "d1/c still exists"
+    # A directory with contents moves across directories.
+    mkdir -p d1/sub/inner
+    echo X >d1/sub/inner/x
+    mv d1/sub d2/sub
+    [[ ! -e d1/sub ]] || fail "d1/sub still exists"
+    expect_eq "$(<d2/sub/inner/x)" X "moved tree content"
+    # Rename over an existing file replaces it.
+    echo old >d2/target
+    echo new >d2/src
+    mv -f d2/src d2/target
+    [[ ! -e d2/src ]] || fail "d2/src still exists"
+    expect_eq "$(<d2/target)" new "replaced target"
+    # Over an empty directory: allowed; over a non-empty one: refused.
+    mkdir d2/empty d2/full
+    touch d2/full/f
+    mv -T d2/sub d2/empty
+    [[ -f d2/empty/inner/x && ! -e d2/sub ]] || fail "rename onto an empty directory"
+    if mv -T d2/empty d2/full 2>/dev/null; then fail "rename onto a non-empty directory worked"; fi
+    drop_caches
+    expect_eq "$(ls d1)" "" "d1 after moves"
+    # shellcheck disable=SC2012 # ls is the reader under test
+    expect_eq "$(ls d2 | tr '\n' ' ')" "c empty full target " "d2 after moves"
+}
+
+t_hardlink() {
+    echo data >a
+    ln a b
+    expect_eq "$(stat -c %h a)" 2 "link count of a"
+    expect_eq "$(stat -c %h b)" 2 "link count of b"
+    expect_eq "$(stat -c %i b)" "$(stat -c %i a)" "inode of b"
+    echo more >>b
+    expect_eq "$(<a)" $'data\nmore' "a after appending through b"
+    mkdir sub
+    ln b sub/c
+    drop_caches
+    expect_eq "$(stat -c %h a)" 3 "link count after a third link"
+    rm a
+    expect_eq "$(stat -c %h b)" 2 "link count after unlinking a"
+    expect_eq "$(<sub/c)" $'data\nmore' "content through sub/c"
+}
+
+t_symlink() {
+    local long
+    echo target-data >target
+    ln -s target rel
+    ln -s "$PWD/target" abs
+    expect_eq "$(readlink rel)" target "readlink rel"
+    expect_eq "$(readlink abs)" "$PWD/target" "readlink abs"
+    expect_eq "$(stat -c %F rel)" "symbolic link" "type"
+    expect_eq "$(<rel)" target-data "through rel"
+    expect_eq "$(<abs)" target-data "through abs"
+    ln -s missing dangling
+    [[ -L dangling && ! -e dangling ]] || fail "dangling symlink"
+    mkdir dir
+    echo inside >dir/f
+    ln -s dir dl
+    expect_eq "$(<dl/f)" inside "through a directory symlink"
+    long=$(printf 'x%.0s' {1..1000})
+    ln -s "$long" longlink
+    ln -s loop2 loop1
+    ln -s loop1 loop2
+    drop_caches
+    expect_eq "$(readlink longlink)" "$long" "1000-byte target"
+    expect_eq "$(readlink rel)" target "readlink rel after drop_caches"
+    if cat loop1 2>err; then fail "reading through a symlink loop worked"; fi
+    grep -q 'Too many levels of symbolic links' err || fail "loop: $(<err)"
+}
+
+t_chmod() {
+    local m
+    touch f
+    mkdir d
+    for m in 600 644 755 0 4755 2750 1777; do
+        chmod "$m" f
+        expect_eq "$(stat -c %a f)" "$m" "mode of f"
+    done
+    chmod 1777 d
+    drop_caches
+    expect_eq "$(stat -c %a f)" 1777 "mode of f after drop_caches"
+    expect_eq "$(stat -c %a d)" 1777 "mode of d"
+}
+
+t_chown() {
+    touch f
+    chown 1234:5678 f
+    expect_eq "$(stat -c %u:%g f)" 1234:5678 "owner of f"
+    ln -s f l
+    chown -h 4321:8765 l
+    expect_eq "$(stat -c %u:%g l)" 4321:8765 "owner of the symlink"
+    expect_eq "$(stat -c %u:%g f)" 1234:5678 "owner of f after chown -h on l"
+    # As on a local filesystem, chown clears set-user-ID on an executable.
+    chmod 4755 f
+    chown 1:1 f
+    drop_caches
+    expect_eq "$(stat -c %u:%g:%a f)" 1:1:755 "owner and mode after chown of a setuid file"
+}
+
+t_utimes() {
+    touch f
+    touch -d '2001-02-03 04:05:06 UTC' f
+    expect_eq "$(stat -c %Y:%X f)" 981173106:981173106 "mtime:atime"
+    touch -a -d '1999-12-31 23:59:59 UTC' f
+    expect_eq "$(stat -c %Y:%X f)" 981173106:946684799 "after touch -a"
+    touch -m -d '@1234567890.123456789' f
+    drop_caches
+    expect_eq "$(stat -c %.9Y f)" 1234567890.123456789 "nanosecond mtime"
+    expect_eq "$(stat -c %X f)" 946684799 "atime kept"
+}
+
+t_truncate() {
+    printf '0123456789' >f
+    truncate -s 1M f
+    expect_eq "$(stat -c %s f)" 1048576 "size after growing"
+    expect_eq "$(head -c 10 f)" 0123456789 "data before the old end"
+    expect_eq "$(tail -c +11 f | wc -c)" $((1048576 - 10)) "grown part length"
+    expect_eq "$(tail -c +11 f | tr -d '\0' | wc -c)" 0 "non-zero bytes in the grown part"
+    truncate -s 4 f
+    drop_caches
+    expect_eq "$(stat -c %s f)" 4 "size after shrinking"
+    expect_eq "$(<f)" 0123 "content after shrinking"
+    truncate -s 8 f
+    expect_eq "$(od -An -c f | tr -s ' ')" ' 0 1 2 3 \0 \0 \0 \0' "shrink then grow"
+    # A write past the end leaves a hole that reads as zeros.
+    printf X | dd of=g bs=1 seek=100000 status=none
+    expect_eq "$(stat -c %s g)" 100001 "size after writing past the end"
+    expect_eq "$(head -c 100000 g | tr -d '\0' | wc -c)" 0 "non-zero bytes in the hole"
+}
+
+t_unlink_open() {
+    printf 'still here\n' >f
+    exec 4<f
+    rm f
+    [[ ! -e f ]] || fail "f exists after rm"
+    drop_caches
+    expect_eq "$(cat <&4)" "still here" "read through the open fd"
+    exec 4<&-
+    python3 - <<'PY'
+import os
+fd = os.open("g", os.O_CREAT | os.O_RDWR, 0o644)
+os.write(fd, b"before")
+os.unlink("g")
+assert not os.path.exists("g"), "g exists after unlink"
+assert os.fstat(fd).st_nlink == 0, f"nlink {os.fstat(fd).st_nlink} after unlink"
+os.write(fd, b"+after")
+os.lseek(fd, 0, os.SEEK_SET)
+data = os.read(fd, 100)
+assert data == b"before+after", f"read back {data!r}"
+os.ftruncate(fd, 3)
+assert os.fstat(fd).st_size == 3, f"size {os.fstat(fd).st_size} after ftruncate"
+os.close(fd)
+PY
+}
+
+t_many_files() {
+    python3 - <<'PY'
+import os
+N = 10000
+os.mkdir("many")
+for i in range(N):
+    fd = os.open(f"many/f{i:05d}", os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+    if i % 500 == 0:
+        os.write(fd, str(i).encode())
+    os.close(fd)
+PY
+    drop_caches
+    # shellcheck disable=SC2012 # ls is the reader under test
+    expect_eq "$(ls many | wc -l)" 10000 "ls count"
+    python3 - <<'PY'
+import os
+N = 10000
+names = sorted(os.listdir("many"))
+assert names == [f"f{i:05d}" for i in range(N)], f"listdir: {len(names)} names"
+for i in range(0, N, 500):
+    with open(f"many/f{i:05d}") as f:
+        assert f.read() == str(i), f"content of f{i:05d}"
+for n in names:
+    os.unlink(f"many/{n}")
+left = os.listdir("many")
+assert left == [], f"{len(left)} names left after unlink"
+os.rmdir("many")
+PY
+    [[ ! -e many ]] || fail "many still exists"
+}
+
+t_cp_tree() {
+    local listing='%P %y %m %s %T@\n'
+    cp -a "$T/src-tree" copy
+    diff -r "$T/src-tree" copy >diff.out || fail "diff -r src-tree copy: $(head -n3 diff.out)"
+    # The same tree read through the root share must match too.
+    diff -r /usr/include/linux copy >diff.out || fail "diff -r /usr/include/linux copy: $(head -n3 diff.out)"
+    drop_caches
+    (cd "$T/src-tree" && find . -printf "$listing" | sort) >src.list
+    (cd copy && find . -printf "$listing" | sort) >copy.list
+    diff src.list copy.list >diff.out || fail "types, modes, sizes or mtimes differ: $(head -n3 diff.out)"
+    (($(wc -l <copy.list) > 100)) || fail "copy has only $(wc -l <copy.list) entries"
+}
+
+t_statfs() {
+    local blocks bfree bavail bsize files namelen type
+    read -r blocks bfree bavail bsize files namelen type < <(stat -f -c '%b %f %a %S %c %l %t' .)
+    [[ ${VFSD_FSTYPE:-65735546} == any ]] ||
+        expect_eq "$type" "${VFSD_FSTYPE:-65735546}" "filesystem type (FUSE_SUPER_MAGIC)"
+    ((blocks > 0)) || fail "total blocks $blocks"
+    ((bsize > 0)) || fail "block size $bsize"
+    ((bfree <= blocks && bavail <= bfree)) || fail "free $bfree / available $bavail / total $blocks"
+    ((files > 0)) || fail "total inodes $files"
+    expect_eq "$namelen" 255 "name length"
+    df -P . >df.out || fail "df failed"
+}
+
+t_mkfifo() {
+    local writer got
+    mkfifo p
+    expect_eq "$(stat -c %F p)" fifo "type"
+    timeout 30 bash -c 'echo through-the-fifo >p' &
+    writer=$!
+    got=$(timeout 30 cat p)
+    wait "$writer" || fail "writer failed"
+    expect_eq "$got" through-the-fifo "read from the fifo"
+    drop_caches
+    expect_eq "$(stat -c %F p)" fifo "type after drop_caches"
+}
+
+# renameat2(2) through libc's syscall(): mv has no RENAME_NOREPLACE / RENAME_EXCHANGE here.
+renameat2_py() {
+    cat <<'PY'
+import ctypes, errno, os
+libc = ctypes.CDLL(None, use_errno=True)
+SYS_renameat2, AT_FDCWD = 316, -100
+NOREPLACE, EXCHANGE = 1, 2
+def renameat2(a, b, flags):
+    r = libc.syscall(ctypes.c_long(SYS_renameat2), ctypes.c_long(AT_FDCWD), a.encode(),
+                     ctypes.c_long(AT_FDCWD), b.encode(), ctypes.c_uint(flags))
+    return 0 if r == 0 else ctypes.get_errno()
+def put(p, s):
+    with open(p, "w") as f: f.write(s)
+def get(p):
+    with open(p) as f: return f.read()
+def expect(what, got, want):
+    assert got == want, f"{what}: got {got!r}, want {want!r}"
+PY
+}
+
+t_rename_noreplace() {
+    {
+        renameat2_py
+        cat <<'PY'
+put("a", "A"); put("b", "B"); os.mkdir("d")
+expect("NOREPLACE onto existing", renameat2("a", "b", NOREPLACE), errno.EEXIST)
+expect("a after refused rename", get("a"), "A")
+expect("b after refused rename", get("b"), "B")
+expect("NOREPLACE to a new name", renameat2("a", "c", NOREPLACE), 0)
+expect("a exists", os.path.exists("a"), False)
+expect("c content", get("c"), "A")
+expect("NOREPLACE across directories", renameat2("c", "d/c", NOREPLACE), 0)
+expect("d/c content", get("d/c"), "A")
+put("c", "C2")
+expect("NOREPLACE onto existing in another directory", renameat2("c", "d/c", NOREPLACE), errno.EEXIST)
+expect("d/c unchanged", get("d/c"), "A")
+PY
+    } | python3 -
+}
+
+t_rename_exchange() {
+    {
+        renameat2_py
+        cat <<'PY'
+put("a", "A"); put("b", "B")
+ia, ib = os.stat("a").st_ino, os.stat("b").st_ino
+expect("EXCHANGE", renameat2("a", "b", EXCHANGE), 0)
+expect("a after exchange", get("a"), "B")
+expect("b after exchange", get("b"), "A")
+expect("inodes swapped", (os.stat("a").st_ino, os.stat("b").st_ino), (ib, ia))
+expect("EXCHANGE with a missing name", renameat2("a", "missing", EXCHANGE), errno.ENOENT)
+os.mkdir("d1"); os.mkdir("d2"); os.mkdir("d2/y"); put("d1/x", "X"); put("d2/y/child", "Y")
+expect("EXCHANGE file and directory", renameat2("d1/x", "d2/y", EXCHANGE), 0)
+expect("d1/x is the directory", get("d1/x/child"), "Y")
+expect("d2/y is the file", get("d2/y"), "X")
+expect("NOREPLACE|EXCHANGE", renameat2("a", "b", NOREPLACE | EXCHANGE), errno.EINVAL)
+PY
+    } | python3 -
+}
+
+# 8 processes race O_CREAT|O_EXCL on one name, 20 rounds: exactly one wins each time.
+t_excl_race() {
+    python3 - <<'PY'
+import os
+N, ROUNDS = 8, 20
+for r in range(ROUNDS):
+    name = f"race{r}"
+    rfd, wfd = os.pipe()
+    pids = []
+    for i in range(N):
+        pid = os.fork()
+        if pid == 0:
+            os.close(wfd)
+            os.read(rfd, 1)  # returns at EOF, when the parent closes the write end
+            try:
+                fd = os.open(name, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+            except FileExistsError:
+                os._exit(1)
+            except OSError:
+                os._exit(3)
+            os.write(fd, str(i).encode())
+            os.close(fd)
+            os._exit(0)
+        pids.append(pid)
+    os.close(rfd)
+    os.close(wfd)
+    codes = [os.waitstatus_to_exitcode(os.waitpid(p, 0)[1]) for p in pids]
+    winners = [i for i, c in enumerate(codes) if c == 0]
+    assert len(winners) == 1 and codes.count(1) == N - 1, f"round {r}: exit codes {codes}"
+    with open(name) as f:
+        got = f.read()
+    assert got == str(winners[0]), f"round {r}: content {got!r}, winner {winners[0]}"
+PY
+}
+
+# --- runner -------------------------------------------------------------------------------------
+failures=0
+# run NAME [LIMIT]: t_NAME in its own bash (errexit on) with a time limit; one result line.
+run() {
+    local name=$1 limit=${2:-$CHECK_TIMEOUT} fn out rc reason
+    fn=t_${name//-/_}
+    mkdir -p "$W/$name"
+    out=$(cd "$W/$name" && timeout -k 5 "$limit" bash -c "set -euo pipefail; $fn" 2>&1)
+    rc=$?
+    if ((rc == 0)); then
+        echo "VFSD-TEST PASS $name"
+        rm -rf "${W:?}/$name"
+        return
+    fi
+    if ((rc == 124 || rc == 137)); then
+        reason="timed out after $limit s"
+    else
+        reason=$(printf '%s\n' "$out" | grep -v '^[[:space:]]*$' | tail -n 1)
+        reason="${reason:-exit status $rc}"
+    fi
+    echo "VFSD-TEST FAIL $name ${reason:0:300}"
+    failures=$((failures + 1))
+}
+
+mapfile -t checks < <(compgen -A function t_)
+export -f fail expect_eq drop_caches sha renameat2_py "${checks[@]}"
+mkdir -p "$W"
+
+run visibility 60
+run host-file
+run write-read
+run big-host-to-guest 600
+run big-guest-to-host 600
+run deep-mkdir
+run rename
+run hardlink
+run symlink
+run chmod
+run chown
+run utimes
+run truncate
+run unlink-open
+run many-files 600
+run cp-tree
+run statfs
+run mkfifo 60
+run rename-noreplace
+run rename-exchange
+run excl-race
+
+rmdir "$W" 2>/dev/null || true
+((failures == 0))

@@ -1,0 +1,393 @@
+#!/usr/bin/env bash
+# VM end-to-end test: boot a Linux guest under QEMU TCG whose root filesystem (the host's /,
+# read-only) and writable test share are both served by the daemon under test, run a guest
+# script, and report its checks plus the host-side ones.
+#
+# Usage: tests/vm/run.sh [--daemon PATH] [--script guest/core.sh] [--cache auto|always|none]
+#                        [--timeout SECS] [--smp N] [--keep] [--verbose]
+#   --daemon   daemon under test (default: $VFSD, else <repo>/build/vfsd)
+#   --script   guest script, relative to tests/vm/ or the current directory, or absolute
+#   --cache    the daemons' -o cache= mode (default auto)
+#   --timeout  limit for the whole VM run in seconds (default $VFSD_VM_TIMEOUT or 900); the
+#              guest script must also start within $VFSD_VM_BOOT_TIMEOUT s (default 120)
+#   --smp      guest CPUs (default 2)
+#   --keep     keep the work directory even when everything passed
+#   --verbose  echo the whole guest console, not just result lines
+# Guest scripts print "VFSD-TEST PASS <name>" or "VFSD-TEST FAIL <name> <reason>" per check.
+# The last line is "N passed, M failed"; the exit status is 0 only if M == 0 and N > 0.
+set -euo pipefail
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source-path=SCRIPTDIR source=common.sh
+source "$here/common.sh"
+repo=$(vm_repo_root)
+
+daemon=${VFSD:-$repo/build/vfsd}
+script=guest/core.sh
+cache_mode=auto
+timeout_s=${VFSD_VM_TIMEOUT:-900}
+boot_timeout_s=${VFSD_VM_BOOT_TIMEOUT:-120}
+smp=2
+keep=0
+verbose=0
+
+# setup_fail MESSAGE: a failure before the VM ran; still ends with the summary line.
+setup_fail() {
+    printf 'FAIL setup %s\n' "$*"
+    if [[ -n ${work:-} ]]; then printf 'work directory kept: %s\n' "$work"; fi
+    printf '0 passed, 1 failed\n'
+    reported=1
+    exit 1
+}
+
+usage() {
+    sed -n '6,18s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"
+    exit "${1:-0}"
+}
+
+while (($#)); do
+    case $1 in
+    --daemon) daemon=${2:?}; shift 2 ;;
+    --daemon=*) daemon=${1#*=}; shift ;;
+    --script) script=${2:?}; shift 2 ;;
+    --script=*) script=${1#*=}; shift ;;
+    --cache) cache_mode=${2:?}; shift 2 ;;
+    --cache=*) cache_mode=${1#*=}; shift ;;
+    --timeout) timeout_s=${2:?}; shift 2 ;;
+    --timeout=*) timeout_s=${1#*=}; shift ;;
+    --smp) smp=${2:?}; shift 2 ;;
+    --smp=*) smp=${1#*=}; shift ;;
+    --keep) keep=1; shift ;;
+    --verbose | -v) verbose=1; shift ;;
+    -h | --help) usage 0 ;;
+    *) printf 'unknown argument: %s\n' "$1" >&2; usage 2 >&2 ;;
+    esac
+done
+
+# --- inputs ---------------------------------------------------------------------------------
+[[ $daemon == */* ]] || daemon=$(command -v "$daemon" || true)
+[[ -x $daemon ]] || setup_fail "daemon not found or not executable: ${daemon:-?} (build it, or pass --daemon)"
+daemon=$(realpath "$daemon")
+if [[ $script != /* && -f $here/$script ]]; then
+    script=$here/$script
+fi
+[[ -f $script ]] || setup_fail "guest script not found: $script"
+script=$(realpath "$script")
+
+env_file=$("$here/setup-kernel.sh") || setup_fail "tests/vm/setup-kernel.sh failed"
+# shellcheck source=/dev/null
+source "$env_file"
+initrd=$("$here/build-initramfs.sh") || setup_fail "tests/vm/build-initramfs.sh failed"
+
+cache=$(vm_cache_dir)
+
+# --- work directory and cleanup -------------------------------------------------------------
+work=$(mktemp -d -t vfsd-vm.XXXXXX)
+share=$(mktemp -d "$work/share.XXXXXX")
+console="$work/console.log"
+results="$work/results" # one "PASS name" / "FAIL name reason" line per host-side check
+: >"$results"
+failed_run=1 reported=0
+declare -A daemon_pid=()           # daemon name -> pid, each in its own process group (setsid)
+qemu_pid="" helper_pid="" printer_pid=""  # qemu_pid is timeout's, which leads QEMU's group
+
+# Kill everything this run started; pids are cleared once reaped, so nothing reused is hit.
+# shellcheck disable=SC2317 # invoked by the EXIT trap
+cleanup() {
+    local pid
+    exec 2>/dev/null # no "Killed" job notices
+    if ((failed_run && !reported)); then printf 'work directory kept: %s\n' "$work"; fi
+    for pid in "${daemon_pid[@]}" "$qemu_pid"; do
+        if [[ -n $pid ]]; then kill -KILL -- "-$pid" 2>/dev/null || true; fi
+    done
+    for pid in "$helper_pid" "$printer_pid"; do
+        if [[ -n $pid ]]; then kill -KILL "$pid" 2>/dev/null || true; fi
+    done
+    if [[ -s $work/qemu.pid ]]; then kill -KILL "$(<"$work/qemu.pid")" 2>/dev/null || true; fi
+    wait 2>/dev/null || true
+    rm -f "$share/host-big.bin" "$share/guest-big.bin"
+    ((failed_run || keep)) || rm -rf "$work"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM HUP
+
+now_us() { printf '%s\n' "${EPOCHREALTIME/./}"; }
+t0=$(now_us)
+elapsed() { # seconds since start, one decimal
+    local d=$(($(now_us) - t0))
+    printf '%d.%d' $((d / 1000000)) $((d % 1000000 / 100000))
+}
+
+# proc_alive PID: running (a zombie child that has exited counts as gone).
+proc_alive() {
+    local stat
+    stat=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
+    stat=${stat##*) }
+    [[ ${stat%% *} != Z ]]
+}
+
+result() { printf '%s\n' "$*" >>"$results"; }
+
+# The guest covers /tmp, /run, /proc, /sys and /dev with its own mounts: a script living
+# there is handed over through the test share instead.
+guest_script=$script
+case $script in
+/tmp/* | /run/* | /proc/* | /sys/* | /dev/*)
+    mkdir -p "$share/.guest"
+    cp -a "$(dirname "$script")/." "$share/.guest/"
+    guest_script=/run/test/.guest/$(basename "$script")
+    ;;
+esac
+
+printf 'vm: daemon=%s script=%s cache=%s work=%s\n' "$daemon" "$script" "$cache_mode" "$work"
+
+# --- daemons --------------------------------------------------------------------------------
+start_daemon() { # NAME SOURCE_DIR
+    local name=$1 src=$2 sock="$work/$1.sock" i
+    setsid "$daemon" --socket-path="$sock" -o source="$src" -o cache="$cache_mode" \
+        -o sandbox=chroot >"$work/daemon-$name.log" 2>&1 </dev/null &
+    daemon_pid[$name]=$!
+    for ((i = 0; i < 100; i++)); do
+        [[ -S $sock ]] && return 0
+        if ! proc_alive "${daemon_pid[$name]}"; then
+            tail -n 20 "$work/daemon-$name.log"
+            setup_fail "daemon for $name exited before creating its socket"
+        fi
+        sleep 0.1
+    done
+    setup_fail "daemon for $name did not create $sock within 10 s"
+}
+start_daemon rootfs /
+start_daemon test "$share"
+
+# --- files the guest checks -----------------------------------------------------------------
+token=$(tr -d '-' </proc/sys/kernel/random/uuid)
+printf '%s\n' "$token" >"$share/token"
+printf 'hello from the host %s\n' "$token" >"$share/host-hello.txt"
+cp -a /usr/include/linux "$share/src-tree"
+# 256 MiB from a seeded generator; the guest checks it against host-big.sha256.
+python3 - "$share/host-big.bin" <<'PY'
+import random, sys
+rng = random.Random(20240601)
+with open(sys.argv[1], "wb") as f:
+    for _ in range(16):
+        f.write(rng.randbytes(16 << 20))
+PY
+sha256sum "$share/host-big.bin" | cut -d' ' -f1 >"$share/host-big.sha256"
+
+# --- host side of the host<->guest visibility check -----------------------------------------
+# Once the guest has written from-guest: check it, create late-file, answer with from-host,
+# and write the verdict to $work/visibility.
+
+visibility_helper() {
+    local want="guest:$token" got="" settle deadline=$((SECONDS + timeout_s + 60))
+    while [[ ! -e $share/from-guest ]]; do
+        ((SECONDS < deadline)) || return 0
+        sleep 0.1
+    done
+    for ((settle = 0; settle < 20; settle++)); do # tolerate a non-atomic writer for 2 s
+        got=$(cat "$share/from-guest" 2>/dev/null || true)
+        [[ $got == "$want" ]] && break
+        sleep 0.1
+    done
+    printf 'late:%s\n' "$token" >"$share/late-file"
+    printf 'host:%s\n' "$token" >"$share/.from-host.tmp"
+    mv "$share/.from-host.tmp" "$share/from-host"
+    if [[ $got == "$want" ]]; then
+        echo "PASS host-sees-guest-file" >"$work/visibility"
+    else
+        echo "FAIL host-sees-guest-file from-guest holds '${got:0:80}', want '$want'" >"$work/visibility"
+    fi
+}
+visibility_helper &
+helper_pid=$!
+
+# --- QEMU -----------------------------------------------------------------------------------
+qemu_args=(
+    -accel "tcg,thread=multi" -cpu max -smp "$smp" -m 1G
+    -object "memory-backend-memfd,id=mem,size=1G,share=on" -numa "node,memdev=mem"
+    -chardev "socket,id=c0,path=$work/rootfs.sock"
+    -device "vhost-user-fs-pci,queue-size=1024,chardev=c0,tag=rootfs"
+    -chardev "socket,id=c1,path=$work/test.sock"
+    -device "vhost-user-fs-pci,queue-size=1024,chardev=c1,tag=test"
+    -nic none -nographic -no-reboot -pidfile "$work/qemu.pid"
+    -kernel "$VMLINUZ" -initrd "$initrd"
+    -append "console=ttyS0 panic=-1 quiet vfsd.script=$guest_script"
+)
+: >"$console"
+t0=$(now_us) # run time counts from QEMU's start
+timeout --kill-after=10 "$timeout_s" qemu-system-x86_64 "${qemu_args[@]}" \
+    </dev/null >"$console" 2>&1 &
+qemu_pid=$! # timeout puts itself and QEMU in a process group of their own
+
+# Live view of the console: result lines (everything with --verbose), stamped with run time.
+printer() {
+    local line
+    tail -n +1 -s 0.2 -F --pid="$qemu_pid" "$console" 2>/dev/null | while IFS= read -r line; do
+        line=${line%$'\r'}
+        [[ $line == *VFSD-* ]] && line=VFSD-${line#*VFSD-} # drop escape codes before a marker
+        case $line in
+        VFSD-GUEST-STEP*)
+            printf '%s\n' "${line#VFSD-GUEST-STEP }" >"$work/init-step"
+            if ((verbose)); then printf '[%6ss] | %s\n' "$(elapsed)" "$line"; fi
+            ;;
+        VFSD-GUEST-START*)
+            elapsed >"$work/boot-seconds"
+            printf '[%6ss] guest script started (%s)\n' "$(elapsed)" "${line#VFSD-GUEST-START }"
+            ;;
+        "VFSD-TEST PASS "* | "VFSD-TEST FAIL "*)
+            printf '[%6ss] %s\n' "$(elapsed)" "${line#VFSD-TEST }"
+            ;;
+        VFSD-GUEST-ERROR* | VFSD-GUEST-EXIT* | *"Kernel panic"* | *"BUG:"* | *"Oops"*)
+            printf '[%6ss] %s\n' "$(elapsed)" "$line"
+            ;;
+        *) if ((verbose)); then printf '[%6ss] | %s\n' "$(elapsed)" "$line"; fi ;;
+        esac
+    done
+}
+printer &
+printer_pid=$!
+
+# Watchdog: every daemon exit before QEMU's is a crash, and the guest would hang on it; a boot
+# that never reaches the guest script hangs too (typically in mount). Stop QEMU in both cases.
+declare -A died_early
+boot_hung="" stop_at=""
+stop_qemu() { # TERM now (QEMU shuts down cleanly); the loop escalates to KILL after 10 s
+    kill -TERM -- "-$qemu_pid" 2>/dev/null || true
+    stop_at=${stop_at:-$(now_us)}
+}
+while proc_alive "$qemu_pid"; do
+    if [[ -n $stop_at ]] && (($(now_us) - stop_at > 10000000)); then
+        kill -KILL -- "-$qemu_pid" 2>/dev/null || true
+    fi
+    if [[ -z $boot_hung && ! -e $work/boot-seconds ]] &&
+        (($(now_us) - t0 > boot_timeout_s * 1000000)); then
+        boot_hung="guest script did not start within $boot_timeout_s s"
+        boot_hung+=" (last init step: $(cat "$work/init-step" 2>/dev/null || echo none))"
+        stop_qemu
+    fi
+    for name in rootfs test; do
+        if [[ -z ${died_early[$name]:-} ]] && ! proc_alive "${daemon_pid[$name]}"; then
+            # QEMU closes its sockets while exiting: give it a moment to finish first.
+            for ((i = 0; i < 30; i++)); do proc_alive "$qemu_pid" && sleep 0.1; done
+            if proc_alive "$qemu_pid"; then
+                died_early[$name]=1
+                stop_qemu
+
+            fi
+        fi
+    done
+    sleep 0.5
+done
+qemu_rc=0
+wait "$qemu_pid" || qemu_rc=$?
+qemu_pid=""
+rm -f "$work/qemu.pid"
+total=$(elapsed)
+wait "$printer_pid" 2>/dev/null || true
+printer_pid=""
+
+# --- host-side checks after the VM is gone --------------------------------------------------
+# Daemons exit on their own, status 0, once the VMM disconnects.
+for name in rootfs test; do
+    pid=${daemon_pid[$name]}
+    for ((i = 0; i < 50; i++)); do proc_alive "$pid" || break; sleep 0.1; done
+    if proc_alive "$pid"; then
+        result "FAIL daemon-$name-exit still running 5 s after QEMU exited"
+        kill -KILL -- "-$pid" 2>/dev/null || true
+        wait "$pid" 2>/dev/null || true
+        daemon_pid[$name]=""
+        continue
+    fi
+    rc=0
+    wait "$pid" || rc=$?
+    daemon_pid[$name]=""
+    if [[ -n ${died_early[$name]:-} ]]; then
+        result "FAIL daemon-$name-exit died while the VM was running (status $rc)"
+    elif ((rc > 128)); then
+        result "FAIL daemon-$name-exit crashed: killed by signal $((rc - 128))"
+    elif ((rc != 0)); then
+        result "FAIL daemon-$name-exit exited with status $rc"
+    elif grep -qE 'ERROR: (Address|Leak|Thread|Memory)Sanitizer|runtime error:' \
+        "$work/daemon-$name.log"; then
+        result "FAIL daemon-$name-exit sanitizer report in daemon-$name.log"
+    else
+        result "PASS daemon-$name-exit"
+    fi
+done
+
+if [[ -n $boot_hung ]]; then
+    result "FAIL guest-boot $boot_hung"
+elif ((qemu_rc == 124 || qemu_rc == 137)); then
+
+    result "FAIL qemu-exit timed out after $timeout_s s"
+elif ((qemu_rc != 0)); then
+    result "FAIL qemu-exit status $qemu_rc"
+fi
+
+# Result lines, with \r and any escape codes or printk text before the marker removed.
+sed -e 's/\r$//' -e 's/^.*\(VFSD-\(TEST\|GUEST\|SHA\)\)/\1/' "$console" >"$work/console.txt"
+guest_fails=$(grep -c '^VFSD-TEST FAIL ' "$work/console.txt" || true)
+while IFS= read -r line; do
+    result "FAIL guest-init ${line#VFSD-GUEST-ERROR }"
+done < <(grep '^VFSD-GUEST-ERROR' "$work/console.txt" || true)
+exit_line=$(grep -m1 '^VFSD-GUEST-EXIT ' "$work/console.txt" || true)
+if [[ -z $exit_line ]]; then
+    result "FAIL guest-exit no VFSD-GUEST-EXIT line on the console (guest hung or crashed)"
+elif [[ ${exit_line#VFSD-GUEST-EXIT } != 0 && $guest_fails == 0 ]]; then
+    result "FAIL guest-exit guest script exited with status ${exit_line#VFSD-GUEST-EXIT } without reporting a failure"
+fi
+
+# The guest-written 256 MiB file, hashed again on the host.
+sha_line=$(grep -m1 '^VFSD-SHA guest-big.bin ' "$work/console.txt" || true)
+if [[ -n $sha_line ]]; then
+    want=${sha_line##* }
+    if [[ ! -f $share/guest-big.bin ]]; then
+        result "FAIL host-sha-guest-big guest-big.bin missing on the host"
+    else
+        size=$(stat -c %s "$share/guest-big.bin")
+        got=$(sha256sum "$share/guest-big.bin" | cut -d' ' -f1)
+        if [[ $got == "$want" && $size == $((256 << 20)) ]]; then
+            result "PASS host-sha-guest-big"
+        else
+            result "FAIL host-sha-guest-big host sees size $size sha $got, guest said $want"
+        fi
+    fi
+elif grep -q 'big-guest-to-host' "$work/console.txt"; then
+    result "FAIL host-sha-guest-big the guest printed no VFSD-SHA line for guest-big.bin"
+fi
+
+# The host half of the visibility check, for scripts that ran the guest half.
+if [[ -s $work/visibility ]]; then
+    result "$(<"$work/visibility")"
+elif grep -q '^VFSD-TEST [A-Z]* visibility' "$work/console.txt"; then
+    result "FAIL host-sees-guest-file the guest never wrote from-guest"
+fi
+
+# --- report ---------------------------------------------------------------------------------
+while IFS= read -r line; do printf '[  host ] %s\n' "$line"; done <"$results"
+
+passed=$(($(grep -c '^VFSD-TEST PASS ' "$work/console.txt" || true) + $(grep -c '^PASS ' "$results" || true)))
+failed=$((guest_fails + $(grep -c '^FAIL ' "$results" || true)))
+
+logdir=${VFSD_VM_LOGDIR:-$cache/logs}
+mkdir -p "$logdir"
+base=$(basename "$script" .sh)-$(basename "$daemon")
+cp "$work/console.txt" "$logdir/$base.console.log"
+for name in rootfs test; do cp "$work/daemon-$name.log" "$logdir/$base.daemon-$name.log"; done
+
+boot=$(cat "$work/boot-seconds" 2>/dev/null || echo '?')
+printf 'QEMU start to guest script: %s s, QEMU total: %s s; logs: %s/%s.*\n' "$boot" "$total" "$logdir" "$base"
+if ((failed)); then
+    printf -- '--- last console lines ---\n'
+    tail -n 15 "$work/console.txt"
+    for name in rootfs test; do
+        printf -- '--- daemon-%s.log (tail) ---\n' "$name"
+        tail -n 10 "$work/daemon-$name.log"
+    done
+fi
+if ((failed == 0 && passed > 0)); then failed_run=0; fi
+if ((failed_run || keep)); then printf 'work directory kept: %s\n' "$work"; fi
+printf '%d passed, %d failed\n' "$passed" "$failed"
+reported=1
+exit "$failed_run"
