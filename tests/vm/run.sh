@@ -4,8 +4,9 @@
 # script, and report its checks plus the host-side ones.
 #
 # Usage: tests/vm/run.sh [--daemon PATH] [--script guest/core.sh] [--cache auto|always|none]
-#                        [--timeout SECS] [--smp N] [--keep] [--verbose]
+#                        [--timeout SECS] [--smp N] [--keep] [--verbose] [--daemon-arg ARG]...
 #   --daemon   daemon under test (default: $VFSD, else <repo>/build/vfsd)
+#   --daemon-arg  one more argument for both daemons (repeatable), e.g. --thread-pool-size=4
 #   --script   guest script, relative to tests/vm/ or the current directory, or absolute
 #   --cache    the daemons' -o cache= mode (default auto)
 #   --timeout  limit for the whole VM run in seconds (default $VFSD_VM_TIMEOUT or 900); the
@@ -30,6 +31,7 @@ boot_timeout_s=${VFSD_VM_BOOT_TIMEOUT:-120}
 smp=2
 keep=0
 verbose=0
+extra_args=()
 
 # setup_fail MESSAGE: a failure before the VM ran; still ends with the summary line.
 setup_fail() {
@@ -41,7 +43,7 @@ setup_fail() {
 }
 
 usage() {
-    sed -n '6,18s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"
+    sed -n '6,19s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"
     exit "${1:-0}"
 }
 
@@ -57,6 +59,8 @@ while (($#)); do
     --timeout=*) timeout_s=${1#*=}; shift ;;
     --smp) smp=${2:?}; shift 2 ;;
     --smp=*) smp=${1#*=}; shift ;;
+    --daemon-arg) extra_args+=("${2:?}"); shift 2 ;;
+    --daemon-arg=*) extra_args+=("${1#*=}"); shift ;;
     --keep) keep=1; shift ;;
     --verbose | -v) verbose=1; shift ;;
     -h | --help) usage 0 ;;
@@ -139,13 +143,13 @@ case $script in
     ;;
 esac
 
-printf 'vm: daemon=%s script=%s cache=%s work=%s\n' "$daemon" "$script" "$cache_mode" "$work"
+printf 'vm: daemon=%s %s script=%s cache=%s work=%s\n' "$daemon" "${extra_args[*]}" "$script" "$cache_mode" "$work"
 
 # --- daemons --------------------------------------------------------------------------------
 start_daemon() { # NAME SOURCE_DIR
     local name=$1 src=$2 sock="$work/$1.sock" i
     setsid "$daemon" --socket-path="$sock" -o source="$src" -o cache="$cache_mode" \
-        -o sandbox=chroot >"$work/daemon-$name.log" 2>&1 </dev/null &
+        -o sandbox=chroot "${extra_args[@]}" >"$work/daemon-$name.log" 2>&1 </dev/null &
     daemon_pid[$name]=$!
     for ((i = 0; i < 100; i++)); do
         [[ -S $sock ]] && return 0

@@ -1,0 +1,145 @@
+#!/usr/bin/env bash
+# Command-line and start-up behaviour of a daemon, checked from the host without a VM:
+# exit codes, messages, socket and pid file. Usage: tests/cli/run.sh [DAEMON]
+# Prints "PASS name" / "FAIL name reason" lines and ends with "N passed, M failed".
+set -uo pipefail
+
+repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+daemon=${1:-$repo/build/vfsd}
+work=$(mktemp -d -t vfsd-cli.XXXXXX)
+pids=()
+pass=0 fail=0
+
+cleanup() {
+	for p in "${pids[@]}"; do kill -KILL "$p" 2>/dev/null; done
+	wait 2>/dev/null
+	rm -rf "$work"
+}
+trap cleanup EXIT
+
+check() { # NAME STATUS [REASON]
+	if [[ $2 == 0 ]]; then
+		echo "PASS $1"
+		pass=$((pass + 1))
+	else
+		echo "FAIL $1 ${3:-}"
+		fail=$((fail + 1))
+	fi
+}
+
+# expect_exit NAME CODE PATTERN ARGS...: exit status CODE and output matching PATTERN
+expect_exit() {
+	local name=$1 code=$2 pattern=$3 out rc
+	shift 3
+	out=$(timeout 10 "$daemon" "$@" 2>&1)
+	rc=$?
+	if [[ $rc != "$code" ]]; then
+		check "$name" 1 "exit $rc, wanted $code: $(head -c 200 <<<"$out")"
+	elif ! grep -qE -- "$pattern" <<<"$out"; then
+		check "$name" 1 "output does not match '$pattern': $(head -c 200 <<<"$out")"
+	else
+		check "$name" 0
+	fi
+}
+
+# wait_for FILE PATTERN: until the file has a line matching PATTERN (5 s at most)
+wait_for() {
+	for _ in $(seq 50); do
+		grep -q -- "$2" "$1" 2>/dev/null && return 0
+		sleep 0.1
+	done
+	return 1
+}
+
+mkdir -p "$work/share"
+expect_exit help 0 'Usage: vfsd --shared-dir' --help
+expect_exit version 0 '^vfsd [0-9]' --version
+expect_exit no-arguments 2 'Usage' 
+expect_exit print-capabilities 0 '"type": "fs"' --print-capabilities
+expect_exit unknown-option 2 'unexpected argument' --bogus
+expect_exit not-yet-option 2 "not supported by vfsd yet" --xattr --shared-dir "$work/share" --socket-path "$work/s"
+expect_exit legacy-unknown 2 "Invalid compat argument '-o bogus'" -o bogus --socket-path "$work/s"
+expect_exit legacy-bad-cache 2 "Invalid compat value" -o source=/,cache=never --socket-path "$work/s"
+expect_exit bad-cache 2 "invalid value 'sometimes'" --cache sometimes --shared-dir "$work/share" --socket-path "$work/s"
+expect_exit bad-sandbox 2 "invalid value" --sandbox jail --shared-dir "$work/share" --socket-path "$work/s"
+expect_exit tag-too-long 2 "36 bytes" --tag 0123456789012345678901234567890123456 --shared-dir "$work/share" --socket-path "$work/s"
+expect_exit missing-socket 2 "socket-path" --shared-dir "$work/share"
+expect_exit fd-and-socket 2 "cannot be used with" --shared-dir "$work/share" --socket-path "$work/s" --fd 3
+expect_exit missing-shared-dir 1 'does not exist' --shared-dir "$work/nope" --socket-path "$work/s" --sandbox none
+expect_exit legacy-without-source 1 'missing "--shared-dir" or "-o source"' -o cache=auto --socket-path "$work/s"
+expect_exit seccomp-kill-refused 2 "only 'none'" --seccomp kill --shared-dir "$work/share" --socket-path "$work/s"
+
+# A daemon waiting for its VMM: the log line runtimes wait for, a 0700 socket, a locked pid file.
+"$daemon" --shared-dir "$work/share" --socket-path "$work/vfsd.sock" --sandbox none \
+	>"$work/d1.log" 2>&1 &
+pids+=($!)
+if wait_for "$work/d1.log" "Waiting for vhost-user socket connection..."; then
+	check waiting-line 0
+else
+	check waiting-line 1 "$(cat "$work/d1.log")"
+fi
+mode=$(stat -c %a "$work/vfsd.sock" 2>/dev/null)
+check socket-mode-0700 "$([[ $mode == 700 ]]; echo $?)" "mode $mode"
+pidfile=$(cat "$work/vfsd.sock.pid" 2>/dev/null)
+check pid-file "$([[ $pidfile == "${pids[0]}" ]]; echo $?)" "pid file says '$pidfile', daemon is ${pids[0]}"
+expect_exit pid-file-locked 1 "Error creating pid file" --shared-dir "$work/share" \
+	--socket-path "$work/vfsd.sock" --sandbox none
+
+# The VMM hanging up without a word ends the daemon with status 0.
+python3 - "$work/vfsd.sock" <<'PY'
+import socket, sys
+s = socket.socket(socket.AF_UNIX)
+s.connect(sys.argv[1])
+s.close()
+PY
+rc=124
+for _ in $(seq 50); do
+	if ! kill -0 "${pids[0]}" 2>/dev/null; then
+		wait "${pids[0]}"
+		rc=$?
+		break
+	fi
+	sleep 0.1
+done
+check exit-0-on-disconnect "$([[ $rc == 0 ]]; echo $?)" "status $rc"
+
+# A VMM that sends garbage is disconnected, not obeyed; the daemon does not crash.
+"$daemon" --shared-dir "$work/share" --socket-path "$work/g.sock" --sandbox none \
+	>"$work/d2.log" 2>&1 &
+pids+=($!)
+wait_for "$work/d2.log" "Waiting" >/dev/null
+python3 - "$work/g.sock" <<'PY'
+import socket, struct, sys
+s = socket.socket(socket.AF_UNIX)
+s.connect(sys.argv[1])
+# an unknown request, then a header claiming a 1 MiB payload
+s.sendall(struct.pack("<III", 999, 1, 0))
+try:
+    s.sendall(struct.pack("<III", 1, 1, 1 << 20))
+except OSError:
+    pass
+s.close()
+PY
+rc=124
+for _ in $(seq 50); do
+	if ! kill -0 "${pids[1]}" 2>/dev/null; then
+		wait "${pids[1]}"
+		rc=$?
+		break
+	fi
+	sleep 0.1
+done
+check garbage-from-vmm "$([[ $rc == 1 ]] && grep -q 'unsupported request' "$work/d2.log"; echo $?)" \
+	"status $rc: $(tail -n 2 "$work/d2.log")"
+
+# --socket-group gives 0770 and the group.
+grp=$(id -gn)
+"$daemon" --shared-dir "$work/share" --socket-path "$work/grp.sock" --socket-group "$grp" \
+	--sandbox none >"$work/d3.log" 2>&1 &
+pids+=($!)
+wait_for "$work/d3.log" "Waiting" >/dev/null
+mode=$(stat -c '%a %G' "$work/grp.sock" 2>/dev/null)
+check socket-group-0770 "$([[ $mode == "770 $grp" ]]; echo $?)" "got '$mode'"
+
+echo "$pass passed, $fail failed"
+((fail == 0))

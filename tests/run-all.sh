@@ -1,0 +1,74 @@
+#!/usr/bin/env bash
+# The whole suite behind `make check`: unit tests, command-line tests, VM end-to-end tests.
+# Every check counts once; the last line is "N passed, M failed" and the exit status is 0
+# only when nothing failed.
+#   --unit-only   skip the VM runs (seconds instead of minutes)
+set -uo pipefail
+
+repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$repo" || exit 1
+build=${BUILD:-build}
+unit_only=0
+[[ ${1:-} == --unit-only ]] && unit_only=1
+
+total_pass=0 total_fail=0
+failed_suites=()
+
+# tally NAME OUTPUT_FILE STATUS: adds the suite's counts; a suite that printed no counts fails.
+tally() {
+	local name=$1 out=$2 status=$3 line p f
+	line=$(grep -E '^[0-9]+ passed, [0-9]+ failed' "$out" | tail -n 1)
+	if [[ -z $line ]]; then
+		# cmocka: "[  PASSED  ] N test(s)." and "[  FAILED  ] N test(s), listed below:"
+		p=$(sed -n 's/^\[  PASSED  \] \([0-9]*\) test.*/\1/p' "$out" | tail -n 1)
+		f=$(sed -n 's/^\[  FAILED  \] \([0-9]*\) test.*/\1/p' "$out" | tail -n 1)
+		p=${p:-0} f=${f:-0}
+	else
+		p=${line%% passed*}
+		f=${line#*, }
+		f=${f%% failed*}
+	fi
+	if ((status != 0 && f == 0)); then f=1; fi # crashed or gave up without counting
+	if ((p + f == 0)); then f=1; fi
+	total_pass=$((total_pass + p))
+	total_fail=$((total_fail + f))
+	((f == 0)) || failed_suites+=("$name")
+	printf '== %-40s %d passed, %d failed\n' "$name" "$p" "$f"
+}
+
+run_suite() { # NAME COMMAND...
+	local name=$1 out status
+	shift
+	out=$(mktemp)
+	echo "-- $name: $*"
+	"$@" >"$out" 2>&1
+	status=$?
+	grep -E '^(FAIL|\[  FAILED|\[  ERROR|\[   LINE)|FAIL ' "$out" | head -n 40
+	tally "$name" "$out" "$status"
+	if ((status != 0)); then
+		mkdir -p "$build/test-logs"
+		cp "$out" "$build/test-logs/${name//\//_}.log"
+		echo "   full output: $build/test-logs/${name//\//_}.log"
+	fi
+	rm -f "$out"
+}
+
+for t in "$build"/tests/test_*; do
+	[[ -x $t ]] || continue
+	run_suite "unit/$(basename "$t")" "$t"
+done
+run_suite cli tests/cli/run.sh "$build/vfsd"
+
+if ((!unit_only)); then
+	# The guest workload, on vfsd as the default configuration runs it…
+	run_suite vm/core tests/vm/run.sh --daemon "$build/vfsd"
+	# …and with a worker pool and no guest caching: every request really reaches vfsd.
+	run_suite vm/core-pool-cache-none tests/vm/run.sh --daemon "$build/vfsd" --cache none \
+		--daemon-arg=--thread-pool-size=4
+fi
+
+if ((${#failed_suites[@]})); then
+	echo "failed suites: ${failed_suites[*]}"
+fi
+echo "$total_pass passed, $total_fail failed"
+((total_fail == 0))
