@@ -6,10 +6,13 @@ CC ?= cc
 BUILD ?= build
 PKGS := libseccomp libcap-ng json-c libcurl
 
+# CFLAGS and SANITIZE are the knobs; the rest is not negotiable.
 CFLAGS ?= -O2 -g
-CFLAGS += -std=gnu11 -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wno-format-nonliteral \
-	  -fno-strict-aliasing -D_GNU_SOURCE -DVFSD_VERSION='"$(VERSION)"' -pthread -Ilib
-LDFLAGS += -pthread
+SANITIZE ?=
+ALL_CFLAGS = $(CFLAGS) $(SANITIZE) -std=gnu11 -Wall -Wextra -Werror -Wshadow -Wformat=2 \
+	-Wno-format-nonliteral -fno-strict-aliasing -D_GNU_SOURCE -DVFSD_VERSION='"$(VERSION)"' \
+	-pthread -Ilib
+ALL_LDFLAGS = $(LDFLAGS) $(SANITIZE) -pthread
 
 # pkg-config is asked only when building, so `make deps` works on a bare machine.
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
@@ -23,14 +26,14 @@ LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/obj/%.o)
 VFSD_OBJS := $(VFSD_SRCS:%.c=$(BUILD)/obj/%.o)
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 
-.PHONY: all deps check check-unit check-vm demo clean format lint asan
+.PHONY: all deps check check-unit check-reference demo clean format lint asan asan-build
 
 all: $(BUILD)/vfsd
 
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
 	@echo "  CC      $<"
-	@$(CC) $(CFLAGS) $(PKG_CFLAGS) -MMD -MP -c -o $@ $<
+	@$(CC) $(ALL_CFLAGS) $(PKG_CFLAGS) -MMD -MP -c -o $@ $<
 
 $(BUILD)/libvfsd.a: $(LIB_OBJS)
 	@rm -f $@
@@ -38,12 +41,12 @@ $(BUILD)/libvfsd.a: $(LIB_OBJS)
 
 $(BUILD)/vfsd: $(VFSD_OBJS) $(BUILD)/libvfsd.a
 	@echo "  LD      $@"
-	@$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
+	@$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS)
 
 $(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libvfsd.a
 	@mkdir -p $(dir $@)
 	@echo "  TEST-CC $<"
-	@$(CC) $(CFLAGS) -Itests/unit -o $@ $< $(BUILD)/libvfsd.a $(LDFLAGS) -lcmocka
+	@$(CC) $(ALL_CFLAGS) -Itests/unit -o $@ $< $(BUILD)/libvfsd.a $(ALL_LDFLAGS) -lcmocka
 
 # Installs the Debian packages the build and the tests need (idempotent).
 deps:
@@ -51,21 +54,29 @@ deps:
 
 check: deps
 	@$(MAKE) --no-print-directory all $(UNIT_BINS)
+	@$(MAKE) --no-print-directory asan-build
 	@tests/run-all.sh
 
 check-unit: deps
 	@$(MAKE) --no-print-directory $(UNIT_BINS)
 	@tests/run-all.sh --unit-only
 
+# The same guest workload against QEMU's C virtiofsd: proves the checks test real behaviour.
+check-reference: deps
+	@tests/vm/run.sh --daemon /usr/lib/qemu/virtiofsd
+
 demo: deps
 	@$(MAKE) --no-print-directory all
 	@tests/vm/demo.sh
 
-# Everything built and unit-tested again with AddressSanitizer and UBSan.
-asan:
-	@$(MAKE) --no-print-directory BUILD=build/asan \
-		CFLAGS="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" \
-		LDFLAGS="-fsanitize=address,undefined" all $(patsubst $(BUILD)/%,build/asan/%,$(UNIT_BINS))
+# Everything built again with AddressSanitizer and UBSan, and the fast suites run on it.
+ASAN_FLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
+asan-build:
+	@$(MAKE) --no-print-directory BUILD=build/asan CFLAGS="-O1 -g" SANITIZE="$(ASAN_FLAGS)" \
+		all $(patsubst $(BUILD)/%,build/asan/%,$(UNIT_BINS))
+
+asan: deps asan-build
+	@BUILD=build/asan tests/run-all.sh --unit-only
 
 format:
 	clang-format -i $(LIB_SRCS) $(VFSD_SRCS) $(UNIT_SRCS) $(wildcard lib/*/*.h cmd/*/*.h)
@@ -79,3 +90,6 @@ clean:
 	rm -rf $(BUILD)
 
 -include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)
+
+# Test components keep their build rules beside them (frontend, fuzzers, benchmarks).
+include $(sort $(wildcard tests/*/*.mk))

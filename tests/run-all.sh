@@ -62,9 +62,16 @@ run_suite cli tests/cli/run.sh "$build/vfsd"
 if ((!unit_only)); then
 	# The guest workload, on vfsd as the default configuration runs it…
 	run_suite vm/core tests/vm/run.sh --daemon "$build/vfsd"
-	# …and with a worker pool and no guest caching: every request really reaches vfsd.
-	run_suite vm/core-pool-cache-none tests/vm/run.sh --daemon "$build/vfsd" --cache none \
-		--daemon-arg=--thread-pool-size=4
+	# …and built with AddressSanitizer and UBSan, with a worker pool, no guest caching (every
+	# request really reaches vfsd) and the namespace sandbox; a sanitizer report fails the run.
+	asan=build/asan/vfsd
+	[[ -x $asan ]] || asan=$build/vfsd
+	# LeakSanitizer cannot read /proc once the sandbox pivoted away from it: leaks are checked
+	# by the sandbox-less suites above instead.
+	ASAN_OPTIONS=detect_leaks=0 \
+	run_suite vm/core-asan-pool-cache-none-namespace tests/vm/run.sh --daemon "$asan" \
+		--cache none --daemon-arg=--thread-pool-size=4 --daemon-arg=-o \
+		--daemon-arg=sandbox=namespace
 fi
 
 if ((${#failed_suites[@]})); then

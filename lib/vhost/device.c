@@ -136,9 +136,6 @@ static void vq_process(struct vhost_vq *vq)
 	bool broken = false;
 
 	pthread_mutex_lock(&vq->lock);
-	log_trace("queue %u: enabled %d desc %p avail %u last %u", vq->index, vq->enabled,
-		  (void *)vq->ring.desc, vq->ring.avail ? vq->ring.avail->idx : 0,
-		  vq->ring.last_avail_idx);
 	if (!vq->enabled || !vq->ring.desc) {
 		pthread_mutex_unlock(&vq->lock);
 		return;
@@ -238,6 +235,7 @@ static int vq_start(struct vhost_vq *vq)
 	if (vq->ring.used)
 		vq->ring.used_idx = __atomic_load_n(&vq->ring.used->idx, __ATOMIC_ACQUIRE);
 	vq->ring.signalled_used_valid = false;
+	vq->ring.broken = false;
 	r = pthread_create(&vq->thread, NULL, vq_thread, vq);
 	if (r)
 		return -r;

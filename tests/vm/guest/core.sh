@@ -246,6 +246,33 @@ t_chown() {
     expect_eq "$(stat -c %u:%g:%a f)" 1:1:755 "owner and mode after chown of a setuid file"
 }
 
+# Files, directories, nodes and symlinks made by a non-root guest user belong to that user on
+# the host (the daemon switches its thread's credentials for creating requests), and that user
+# cannot write where it has no permission.
+t_owner_of_created() {
+    chmod 1777 .
+    as_user() { setpriv --reuid=4242 --regid=4343 --clear-groups "$@"; }
+    as_user touch f
+    as_user mkdir d
+    as_user mkfifo p
+    as_user ln -s f l
+    drop_caches
+    for n in f d p l; do
+        expect_eq "$(stat -c %u:%g "$n")" 4242:4343 "owner of $n created by uid 4242"
+    done
+    # Write access through a supplementary group the daemon is never told about.
+    mkdir grp
+    chgrp 777 grp
+    chmod 775 grp
+    setpriv --reuid=4242 --regid=4343 --groups=777 touch grp/x ||
+        fail "uid 4242 with supplementary group 777 cannot create in a 775 directory of group 777"
+    expect_eq "$(stat -c %u:%g grp/x)" 4242:4343 "owner of grp/x"
+    mkdir root-only
+    chmod 755 root-only
+    if as_user touch root-only/x 2>/dev/null; then fail "uid 4242 created a file in a 755 root directory"; fi
+    [[ ! -e root-only/x ]] || fail "root-only/x exists"
+}
+
 t_utimes() {
     touch f
     touch -d '2001-02-03 04:05:06 UTC' f
@@ -506,6 +533,7 @@ run hardlink
 run symlink
 run chmod
 run chown
+run owner-of-created
 run utimes
 run truncate
 run unlink-open
