@@ -210,3 +210,22 @@ int fs_access(void *opaque, const struct vfsd_req_ctx *ctx, uint64_t nodeid, uin
 		mode >>= 3;
 	return (mode & mask) == mask ? 0 : -EACCES;
 }
+
+int fs_syncfs(void *opaque, const struct vfsd_req_ctx *ctx, uint64_t nodeid)
+{
+	struct vfsd_passthrough *fs = opaque;
+	struct fs_inode *inode = inode_get(fs, nodeid);
+	int fd, r;
+
+	(void)ctx;
+	if (!inode)
+		return -EBADF;
+	/* syncfs() needs an fd that is really open, not O_PATH. */
+	fd = fs_reopen(fs, inode, O_RDONLY | O_NONBLOCK);
+	inode_put(fs, inode);
+	if (fd < 0)
+		return fd;
+	r = syncfs(fd) < 0 ? -errno : 0;
+	close(fd);
+	return r;
+}

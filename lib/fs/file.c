@@ -1,6 +1,8 @@
 /* Open files: open, create, read, write, flush, fsync, release. */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
+#include <stdint.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
@@ -246,5 +248,82 @@ int fs_fsync(void *opaque, const struct vfsd_req_ctx *ctx, uint64_t nodeid, uint
 		return -EBADF;
 	r = (datasync ? fdatasync(h->fd) : fsync(h->fd)) < 0 ? -errno : 0;
 	handle_put(fs, h);
+	return r;
+}
+
+int fs_fallocate(void *opaque, const struct vfsd_req_ctx *ctx, uint64_t nodeid, uint64_t fh,
+		 uint32_t mode, uint64_t off, uint64_t len)
+{
+	struct vfsd_passthrough *fs = opaque;
+	struct fs_handle *h;
+	int r;
+
+	(void)ctx;
+	if (fs->cfg.readonly)
+		return -EROFS;
+	if (off > INT64_MAX || len > INT64_MAX)
+		return -EINVAL;
+	h = handle_get(fs, nodeid, fh);
+	if (!h)
+		return -EBADF;
+	r = fallocate(h->fd, (int)mode, (off_t)off, (off_t)len) < 0 ? -errno : 0;
+	handle_put(fs, h);
+	return r;
+}
+
+int fs_lseek(void *opaque, const struct vfsd_req_ctx *ctx, uint64_t nodeid, uint64_t fh,
+	     uint64_t off, uint32_t whence, uint64_t *out)
+{
+	struct vfsd_passthrough *fs = opaque;
+	struct fs_handle *h;
+	off_t r;
+
+	(void)ctx;
+	if (whence > SEEK_HOLE || off > INT64_MAX)
+		return -EINVAL;
+	h = handle_get(fs, nodeid, fh);
+	if (!h)
+		return -EBADF;
+	pthread_mutex_lock(&h->lock);
+	r = lseek(h->fd, (off_t)off, (int)whence);
+	pthread_mutex_unlock(&h->lock);
+	handle_put(fs, h);
+	if (r < 0)
+		return -errno;
+	*out = (uint64_t)r;
+	return 0;
+}
+
+int fs_copy_file_range(void *opaque, const struct vfsd_req_ctx *ctx, uint64_t nodeid_in,
+		       uint64_t fh_in, uint64_t off_in, uint64_t nodeid_out, uint64_t fh_out,
+		       uint64_t off_out, uint64_t len, uint64_t flags, size_t *done)
+{
+	struct vfsd_passthrough *fs = opaque;
+	struct fs_handle *in, *out;
+	loff_t oi = (loff_t)off_in, oo = (loff_t)off_out;
+	ssize_t n;
+	int r = 0;
+
+	(void)ctx;
+	if (fs->cfg.readonly)
+		return -EROFS;
+	if (off_in > INT64_MAX || off_out > INT64_MAX || flags > UINT32_MAX)
+		return -EINVAL;
+	in = handle_get(fs, nodeid_in, fh_in);
+	out = handle_get(fs, nodeid_out, fh_out);
+	if (!in || !out) {
+		r = -EBADF;
+	} else {
+		n = copy_file_range(in->fd, &oi, out->fd, &oo, MIN(len, (uint64_t)SSIZE_MAX),
+				    (unsigned int)flags);
+		if (n < 0)
+			r = -errno;
+		else
+			*done = (size_t)n;
+	}
+	if (in)
+		handle_put(fs, in);
+	if (out)
+		handle_put(fs, out);
 	return r;
 }

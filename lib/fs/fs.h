@@ -91,6 +91,18 @@ struct vfsd_fs_ops {
 	int (*readdir)(void *fs, const struct vfsd_req_ctx *ctx, uint64_t nodeid, uint64_t fh,
 		       uint64_t off, struct vfsd_dirbuf *db);
 	int (*access)(void *fs, const struct vfsd_req_ctx *ctx, uint64_t nodeid, uint32_t mask);
+	/* fallocate(2) on the handle's file, any mode the host supports. */
+	int (*fallocate)(void *fs, const struct vfsd_req_ctx *ctx, uint64_t nodeid, uint64_t fh,
+			 uint32_t mode, uint64_t off, uint64_t len);
+	/* lseek(2) on the handle's file (SEEK_DATA and SEEK_HOLE included); *out is the result. */
+	int (*lseek)(void *fs, const struct vfsd_req_ctx *ctx, uint64_t nodeid, uint64_t fh,
+		     uint64_t off, uint32_t whence, uint64_t *out);
+	/* copy_file_range(2) between two handles; *done is the count copied. */
+	int (*copy_file_range)(void *fs, const struct vfsd_req_ctx *ctx, uint64_t nodeid_in,
+			       uint64_t fh_in, uint64_t off_in, uint64_t nodeid_out, uint64_t fh_out,
+			       uint64_t off_out, uint64_t len, uint64_t flags, size_t *done);
+	/* syncfs(2) of the filesystem the inode lives on. */
+	int (*syncfs)(void *fs, const struct vfsd_req_ctx *ctx, uint64_t nodeid);
 };
 
 enum vfsd_cache_policy {

@@ -169,5 +169,13 @@ int fs_opendir(void *fs, const struct vfsd_req_ctx *ctx, uint64_t nodeid, uint32
 int fs_readdir(void *fs, const struct vfsd_req_ctx *ctx, uint64_t nodeid, uint64_t fh, uint64_t off,
 	       struct vfsd_dirbuf *db);
 int fs_access(void *fs, const struct vfsd_req_ctx *ctx, uint64_t nodeid, uint32_t mask);
+int fs_fallocate(void *fs, const struct vfsd_req_ctx *ctx, uint64_t nodeid, uint64_t fh,
+		 uint32_t mode, uint64_t off, uint64_t len);
+int fs_lseek(void *fs, const struct vfsd_req_ctx *ctx, uint64_t nodeid, uint64_t fh, uint64_t off,
+	     uint32_t whence, uint64_t *out);
+int fs_copy_file_range(void *fs, const struct vfsd_req_ctx *ctx, uint64_t nodeid_in, uint64_t fh_in,
+		       uint64_t off_in, uint64_t nodeid_out, uint64_t fh_out, uint64_t off_out,
+		       uint64_t len, uint64_t flags, size_t *done);
+int fs_syncfs(void *fs, const struct vfsd_req_ctx *ctx, uint64_t nodeid);
 
 #endif

@@ -264,4 +264,8 @@ const struct vfsd_fs_ops vfsd_passthrough_ops = {
 	.opendir = fs_opendir,
 	.readdir = fs_readdir,
 	.access = fs_access,
+	.fallocate = fs_fallocate,
+	.lseek = fs_lseek,
+	.copy_file_range = fs_copy_file_range,
+	.syncfs = fs_syncfs,
 };

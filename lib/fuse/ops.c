@@ -11,6 +11,9 @@
 
 #define FS(req) ((req)->srv->fs)
 #define OPS(req) ((req)->srv->ops)
+/* Calls a filesystem op; one the filesystem does not provide answers ENOSYS. */
+#define FS_CALL(req, op, ...) \
+	(OPS(req)->op ? OPS(req)->op(FS(req), __VA_ARGS__) : -ENOSYS)
 
 /* The minor version this server speaks, and the oldest it accepts. */
 #define FUSE_SERVER_MINOR 38
@@ -125,7 +128,7 @@ static int do_lookup(struct fuse_req *req)
 
 	if (r < 0)
 		return r;
-	r = OPS(req)->lookup(FS(req), &req->ctx, req->in.nodeid, name, &e);
+	r = FS_CALL(req, lookup, &req->ctx, req->in.nodeid, name, &e);
 	return reply_entry(req, r, &e);
 }
 
@@ -133,7 +136,8 @@ static int do_forget(struct fuse_req *req)
 {
 	const struct fuse_forget_in *in = req_arg(req, sizeof(*in));
 
-	OPS(req)->forget(FS(req), req->in.nodeid, in->nlookup);
+	if (OPS(req)->forget)
+		OPS(req)->forget(FS(req), req->in.nodeid, in->nlookup);
 	return 0;
 }
 
@@ -148,7 +152,7 @@ static int do_batch_forget(struct fuse_req *req)
 	one = req_arg(req, bytes);
 	if (!one)
 		return -EINVAL;
-	for (uint32_t i = 0; i < in->count; i++)
+	for (uint32_t i = 0; OPS(req)->forget && i < in->count; i++)
 		OPS(req)->forget(FS(req), one[i].nodeid, one[i].nlookup);
 	return 0;
 }
@@ -156,7 +160,7 @@ static int do_batch_forget(struct fuse_req *req)
 static int do_getattr(struct fuse_req *req)
 {
 	struct fuse_attr_out out;
-	int r = OPS(req)->getattr(FS(req), &req->ctx, req->in.nodeid, &out);
+	int r = FS_CALL(req, getattr, &req->ctx, req->in.nodeid, &out);
 
 	return r < 0 ? r : reply_struct(req, &out, sizeof(out));
 }
@@ -165,7 +169,7 @@ static int do_setattr(struct fuse_req *req)
 {
 	const struct fuse_setattr_in *in = req_arg(req, sizeof(*in));
 	struct fuse_attr_out out;
-	int r = OPS(req)->setattr(FS(req), &req->ctx, req->in.nodeid, in, &out);
+	int r = FS_CALL(req, setattr, &req->ctx, req->in.nodeid, in, &out);
 
 	return r < 0 ? r : reply_struct(req, &out, sizeof(out));
 }
@@ -174,7 +178,7 @@ static int do_readlink(struct fuse_req *req)
 {
 	char buf[4096];
 	size_t len;
-	int r = OPS(req)->readlink(FS(req), &req->ctx, req->in.nodeid, buf, sizeof(buf), &len);
+	int r = FS_CALL(req, readlink, &req->ctx, req->in.nodeid, buf, sizeof(buf), &len);
 
 	if (r < 0)
 		return r;
@@ -197,7 +201,7 @@ static int do_symlink(struct fuse_req *req)
 		return -EINVAL;
 	if (strlen(target) >= 4096)
 		return -ENAMETOOLONG;
-	r = OPS(req)->symlink(FS(req), &req->ctx, req->in.nodeid, name, target, &e);
+	r = FS_CALL(req, symlink, &req->ctx, req->in.nodeid, name, target, &e);
 	return reply_entry(req, r, &e);
 }
 
@@ -210,7 +214,7 @@ static int do_mknod(struct fuse_req *req)
 
 	if (r < 0)
 		return r;
-	r = OPS(req)->mknod(FS(req), &req->ctx, req->in.nodeid, name, in->mode, in->rdev,
+	r = FS_CALL(req, mknod, &req->ctx, req->in.nodeid, name, in->mode, in->rdev,
 			    in->umask, &e);
 	return reply_entry(req, r, &e);
 }
@@ -224,7 +228,7 @@ static int do_mkdir(struct fuse_req *req)
 
 	if (r < 0)
 		return r;
-	r = OPS(req)->mkdir(FS(req), &req->ctx, req->in.nodeid, name, in->mode, in->umask, &e);
+	r = FS_CALL(req, mkdir, &req->ctx, req->in.nodeid, name, in->mode, in->umask, &e);
 	return reply_entry(req, r, &e);
 }
 
@@ -233,7 +237,7 @@ static int do_unlink(struct fuse_req *req)
 	const char *name;
 	int r = next_name(req, &name);
 
-	return r < 0 ? r : OPS(req)->unlink(FS(req), &req->ctx, req->in.nodeid, name);
+	return r < 0 ? r : FS_CALL(req, unlink, &req->ctx, req->in.nodeid, name);
 }
 
 static int do_rmdir(struct fuse_req *req)
@@ -241,7 +245,7 @@ static int do_rmdir(struct fuse_req *req)
 	const char *name;
 	int r = next_name(req, &name);
 
-	return r < 0 ? r : OPS(req)->rmdir(FS(req), &req->ctx, req->in.nodeid, name);
+	return r < 0 ? r : FS_CALL(req, rmdir, &req->ctx, req->in.nodeid, name);
 }
 
 static int rename_common(struct fuse_req *req, uint64_t newdir, uint32_t flags)
@@ -254,7 +258,7 @@ static int rename_common(struct fuse_req *req, uint64_t newdir, uint32_t flags)
 	r = next_name(req, &newname);
 	if (r < 0)
 		return r;
-	return OPS(req)->rename(FS(req), &req->ctx, req->in.nodeid, oldname, newdir, newname,
+	return FS_CALL(req, rename, &req->ctx, req->in.nodeid, oldname, newdir, newname,
 				flags);
 }
 
@@ -281,7 +285,7 @@ static int do_link(struct fuse_req *req)
 
 	if (r < 0)
 		return r;
-	r = OPS(req)->link(FS(req), &req->ctx, in->oldnodeid, req->in.nodeid, name, &e);
+	r = FS_CALL(req, link, &req->ctx, in->oldnodeid, req->in.nodeid, name, &e);
 	return reply_entry(req, r, &e);
 }
 
@@ -289,7 +293,7 @@ static int do_open(struct fuse_req *req)
 {
 	const struct fuse_open_in *in = req_arg(req, sizeof(*in));
 	struct fuse_open_out out;
-	int r = OPS(req)->open(FS(req), &req->ctx, req->in.nodeid, in->flags, in->open_flags, &out);
+	int r = FS_CALL(req, open, &req->ctx, req->in.nodeid, in->flags, in->open_flags, &out);
 
 	return r < 0 ? r : reply_struct(req, &out, sizeof(out));
 }
@@ -298,7 +302,7 @@ static int do_opendir(struct fuse_req *req)
 {
 	const struct fuse_open_in *in = req_arg(req, sizeof(*in));
 	struct fuse_open_out out;
-	int r = OPS(req)->opendir(FS(req), &req->ctx, req->in.nodeid, in->flags, &out);
+	int r = FS_CALL(req, opendir, &req->ctx, req->in.nodeid, in->flags, &out);
 
 	return r < 0 ? r : reply_struct(req, &out, sizeof(out));
 }
@@ -315,7 +319,7 @@ static int do_create(struct fuse_req *req)
 
 	if (r < 0)
 		return r;
-	r = OPS(req)->create(FS(req), &req->ctx, req->in.nodeid, name, in->flags, in->mode,
+	r = FS_CALL(req, create, &req->ctx, req->in.nodeid, name, in->flags, in->mode,
 			     in->umask, in->open_flags, &out.e, &out.o);
 	return r < 0 ? r : reply_struct(req, &out, sizeof(out));
 }
@@ -330,7 +334,7 @@ static int do_read(struct fuse_req *req)
 	if (in->size > FUSE_SERVER_MAX_BUFFER)
 		return -EINVAL;
 	cnt = req_reply_iov(req, size, iov, VFSD_IOV_MAX);
-	r = OPS(req)->read(FS(req), &req->ctx, req->in.nodeid, in->fh, in->offset, size, iov, cnt,
+	r = FS_CALL(req, read, &req->ctx, req->in.nodeid, in->fh, in->offset, size, iov, cnt,
 			   &done);
 	return r < 0 ? r : reply_direct(req, done);
 }
@@ -348,7 +352,7 @@ static int do_write(struct fuse_req *req)
 	cnt = iov_slice(req->rd, req->nrd, off, in->size, iov, VFSD_IOV_MAX);
 	if (iov_length(iov, cnt) != in->size)
 		return -EINVAL;
-	r = OPS(req)->write(FS(req), &req->ctx, req->in.nodeid, in->fh, in->offset, in->write_flags,
+	r = FS_CALL(req, write, &req->ctx, req->in.nodeid, in->fh, in->offset, in->write_flags,
 			    in->flags, iov, cnt, &done);
 	if (r < 0)
 		return r;
@@ -362,7 +366,7 @@ static int do_statfs(struct fuse_req *req)
 	int r;
 
 	memset(&out, 0, sizeof(out));
-	r = OPS(req)->statfs(FS(req), &req->ctx, req->in.nodeid, &out.st);
+	r = FS_CALL(req, statfs, &req->ctx, req->in.nodeid, &out.st);
 	return r < 0 ? r : reply_struct(req, &out, sizeof(out));
 }
 
@@ -370,21 +374,21 @@ static int do_release(struct fuse_req *req)
 {
 	const struct fuse_release_in *in = req_arg(req, sizeof(*in));
 
-	return OPS(req)->release(FS(req), &req->ctx, req->in.nodeid, in->fh);
+	return FS_CALL(req, release, &req->ctx, req->in.nodeid, in->fh);
 }
 
 static int do_fsync(struct fuse_req *req)
 {
 	const struct fuse_fsync_in *in = req_arg(req, sizeof(*in));
 
-	return OPS(req)->fsync(FS(req), &req->ctx, req->in.nodeid, in->fh, in->fsync_flags & 1);
+	return FS_CALL(req, fsync, &req->ctx, req->in.nodeid, in->fh, in->fsync_flags & 1);
 }
 
 static int do_flush(struct fuse_req *req)
 {
 	const struct fuse_flush_in *in = req_arg(req, sizeof(*in));
 
-	return OPS(req)->flush(FS(req), &req->ctx, req->in.nodeid, in->fh);
+	return FS_CALL(req, flush, &req->ctx, req->in.nodeid, in->fh);
 }
 
 static int readdir_common(struct fuse_req *req, bool plus)
@@ -405,7 +409,7 @@ static int readdir_common(struct fuse_req *req, bool plus)
 	}
 	db.buf = dirbuf;
 	db.size = in->size;
-	r = OPS(req)->readdir(FS(req), &req->ctx, req->in.nodeid, in->fh, in->offset, &db);
+	r = FS_CALL(req, readdir, &req->ctx, req->in.nodeid, in->fh, in->offset, &db);
 	if (r < 0)
 		return r;
 	iov_from_buf(req->wr, req->nwr, sizeof(struct fuse_out_header), db.buf, db.used);
@@ -426,7 +430,45 @@ static int do_access(struct fuse_req *req)
 {
 	const struct fuse_access_in *in = req_arg(req, sizeof(*in));
 
-	return OPS(req)->access(FS(req), &req->ctx, req->in.nodeid, in->mask);
+	return FS_CALL(req, access, &req->ctx, req->in.nodeid, in->mask);
+}
+
+static int do_fallocate(struct fuse_req *req)
+{
+	const struct fuse_fallocate_in *in = req_arg(req, sizeof(*in));
+
+	return FS_CALL(req, fallocate, &req->ctx, req->in.nodeid, in->fh, in->mode, in->offset,
+				   in->length);
+}
+
+static int do_lseek(struct fuse_req *req)
+{
+	const struct fuse_lseek_in *in = req_arg(req, sizeof(*in));
+	struct fuse_lseek_out out;
+	int r = FS_CALL(req, lseek, &req->ctx, req->in.nodeid, in->fh, in->offset, in->whence,
+				&out.offset);
+
+	return r < 0 ? r : reply_struct(req, &out, sizeof(out));
+}
+
+static int do_copy_file_range(struct fuse_req *req)
+{
+	const struct fuse_copy_file_range_in *in = req_arg(req, sizeof(*in));
+	struct fuse_write_out out = { 0 };
+	size_t done = 0;
+	int r = FS_CALL(req, copy_file_range, &req->ctx, req->in.nodeid, in->fh_in, in->off_in,
+					  in->nodeid_out, in->fh_out, in->off_out, in->len,
+					  in->flags, &done);
+
+	if (r < 0)
+		return r;
+	out.size = (uint32_t)MIN(done, (size_t)UINT32_MAX);
+	return reply_struct(req, &out, sizeof(out));
+}
+
+static int do_syncfs(struct fuse_req *req)
+{
+	return FS_CALL(req, syncfs, &req->ctx, req->in.nodeid);
 }
 
 static int do_interrupt(struct fuse_req *req)
@@ -486,14 +528,14 @@ static const struct fuse_op fuse_ops[] = {
 	OP(FUSE_POLL, do_enosys, 0),
 	OP(FUSE_NOTIFY_REPLY, do_enosys, 0),
 	OP_NOREPLY(FUSE_BATCH_FORGET, do_batch_forget, sizeof(struct fuse_batch_forget_in)),
-	OP(FUSE_FALLOCATE, do_enosys, 0),
+	OP(FUSE_FALLOCATE, do_fallocate, sizeof(struct fuse_fallocate_in)),
 	OP(FUSE_READDIRPLUS, do_readdirplus, sizeof(struct fuse_read_in)),
 	OP(FUSE_RENAME2, do_rename2, sizeof(struct fuse_rename2_in)),
-	OP(FUSE_LSEEK, do_enosys, 0),
-	OP(FUSE_COPY_FILE_RANGE, do_enosys, 0),
+	OP(FUSE_LSEEK, do_lseek, sizeof(struct fuse_lseek_in)),
+	OP(FUSE_COPY_FILE_RANGE, do_copy_file_range, sizeof(struct fuse_copy_file_range_in)),
 	OP(FUSE_SETUPMAPPING, do_enosys, 0),
 	OP(FUSE_REMOVEMAPPING, do_enosys, 0),
-	OP(FUSE_SYNCFS, do_enosys, 0),
+	OP(FUSE_SYNCFS, do_syncfs, sizeof(struct fuse_syncfs_in)),
 	OP(FUSE_TMPFILE, do_enosys, 0),
 };
 

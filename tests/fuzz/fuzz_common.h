@@ -23,6 +23,9 @@
 		}                                                                    \
 	} while (0)
 
+/* VFSD_FUZZ_TRACE=1: the targets say what each step of an input did (for replaying one). */
+static int fuzz_trace;
+
 /* The library logs nothing unless VFSD_FUZZ_LOG names a level (error, warn, ..., trace). */
 static inline void fuzz_log_init(void)
 {
@@ -32,6 +35,7 @@ static inline void fuzz_log_init(void)
 	if (env && vfsd_log_level_parse(env, &level) < 0)
 		level = VFSD_LOG_DEBUG;
 	vfsd_log_init(level, false, "vfsd-fuzz");
+	fuzz_trace = getenv("VFSD_FUZZ_TRACE") != NULL;
 }
 
 /* Open descriptors of this process (the directory stream's own fd excluded). */

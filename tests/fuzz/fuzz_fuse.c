@@ -14,13 +14,14 @@
  * the same numbers every time (root 1, then 2, 3, ...; handles 1, 2, ...) and a crash file
  * replays alone. The scratch tree is rebuilt after inputs that could have changed it.
  */
-#define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
 #include <linux/fuse.h>
+#include <linux/capability.h>
 #include <stdbool.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "fs/fs.h"
@@ -31,9 +32,9 @@
 #define OUT_HDR sizeof(struct fuse_out_header)
 #define IN_HDR sizeof(struct fuse_in_header)
 
-static char base_dir[] = "/tmp/vfsd-fuzz-XXXXXX";
-static char root_dir[64];    /* the shared directory */
-static char outside_dir[64]; /* beside it: nothing the guest does may change it */
+static char base_dir[64];    /* DIR/vfsd-fuzz-XXXXXX */
+static char root_dir[80];    /* the shared directory */
+static char outside_dir[80]; /* beside it: nothing the guest does may change it */
 static char secret_path[96];
 static struct stat outside_st, secret_st;
 static bool tree_dirty = true;
@@ -102,9 +103,17 @@ static void remove_scratch(void)
 	rmdir(base_dir);
 }
 
+/* In VFSD_FUZZ_SCRATCH, else on tmpfs (fsync is free there), else in /tmp. */
 static void setup_scratch(void)
 {
-	FUZZ_CHECK(mkdtemp(base_dir), "mkdtemp: %s", strerror(errno));
+	const char *parent = getenv("VFSD_FUZZ_SCRATCH");
+
+	if (!parent)
+		parent = access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp";
+	FUZZ_CHECK(snprintf(base_dir, sizeof(base_dir), "%s/vfsd-fuzz-XXXXXX", parent) <
+			   (int)sizeof(base_dir),
+		   "VFSD_FUZZ_SCRATCH is too long");
+	FUZZ_CHECK(mkdtemp(base_dir), "mkdtemp in %s: %s", parent, strerror(errno));
 	snprintf(root_dir, sizeof(root_dir), "%s/root", base_dir);
 	snprintf(outside_dir, sizeof(outside_dir), "%s/outside", base_dir);
 	snprintf(secret_path, sizeof(secret_path), "%s/secret", outside_dir);
@@ -206,6 +215,17 @@ static void check_dirents(const uint8_t *body, size_t len, bool plus)
 	}
 }
 
+/* The effective capability set of this thread (creating ops change it for their call). */
+static uint64_t effective_caps(void)
+{
+	struct __user_cap_header_struct hdr = { .version = _LINUX_CAPABILITY_VERSION_3 };
+	struct __user_cap_data_struct data[2] = { { 0 } };
+
+	if (syscall(SYS_capget, &hdr, data) < 0)
+		return 0;
+	return data[0].effective | (uint64_t)data[1].effective << 32;
+}
+
 static void serve_record(struct fuse_server *srv, size_t cap, uint8_t shape, const uint8_t *req,
 			 size_t len)
 {
@@ -216,6 +236,7 @@ static void serve_record(struct fuse_server *srv, size_t cap, uint8_t shape, con
 	size_t rlen[3], wlen[3], off = 0;
 	uid_t euid = geteuid();
 	gid_t egid = getegid();
+	uint64_t caps = effective_caps();
 	uint32_t ret;
 
 	cut(len, nrd, shape & 0x20, IN_HDR, rlen);
@@ -247,9 +268,16 @@ static void serve_record(struct fuse_server *srv, size_t cap, uint8_t shape, con
 		tree_dirty |= may_change_tree(in.opcode);
 
 	ret = fuse_server_handle(srv, rd, nrd, wr, nwr);
+	if (fuzz_trace) {
+		memset(&out, 0, sizeof(out));
+		gather(wr, nwr, &out, ret < OUT_HDR ? ret : OUT_HDR);
+		fprintf(stderr, "fuzz: %s nodeid %llu (%zu bytes) -> %u bytes, error %d\n",
+			fuse_opcode_name(in.opcode), (unsigned long long)in.nodeid, len, ret,
+			out.error);
+	}
 
-	FUZZ_CHECK(geteuid() == euid && getegid() == egid, "credentials not restored after %s",
-		   fuse_opcode_name(in.opcode));
+	FUZZ_CHECK(geteuid() == euid && getegid() == egid && effective_caps() == caps,
+		   "credentials not restored after %s", fuse_opcode_name(in.opcode));
 	FUZZ_CHECK(ret <= cap, "%s: reply of %u bytes into %zu", fuse_opcode_name(in.opcode), ret,
 		   cap);
 	FUZZ_CHECK(ret == 0 || ret >= OUT_HDR, "%s: reply of %u bytes", fuse_opcode_name(in.opcode),

@@ -242,6 +242,10 @@ static void test_unknown_opcode(void **state)
 	hdr(f, FUSE_GETXATTR, sizeof(struct fuse_in_header));
 	send_req(f, sizeof(struct fuse_in_header), 4096);
 	assert_int_equal(reply_error(f), -ENOSYS);
+	/* an op the filesystem does not provide (the mock has no getattr) */
+	hdr(f, FUSE_GETATTR, sizeof(struct fuse_in_header) + sizeof(struct fuse_getattr_in));
+	send_req(f, sizeof(struct fuse_in_header) + sizeof(struct fuse_getattr_in), 4096);
+	assert_int_equal(reply_error(f), -ENOSYS);
 }
 
 static void test_bad_names(void **state)

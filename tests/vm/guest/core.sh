@@ -273,6 +273,41 @@ t_owner_of_created() {
     [[ ! -e root-only/x ]] || fail "root-only/x exists"
 }
 
+# Space and range operations that must reach the daemon: fallocate (allocate, punch a hole),
+# SEEK_DATA/SEEK_HOLE (the guest's fallback would call the whole file data), copy_file_range,
+# and syncfs through sync -f.
+t_space_ops() {
+    python3 - <<'PY'
+import os
+MiB = 1 << 20
+fd = os.open("f", os.O_RDWR | os.O_CREAT, 0o644)
+os.posix_fallocate(fd, 0, 4 * MiB)
+assert os.fstat(fd).st_size == 4 * MiB, "size after posix_fallocate"
+os.pwrite(fd, b"d" * MiB, 2 * MiB)
+os.fsync(fd)
+os.close(fd)
+PY
+    fallocate --punch-hole --offset 0 --length 2097152 f
+    python3 - <<'PY'
+import os
+MiB = 1 << 20
+fd = os.open("f", os.O_RDWR)
+assert os.pread(fd, 4096, 0) == bytes(4096), "punched range reads as zeros"
+assert os.fstat(fd).st_size == 4 * MiB, "punching keeps the size"
+data = os.lseek(fd, 0, os.SEEK_DATA)
+assert data == 2 * MiB, f"SEEK_DATA from 0 gave {data}, want {2 * MiB}"
+hole = os.lseek(fd, 0, os.SEEK_HOLE)
+assert hole == 0, f"SEEK_HOLE from 0 gave {hole}, want 0"
+out = os.open("copy", os.O_RDWR | os.O_CREAT, 0o644)
+n = os.copy_file_range(fd, out, MiB, 2 * MiB, 0)
+assert n == MiB, f"copy_file_range copied {n}"
+assert os.pread(out, MiB, 0) == b"d" * MiB, "copied content"
+os.close(out)
+os.close(fd)
+PY
+    sync -f f
+}
+
 t_utimes() {
     touch f
     touch -d '2001-02-03 04:05:06 UTC' f
@@ -534,6 +569,7 @@ run symlink
 run chmod
 run chown
 run owner-of-created
+run space-ops
 run utimes
 run truncate
 run unlink-open

@@ -1,0 +1,541 @@
+/* The runner: one process, one temporary directory and one daemon per test, all cleaned up. */
+#define _GNU_SOURCE
+#include "harness.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#define CASE_TIMEOUT_S 120
+#define MAX_EXTRA 32
+
+static long now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void sleep_ms(long ms)
+{
+	struct timespec ts = { .tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000 };
+
+	nanosleep(&ts, NULL);
+}
+
+static void write_all(int fd, const char *s, size_t len)
+{
+	while (len > 0) {
+		ssize_t n = write(fd, s, len);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return;
+		s += n;
+		len -= (size_t)n;
+	}
+}
+
+static void describe_status(int st, char *buf, size_t size)
+{
+	if (WIFEXITED(st))
+		snprintf(buf, size, "exit status %d", WEXITSTATUS(st));
+	else if (WIFSIGNALED(st))
+		snprintf(buf, size, "signal %s", sigabbrev_np(WTERMSIG(st)) ?: "?");
+	else
+		snprintf(buf, size, "wait status 0x%x", st);
+}
+
+static void set_pid_file(struct t_ctx *t, pid_t pid)
+{
+	char path[PATH_MAX], buf[32];
+	int fd, n;
+
+	snprintf(path, sizeof(path), "%s/daemon.pid", t->dir);
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return;
+	n = snprintf(buf, sizeof(buf), "%d\n", (int)pid);
+	write_all(fd, buf, (size_t)n);
+	close(fd);
+}
+
+/* ---- the daemon ---- */
+
+bool t_alive(struct t_ctx *t)
+{
+	int st;
+
+	if (!t->pid || t->daemon_gone)
+		return false;
+	if (waitpid(t->pid, &st, WNOHANG) == t->pid) {
+		t->daemon_gone = true;
+		t->exit_status = st;
+		set_pid_file(t, 0);
+		return false;
+	}
+	return true;
+}
+
+int t_wait_exit(struct t_ctx *t, int timeout_ms)
+{
+	long deadline = now_ms() + timeout_ms;
+
+	while (t_alive(t)) {
+		if (now_ms() >= deadline)
+			return -1;
+		sleep_ms(10);
+	}
+	return t->daemon_gone ? t->exit_status : -1;
+}
+
+static void kill_daemon(struct t_ctx *t)
+{
+	if (t_alive(t)) {
+		kill(t->pid, SIGKILL);
+		t_wait_exit(t, 5000);
+	}
+}
+
+void t_daemon_argv(struct t_ctx *t, const char *const *extra)
+{
+	char sockarg[PATH_MAX + 16], srcarg[PATH_MAX + 8];
+	const char *argv[16 + 2 * MAX_EXTRA];
+	char *env = getenv("FE_DAEMON_ARGS") ? strdup(getenv("FE_DAEMON_ARGS")) : NULL;
+	int n = 0;
+	pid_t pid;
+
+	if (t->pid)
+		t_fail(t, "the test started two daemons");
+	snprintf(sockarg, sizeof(sockarg), "--socket-path=%s", t->sock);
+	snprintf(srcarg, sizeof(srcarg), "source=%s", t->share);
+	argv[n++] = t->daemon;
+	argv[n++] = sockarg;
+	argv[n++] = "-o";
+	argv[n++] = srcarg;
+	argv[n++] = "-o";
+	argv[n++] = "cache=auto";
+	argv[n++] = "-o";
+	argv[n++] = "sandbox=chroot";
+	for (char *save = NULL, *tok = env ? strtok_r(env, " ", &save) : NULL;
+	     tok && n < 8 + MAX_EXTRA; tok = strtok_r(NULL, " ", &save))
+		argv[n++] = tok;
+	for (int i = 0; extra && extra[i] && i < MAX_EXTRA; i++)
+		argv[n++] = extra[i];
+	argv[n] = NULL;
+
+	pid = fork();
+	if (pid < 0)
+		t_fail(t, "fork: %s", strerror(errno));
+	if (pid == 0) {
+		int fd = open(t->log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+		int null = open("/dev/null", O_RDONLY | O_CLOEXEC);
+
+		/* The daemon must not outlive the test, whatever happens to the test. */
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		if (fd < 0 || null < 0 || dup2(null, 0) < 0 || dup2(fd, 1) < 0 || dup2(fd, 2) < 0)
+			_exit(126);
+		execv(t->daemon, (char *const *)argv);
+		dprintf(2, "exec %s: %s\n", t->daemon, strerror(errno));
+		_exit(127);
+	}
+	free(env);
+	t->pid = pid;
+	set_pid_file(t, pid);
+}
+
+void t_daemon(struct t_ctx *t, ...)
+{
+	const char *extra[MAX_EXTRA + 1];
+	va_list ap;
+	int n = 0;
+
+	va_start(ap, t);
+	for (const char *a; (a = va_arg(ap, const char *)) && n < MAX_EXTRA;)
+		extra[n++] = a;
+	va_end(ap);
+	extra[n] = NULL;
+	t_daemon_argv(t, extra);
+}
+
+struct fe_dev *t_connect(struct t_ctx *t, const struct fe_opts *opts)
+{
+	long deadline = now_ms() + 10000;
+	int fd, r;
+
+	for (;;) {
+		fd = fe_connect(t->sock, 100);
+		if (fd >= 0)
+			break;
+		if (!t_alive(t)) {
+			char st[64];
+
+			describe_status(t->exit_status, st, sizeof(st));
+			t_fail(t, "the daemon ended before accepting a connection (%s)", st);
+		}
+		if (now_ms() >= deadline)
+			t_fail(t, "cannot connect to %s: %s", t->sock, strerror(-fd));
+	}
+	r = fe_new(fd, opts, &t->dev);
+	if (r < 0)
+		t_fail(t, "frontend: %s", strerror(-r));
+	fc_setup(&t->fc, t->dev);
+	return t->dev;
+}
+
+struct fc *t_session(struct t_ctx *t, const struct fe_opts *opts, ...)
+{
+	const char *extra[MAX_EXTRA + 1];
+	va_list ap;
+	int n = 0;
+
+	va_start(ap, opts);
+	for (const char *a; (a = va_arg(ap, const char *)) && n < MAX_EXTRA;)
+		extra[n++] = a;
+	va_end(ap);
+	extra[n] = NULL;
+	t_daemon_argv(t, extra);
+	t_connect(t, opts);
+	CHECK_FE(t, fe_start(t->dev));
+	CHECK_OK(t, fc_init(&t->fc));
+	return &t->fc;
+}
+
+void t_still_serving(struct t_ctx *t, struct fc *c)
+{
+	struct fuse_attr_out a;
+	int r = fc_getattr(c, FC_ROOT, &a);
+
+	if (r != 0)
+		t_fail(t, "the daemon no longer serves: GETATTR of the root: %s", fc_strerror(c, r));
+	if (!S_ISDIR(a.attr.mode))
+		t_fail(t, "GETATTR of the root: mode 0%o", a.attr.mode);
+}
+
+/* ---- reporting ---- */
+
+/* Appends the end of the daemon log, indented, to buf. */
+static void log_tail(struct t_ctx *t, char *buf, size_t size, int lines)
+{
+	char text[8192];
+	int fd = open(t->log, O_RDONLY | O_CLOEXEC);
+	off_t end;
+	ssize_t n;
+	size_t used = strlen(buf);
+	char *p;
+
+	if (fd < 0)
+		return;
+	end = lseek(fd, 0, SEEK_END);
+	n = pread(fd, text, sizeof(text) - 1, end > (off_t)sizeof(text) - 1 ?
+						      end - (off_t)sizeof(text) + 1 : 0);
+	close(fd);
+	if (n <= 0)
+		return;
+	text[n] = '\0';
+	p = text + n;
+	for (int seen = 0; p > text; p--) {
+		if (p[-1] == '\n' && p != text + n && ++seen > lines)
+			break;
+	}
+	for (char *save = NULL, *l = strtok_r(p, "\n", &save); l && used + 8 < size;
+	     l = strtok_r(NULL, "\n", &save))
+		used += (size_t)snprintf(buf + used, size - used, "    | %.*s\n", 200, l);
+}
+
+static void report(struct t_ctx *t, const char *status, const char *reason, bool with_log)
+{
+	char msg[4096];
+
+	snprintf(msg, sizeof(msg), "%s %s\n", status, reason);
+	if (with_log)
+		log_tail(t, msg, sizeof(msg), 8);
+	write_all(t->result_fd, msg, strlen(msg));
+}
+
+void t_fail_at(struct t_ctx *t, int line, const char *fmt, ...)
+{
+	char reason[1024];
+	int n = snprintf(reason, sizeof(reason), "line %d: ", line);
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(reason + n, sizeof(reason) - (size_t)n, fmt, ap);
+	va_end(ap);
+	kill_daemon(t);
+	report(t, "FAIL", reason, true);
+	_exit(0);
+}
+
+void t_fail(struct t_ctx *t, const char *fmt, ...)
+{
+	char reason[1024];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(reason, sizeof(reason), fmt, ap);
+	va_end(ap);
+	kill_daemon(t);
+	report(t, "FAIL", reason, true);
+	_exit(0);
+}
+
+void t_skip(struct t_ctx *t, const char *fmt, ...)
+{
+	char reason[1024];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(reason, sizeof(reason), fmt, ap);
+	va_end(ap);
+	kill_daemon(t);
+	report(t, "SKIP", reason, false);
+	_exit(0);
+}
+
+/* A sanitizer's report in the daemon log fails the test whatever else happened. */
+static void check_sanitizers(struct t_ctx *t)
+{
+	static const char *const marks[] = { "AddressSanitizer", "LeakSanitizer",
+					     "UndefinedBehaviorSanitizer", "runtime error:",
+					     "ThreadSanitizer" };
+	char line[1024];
+	FILE *f = fopen(t->log, "re");
+
+	if (!f)
+		return;
+	while (fgets(line, sizeof(line), f)) {
+		for (size_t i = 0; i < sizeof(marks) / sizeof(marks[0]); i++) {
+			if (strstr(line, marks[i])) {
+				fclose(f);
+				line[strcspn(line, "\n")] = '\0';
+				t_fail(t, "sanitizer report in the daemon log: %s", line);
+			}
+		}
+	}
+	fclose(f);
+}
+
+/* After a test body returned: the daemon must be alive, then exit 0 when the VMM hangs up. */
+static void t_finish(struct t_ctx *t)
+{
+	char st[64];
+	int status;
+
+	if (t->pid && !t->daemon_gone) {
+		if (!t_alive(t)) {
+			describe_status(t->exit_status, st, sizeof(st));
+			check_sanitizers(t);
+			t_fail(t, "the daemon died during the test (%s)", st);
+		}
+		if (t->dev && t->dev->bad_used)
+			t_fail(t, "the device returned %u chains that were not in flight: %s",
+			       t->dev->bad_used, fe_error(t->dev));
+		fe_free(t->dev);
+		t->dev = NULL;
+		t->fc.dev = NULL;
+		status = t_wait_exit(t, 10000);
+		check_sanitizers(t);
+		if (status == -1)
+			t_fail(t, "the daemon did not exit within 10 s of the VMM hanging up");
+		if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+			describe_status(status, st, sizeof(st));
+			t_fail(t, "the daemon ended with %s when the VMM hung up", st);
+		}
+	}
+	check_sanitizers(t);
+	report(t, "PASS", "", false);
+}
+
+/* ---- the runner ---- */
+
+static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)st;
+	(void)ftw;
+	if (flag == FTW_DP)
+		rmdir(path);
+	else
+		unlink(path);
+	return 0;
+}
+
+static pid_t read_pid_file(const char *dir)
+{
+	char path[PATH_MAX], buf[32] = "";
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/daemon.pid", dir);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	if (read(fd, buf, sizeof(buf) - 1) < 0)
+		buf[0] = '\0';
+	close(fd);
+	return (pid_t)atoi(buf);
+}
+
+/* Reaps every orphan the runner inherited (it is their subreaper). */
+static void reap_all(void)
+{
+	while (waitpid(-1, NULL, WNOHANG) > 0)
+		;
+}
+
+/* Runs one case in a child process; prints its line; returns 1 pass, 0 skip, -1 fail. */
+static int run_case(const struct t_case *c, const char *daemon, bool reference)
+{
+	const char *tmp = getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
+	char dir[PATH_MAX - 64], out[8192] = "", st[64];
+	size_t used = 0;
+	int pfd[2], status = 0, ret;
+	long deadline;
+	pid_t child, dpid;
+	bool timed_out = false;
+
+	snprintf(dir, sizeof(dir), "%s/vfsd-fe.XXXXXX", tmp);
+	if (!mkdtemp(dir) || pipe2(pfd, O_CLOEXEC) < 0) {
+		printf("FAIL %s cannot make a temporary directory: %s\n", c->name, strerror(errno));
+		return -1;
+	}
+	child = fork();
+	if (child == 0) {
+		struct t_ctx t = { .name = c->name, .daemon = daemon, .reference = reference };
+
+		close(pfd[0]);
+		t.result_fd = pfd[1];
+		snprintf(t.dir, sizeof(t.dir), "%s", dir);
+		snprintf(t.share, sizeof(t.share), "%s/share", dir);
+		snprintf(t.sock, sizeof(t.sock), "%s/vhost.sock", dir);
+		snprintf(t.log, sizeof(t.log), "%s/daemon.log", dir);
+		if (mkdir(t.share, 0755) < 0)
+			t_fail(&t, "mkdir %s: %s", t.share, strerror(errno));
+		c->fn(&t);
+		t_finish(&t);
+		_exit(0);
+	}
+	close(pfd[1]);
+	deadline = now_ms() + CASE_TIMEOUT_S * 1000L;
+	for (;;) {
+		struct pollfd p = { .fd = pfd[0], .events = POLLIN };
+		long left = deadline - now_ms();
+		ssize_t n;
+
+		if (left <= 0) {
+			timed_out = true;
+			kill(child, SIGKILL);
+			break;
+		}
+		if (poll(&p, 1, (int)left) <= 0)
+			continue;
+		n = read(pfd[0], out + used, sizeof(out) - 1 - used);
+		if (n <= 0)
+			break;
+		used += (size_t)n;
+	}
+	close(pfd[0]);
+	out[used] = '\0';
+	waitpid(child, &status, 0);
+	/* Whatever the test did, its daemon goes now. */
+	dpid = read_pid_file(dir);
+	if (dpid > 0 && kill(dpid, 0) == 0) {
+		kill(dpid, SIGKILL);
+		waitpid(dpid, NULL, 0);
+	}
+	reap_all();
+	nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+
+	if (timed_out || used == 0) {
+		describe_status(status, st, sizeof(st));
+		printf("FAIL %s %s\n", c->name,
+		       timed_out ? "the test timed out" : "the test process died without a verdict");
+		if (!timed_out)
+			printf("    | %s\n", st);
+		return -1;
+	}
+	char *nl = strchr(out, '\n');
+	char *rest = nl ? nl + 1 : out + used;
+
+	if (nl)
+		*nl = '\0';
+	ret = strncmp(out, "PASS", 4) == 0 ? 1 : strncmp(out, "SKIP", 4) == 0 ? 0 : -1;
+	if (ret == 1)
+		printf("PASS %s\n", c->name);
+	else
+		printf("%.4s %s%s\n", out, c->name, out + 4);
+	fputs(rest, stdout);
+	return ret;
+}
+
+static bool selected(const char *name, int argc, char **argv, int first)
+{
+	if (first >= argc)
+		return true;
+	for (int i = first; i < argc; i++) {
+		size_t len = strlen(argv[i]);
+
+		if (strcmp(argv[i], name) == 0 ||
+		    (len && argv[i][len - 1] == '*' && strncmp(argv[i], name, len - 1) == 0))
+			return true;
+	}
+	return false;
+}
+
+int t_main(int argc, char **argv, const struct t_case *cases, const char *suite)
+{
+	bool reference = false, list = false;
+	int i = 1, pass = 0, fail = 0, skip = 0;
+	const char *daemon;
+
+	for (; i < argc && argv[i][0] == '-'; i++) {
+		if (strcmp(argv[i], "--reference") == 0)
+			reference = true;
+		else if (strcmp(argv[i], "--list") == 0)
+			list = true;
+	}
+	if (list) {
+		for (const struct t_case *c = cases; c->name; c++)
+			printf("%s\n", c->name);
+		return 0;
+	}
+	if (i >= argc) {
+		fprintf(stderr, "usage: %s [--reference] [--list] DAEMON [TEST|PREFIX*...]\n",
+			argv[0]);
+		return 2;
+	}
+	daemon = argv[i++];
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	signal(SIGPIPE, SIG_IGN);
+	/* Orphaned daemons come back to us, so none can be left behind. */
+	prctl(PR_SET_CHILD_SUBREAPER, 1);
+	for (const struct t_case *c = cases; c->name; c++) {
+		int r;
+
+		if (!selected(c->name, argc, argv, i))
+			continue;
+		if (reference && c->ref_skip) {
+			printf("SKIP %s %s\n", c->name, c->ref_skip);
+			skip++;
+			continue;
+		}
+		r = run_case(c, daemon, reference);
+		pass += r > 0;
+		fail += r < 0;
+		skip += r == 0;
+	}
+	printf("%s: %d passed, %d failed, %d skipped\n", suite, pass, fail, skip);
+	return fail ? 1 : 0;
+}

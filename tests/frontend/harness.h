@@ -1,0 +1,105 @@
+/*
+ * The test runner behind the frontend suites. Each test runs in its own process with its own
+ * temporary directory (socket, shared directory, daemon log) and its own daemon, which is
+ * killed when the test ends however it ends. One line per test: "PASS name",
+ * "FAIL name reason" or "SKIP name reason".
+ */
+#ifndef VFSD_TESTS_HARNESS_H
+#define VFSD_TESTS_HARNESS_H
+
+#include <limits.h>
+#include <stdbool.h>
+#include <sys/types.h>
+
+#include "frontend.h"
+#include "fuse_client.h"
+
+struct t_ctx {
+	const char *name;
+	const char *daemon;
+	bool reference; /* the daemon is QEMU's C virtiofsd */
+	char dir[PATH_MAX - 32];
+	char share[PATH_MAX];
+	char sock[PATH_MAX];
+	char log[PATH_MAX];
+	pid_t pid;	  /* the daemon, 0 before t_daemon */
+	int result_fd;	  /* to the runner */
+	bool daemon_gone; /* the test saw the daemon exit on purpose */
+	int exit_status;  /* its wait status then */
+	struct fe_dev *dev;
+	struct fc fc;
+};
+
+struct t_case {
+	const char *name;
+	void (*fn)(struct t_ctx *t);
+	const char *ref_skip; /* non-NULL: skipped against the reference, for this reason */
+};
+
+/* Runs the cases named on the command line (all by default); returns the exit status. */
+int t_main(int argc, char **argv, const struct t_case *cases, const char *suite);
+
+/* Starts the daemon with the common command line plus extra args (NULL-terminated). */
+void t_daemon(struct t_ctx *t, ...) __attribute__((sentinel));
+void t_daemon_argv(struct t_ctx *t, const char *const *extra);
+/* Connects a frontend (opts may be NULL) without negotiating anything. */
+struct fe_dev *t_connect(struct t_ctx *t, const struct fe_opts *opts);
+/* Daemon (extra args NULL-terminated), frontend started with opts, FUSE INIT done. */
+struct fc *t_session(struct t_ctx *t, const struct fe_opts *opts, ...) __attribute__((sentinel));
+/* The daemon is still running. */
+bool t_alive(struct t_ctx *t);
+/* Waits up to timeout_ms for the daemon to exit; returns its wait status or -1. */
+int t_wait_exit(struct t_ctx *t, int timeout_ms);
+
+/* Ends the test now. */
+void t_fail(struct t_ctx *t, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3), noreturn));
+void t_fail_at(struct t_ctx *t, int line, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4), noreturn));
+void t_skip(struct t_ctx *t, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3), noreturn));
+
+/* Paths and files in the shared directory (host side). Returned paths rotate over 8 buffers. */
+const char *t_path(struct t_ctx *t, const char *rel);
+void t_write_file(struct t_ctx *t, const char *rel, const void *data, size_t len);
+void t_mkdir(struct t_ctx *t, const char *rel);
+/* Reads a host file; returns its length or -1. */
+ssize_t t_read_file(struct t_ctx *t, const char *rel, void *buf, size_t size);
+bool t_exists(struct t_ctx *t, const char *rel);
+
+/* GETATTR of the root answers (the daemon still serves guests). */
+void t_still_serving(struct t_ctx *t, struct fc *c);
+
+#define CHECK(t, cond, ...)                                      \
+	do {                                                     \
+		if (!(cond))                                     \
+			t_fail_at((t), __LINE__, __VA_ARGS__);   \
+	} while (0)
+
+/* An fc_* call that must succeed. */
+#define CHECK_OK(t, expr)                                                               \
+	do {                                                                            \
+		int r_ = (expr);                                                        \
+		if (r_ != 0)                                                            \
+			t_fail_at((t), __LINE__, "%s: %s", #expr,                       \
+				  fc_strerror(&(t)->fc, r_));                           \
+	} while (0)
+
+/* An fc_* call that must fail with -err. */
+#define CHECK_ERR(t, expr, err)                                                         \
+	do {                                                                            \
+		int r_ = (expr);                                                        \
+		if (r_ != -(err))                                                       \
+			t_fail_at((t), __LINE__, "%s: %s, expected %s", #expr,          \
+				  fc_strerror(&(t)->fc, r_), strerrorname_np(err));     \
+	} while (0)
+
+/* A frontend call that must succeed (fe_error explains). */
+#define CHECK_FE(t, expr)                                                               \
+	do {                                                                            \
+		int r_ = (expr);                                                        \
+		if (r_ < 0)                                                             \
+			t_fail_at((t), __LINE__, "%s: %s", #expr, fe_error((t)->dev));  \
+	} while (0)
+
+#endif

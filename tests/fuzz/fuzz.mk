@@ -1,0 +1,71 @@
+# libFuzzer targets (tests/fuzz/README.md). Built with clang into $(BUILD)/fuzz/, from their own
+# objects of lib/ (instrumented for coverage, ASan and UBSan), never from the gcc ones.
+#   make fuzz-build                 builds every target
+#   make fuzz [FUZZ_SECONDS=60]     runs each target in turn on a copy of its seed corpus
+
+FUZZ_CC ?= clang
+FUZZ_SECONDS ?= 60
+FUZZ_DIR := $(BUILD)/fuzz
+FUZZ_TARGETS := fuzz_fuse fuzz_vhost fuzz_virtq
+FUZZ_BINS := $(FUZZ_TARGETS:%=$(FUZZ_DIR)/%)
+
+FUZZ_SAN := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+FUZZ_CFLAGS := -O1 -g -std=gnu11 -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wno-format-nonliteral \
+	-fno-strict-aliasing -D_GNU_SOURCE -DVFSD_VERSION='"$(VERSION)"' -pthread -Ilib
+# lib/fuse/ops.c names opcodes with `#code + 5`, which clang (not gcc) warns about.
+FUZZ_LIB_CFLAGS := $(FUZZ_CFLAGS) -Wno-string-plus-int -fsanitize=fuzzer-no-link $(FUZZ_SAN)
+# lib/sec is left out: the targets do not sandbox, and it needs libseccomp and libcap-ng.
+FUZZ_LIB_SRCS := $(sort $(wildcard lib/base/*.c lib/fs/*.c lib/fuse/*.c lib/vhost/*.c))
+FUZZ_LIB_OBJS := $(FUZZ_LIB_SRCS:%.c=$(FUZZ_DIR)/obj/%.o)
+
+# libFuzzer flags for every run, and per target.
+FUZZ_RUN_FLAGS := -timeout=30 -rss_limit_mb=4096 -print_final_stats=1 -use_value_profile=1
+FUZZ_FLAGS_fuzz_fuse := -max_len=16384
+FUZZ_FLAGS_fuzz_vhost := -max_len=8192
+FUZZ_FLAGS_fuzz_virtq := -max_len=8192
+
+.PHONY: fuzz-build fuzz fuzz-check-cc
+
+fuzz-check-cc:
+	@command -v $(FUZZ_CC) >/dev/null || \
+		{ echo "fuzz: $(FUZZ_CC) not found (apt-get install -y clang)"; exit 1; }
+
+fuzz-build: fuzz-check-cc $(FUZZ_BINS)
+
+$(FUZZ_LIB_OBJS): $(FUZZ_DIR)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	@echo "  FUZZ-CC $<"
+	@$(FUZZ_CC) $(FUZZ_LIB_CFLAGS) -MMD -MP -c -o $@ $<
+
+$(FUZZ_DIR)/libvfsd-fuzz.a: $(FUZZ_LIB_OBJS)
+	@rm -f $@
+	@ar rcs $@ $^
+
+$(FUZZ_BINS): $(FUZZ_DIR)/%: tests/fuzz/%.c $(FUZZ_DIR)/libvfsd-fuzz.a
+	@mkdir -p $(dir $@)
+	@echo "  FUZZ-LD $@"
+	@$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer $(FUZZ_SAN) -Itests/fuzz -MMD -MP -MF $@.d \
+		-o $@ $< $(FUZZ_DIR)/libvfsd-fuzz.a
+
+# One target at a time, one process each (the machine has two cores). New inputs go to
+# corpus-work/, the committed seeds are only read; a crash, leak or timeout fails the run.
+define fuzz_run
+	@mkdir -p $(FUZZ_DIR)/corpus-work/$(1) $(FUZZ_DIR)/artifacts $(FUZZ_DIR)/logs
+	@cp -n tests/fuzz/corpus/$(1)/* $(FUZZ_DIR)/corpus-work/$(1)/
+	@echo "  FUZZ    $(1) for $(FUZZ_SECONDS)s (log: $(FUZZ_DIR)/logs/$(1).log)"
+	@if $(FUZZ_DIR)/$(1) $(FUZZ_RUN_FLAGS) $(FUZZ_FLAGS_$(1)) -max_total_time=$(FUZZ_SECONDS) \
+		-artifact_prefix=$(FUZZ_DIR)/artifacts/$(1)- $(FUZZ_DIR)/corpus-work/$(1) \
+		>$(FUZZ_DIR)/logs/$(1).log 2>&1; then \
+		grep -E '^#[0-9]+ +DONE|^stat::(number_of_executed_units|average_exec_per_sec)' \
+			$(FUZZ_DIR)/logs/$(1).log | sed 's/^/          /'; \
+	else \
+		tail -n 60 $(FUZZ_DIR)/logs/$(1).log; \
+		echo "fuzz: $(1) failed; the input is in $(FUZZ_DIR)/artifacts/"; exit 1; \
+	fi
+
+endef
+
+fuzz: fuzz-build
+	$(foreach t,$(FUZZ_TARGETS),$(call fuzz_run,$(t)))
+
+-include $(shell find $(FUZZ_DIR) -name '*.d' 2>/dev/null)

@@ -1,0 +1,192 @@
+#!/usr/bin/env python3
+"""Writes the hand-made seed inputs of tests/fuzz/corpus/ (run from anywhere; the files are
+committed, this script only documents and regenerates them). Formats: the comment at the top
+of each fuzz_*.c."""
+import os
+import struct
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+# ---- FUSE (fuzz_fuse) ----
+LOOKUP, FORGET, GETATTR, SETATTR, READLINK, SYMLINK = 1, 2, 3, 4, 5, 6
+MKNOD, MKDIR, UNLINK, RMDIR, RENAME, LINK, OPEN, READ, WRITE = 8, 9, 10, 11, 12, 13, 14, 15, 16
+STATFS, RELEASE, FSYNC, FLUSH, INIT, OPENDIR, READDIR, RELEASEDIR = 17, 18, 20, 25, 26, 27, 28, 29
+ACCESS, CREATE, INTERRUPT, DESTROY, BATCH_FORGET, READDIRPLUS, RENAME2 = 34, 35, 36, 38, 42, 44, 45
+FIX_LEN = 0x10  # shape bit: the harness writes the real length into the header
+
+unique = 100
+
+
+def fuse_req(opcode, nodeid=0, args=b"", uid=0, gid=0):
+    global unique
+    unique += 1
+    return struct.pack("<IIQQIIIHH", 40 + len(args), opcode, unique, nodeid, uid, gid, 1234,
+                       0, 0) + args
+
+
+def rec(req, cap=4096, shape=FIX_LEN):
+    return struct.pack("<HBH", cap, shape, len(req)) + req
+
+
+def name(s):
+    return s.encode() + b"\0"
+
+
+def read_in(fh, off, size, flags=0):
+    # fuse_read_in: fh, offset, size, read_flags, lock_owner, flags, padding
+    return struct.pack("<QQIIQII", fh, off, size, 0, 0, flags, 0)
+
+
+def fuse_seeds():
+    s = {}
+    # node ids are deterministic per input: root 1, then 2, 3, ... in lookup order; fh 1, 2, ...
+    s["lookup-getattr"] = bytes([2]) + rec(fuse_req(LOOKUP, 1, name("f"))) + \
+        rec(fuse_req(GETATTR, 2, struct.pack("<IIQ", 0, 0, 0))) + \
+        rec(fuse_req(LOOKUP, 1, name("d"))) + rec(fuse_req(LOOKUP, 3, name("g"))) + \
+        rec(fuse_req(FORGET, 4, struct.pack("<Q", 1)))
+    s["open-read"] = bytes([0]) + rec(fuse_req(LOOKUP, 1, name("big"))) + \
+        rec(fuse_req(OPEN, 2, struct.pack("<II", os.O_RDONLY, 0))) + \
+        rec(fuse_req(READ, 2, read_in(1, 100, 8192)), cap=8192 + 16, shape=FIX_LEN | 0x0a) + \
+        rec(fuse_req(FLUSH, 2, struct.pack("<QIIQ", 1, 0, 0, 0))) + \
+        rec(fuse_req(RELEASE, 2, struct.pack("<QIIQ", 1, 0, 0, 0)))
+    s["write"] = bytes([4]) + rec(fuse_req(LOOKUP, 1, name("f"))) + \
+        rec(fuse_req(OPEN, 2, struct.pack("<II", os.O_RDWR, 0))) + \
+        rec(fuse_req(WRITE, 2, struct.pack("<QQIIQII", 1, 5, 11, 0, 0, os.O_RDWR, 0) +
+                     b"hello again"), shape=FIX_LEN | 0x21) + \
+        rec(fuse_req(FSYNC, 2, struct.pack("<QII", 1, 1, 0))) + \
+        rec(fuse_req(SETATTR, 2, struct.pack("<IIQQQQQQIIIIIIII", 1 << 3 | 1 << 0, 0, 1, 3,
+                                               0, 0, 0, 0, 0, 0, 0o600, 0, 0, 0, 0, 0)))
+    s["readdirplus"] = bytes([2]) + rec(fuse_req(OPENDIR, 1, struct.pack("<II", 0, 0))) + \
+        rec(fuse_req(READDIRPLUS, 1, read_in(1, 0, 4096)), cap=4096 + 16) + \
+        rec(fuse_req(READDIR, 1, read_in(1, 0, 300)), cap=512, shape=FIX_LEN | 0x44) + \
+        rec(fuse_req(RELEASEDIR, 1, struct.pack("<QIIQ", 1, 0, 0, 0)))
+    s["create-tree"] = bytes([0]) + \
+        rec(fuse_req(MKDIR, 1, struct.pack("<II", 0o755, 0o22) + name("n"), uid=1000, gid=1000)) + \
+        rec(fuse_req(CREATE, 2, struct.pack("<IIII", os.O_RDWR | os.O_CREAT, 0o644, 0o22, 0) +
+                     name("x"), uid=1000, gid=1000)) + \
+        rec(fuse_req(SYMLINK, 2, name("s") + name("x"))) + \
+        rec(fuse_req(MKNOD, 2, struct.pack("<IIII", 0o10644, 0, 0, 0) + name("fifo"))) + \
+        rec(fuse_req(LINK, 2, struct.pack("<Q", 3) + name("y"))) + \
+        rec(fuse_req(RENAME2, 2, struct.pack("<QII", 1, 0, 0) + name("y") + name("z"))) + \
+        rec(fuse_req(RENAME, 1, struct.pack("<Q", 1) + name("z") + name("w"))) + \
+        rec(fuse_req(UNLINK, 1, name("w"))) + rec(fuse_req(UNLINK, 2, name("s"))) + \
+        rec(fuse_req(RMDIR, 1, name("n")))
+    s["misc"] = bytes([8]) + rec(fuse_req(STATFS, 1)) + \
+        rec(fuse_req(ACCESS, 1, struct.pack("<II", 7, 0), uid=1000)) + \
+        rec(fuse_req(LOOKUP, 1, name("l"))) + rec(fuse_req(READLINK, 2)) + \
+        rec(fuse_req(LOOKUP, 1, name("p"))) + \
+        rec(fuse_req(OPEN, 3, struct.pack("<II", os.O_RDONLY, 0))) + \
+        rec(fuse_req(BATCH_FORGET, 0, struct.pack("<II", 2, 0) + struct.pack("<QQQQ", 2, 1, 3, 1))) + \
+        rec(fuse_req(INTERRUPT, 0, struct.pack("<Q", 5))) + rec(fuse_req(DESTROY)) + \
+        rec(fuse_req(GETATTR, 1)) + \
+        rec(fuse_req(INIT, 0, struct.pack("<IIII", 7, 31, 65536, 0)), cap=80) + \
+        rec(fuse_req(LOOKUP, 1, name("..")), shape=FIX_LEN | 0x25)
+    return s
+
+
+# ---- vhost-user (fuzz_vhost) ----
+GET_FEATURES, SET_FEATURES, SET_OWNER, SET_MEM_TABLE = 1, 2, 3, 5
+SET_VRING_NUM, SET_VRING_ADDR, SET_VRING_BASE, GET_VRING_BASE = 8, 9, 10, 11
+SET_VRING_KICK, SET_VRING_CALL, SET_VRING_ERR = 12, 13, 14
+GET_PROTOCOL_FEATURES, SET_PROTOCOL_FEATURES, GET_QUEUE_NUM, SET_VRING_ENABLE = 15, 16, 17, 18
+GET_CONFIG, RESET_DEVICE, GET_MAX_MEM_SLOTS, ADD_MEM_REG, REM_MEM_REG = 24, 34, 36, 37, 38
+FZ_POKE, FZ_KICK = 0x1001, 0x1002
+NEED_REPLY = 1 << 3
+UVA = 0x7F0000000000
+F_VERSION_1, F_INDIRECT, F_EVENT_IDX, F_PROTOCOL = 1 << 32, 1 << 28, 1 << 29, 1 << 30
+P_MQ, P_REPLY_ACK, P_CONFIG, P_RESET, P_MEM_SLOTS = 1, 1 << 3, 1 << 9, 1 << 13, 1 << 15
+
+
+def msg(request, payload=b"", flags=0):
+    return struct.pack("<III", request, 1 | flags, len(payload)) + payload
+
+
+def u64(v):
+    return struct.pack("<Q", v)
+
+
+def region(gpa, size, uva, off):
+    return struct.pack("<QQQQ", gpa, size, uva, off)
+
+
+def desc(addr, length, flags, nxt):
+    return struct.pack("<QIHH", addr, length, flags, nxt)
+
+
+def ring_setup(q, features):
+    return msg(SET_FEATURES, u64(features)) + \
+        msg(SET_MEM_TABLE, struct.pack("<II", 1, 0) + region(0, 0x10000, UVA, 0)) + \
+        msg(SET_VRING_NUM, struct.pack("<II", q, 16)) + \
+        msg(SET_VRING_BASE, struct.pack("<II", q, 0)) + \
+        msg(SET_VRING_ADDR, struct.pack("<IIQQQQ", q, 0, UVA + 0x1000, UVA + 0x3000,
+                                        UVA + 0x2000, 0)) + \
+        msg(SET_VRING_CALL, u64(q)) + msg(SET_VRING_ERR, u64(q)) + msg(SET_VRING_KICK, u64(q))
+
+
+def vhost_seeds():
+    s = {}
+    s["features-memreg"] = bytes([3]) + msg(GET_FEATURES) + msg(GET_PROTOCOL_FEATURES) + \
+        msg(SET_FEATURES, u64(F_VERSION_1 | F_INDIRECT | F_EVENT_IDX | F_PROTOCOL)) + \
+        msg(SET_PROTOCOL_FEATURES, u64(P_MQ | P_REPLY_ACK | P_RESET | P_MEM_SLOTS)) + \
+        msg(SET_OWNER) + msg(GET_QUEUE_NUM) + msg(GET_MAX_MEM_SLOTS) + \
+        msg(ADD_MEM_REG, u64(0) + region(0, 0x10000, UVA, 0), NEED_REPLY) + \
+        msg(ADD_MEM_REG, u64(0) + region(0x10000, 0x10000, UVA + 0x10000, 0x10000)) + \
+        msg(REM_MEM_REG, u64(0) + region(0x10000, 0x10000, UVA + 0x10000, 0x10000), NEED_REPLY) + \
+        msg(RESET_DEVICE)
+    chain = desc(0x8000, 64, 1, 1) + desc(0x9000, 128, 2, 0)  # NEXT, then WRITE
+    avail = struct.pack("<HHH", 0, 1, 0)
+    s["ring-kick"] = bytes([3]) + ring_setup(1, F_VERSION_1 | F_INDIRECT) + \
+        msg(FZ_POKE, struct.pack("<I", 0x1000) + chain) + \
+        msg(FZ_POKE, struct.pack("<I", 0x2000) + avail) + msg(FZ_KICK, b"\1") + \
+        msg(GET_VRING_BASE, struct.pack("<II", 1, 0)) + msg(RESET_DEVICE)
+    table = desc(0x8000, 40, 1, 1) + desc(0x9000, 4096, 2, 0)
+    s["indirect-eventidx-pool"] = bytes([1]) + msg(GET_PROTOCOL_FEATURES) + \
+        msg(SET_PROTOCOL_FEATURES, u64(P_REPLY_ACK | P_RESET)) + \
+        ring_setup(0, F_VERSION_1 | F_INDIRECT | F_EVENT_IDX | F_PROTOCOL) + \
+        msg(SET_VRING_ENABLE, struct.pack("<II", 0, 1), NEED_REPLY) + \
+        msg(FZ_POKE, struct.pack("<I", 0x7000) + table) + \
+        msg(FZ_POKE, struct.pack("<I", 0x1000) + desc(0x7000, 32, 4, 0)) + \
+        msg(FZ_POKE, struct.pack("<I", 0x2000) + avail) + msg(FZ_KICK, b"\0") + \
+        msg(GET_VRING_BASE, struct.pack("<II", 0, 0))
+    s["config-tag"] = bytes([4 | 3]) + msg(GET_PROTOCOL_FEATURES) + \
+        msg(SET_PROTOCOL_FEATURES, u64(P_CONFIG | P_REPLY_ACK)) + \
+        msg(GET_CONFIG, struct.pack("<III", 0, 40, 0) + bytes(40)) + \
+        msg(SET_VRING_CALL, u64(0x100)) + msg(SET_OWNER, b"", 1 << 30)
+    return s
+
+
+# ---- virtqueue (fuzz_virtq) ----
+def virtq_seed(log2num, flags, descs, heads, extra=()):
+    """Ring at gpa 0x100 (desc), 0x200 (avail), 0x300 (used); extra is (gpa, bytes) pairs."""
+    hdr = struct.pack("<BBHHHHH", log2num, flags, 0, 0, 0x100 // 16, 0x200 // 16, 0x300 // 16)
+    mem = bytearray(0x200 + 4 + 2 * len(heads))
+    parts = [(0x100, b"".join(descs)),
+             (0x200, struct.pack("<HH", 0, len(heads)) + b"".join(struct.pack("<H", h) for h in heads))]
+    for gpa, data in parts + list(extra):
+        if len(mem) < gpa + len(data):
+            mem.extend(bytes(gpa + len(data) - len(mem)))
+        mem[gpa:gpa + len(data)] = data
+    return hdr + bytes(mem)
+
+
+def virtq_seeds():
+    table = desc(0x8000, 40, 1, 1) + desc(0x9000, 4096, 2, 0)
+    return {
+        "chain": virtq_seed(4, 0, [desc(0x8000, 64, 1, 1), desc(0x9000, 128, 2, 0)], [0]),
+        "cross-region": virtq_seed(3, 1, [desc(0xff00, 0x200, 2, 0)], [0]),
+        "indirect": virtq_seed(2, 0, [desc(0x400, len(table), 4, 0)], [0, 0], [(0x400, table)]),
+        "loop": virtq_seed(2, 0, [desc(0x8000, 8, 1, 1), desc(0x8000, 8, 1, 0)], [0, 1, 5]),
+    }
+
+
+def write(target, seeds):
+    d = os.path.join(HERE, "corpus", target)
+    os.makedirs(d, exist_ok=True)
+    for k, v in seeds.items():
+        with open(os.path.join(d, "seed-" + k), "wb") as f:
+            f.write(v)
+
+
+write("fuzz_fuse", fuse_seeds())
+write("fuzz_vhost", vhost_seeds())
+write("fuzz_virtq", virtq_seeds())
