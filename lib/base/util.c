@@ -16,7 +16,9 @@ size_t iov_length(const struct iovec *iov, int cnt)
 	return total;
 }
 
-size_t iov_to_buf(const struct iovec *iov, int cnt, size_t off, void *buf, size_t len)
+/* Copies between iov (from byte offset off) and buf; to_iov picks the direction. */
+static size_t iov_copy(const struct iovec *iov, int cnt, size_t off, void *buf, size_t len,
+		       bool to_iov)
 {
 	size_t done = 0;
 
@@ -26,30 +28,26 @@ size_t iov_to_buf(const struct iovec *iov, int cnt, size_t off, void *buf, size_
 			continue;
 		}
 		size_t n = MIN(iov[i].iov_len - off, len - done);
+		char *p = (char *)iov[i].iov_base + off;
 
-		memcpy((char *)buf + done, (char *)iov[i].iov_base + off, n);
+		if (to_iov)
+			memcpy(p, (char *)buf + done, n);
+		else
+			memcpy((char *)buf + done, p, n);
 		done += n;
 		off = 0;
 	}
 	return done;
 }
 
+size_t iov_to_buf(const struct iovec *iov, int cnt, size_t off, void *buf, size_t len)
+{
+	return iov_copy(iov, cnt, off, buf, len, false);
+}
+
 size_t iov_from_buf(const struct iovec *iov, int cnt, size_t off, const void *buf, size_t len)
 {
-	size_t done = 0;
-
-	for (int i = 0; i < cnt && done < len; i++) {
-		if (off >= iov[i].iov_len) {
-			off -= iov[i].iov_len;
-			continue;
-		}
-		size_t n = MIN(iov[i].iov_len - off, len - done);
-
-		memcpy((char *)iov[i].iov_base + off, (const char *)buf + done, n);
-		done += n;
-		off = 0;
-	}
-	return done;
+	return iov_copy(iov, cnt, off, (void *)buf, len, true);
 }
 
 int iov_slice(const struct iovec *src, int cnt, size_t off, size_t len, struct iovec *dst,

@@ -206,12 +206,14 @@ int fe_msg(struct fe_dev *d, uint32_t request, const void *payload, uint32_t siz
 	   const int *fds, int nfds, bool need_ack, struct vhost_user_msg *reply)
 {
 	bool own = has_own_reply(request);
-	bool ack = !own && (need_ack || d->opts.ack_all) &&
-		   (d->protocol & FE_BIT(VHOST_USER_PROTOCOL_F_REPLY_ACK));
+	bool reply_ack = d->protocol & FE_BIT(VHOST_USER_PROTOCOL_F_REPLY_ACK);
+	bool ack = !own && (need_ack || d->opts.ack_all) && reply_ack;
+	/* cloud-hypervisor flags every message once REPLY_ACK is on, even the GET_* ones. */
+	bool flag = ack || (own && d->opts.ack_all && reply_ack);
 	struct vhost_user_msg *m = reply;
 	int r;
 
-	r = fe_send_raw(d, request, VHOST_USER_VERSION | (ack ? VHOST_USER_NEED_REPLY_MASK : 0),
+	r = fe_send_raw(d, request, VHOST_USER_VERSION | (flag ? VHOST_USER_NEED_REPLY_MASK : 0),
 			payload, size, fds, nfds);
 	if (r < 0 || (!own && !ack))
 		return r;
@@ -666,29 +668,15 @@ int fe_send_memory(struct fe_dev *d)
 
 int fe_vring_call(struct fe_dev *d, unsigned int q)
 {
-	uint64_t idx = q;
-	int r;
+	int r = fe_vring_fd(d, VHOST_USER_SET_VRING_CALL, q, d->vq[q].call_fd);
 
-	r = fe_msg(d, VHOST_USER_SET_VRING_CALL, &idx, sizeof(idx), &d->vq[q].call_fd, 1, false,
-		   NULL);
-	if (r == 0)
-		r = fe_msg(d, VHOST_USER_SET_VRING_ERR, &idx, sizeof(idx), &d->vq[q].err_fd, 1,
-			   false, NULL);
-	return r;
+	return r < 0 ? r : fe_vring_fd(d, VHOST_USER_SET_VRING_ERR, q, d->vq[q].err_fd);
 }
 
-int fe_vring_setup(struct fe_dev *d, unsigned int q)
+void fe_vring_prepare(struct fe_dev *d, unsigned int q)
 {
 	struct fe_vring *vq = &d->vq[q];
-	struct vhost_vring_addr a = {
-		.index = q,
-		.desc_user_addr = (uint64_t)(uintptr_t)vq->desc,
-		.used_user_addr = (uint64_t)(uintptr_t)vq->used,
-		.avail_user_addr = (uint64_t)(uintptr_t)vq->avail,
-	};
 	uint16_t base = d->opts.base;
-	uint64_t idx = q;
-	int r;
 
 	memset(vq->desc, 0, 16ull * vq->num);
 	memset(vq->avail, 0, 6 + 2ull * vq->num);
@@ -704,15 +692,59 @@ int fe_vring_setup(struct fe_dev *d, unsigned int q)
 	vq->avail->idx = base;
 	vq->used->idx = base;
 	vq->avail->ring[vq->num] = base; /* used_event */
+}
 
+int fe_vring_addr(struct fe_dev *d, unsigned int q)
+{
+	struct fe_vring *vq = &d->vq[q];
+	struct vhost_vring_addr a = {
+		.index = q,
+		.desc_user_addr = (uint64_t)(uintptr_t)vq->desc,
+		.used_user_addr = (uint64_t)(uintptr_t)vq->used,
+		.avail_user_addr = (uint64_t)(uintptr_t)vq->avail,
+	};
+
+	return fe_msg(d, VHOST_USER_SET_VRING_ADDR, &a, sizeof(a), NULL, 0, false, NULL);
+}
+
+int fe_vring_fd(struct fe_dev *d, uint32_t request, unsigned int q, int fd)
+{
+	uint64_t v = q | (fd < 0 ? VHOST_USER_VRING_NOFD_MASK : 0);
+
+	return fe_msg(d, request, &v, sizeof(v), &fd, fd < 0 ? 0 : 1, false, NULL);
+}
+
+int fe_vring_setup(struct fe_dev *d, unsigned int q)
+{
+	struct fe_vring *vq = &d->vq[q];
+	int r;
+
+	fe_vring_prepare(d, q);
 	r = fe_vring_state(d, VHOST_USER_SET_VRING_NUM, q, vq->num);
 	if (r == 0)
-		r = fe_vring_state(d, VHOST_USER_SET_VRING_BASE, q, base);
+		r = fe_vring_state(d, VHOST_USER_SET_VRING_BASE, q, d->opts.base);
 	if (r == 0)
-		r = fe_msg(d, VHOST_USER_SET_VRING_ADDR, &a, sizeof(a), NULL, 0, false, NULL);
+		r = fe_vring_addr(d, q);
 	if (r == 0)
-		r = fe_msg(d, VHOST_USER_SET_VRING_KICK, &idx, sizeof(idx), &vq->kick_fd, 1, false,
-			   NULL);
+		r = fe_vring_fd(d, VHOST_USER_SET_VRING_KICK, q, vq->kick_fd);
+	return r;
+}
+
+int fe_vring_restart(struct fe_dev *d, unsigned int q)
+{
+	struct fe_vring *vq = &d->vq[q];
+	int r = fe_vring_state(d, VHOST_USER_SET_VRING_NUM, q, vq->num);
+
+	if (r == 0)
+		r = fe_vring_state(d, VHOST_USER_SET_VRING_BASE, q, vq->avail_idx);
+	if (r == 0)
+		r = fe_vring_addr(d, q);
+	if (r == 0)
+		r = fe_vring_fd(d, VHOST_USER_SET_VRING_KICK, q, vq->kick_fd);
+	if (r == 0)
+		r = fe_vring_fd(d, VHOST_USER_SET_VRING_CALL, q, vq->call_fd);
+	if (r == 0 && (d->features & FE_BIT(VHOST_USER_F_PROTOCOL_FEATURES)))
+		r = fe_vring_enable(d, q, true);
 	return r;
 }
 

@@ -88,7 +88,7 @@ struct fe_opts {
 	bool no_indirect;	 /* do not ack INDIRECT_DESC */
 	unsigned int queue_size; /* default 256 */
 	uint16_t base;		 /* first avail/used index (SET_VRING_BASE), default 0 */
-	bool ack_all;		 /* NEED_REPLY on every message that has no reply of its own */
+	bool ack_all;		 /* NEED_REPLY on every message (cloud-hypervisor style) */
 	bool always_kick;	 /* kick even when the device asked not to */
 	uint64_t protocol_mask;	 /* protocol features we ask for (0: the QEMU-like default) */
 };
@@ -116,7 +116,8 @@ struct fe_dev {
 
 /* Connects to a listening unix socket, retrying every 100 ms (as cloud-hypervisor does). */
 int fe_connect(const char *path, int timeout_ms);
-/* Allocates the guest memory and rings for opts (NULL: defaults); nothing is sent yet. */
+/* Allocates the guest memory and rings for opts (NULL: defaults); nothing is sent yet.
+ * The device owns sock from then on, even on failure. */
 int fe_new(int sock, const struct fe_opts *opts, struct fe_dev **out);
 /* Closes the socket, eventfds and memory. */
 void fe_free(struct fe_dev *d);
@@ -152,8 +153,17 @@ int fe_set_features(struct fe_dev *d);
 int fe_send_memory(struct fe_dev *d);
 /* SET_VRING_CALL (and ERR) for a queue, with fresh eventfds. */
 int fe_vring_call(struct fe_dev *d, unsigned int q);
-/* Zeroes the ring in guest memory and sends SET_VRING_NUM/BASE/ADDR/KICK. */
+/* Zeroes the ring in guest memory and resets our side of it (base = opts.base). */
+void fe_vring_prepare(struct fe_dev *d, unsigned int q);
+/* SET_VRING_ADDR with the ring's VMM addresses. */
+int fe_vring_addr(struct fe_dev *d, unsigned int q);
+/* SET_VRING_KICK/CALL/ERR of queue q with fd (-1: the "no fd" flag). */
+int fe_vring_fd(struct fe_dev *d, uint32_t request, unsigned int q, int fd);
+/* fe_vring_prepare, then SET_VRING_NUM/BASE/ADDR/KICK. */
 int fe_vring_setup(struct fe_dev *d, unsigned int q);
+/* Restarts a stopped ring where it was (QEMU after GET_VRING_BASE): NUM, BASE = our avail
+ * index, ADDR, KICK, CALL, ENABLE; the ring's memory is left as it is. */
+int fe_vring_restart(struct fe_dev *d, unsigned int q);
 int fe_vring_enable(struct fe_dev *d, unsigned int q, bool on);
 /* Everything above for both queues, rings enabled. */
 int fe_start(struct fe_dev *d);

@@ -225,6 +225,53 @@ void t_still_serving(struct t_ctx *t, struct fc *c)
 		t_fail(t, "GETATTR of the root: mode 0%o", a.attr.mode);
 }
 
+/* ---- the shared directory, seen from the host ---- */
+
+const char *t_path(struct t_ctx *t, const char *rel)
+{
+	static char bufs[8][PATH_MAX + 32];
+	static unsigned int next;
+	char *b = bufs[next++ % 8];
+
+	snprintf(b, sizeof(bufs[0]), "%s/%s", t->share, rel);
+	return b;
+}
+
+void t_write_file(struct t_ctx *t, const char *rel, const void *data, size_t len)
+{
+	int fd = open(t_path(t, rel), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+
+	if (fd < 0)
+		t_fail(t, "host: create %s: %s", rel, strerror(errno));
+	write_all(fd, data, len);
+	close(fd);
+}
+
+void t_mkdir(struct t_ctx *t, const char *rel)
+{
+	if (mkdir(t_path(t, rel), 0755) < 0)
+		t_fail(t, "host: mkdir %s: %s", rel, strerror(errno));
+}
+
+ssize_t t_read_file(struct t_ctx *t, const char *rel, void *buf, size_t size)
+{
+	int fd = open(t_path(t, rel), O_RDONLY | O_CLOEXEC);
+	ssize_t n;
+
+	if (fd < 0)
+		return -1;
+	n = read(fd, buf, size);
+	close(fd);
+	return n;
+}
+
+bool t_exists(struct t_ctx *t, const char *rel)
+{
+	struct stat st;
+
+	return lstat(t_path(t, rel), &st) == 0;
+}
+
 /* ---- reporting ---- */
 
 /* Appends the end of the daemon log, indented, to buf. */

@@ -6,8 +6,8 @@
  * buffers may straddle them), a hole, then [192K, 196K). The VMM's address of gpa g is
  * UVA_BASE + g.
  * Input: u8 log2 of the ring size (mod 16), u8 flags (bit 0 EVENT_IDX), u16 last_avail_idx,
- * u16 used_idx, then u16 desc, avail and used offsets in 16-byte units; the rest is the
- * guest memory from gpa 0.
+ * u16 used_idx, then u32 desc, avail and used gpas (mod 256K, any alignment); the rest is
+ * the guest memory from gpa 0.
  * The ring is drained as the device does: bad chains are pushed back empty, a broken ring
  * stops. Every iovec must lie inside one region.
  */
@@ -23,6 +23,7 @@
 #define REGION_SIZE 0x10000u
 #define SMALL_GPA 0x30000u
 #define SMALL_SIZE 0x1000u
+#define RING_GPA_SPAN 0x40000u
 #define MAX_POPS 512
 
 static struct guest_mem mem;
@@ -100,9 +101,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	vq.event_idx = flags & 1;
 	vq.last_avail_idx = (uint16_t)fuzz_take(&in, 2);
 	vq.used_idx = (uint16_t)fuzz_take(&in, 2);
-	vq.desc_uva = UVA_BASE + 16 * fuzz_take(&in, 2);
-	vq.avail_uva = UVA_BASE + 16 * fuzz_take(&in, 2);
-	vq.used_uva = UVA_BASE + 16 * fuzz_take(&in, 2);
+	vq.desc_uva = UVA_BASE + fuzz_take(&in, 4) % RING_GPA_SPAN;
+	vq.avail_uva = UVA_BASE + fuzz_take(&in, 4) % RING_GPA_SPAN;
+	vq.used_uva = UVA_BASE + fuzz_take(&in, 4) % RING_GPA_SPAN;
 
 	/* The guest's memory: the rest of the input from gpa 0, zeros after it. */
 	image = fuzz_bytes(&in, 2 * REGION_SIZE, &len);

@@ -158,7 +158,7 @@ def vhost_seeds():
 # ---- virtqueue (fuzz_virtq) ----
 def virtq_seed(log2num, flags, descs, heads, extra=()):
     """Ring at gpa 0x100 (desc), 0x200 (avail), 0x300 (used); extra is (gpa, bytes) pairs."""
-    hdr = struct.pack("<BBHHHHH", log2num, flags, 0, 0, 0x100 // 16, 0x200 // 16, 0x300 // 16)
+    hdr = struct.pack("<BBHHIII", log2num, flags, 0, 0, 0x100, 0x200, 0x300)
     mem = bytearray(0x200 + 4 + 2 * len(heads))
     parts = [(0x100, b"".join(descs)),
              (0x200, struct.pack("<HH", 0, len(heads)) + b"".join(struct.pack("<H", h) for h in heads))]
