@@ -141,5 +141,30 @@ wait_for "$work/d3.log" "Waiting" >/dev/null
 mode=$(stat -c '%a %G' "$work/grp.sock" 2>/dev/null)
 check socket-group-0770 "$([[ $mode == "770 $grp" ]]; echo $?)" "got '$mode'"
 
+# --fd: serve a socket the caller already listens on (no socket file, no pid file).
+out=$(python3 - "$daemon" "$work/share" "$work/fd.sock" <<'PY'
+import os, socket, subprocess, sys, time
+daemon, share, path = sys.argv[1:4]
+ls = socket.socket(socket.AF_UNIX)
+ls.bind(path)
+ls.listen(1)
+p = subprocess.Popen([daemon, f"--fd={ls.fileno()}", "--shared-dir", share, "--sandbox", "none"],
+                     pass_fds=[ls.fileno()], stderr=subprocess.PIPE, text=True)
+ls.close()
+c = socket.socket(socket.AF_UNIX)
+c.connect(path)
+time.sleep(0.2)
+c.close()
+try:
+    rc = p.wait(timeout=5)
+except subprocess.TimeoutExpired:
+    p.kill()
+    rc = "hung"
+err = p.stderr.read()
+print(f"rc={rc} pidfile={os.path.exists(path + '.pid')} connected={'Client connected' in err}")
+PY
+)
+check listen-fd "$([[ $out == "rc=0 pidfile=False connected=True" ]]; echo $?)" "$out"
+
 echo "$pass passed, $fail failed"
 ((fail == 0))

@@ -1,5 +1,4 @@
 /* The runner: one process, one temporary directory and one daemon per test, all cleaned up. */
-#define _GNU_SOURCE
 #include "harness.h"
 
 #include <errno.h>
