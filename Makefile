@@ -62,8 +62,10 @@ check-unit: deps
 	@tests/run-all.sh --unit-only
 
 # The same guest workload against QEMU's C virtiofsd: proves the checks test real behaviour.
+# Known failure: it refuses a create that a guest user may do only through a supplementary
+# group (it does not keep CAP_DAC_OVERRIDE for the foreign uid as the Rust virtiofsd does).
 check-reference: deps
-	@tests/vm/run.sh --daemon /usr/lib/qemu/virtiofsd
+	@tests/vm/run.sh --daemon /usr/lib/qemu/virtiofsd --known-failure supp-group-create
 
 demo: deps
 	@$(MAKE) --no-print-directory all
