@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 
 static bool ranges_overlap(uint64_t a, uint64_t alen, uint64_t b, uint64_t blen)
 {
@@ -13,6 +14,7 @@ int guest_mem_add(struct guest_mem *mem, int fd, uint64_t gpa, uint64_t size, ui
 		  uint64_t mmap_offset)
 {
 	struct guest_mem_region *r, *grown;
+	struct stat st;
 	void *base;
 
 	if (size == 0 || gpa + size < gpa || uva + size < uva || mmap_offset + size < mmap_offset ||
@@ -24,6 +26,11 @@ int guest_mem_add(struct guest_mem *mem, int fd, uint64_t gpa, uint64_t size, ui
 		if (ranges_overlap(gpa, size, mem->regions[i].gpa, mem->regions[i].size))
 			return -EINVAL;
 	}
+	/* Touching a mapping past the end of its file would kill us with SIGBUS. */
+	if (fstat(fd, &st) < 0)
+		return -errno;
+	if (S_ISREG(st.st_mode) && (uint64_t)st.st_size < mmap_offset + size)
+		return -EINVAL;
 	grown = realloc(mem->regions, (mem->nregions + 1) * sizeof(*grown));
 	if (!grown)
 		return -ENOMEM;

@@ -18,6 +18,9 @@ int virtq_map(struct virtq *vq, const struct guest_mem *mem)
 	/* The tail fields (used_event, avail_event) are always included: QEMU allocates them. */
 	if (num == 0)
 		return -EINVAL;
+	/* The alignments the spec requires of the driver; anything else is refused. */
+	if (vq->desc_uva % 16 || vq->avail_uva % 2 || vq->used_uva % 4)
+		return -EINVAL;
 	vq->desc = guest_mem_uva_ptr(mem, vq->desc_uva, num * sizeof(struct vring_desc));
 	vq->avail = guest_mem_uva_ptr(mem, vq->avail_uva,
 				      offsetof(struct vring_avail, ring) + num * sizeof(uint16_t) +

@@ -93,6 +93,21 @@ static void test_overlap_refused_and_remove(void **state)
 	guest_mem_clear(&mem);
 }
 
+/* A region that claims more than its file holds would fault with SIGBUS when touched. */
+static void test_region_past_end_of_file(void **state)
+{
+	struct guest_mem mem = { 0 };
+	int fd = memfd_create("g", MFD_CLOEXEC);
+
+	(void)state;
+	assert_int_equal(ftruncate(fd, 0x10000), 0);
+	assert_int_equal(guest_mem_add(&mem, fd, 0, 0x20000, 0, 0), -EINVAL);
+	assert_int_equal(guest_mem_add(&mem, fd, 0, 0x10000, 0, 0x1000), -EINVAL);
+	assert_int_equal(guest_mem_add(&mem, fd, 0, 0xf000, 0, 0x1000), 0);
+	close(fd);
+	guest_mem_clear(&mem);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -101,6 +116,7 @@ int main(void)
 		cmocka_unit_test(test_iov_split_across_regions),
 		cmocka_unit_test(test_iov_refuses_unmapped_and_overflow),
 		cmocka_unit_test(test_overlap_refused_and_remove),
+		cmocka_unit_test(test_region_past_end_of_file),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

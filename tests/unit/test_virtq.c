@@ -217,6 +217,21 @@ static void test_event_idx_notify(void **state)
 	assert_true(virtq_should_notify(&f->vq));
 }
 
+static void test_misaligned_ring_refused(void **state)
+{
+	struct fixture *f = *state;
+	struct virtq vq = f->vq;
+
+	vq.desc_uva += 8; /* descriptors must be 16-byte aligned */
+	assert_int_equal(virtq_map(&vq, &f->mem), -EINVAL);
+	vq = f->vq;
+	vq.used_uva += 2; /* the used ring 4-byte aligned */
+	assert_int_equal(virtq_map(&vq, &f->mem), -EINVAL);
+	vq = f->vq;
+	vq.avail_uva += 1;
+	assert_int_equal(virtq_map(&vq, &f->mem), -EINVAL);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -231,6 +246,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_avail_index_jump, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_too_many_segments, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_event_idx_notify, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_misaligned_ring_refused, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
