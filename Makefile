@@ -53,12 +53,12 @@ deps:
 	@scripts/install-deps.sh
 
 check: deps
-	@$(MAKE) --no-print-directory all $(UNIT_BINS)
+	@$(MAKE) --no-print-directory all $(UNIT_BINS) frontend-tests
 	@$(MAKE) --no-print-directory asan-build
 	@tests/run-all.sh
 
 check-unit: deps
-	@$(MAKE) --no-print-directory $(UNIT_BINS)
+	@$(MAKE) --no-print-directory all $(UNIT_BINS) frontend-tests
 	@tests/run-all.sh --unit-only
 
 # The same guest workload against QEMU's C virtiofsd: proves the checks test real behaviour.
@@ -78,7 +78,8 @@ asan-build:
 		all $(patsubst $(BUILD)/%,build/asan/%,$(UNIT_BINS))
 
 asan: deps asan-build
-	@BUILD=build/asan tests/run-all.sh --unit-only
+	@$(MAKE) --no-print-directory frontend-tests
+	@BUILD=build/asan FRONTEND_BUILD=$(BUILD) tests/run-all.sh --unit-only
 
 format:
 	clang-format -i $(LIB_SRCS) $(VFSD_SRCS) $(UNIT_SRCS) $(wildcard lib/*/*.h cmd/*/*.h)
@@ -94,4 +95,6 @@ clean:
 -include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)
 
 # Test components keep their build rules beside them (frontend, fuzzers, benchmarks).
-include $(sort $(wildcard tests/*/*.mk))
+# frontend.mk comes first: the benchmarks link its library.
+FRONTEND_MK := tests/frontend/frontend.mk
+include $(wildcard $(FRONTEND_MK)) $(filter-out $(FRONTEND_MK),$(sort $(wildcard tests/*/*.mk)))

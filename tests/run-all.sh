@@ -58,6 +58,17 @@ for t in "$build"/tests/test_*; do
 	run_suite "unit/$(basename "$t")" "$t"
 done
 run_suite cli tests/cli/run.sh "$build/vfsd"
+# The vhost-user frontend suites (protocol, every FUSE opcode, a hostile guest): on vfsd, on
+# its sanitizer build with a worker pool, and the protocol and opcode parts on the C virtiofsd.
+fe_build=${FRONTEND_BUILD:-$build} # where the frontend test binaries are
+BUILD=$fe_build run_suite frontend/vfsd tests/frontend/run.sh "$build/vfsd"
+if ((!unit_only)) && [[ -x build/asan/vfsd ]]; then
+	BUILD=$fe_build FE_DAEMON_ARGS=--thread-pool-size=4 \
+		run_suite frontend/vfsd-asan-pool tests/frontend/run.sh build/asan/vfsd
+fi
+if [[ -x /usr/lib/qemu/virtiofsd ]]; then
+	BUILD=$fe_build run_suite frontend/c-virtiofsd tests/frontend/run.sh /usr/lib/qemu/virtiofsd
+fi
 
 if ((!unit_only)); then
 	# The guest workload, on vfsd as the default configuration runs it…

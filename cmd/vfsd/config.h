@@ -23,6 +23,8 @@ struct vfsd_config {
 	bool readonly;
 	bool readdirplus;
 	bool print_capabilities;
+	bool rlimit_nofile_set; /* --rlimit-nofile given */
+	unsigned long long rlimit_nofile;
 };
 
 enum vfsd_parse_result {

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -120,6 +121,56 @@ out:
 	return r < 0 ? r : fd;
 }
 
+#define NOFILE_TARGET 1000000ull
+
+/* RLIMIT_NOFILE as the reference sets it: every inode the guest knows holds an fd. */
+static int set_nofile_limit(const struct vfsd_config *cfg)
+{
+	unsigned long long nr_open = NOFILE_TARGET, target;
+	struct rlimit rl;
+	FILE *f = fopen("/proc/sys/fs/nr_open", "re");
+
+	if (f) {
+		if (fscanf(f, "%llu", &nr_open) != 1)
+			nr_open = NOFILE_TARGET;
+		fclose(f);
+	}
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0) {
+		log_error("Error increasing number of open files: %s", strerror(errno));
+		return -errno;
+	}
+	if (cfg->rlimit_nofile_set) {
+		if (cfg->rlimit_nofile == 0)
+			return 0;
+		if (cfg->rlimit_nofile > nr_open) {
+			log_error("Error increasing number of open files: It cannot be increased above %llu",
+				  nr_open);
+			return -EINVAL;
+		}
+		rl.rlim_cur = rl.rlim_max = cfg->rlimit_nofile;
+		if (setrlimit(RLIMIT_NOFILE, &rl) < 0) {
+			log_error("Error increasing number of open files: %s", strerror(errno));
+			return -errno;
+		}
+		return 0;
+	}
+	if (rl.rlim_cur >= NOFILE_TARGET)
+		return 0;
+	target = nr_open < NOFILE_TARGET ? nr_open : NOFILE_TARGET;
+	struct rlimit want = { .rlim_cur = target, .rlim_max = target };
+
+	if (setrlimit(RLIMIT_NOFILE, &want) == 0)
+		return 0;
+	log_warn("cannot raise the open-file limit to %llu (%s); using the hard limit %llu", target,
+		 strerror(errno), (unsigned long long)rl.rlim_max);
+	rl.rlim_cur = rl.rlim_max;
+	if (setrlimit(RLIMIT_NOFILE, &rl) < 0) {
+		log_error("Error increasing number of open files: %s", strerror(errno));
+		return -errno;
+	}
+	return 0;
+}
+
 struct daemon {
 	struct vfsd_passthrough *fs;
 	struct fuse_server server;
@@ -214,6 +265,9 @@ int vfsd_run(const struct vfsd_config *cfg)
 		if (listen_fd < 0)
 			return 1;
 	}
+
+	if (set_nofile_limit(cfg) < 0)
+		return 1;
 
 	r = vfsd_sandbox_enter(cfg->sandbox, cfg->shared_dir, listen_fd, &sb, err, sizeof(err));
 	if (r == VFSD_SANDBOX_PARENT)

@@ -30,6 +30,7 @@ enum {
 	OPT_NO_READDIRPLUS,
 	OPT_SECCOMP,
 	OPT_NO_ANNOUNCE_SUBMOUNTS,
+	OPT_RLIMIT_NOFILE,
 	OPT_NOT_YET, /* options of virtiofsd that vfsd does not implement yet */
 };
 
@@ -61,7 +62,7 @@ static const struct option long_options[] = {
 	{ "writeback", no_argument, NULL, OPT_NOT_YET },
 	{ "allow-direct-io", no_argument, NULL, OPT_NOT_YET },
 	{ "modcaps", required_argument, NULL, OPT_NOT_YET },
-	{ "rlimit-nofile", required_argument, NULL, OPT_NOT_YET },
+	{ "rlimit-nofile", required_argument, NULL, OPT_RLIMIT_NOFILE },
 	{ "killpriv-v2", no_argument, NULL, OPT_NOT_YET },
 	{ "no-killpriv-v2", no_argument, NULL, OPT_NOT_YET },
 	{ "security-label", no_argument, NULL, OPT_NOT_YET },
@@ -96,6 +97,8 @@ static void usage(FILE *out)
 	      "      --cache <POLICY>           never, metadata, auto or always [default: auto]\n"
 	      "      --no-readdirplus           Do not use READDIRPLUS\n"
 	      "      --no-announce-submounts    Do not announce submounts (vfsd never does yet)\n"
+	      "      --rlimit-nofile <N>        Open-file limit, 0 = leave as is [default: 1,000,000\n"
+	      "                                 or the kernel's nr_open if lower]\n"
 	      "      --log-level <LEVEL>        error, warn, info, debug, trace, off [default: info]\n"
 	      "      --syslog                   Log to syslog instead of stderr\n"
 	      "      --print-capabilities       Print the vhost-user.json capabilities and exit\n"
@@ -330,6 +333,14 @@ enum vfsd_parse_result vfsd_parse_args(int argc, char **argv, struct vfsd_config
 					       optarg);
 				goto out;
 			}
+			break;
+		case OPT_RLIMIT_NOFILE:
+			if (parse_u64(optarg, UINT64_MAX, &v) < 0) {
+				*status = fail("invalid value '%s' for '--rlimit-nofile <N>'", optarg);
+				goto out;
+			}
+			cfg->rlimit_nofile_set = true;
+			cfg->rlimit_nofile = v;
 			break;
 		case OPT_NO_ANNOUNCE_SUBMOUNTS:
 			break; /* vfsd does not announce submounts yet: this is its behaviour */

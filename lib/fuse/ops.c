@@ -395,25 +395,24 @@ static int readdir_common(struct fuse_req *req, bool plus)
 {
 	const struct fuse_read_in *in = req_arg(req, sizeof(*in));
 	struct vfsd_dirbuf db = { .plus = plus };
-	static __thread uint8_t *dirbuf;
 	int r;
 
 	if (in->size > FUSE_SERVER_MAX_BUFFER || in->size > req_reply_capacity(req))
 		return -ENOMEM;
 	if (in->size == 0)
 		return reply_direct(req, 0);
-	if (!dirbuf) {
-		dirbuf = malloc(FUSE_SERVER_MAX_BUFFER);
-		if (!dirbuf)
-			return -ENOMEM;
-	}
-	db.buf = dirbuf;
+	/* Records are built whole, then copied into the guest's buffers. */
+	db.buf = malloc(in->size);
+	if (!db.buf)
+		return -ENOMEM;
 	db.size = in->size;
 	r = FS_CALL(req, readdir, &req->ctx, req->in.nodeid, in->fh, in->offset, &db);
-	if (r < 0)
-		return r;
-	iov_from_buf(req->wr, req->nwr, sizeof(struct fuse_out_header), db.buf, db.used);
-	return reply_direct(req, db.used);
+	if (r == 0) {
+		iov_from_buf(req->wr, req->nwr, sizeof(struct fuse_out_header), db.buf, db.used);
+		r = reply_direct(req, db.used);
+	}
+	free(db.buf);
+	return r;
 }
 
 static int do_readdir(struct fuse_req *req)

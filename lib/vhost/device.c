@@ -91,22 +91,36 @@ static void vq_report_broken(struct vhost_vq *vq)
 	pthread_mutex_unlock(&vq->lock);
 }
 
+/* A chain handed to the pool: only its head, translated by the worker under the memory lock
+ * (the memory map may change between the pop and the worker's turn). */
 struct pool_job {
 	struct vhost_vq *vq;
-	struct virtq_elem elem;
+	uint16_t head;
 };
+
+static void log_bad_chain(const struct vhost_vq *vq, uint16_t head, int r)
+{
+	log_warn("queue %u: malformed descriptor chain at head %u (%s), returned empty", vq->index,
+		 head, strerror(-r));
+}
 
 static void pool_run(void *arg)
 {
 	struct pool_job *job = arg;
 	struct vhost_vq *vq = job->vq;
 	struct vhost_dev *dev = vq->dev;
-	uint32_t len;
+	struct virtq_elem elem;
+	uint32_t len = 0;
+	int r;
 
 	pthread_rwlock_rdlock(&dev->mem_lock);
-	len = dev->backend.handle(dev->backend.opaque, &job->elem);
+	r = virtq_walk(&vq->ring, &dev->mem, job->head, &elem);
+	if (r > 0)
+		len = dev->backend.handle(dev->backend.opaque, &elem);
+	else
+		log_bad_chain(vq, job->head, r);
 	pthread_mutex_lock(&vq->lock);
-	virtq_push(&vq->ring, job->elem.head, len);
+	virtq_push(&vq->ring, job->head, len);
 	vq_notify_locked(vq);
 	if (--vq->inflight == 0)
 		pthread_cond_broadcast(&vq->drained);
@@ -115,25 +129,58 @@ static void pool_run(void *arg)
 	free(job);
 }
 
-/* Pops one chain into elem under the ring lock; returns as virtq_pop, bad chains answered. */
-static int vq_pop_locked(struct vhost_vq *vq, struct virtq_elem *elem)
+/* Hands the next chain to the pool; returns as virtq_pop_head. Called with vq->lock held. */
+static int vq_dispatch_one(struct vhost_vq *vq)
 {
-	int r = virtq_pop(&vq->ring, &vq->dev->mem, elem);
+	struct pool_job *job;
+	uint16_t head;
+	int r = virtq_pop_head(&vq->ring, &head);
 
-	if (r == -EINVAL || r == -EFAULT || r == -ENOBUFS) {
-		log_warn("queue %u: malformed descriptor chain at head %u (%s), returned empty",
-			 vq->index, elem->head, strerror(-r));
-		virtq_push(&vq->ring, elem->head, 0);
-		return -EAGAIN;
+	if (r <= 0)
+		return r;
+	job = malloc(sizeof(*job));
+	if (job) {
+		job->vq = vq;
+		job->head = head;
+		vq->inflight++;
+		if (work_pool_submit(vq->dev->pool, pool_run, job) == 0)
+			return 1;
+		vq->inflight--;
+		free(job);
 	}
-	return r;
+	log_error("queue %u: out of memory, request returned empty", vq->index);
+	virtq_push(&vq->ring, head, 0);
+	return 1;
+}
+
+/* Serves the next chain on this thread; returns as virtq_pop_head. Called with vq->lock held,
+ * which is dropped while the request runs. */
+static int vq_serve_one(struct vhost_vq *vq)
+{
+	struct vhost_dev *dev = vq->dev;
+	uint32_t len = 0;
+	uint16_t head;
+	int r = virtq_pop_head(&vq->ring, &head);
+
+	if (r <= 0)
+		return r;
+	r = virtq_walk(&vq->ring, &dev->mem, head, vq->elem);
+	if (r > 0) {
+		pthread_mutex_unlock(&vq->lock);
+		len = dev->backend.handle(dev->backend.opaque, vq->elem);
+		pthread_mutex_lock(&vq->lock);
+	} else {
+		log_bad_chain(vq, head, r);
+	}
+	virtq_push(&vq->ring, head, len);
+	return 1;
 }
 
 /* Drains the ring once; called with mem_lock held for reading. */
 static void vq_process(struct vhost_vq *vq)
 {
 	struct vhost_dev *dev = vq->dev;
-	bool broken = false;
+	int r = 0;
 
 	pthread_mutex_lock(&vq->lock);
 	if (!vq->enabled || !vq->ring.desc) {
@@ -142,49 +189,14 @@ static void vq_process(struct vhost_vq *vq)
 	}
 	do {
 		virtq_disable_notify(&vq->ring);
-		for (;;) {
-			struct pool_job *job = NULL;
-			struct virtq_elem *elem = vq->elem;
-			int r;
-
-			if (dev->pool) {
-				job = malloc(sizeof(*job));
-				if (!job) {
-					log_error("queue %u: out of memory", vq->index);
-					break;
-				}
-				job->vq = vq;
-				elem = &job->elem;
-			}
-			r = vq_pop_locked(vq, elem);
-			if (r == -EAGAIN) {
-				free(job);
-				continue;
-			}
-			if (r <= 0) {
-				free(job);
-				broken = r < 0;
-				break;
-			}
-			if (job) {
-				vq->inflight++;
-				if (work_pool_submit(dev->pool, pool_run, job) < 0) {
-					vq->inflight--;
-					virtq_push(&vq->ring, elem->head, 0);
-					free(job);
-				}
-				continue;
-			}
-			pthread_mutex_unlock(&vq->lock);
-			uint32_t len = dev->backend.handle(dev->backend.opaque, elem);
-			pthread_mutex_lock(&vq->lock);
-			virtq_push(&vq->ring, elem->head, len);
-		}
+		do
+			r = dev->pool ? vq_dispatch_one(vq) : vq_serve_one(vq);
+		while (r > 0);
 		if (!dev->pool)
 			vq_notify_locked(vq);
-	} while (!broken && virtq_enable_notify(&vq->ring));
+	} while (r == 0 && virtq_enable_notify(&vq->ring));
 	pthread_mutex_unlock(&vq->lock);
-	if (broken)
+	if (r < 0)
 		vq_report_broken(vq);
 }
 
@@ -482,8 +494,16 @@ static int handle_vring_state(struct vhost_dev *dev, struct vhost_user_msg *msg)
 		}
 		if (vq->started)
 			return -EBUSY;
+		pthread_rwlock_wrlock(&dev->mem_lock);
 		vq->ring.num = s->num;
-		return 0;
+		r = 0;
+		/* A new size must still fit the addresses given before. */
+		if (vq->ring.desc_uva && virtq_map(&vq->ring, &dev->mem) < 0) {
+			log_error("queue %u: a ring of %u does not fit its addresses", s->index, s->num);
+			r = -EINVAL;
+		}
+		pthread_rwlock_unlock(&dev->mem_lock);
+		return r;
 	case VHOST_USER_SET_VRING_BASE:
 		if (vq->started)
 			return -EBUSY;
@@ -531,8 +551,11 @@ static int handle_vring_addr(struct vhost_dev *dev, struct vhost_user_msg *msg)
 	vq->ring.avail_uva = a->avail_user_addr;
 	vq->ring.used_uva = a->used_user_addr;
 	r = virtq_map(&vq->ring, &dev->mem);
-	if (r < 0)
+	if (r < 0) {
+		/* Forget them: a later SET_VRING_NUM must not be judged against them. */
 		log_error("queue %u: ring addresses are not in guest memory", a->index);
+		vq->ring.desc_uva = vq->ring.avail_uva = vq->ring.used_uva = 0;
+	}
 	pthread_rwlock_unlock(&dev->mem_lock);
 	return r;
 }

@@ -96,12 +96,9 @@ static int walk_indirect(const struct guest_mem *mem, const struct vring_desc *i
 	}
 }
 
-int virtq_pop(struct virtq *vq, const struct guest_mem *mem, struct virtq_elem *elem)
+int virtq_pop_head(struct virtq *vq, uint16_t *head)
 {
-	uint16_t avail_idx, head;
-	unsigned int i, steps = 0;
-	bool seen_writable = false;
-	struct vring_desc d;
+	uint16_t avail_idx, h;
 
 	if (vq->broken || !vq->avail)
 		return 0;
@@ -114,18 +111,29 @@ int virtq_pop(struct virtq *vq, const struct guest_mem *mem, struct virtq_elem *
 		vq->broken = true;
 		return -EIO;
 	}
-	head = vq->avail->ring[vq->last_avail_idx & (vq->num - 1)];
-	if (head >= vq->num) {
-		log_error("virtqueue: head index %u out of a ring of %u", head, vq->num);
+	h = vq->avail->ring[vq->last_avail_idx & (vq->num - 1)];
+	if (h >= vq->num) {
+		log_error("virtqueue: head index %u out of a ring of %u", h, vq->num);
 		vq->broken = true;
 		return -EIO;
 	}
 	vq->last_avail_idx++;
+	*head = h;
+	return 1;
+}
+
+int virtq_walk(const struct virtq *vq, const struct guest_mem *mem, uint16_t head,
+	       struct virtq_elem *elem)
+{
+	unsigned int i = head, steps = 0;
+	bool seen_writable = false;
+	struct vring_desc d;
+
 	elem->head = head;
 	elem->nrd = 0;
 	elem->nwr = 0;
-
-	i = head;
+	if (!vq->desc || head >= vq->num)
+		return -EFAULT; /* the ring was unmapped or resized since the head was taken */
 	for (;;) {
 		int r;
 
@@ -147,6 +155,16 @@ int virtq_pop(struct virtq *vq, const struct guest_mem *mem, struct virtq_elem *
 			return -EINVAL;
 		i = d.next;
 	}
+}
+
+int virtq_pop(struct virtq *vq, const struct guest_mem *mem, struct virtq_elem *elem)
+{
+	uint16_t head;
+	int r = virtq_pop_head(vq, &head);
+
+	if (r <= 0)
+		return r;
+	return virtq_walk(vq, mem, head, elem);
 }
 
 void virtq_push(struct virtq *vq, uint16_t head, uint32_t len)

@@ -57,6 +57,11 @@ void virtq_unmap(struct virtq *vq);
  * when the ring itself is broken (vq->broken is set; stop using the queue).
  */
 int virtq_pop(struct virtq *vq, const struct guest_mem *mem, struct virtq_elem *elem);
+/* The two halves of virtq_pop: take the next head (1, 0 when empty, -EIO when the ring is
+ * broken), then translate its chain with the memory map of the moment. */
+int virtq_pop_head(struct virtq *vq, uint16_t *head);
+int virtq_walk(const struct virtq *vq, const struct guest_mem *mem, uint16_t head,
+	       struct virtq_elem *elem);
 /* Returns a chain to the guest with len bytes written into its writable part. */
 void virtq_push(struct virtq *vq, uint16_t head, uint32_t len);
 /* Whether the guest wants an interrupt for what was pushed since the last one. */

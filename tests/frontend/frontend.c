@@ -17,13 +17,13 @@
 
 #define MIB (1ull << 20)
 #define GIB (1ull << 30)
-#define ALIGN_UP(x, a) (((x) + (a) - 1) & ~((uint64_t)(a) - 1))
+#define ALIGN_UP(x, a) (((x) + (a)-1) & ~((uint64_t)(a)-1))
 
 /* What QEMU 7.2 would ask for, minus what needs a backend channel or a log. */
-#define FE_DEFAULT_PROTOCOL                                                                 \
-	(FE_BIT(VHOST_USER_PROTOCOL_F_MQ) | FE_BIT(VHOST_USER_PROTOCOL_F_REPLY_ACK) |       \
-	 FE_BIT(VHOST_USER_PROTOCOL_F_CONFIGURE_MEM_SLOTS) | FE_BIT(VHOST_USER_PROTOCOL_F_CONFIG) | \
-	 FE_BIT(VHOST_USER_PROTOCOL_F_RESET_DEVICE))
+#define FE_DEFAULT_PROTOCOL                                                                        \
+	(FE_BIT(VHOST_USER_PROTOCOL_F_MQ) | FE_BIT(VHOST_USER_PROTOCOL_F_REPLY_ACK) |              \
+	 FE_BIT(VHOST_USER_PROTOCOL_F_CONFIGURE_MEM_SLOTS) |                                       \
+	 FE_BIT(VHOST_USER_PROTOCOL_F_CONFIG) | FE_BIT(VHOST_USER_PROTOCOL_F_RESET_DEVICE))
 
 void fe_seterr(struct fe_dev *d, const char *fmt, ...)
 {
@@ -202,8 +202,8 @@ int fe_recv(struct fe_dev *d, struct vhost_user_msg *reply, int timeout_ms)
 	return 0;
 }
 
-int fe_msg(struct fe_dev *d, uint32_t request, const void *payload, uint32_t size,
-	   const int *fds, int nfds, bool need_ack, struct vhost_user_msg *reply)
+int fe_msg(struct fe_dev *d, uint32_t request, const void *payload, uint32_t size, const int *fds,
+	   int nfds, bool need_ack, struct vhost_user_msg *reply)
 {
 	bool own = has_own_reply(request);
 	bool reply_ack = d->protocol & FE_BIT(VHOST_USER_PROTOCOL_F_REPLY_ACK);
@@ -244,7 +244,8 @@ int fe_msg(struct fe_dev *d, uint32_t request, const void *payload, uint32_t siz
 			r = -EPROTO;
 		} else if (m->payload.u64 != 0) {
 			fe_seterr(d, "%s: the daemon said no (ack 0x%llx)",
-				  vhost_user_request_name(request), (unsigned long long)m->payload.u64);
+				  vhost_user_request_name(request),
+				  (unsigned long long)m->payload.u64);
 			r = -EREMOTEIO;
 		}
 	}
@@ -263,7 +264,8 @@ int fe_get_u64(struct fe_dev *d, uint32_t request, uint64_t *v)
 		return -ENOMEM;
 	r = fe_msg(d, request, NULL, 0, NULL, 0, false, m);
 	if (r == 0 && m->hdr.size != sizeof(uint64_t)) {
-		fe_seterr(d, "%s: reply of %u bytes", vhost_user_request_name(request), m->hdr.size);
+		fe_seterr(d, "%s: reply of %u bytes", vhost_user_request_name(request),
+			  m->hdr.size);
 		r = -EPROTO;
 	}
 	if (r == 0)
@@ -366,8 +368,9 @@ int fe_region_new(struct fe_dev *d, uint64_t gpa, uint64_t size)
 		return -errno;
 	}
 	r = &d->regions[d->nregions++];
-	*r = (struct fe_region){ .gpa = gpa, .size = size, .host = base, .map_base = base,
-				 .map_len = size, .fd = fd };
+	*r = (struct fe_region){
+		.gpa = gpa, .size = size, .host = base, .map_base = base, .map_len = size, .fd = fd
+	};
 	return d->nregions - 1;
 }
 
@@ -643,7 +646,8 @@ int fe_send_memory(struct fe_dev *d)
 	int fds[FE_MAX_REGIONS];
 	int r;
 
-	if (!d->opts.mem_table && (d->protocol & FE_BIT(VHOST_USER_PROTOCOL_F_CONFIGURE_MEM_SLOTS))) {
+	if (!d->opts.mem_table &&
+	    (d->protocol & FE_BIT(VHOST_USER_PROTOCOL_F_CONFIGURE_MEM_SLOTS))) {
 		for (int i = 0; i < d->nregions; i++) {
 			if (d->regions[i].added)
 				continue;
@@ -692,6 +696,8 @@ void fe_vring_prepare(struct fe_dev *d, unsigned int q)
 	vq->avail->idx = base;
 	vq->used->idx = base;
 	vq->avail->ring[vq->num] = base; /* used_event */
+	/* avail_event as a device that stopped at base left it (a resumed ring). */
+	*(uint16_t *)&vq->used->ring[vq->num] = base;
 }
 
 int fe_vring_addr(struct fe_dev *d, unsigned int q)
@@ -733,16 +739,17 @@ int fe_vring_setup(struct fe_dev *d, unsigned int q)
 int fe_vring_restart(struct fe_dev *d, unsigned int q)
 {
 	struct fe_vring *vq = &d->vq[q];
-	int r = fe_vring_state(d, VHOST_USER_SET_VRING_NUM, q, vq->num);
+	/* The call fd first, as QEMU does: libvhost-user closed it at GET_VRING_BASE. */
+	int r = fe_vring_fd(d, VHOST_USER_SET_VRING_CALL, q, vq->call_fd);
 
+	if (r == 0)
+		r = fe_vring_state(d, VHOST_USER_SET_VRING_NUM, q, vq->num);
 	if (r == 0)
 		r = fe_vring_state(d, VHOST_USER_SET_VRING_BASE, q, vq->avail_idx);
 	if (r == 0)
 		r = fe_vring_addr(d, q);
 	if (r == 0)
 		r = fe_vring_fd(d, VHOST_USER_SET_VRING_KICK, q, vq->kick_fd);
-	if (r == 0)
-		r = fe_vring_fd(d, VHOST_USER_SET_VRING_CALL, q, vq->call_fd);
 	if (r == 0 && (d->features & FE_BIT(VHOST_USER_F_PROTOCOL_FEATURES)))
 		r = fe_vring_enable(d, q, true);
 	return r;

@@ -46,7 +46,7 @@ struct fe_region {
 	void *map_base;	      /* what mmap returned, when this region owns the mapping */
 	size_t map_len;
 	int fd;
-	bool added; /* the daemon knows about it */
+	bool added;    /* the daemon knows about it */
 	uint64_t base; /* first byte of the scratch allocator (rings come before) */
 	uint64_t next; /* scratch allocator: next free offset */
 };
@@ -68,11 +68,11 @@ struct fe_vring {
 	struct vring_desc *desc;
 	struct vring_avail *avail;
 	struct vring_used *used;
-	uint16_t avail_idx;   /* next avail index we publish */
-	uint16_t kicked_idx;  /* avail index at the last kick decision */
-	uint16_t last_used;   /* next used entry we consume */
-	uint16_t *free_next;  /* our free list (not in guest memory: a test may scribble) */
-	uint16_t *owner;      /* descriptor -> head of the chain holding it, or 0xffff */
+	uint16_t avail_idx;  /* next avail index we publish */
+	uint16_t kicked_idx; /* avail index at the last kick decision */
+	uint16_t last_used;  /* next used entry we consume */
+	uint16_t *free_next; /* our free list (not in guest memory: a test may scribble) */
+	uint16_t *owner;     /* descriptor -> head of the chain holding it, or 0xffff */
 	uint16_t free_head;
 	unsigned int num_free;
 	struct fe_slot *slots; /* by head */
@@ -90,18 +90,18 @@ struct fe_opts {
 	uint16_t base;		 /* first avail/used index (SET_VRING_BASE), default 0 */
 	bool ack_all;		 /* NEED_REPLY on every message (cloud-hypervisor style) */
 	bool always_kick;	 /* kick even when the device asked not to */
-	uint64_t protocol_mask;	 /* protocol features we ask for (0: the QEMU-like default) */
+	uint64_t protocol_mask;	 /* protocol features to ask for (0: QEMU-like) */
 };
 
 struct fe_dev {
 	int sock;
 	struct fe_opts opts;
-	uint64_t dev_features;	    /* what GET_FEATURES offered */
-	uint64_t dev_protocol;	    /* what GET_PROTOCOL_FEATURES offered */
-	uint64_t features;	    /* acked */
-	uint64_t protocol;	    /* acked */
-	uint64_t queue_num;	    /* GET_QUEUE_NUM, when MQ */
-	uint64_t max_mem_slots;	    /* GET_MAX_MEM_SLOTS, when CONFIGURE_MEM_SLOTS */
+	uint64_t dev_features;	/* what GET_FEATURES offered */
+	uint64_t dev_protocol;	/* what GET_PROTOCOL_FEATURES offered */
+	uint64_t features;	/* acked */
+	uint64_t protocol;	/* acked */
+	uint64_t queue_num;	/* GET_QUEUE_NUM, when MQ */
+	uint64_t max_mem_slots; /* GET_MAX_MEM_SLOTS, when CONFIGURE_MEM_SLOTS */
 	struct fe_region regions[FE_MAX_REGIONS];
 	int nregions;
 	unsigned int alloc_rr; /* round robin of the region used by fe_alloc_any */
@@ -129,8 +129,8 @@ void fe_seterr(struct fe_dev *d, const char *fmt, ...) __attribute__((format(pri
  * need_ack, waits for the reply and puts it in *reply (if not NULL). A nack (non-zero
  * REPLY_ACK payload) is -EREMOTEIO.
  */
-int fe_msg(struct fe_dev *d, uint32_t request, const void *payload, uint32_t size,
-	   const int *fds, int nfds, bool need_ack, struct vhost_user_msg *reply);
+int fe_msg(struct fe_dev *d, uint32_t request, const void *payload, uint32_t size, const int *fds,
+	   int nfds, bool need_ack, struct vhost_user_msg *reply);
 /* Sends exactly the bytes given (a header with any flags); no reply is read. */
 int fe_send_raw(struct fe_dev *d, uint32_t request, uint32_t flags, const void *payload,
 		uint32_t size, const int *fds, int nfds);
@@ -161,8 +161,8 @@ int fe_vring_addr(struct fe_dev *d, unsigned int q);
 int fe_vring_fd(struct fe_dev *d, uint32_t request, unsigned int q, int fd);
 /* fe_vring_prepare, then SET_VRING_NUM/BASE/ADDR/KICK. */
 int fe_vring_setup(struct fe_dev *d, unsigned int q);
-/* Restarts a stopped ring where it was (QEMU after GET_VRING_BASE): NUM, BASE = our avail
- * index, ADDR, KICK, CALL, ENABLE; the ring's memory is left as it is. */
+/* Restarts a stopped ring where it was (QEMU after GET_VRING_BASE): CALL, NUM, BASE = our
+ * avail index, ADDR, KICK, ENABLE; the ring's memory is left as it is. */
 int fe_vring_restart(struct fe_dev *d, unsigned int q);
 int fe_vring_enable(struct fe_dev *d, unsigned int q, bool on);
 /* Everything above for both queues, rings enabled. */
@@ -193,8 +193,8 @@ void fe_release(struct fe_dev *d, const struct fe_mark *m);
 int fe_submit(struct fe_dev *d, unsigned int q, const struct fe_buf *bufs, int n,
 	      enum fe_chain mode, uint16_t *head);
 /* Same without the kick (fe_kick sends one for a batch). */
-int fe_add(struct fe_dev *d, unsigned int q, const struct fe_buf *bufs, int n,
-	   enum fe_chain mode, uint16_t *head);
+int fe_add(struct fe_dev *d, unsigned int q, const struct fe_buf *bufs, int n, enum fe_chain mode,
+	   uint16_t *head);
 /* Kicks if the device wants it (or always with opts.always_kick). */
 int fe_kick(struct fe_dev *d, unsigned int q);
 /* Waits for the chain head to come back; *len gets the used length. -ETIMEDOUT. */

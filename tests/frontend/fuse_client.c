@@ -9,18 +9,18 @@
 #include <string.h>
 
 #define PAGE 4096
-/* Most pieces one request is cut in: header, a few arguments, a 1 MiB payload in pages. */
-#define MAX_PIECES 300
+/* Most pieces one request is cut in: a 4 MiB request in pages (more than any device takes). */
+#define MAX_PIECES 1100
 
 /* The INIT flags of a Linux 6.1 virtiofs mount (fs/fuse/inode.c, fuse_send_init). */
-#define LINUX61_INIT_FLAGS                                                                        \
+#define LINUX61_INIT_FLAGS                                                                         \
 	(FUSE_ASYNC_READ | FUSE_POSIX_LOCKS | FUSE_ATOMIC_O_TRUNC | FUSE_EXPORT_SUPPORT |          \
-	 FUSE_BIG_WRITES | FUSE_DONT_MASK | FUSE_SPLICE_WRITE | FUSE_SPLICE_MOVE |                \
+	 FUSE_BIG_WRITES | FUSE_DONT_MASK | FUSE_SPLICE_WRITE | FUSE_SPLICE_MOVE |                 \
 	 FUSE_SPLICE_READ | FUSE_FLOCK_LOCKS | FUSE_HAS_IOCTL_DIR | FUSE_AUTO_INVAL_DATA |         \
 	 FUSE_DO_READDIRPLUS | FUSE_READDIRPLUS_AUTO | FUSE_ASYNC_DIO | FUSE_WRITEBACK_CACHE |     \
 	 FUSE_NO_OPEN_SUPPORT | FUSE_PARALLEL_DIROPS | FUSE_HANDLE_KILLPRIV | FUSE_POSIX_ACL |     \
 	 FUSE_ABORT_ERROR | FUSE_MAX_PAGES | FUSE_CACHE_SYMLINKS | FUSE_NO_OPENDIR_SUPPORT |       \
-	 FUSE_EXPLICIT_INVAL_DATA | FUSE_HANDLE_KILLPRIV_V2 | FUSE_SETXATTR_EXT | FUSE_INIT_EXT | \
+	 FUSE_EXPLICIT_INVAL_DATA | FUSE_HANDLE_KILLPRIV_V2 | FUSE_SETXATTR_EXT | FUSE_INIT_EXT |  \
 	 FUSE_SUBMOUNTS)
 #define LINUX61_UMASK 022
 
@@ -74,8 +74,10 @@ static int add_piece(struct fc *c, struct fe_buf *b, int *n, uint64_t gpa, size_
 	do {
 		size_t take = split && len > PAGE ? PAGE : len;
 
-		if (*n >= MAX_PIECES)
+		if (*n >= MAX_PIECES) {
+			fe_seterr(c->dev, "a request of more than %d pieces", MAX_PIECES);
 			return -E2BIG;
+		}
 		b[(*n)++] = (struct fe_buf){ .gpa = gpa, .len = (uint32_t)take, .write = write };
 		gpa += take;
 		len -= take;
@@ -83,13 +85,22 @@ static int add_piece(struct fc *c, struct fe_buf *b, int *n, uint64_t gpa, size_
 	return 0;
 }
 
+/* One request less in flight; the scratch memory goes back when none is left. */
+static void done(struct fc *c)
+{
+	if (c->inflight > 0 && --c->inflight == 0)
+		fe_release(c->dev, &c->base);
+}
+
 int fc_start(struct fc *c, struct fc_req *rq, uint32_t opcode, uint64_t nodeid,
 	     const struct fc_arg *in, int nin, size_t outcap)
 {
-	struct fuse_in_header h = { .opcode = opcode, .nodeid = nodeid, .uid = c->uid,
-				    .gid = c->gid, .pid = c->pid };
+	struct fuse_in_header h = {
+		.opcode = opcode, .nodeid = nodeid, .uid = c->uid, .gid = c->gid, .pid = c->pid
+	};
 	struct fe_buf *b = malloc(MAX_PIECES * sizeof(*b));
 	unsigned int q = c->queue;
+	uint64_t gpa;
 	int n = 0, r;
 
 	if (!b)
@@ -105,12 +116,12 @@ int fc_start(struct fc *c, struct fc_req *rq, uint32_t opcode, uint64_t nodeid,
 	h.len = sizeof(h);
 	for (int i = 0; i < nin; i++)
 		h.len += (uint32_t)in[i].len;
-	fe_mark(c->dev, &rq->mark);
+	if (c->inflight++ == 0)
+		fe_mark(c->dev, &c->base);
 
-	r = add_piece(c, b, &n, fe_put(c->dev, &h, sizeof(h)), sizeof(h), false);
+	gpa = fe_put(c->dev, &h, sizeof(h));
+	r = gpa ? add_piece(c, b, &n, gpa, sizeof(h), false) : -ENOMEM;
 	for (int i = 0; i < nin && r == 0; i++) {
-		uint64_t gpa;
-
 		if (!in[i].len)
 			continue;
 		gpa = fe_put(c->dev, in[i].p, in[i].len);
@@ -124,8 +135,8 @@ int fc_start(struct fc *c, struct fc_req *rq, uint32_t opcode, uint64_t nodeid,
 		if (r == 0)
 			r = add_piece(c, b, &n, rq->out_gpa, sizeof(struct fuse_out_header), true);
 		if (r == 0 && outcap)
-			r = add_piece(c, b, &n, rq->out_gpa + sizeof(struct fuse_out_header), outcap,
-				      true);
+			r = add_piece(c, b, &n, rq->out_gpa + sizeof(struct fuse_out_header),
+				      outcap, true);
 		if (r == 0)
 			memset(fe_ptr(c->dev, rq->out_gpa, sizeof(struct fuse_out_header)), 0xa5,
 			       sizeof(struct fuse_out_header));
@@ -134,7 +145,7 @@ int fc_start(struct fc *c, struct fc_req *rq, uint32_t opcode, uint64_t nodeid,
 		r = fe_submit(c->dev, q, b, n, c->chain, &rq->head);
 	free(b);
 	if (r < 0) {
-		fe_release(c->dev, &rq->mark);
+		done(c);
 		return FC_ETRANSPORT;
 	}
 	return 0;
@@ -166,15 +177,15 @@ int fc_finish(struct fc *c, struct fc_req *rq, void *out, size_t outcap, size_t 
 	if (outlen)
 		*outlen = 0;
 	if (r < 0) {
-		fe_release(c->dev, &rq->mark);
+		done(c);
 		return r == -ETIMEDOUT ? FC_ETIMEDOUT : FC_ETRANSPORT;
 	}
 	if (rq->noreply) {
-		fe_release(c->dev, &rq->mark);
+		done(c);
 		return used ? bad(c, "%u bytes used by a request that has no reply", used) : 0;
 	}
 	if (used == 0) {
-		fe_release(c->dev, &rq->mark);
+		done(c);
 		return FC_ENOREPLY;
 	}
 	memcpy(&oh, fe_ptr(c->dev, rq->out_gpa, sizeof(oh)), sizeof(oh));
@@ -193,7 +204,7 @@ int fc_finish(struct fc *c, struct fc_req *rq, void *out, size_t outcap, size_t 
 	else if (oh.error && oh.len != sizeof(oh))
 		r = bad(c, "error %d with %u bytes", oh.error, oh.len);
 	if (r < 0) {
-		fe_release(c->dev, &rq->mark);
+		done(c);
 		return r;
 	}
 	payload = used - sizeof(oh);
@@ -202,7 +213,7 @@ int fc_finish(struct fc *c, struct fc_req *rq, void *out, size_t outcap, size_t 
 		       payload < outcap ? payload : outcap);
 	if (outlen)
 		*outlen = payload;
-	fe_release(c->dev, &rq->mark);
+	done(c);
 	return oh.error;
 }
 
@@ -236,9 +247,13 @@ int fc_call_fixed(struct fc *c, uint32_t opcode, uint64_t nodeid, const void *ar
 int fc_init_with(struct fc *c, uint32_t major, uint32_t minor, uint64_t flags,
 		 struct fuse_init_out *out)
 {
-	struct fuse_init_in in = { .major = major, .minor = minor, .max_readahead = 128 * 1024,
-				   .flags = (uint32_t)flags, .flags2 = (uint32_t)(flags >> 32) };
-	struct fc_arg a = { &in, (flags & FUSE_INIT_EXT) ? sizeof(in) : offsetof(struct fuse_init_in, flags2) };
+	struct fuse_init_in in = { .major = major,
+				   .minor = minor,
+				   .max_readahead = 128 * 1024,
+				   .flags = (uint32_t)flags,
+				   .flags2 = (uint32_t)(flags >> 32) };
+	struct fc_arg a = { &in, (flags & FUSE_INIT_EXT) ? sizeof(in) :
+							   offsetof(struct fuse_init_in, flags2) };
 	size_t got;
 	int r;
 
@@ -314,7 +329,8 @@ int fc_symlink(struct fc *c, uint64_t parent, const char *name, const char *targ
 int fc_mknod(struct fc *c, uint64_t parent, const char *name, uint32_t mode, uint32_t rdev,
 	     struct fuse_entry_out *e)
 {
-	struct fuse_mknod_in in = { .mode = mode & ~LINUX61_UMASK, .rdev = rdev,
+	struct fuse_mknod_in in = { .mode = mode & ~LINUX61_UMASK,
+				    .rdev = rdev,
 				    .umask = LINUX61_UMASK };
 
 	return fc_call_fixed(c, FUSE_MKNOD, parent, &in, sizeof(in), name, NULL, e, sizeof(*e));
@@ -373,7 +389,8 @@ int fc_open(struct fc *c, uint64_t nodeid, uint32_t flags, struct fuse_open_out 
 int fc_create(struct fc *c, uint64_t parent, const char *name, uint32_t flags, uint32_t mode,
 	      struct fuse_entry_out *e, struct fuse_open_out *o)
 {
-	struct fuse_create_in in = { .flags = flags, .mode = mode & ~LINUX61_UMASK,
+	struct fuse_create_in in = { .flags = flags,
+				     .mode = mode & ~LINUX61_UMASK,
 				     .umask = LINUX61_UMASK };
 	struct {
 		struct fuse_entry_out e;
@@ -392,8 +409,9 @@ int fc_create(struct fc *c, uint64_t parent, const char *name, uint32_t flags, u
 int fc_read(struct fc *c, uint64_t nodeid, uint64_t fh, uint64_t off, void *buf, size_t size,
 	    size_t *got)
 {
-	struct fuse_read_in in = { .fh = fh, .offset = off, .size = (uint32_t)size,
-				   .flags = O_RDWR };
+	struct fuse_read_in in = {
+		.fh = fh, .offset = off, .size = (uint32_t)size, .flags = O_RDWR
+	};
 	struct fc_arg a = { &in, sizeof(in) };
 	size_t len = 0;
 	int r = fc_call(c, FUSE_READ, nodeid, &a, 1, buf, size, &len);
@@ -403,11 +421,12 @@ int fc_read(struct fc *c, uint64_t nodeid, uint64_t fh, uint64_t off, void *buf,
 	return r;
 }
 
-int fc_write(struct fc *c, uint64_t nodeid, uint64_t fh, uint64_t off, const void *buf,
-	     size_t size, size_t *written)
+int fc_write(struct fc *c, uint64_t nodeid, uint64_t fh, uint64_t off, const void *buf, size_t size,
+	     size_t *written)
 {
-	struct fuse_write_in in = { .fh = fh, .offset = off, .size = (uint32_t)size,
-				    .flags = O_RDWR };
+	struct fuse_write_in in = {
+		.fh = fh, .offset = off, .size = (uint32_t)size, .flags = O_RDWR
+	};
 	struct fc_arg a[2] = { { &in, sizeof(in) }, { buf, size } };
 	struct fuse_write_out out = { 0 };
 	size_t len;
@@ -449,8 +468,7 @@ int fc_flush(struct fc *c, uint64_t nodeid, uint64_t fh)
 	return fc_call_fixed(c, FUSE_FLUSH, nodeid, &in, sizeof(in), NULL, NULL, NULL, 0);
 }
 
-static int fsync_common(struct fc *c, uint32_t opcode, uint64_t nodeid, uint64_t fh,
-			bool datasync)
+static int fsync_common(struct fc *c, uint32_t opcode, uint64_t nodeid, uint64_t fh, bool datasync)
 {
 	struct fuse_fsync_in in = { .fh = fh, .fsync_flags = datasync ? 1 : 0 };
 
@@ -474,8 +492,8 @@ int fc_opendir(struct fc *c, uint64_t nodeid, struct fuse_open_out *o)
 	return fc_call_fixed(c, FUSE_OPENDIR, nodeid, &in, sizeof(in), NULL, NULL, o, sizeof(*o));
 }
 
-static int readdir_common(struct fc *c, uint32_t opcode, uint64_t nodeid, uint64_t fh,
-			  uint64_t off, void *buf, size_t size, size_t *len)
+static int readdir_common(struct fc *c, uint32_t opcode, uint64_t nodeid, uint64_t fh, uint64_t off,
+			  void *buf, size_t size, size_t *len)
 {
 	struct fuse_read_in in = { .fh = fh, .offset = off, .size = (uint32_t)size };
 	struct fc_arg a = { &in, sizeof(in) };
@@ -489,8 +507,8 @@ int fc_readdir(struct fc *c, uint64_t nodeid, uint64_t fh, uint64_t off, void *b
 	return readdir_common(c, FUSE_READDIR, nodeid, fh, off, buf, size, len);
 }
 
-int fc_readdirplus(struct fc *c, uint64_t nodeid, uint64_t fh, uint64_t off, void *buf,
-		   size_t size, size_t *len)
+int fc_readdirplus(struct fc *c, uint64_t nodeid, uint64_t fh, uint64_t off, void *buf, size_t size,
+		   size_t *len)
 {
 	return readdir_common(c, FUSE_READDIRPLUS, nodeid, fh, off, buf, size, len);
 }
@@ -508,6 +526,51 @@ int fc_interrupt(struct fc *c, uint64_t unique)
 	struct fc_arg a = { &in, sizeof(in) };
 
 	return fc_call(c, FUSE_INTERRUPT, 0, &a, 1, NULL, 0, NULL);
+}
+
+int fc_fallocate(struct fc *c, uint64_t nodeid, uint64_t fh, uint32_t mode, uint64_t off,
+		 uint64_t len)
+{
+	struct fuse_fallocate_in in = { .fh = fh, .offset = off, .length = len, .mode = mode };
+
+	return fc_call_fixed(c, FUSE_FALLOCATE, nodeid, &in, sizeof(in), NULL, NULL, NULL, 0);
+}
+
+int fc_lseek(struct fc *c, uint64_t nodeid, uint64_t fh, uint64_t off, uint32_t whence,
+	     uint64_t *result)
+{
+	struct fuse_lseek_in in = { .fh = fh, .offset = off, .whence = whence };
+	struct fuse_lseek_out out = { 0 };
+	int r = fc_call_fixed(c, FUSE_LSEEK, nodeid, &in, sizeof(in), NULL, NULL, &out,
+			      sizeof(out));
+
+	*result = out.offset;
+	return r;
+}
+
+int fc_copy_file_range(struct fc *c, uint64_t nodeid_in, uint64_t fh_in, uint64_t off_in,
+		       uint64_t nodeid_out, uint64_t fh_out, uint64_t off_out, uint64_t len,
+		       size_t *copied)
+{
+	struct fuse_copy_file_range_in in = { .fh_in = fh_in,
+					      .off_in = off_in,
+					      .nodeid_out = nodeid_out,
+					      .fh_out = fh_out,
+					      .off_out = off_out,
+					      .len = len };
+	struct fuse_write_out out = { 0 };
+	int r = fc_call_fixed(c, FUSE_COPY_FILE_RANGE, nodeid_in, &in, sizeof(in), NULL, NULL, &out,
+			      sizeof(out));
+
+	*copied = out.size;
+	return r;
+}
+
+int fc_syncfs(struct fc *c, uint64_t nodeid)
+{
+	struct fuse_syncfs_in in = { 0 };
+
+	return fc_call_fixed(c, FUSE_SYNCFS, nodeid, &in, sizeof(in), NULL, NULL, NULL, 0);
 }
 
 /* ---- directory records ---- */

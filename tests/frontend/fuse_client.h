@@ -33,12 +33,14 @@ struct fc_arg {
 struct fc {
 	struct fe_dev *dev;
 	unsigned int queue;
-	enum fe_chain chain;	/* FE_DIRECT or FE_INDIRECT */
-	bool split_pages;	/* payloads in 4 KiB descriptors, as the kernel's pages */
+	enum fe_chain chain; /* FE_DIRECT or FE_INDIRECT */
+	bool split_pages;    /* payloads in 4 KiB descriptors, as the kernel's pages */
 	uint64_t next_unique;
 	uint32_t uid, gid, pid;
 	int timeout_ms;
 	struct fuse_init_out init; /* INIT's answer */
+	unsigned int inflight;	   /* requests between fc_start and fc_finish */
+	struct fe_mark base;	   /* guest scratch memory before the first of them */
 	char err[256];
 };
 
@@ -49,15 +51,15 @@ struct fc_req {
 	uint64_t unique;
 	uint16_t head;
 	bool noreply;
-	uint64_t out_gpa;  /* out header, then the payload */
-	size_t out_cap;	   /* payload bytes the guest left */
-	struct fe_mark mark;
+	uint64_t out_gpa; /* out header, then the payload */
+	size_t out_cap;	  /* payload bytes the guest left */
 };
 
 void fc_setup(struct fc *c, struct fe_dev *dev);
 const char *fc_strerror(const struct fc *c, int r);
 
-/* Starts a request with the given argument pieces and room for outcap reply bytes. */
+/* Starts a request with the given argument pieces and room for outcap reply bytes. Its guest
+ * buffers are given back when no request of this client is in flight any more. */
 int fc_start(struct fc *c, struct fc_req *rq, uint32_t opcode, uint64_t nodeid,
 	     const struct fc_arg *in, int nin, size_t outcap);
 /* Waits for it; copies up to outcap reply bytes into out; *outlen gets the payload length. */
@@ -100,8 +102,8 @@ int fc_create(struct fc *c, uint64_t parent, const char *name, uint32_t flags, u
 	      struct fuse_entry_out *e, struct fuse_open_out *o);
 int fc_read(struct fc *c, uint64_t nodeid, uint64_t fh, uint64_t off, void *buf, size_t size,
 	    size_t *got);
-int fc_write(struct fc *c, uint64_t nodeid, uint64_t fh, uint64_t off, const void *buf,
-	     size_t size, size_t *written);
+int fc_write(struct fc *c, uint64_t nodeid, uint64_t fh, uint64_t off, const void *buf, size_t size,
+	     size_t *written);
 int fc_statfs(struct fc *c, uint64_t nodeid, struct fuse_statfs_out *st);
 int fc_release(struct fc *c, uint64_t nodeid, uint64_t fh);
 int fc_releasedir(struct fc *c, uint64_t nodeid, uint64_t fh);
@@ -111,10 +113,18 @@ int fc_fsyncdir(struct fc *c, uint64_t nodeid, uint64_t fh, bool datasync);
 int fc_opendir(struct fc *c, uint64_t nodeid, struct fuse_open_out *o);
 int fc_readdir(struct fc *c, uint64_t nodeid, uint64_t fh, uint64_t off, void *buf, size_t size,
 	       size_t *len);
-int fc_readdirplus(struct fc *c, uint64_t nodeid, uint64_t fh, uint64_t off, void *buf,
-		   size_t size, size_t *len);
+int fc_readdirplus(struct fc *c, uint64_t nodeid, uint64_t fh, uint64_t off, void *buf, size_t size,
+		   size_t *len);
 int fc_access(struct fc *c, uint64_t nodeid, uint32_t mask);
 int fc_interrupt(struct fc *c, uint64_t unique);
+int fc_fallocate(struct fc *c, uint64_t nodeid, uint64_t fh, uint32_t mode, uint64_t off,
+		 uint64_t len);
+int fc_lseek(struct fc *c, uint64_t nodeid, uint64_t fh, uint64_t off, uint32_t whence,
+	     uint64_t *result);
+int fc_copy_file_range(struct fc *c, uint64_t nodeid_in, uint64_t fh_in, uint64_t off_in,
+		       uint64_t nodeid_out, uint64_t fh_out, uint64_t off_out, uint64_t len,
+		       size_t *copied);
+int fc_syncfs(struct fc *c, uint64_t nodeid);
 
 /* Walks READDIR(PLUS) records: calls fn for each; returns the count or -EPROTO if malformed. */
 int fc_dir_walk(const void *buf, size_t len, bool plus,

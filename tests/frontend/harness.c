@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -18,6 +19,14 @@
 
 #define CASE_TIMEOUT_S 120
 #define MAX_EXTRA 32
+
+/* SIGINT or SIGTERM to the runner: end the running test, clean up, stop. */
+static volatile sig_atomic_t stop_signal;
+
+static void on_stop(int sig)
+{
+	stop_signal = sig;
+}
 
 static long now_ms(void)
 {
@@ -101,6 +110,33 @@ int t_wait_exit(struct t_ctx *t, int timeout_ms)
 	return t->daemon_gone ? t->exit_status : -1;
 }
 
+const char *t_status(struct t_ctx *t)
+{
+	static char buf[64];
+
+	if (t_alive(t) || !t->daemon_gone)
+		return "running";
+	describe_status(t->exit_status, buf, sizeof(buf));
+	return buf;
+}
+
+long t_vmsize_kb(struct t_ctx *t)
+{
+	char path[64], line[256];
+	long kb = -1;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)t->pid);
+	f = fopen(path, "re");
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "VmSize: %ld kB", &kb) == 1)
+			break;
+	fclose(f);
+	return kb;
+}
+
 static void kill_daemon(struct t_ctx *t)
 {
 	if (t_alive(t)) {
@@ -127,8 +163,13 @@ void t_daemon_argv(struct t_ctx *t, const char *const *extra)
 	argv[n++] = srcarg;
 	argv[n++] = "-o";
 	argv[n++] = "cache=auto";
-	argv[n++] = "-o";
-	argv[n++] = "sandbox=chroot";
+	/* FE_SANDBOX=none (vfsd only) keeps /proc visible, which LeakSanitizer needs. */
+	if (getenv("FE_SANDBOX") && strcmp(getenv("FE_SANDBOX"), "none") == 0) {
+		argv[n++] = "--sandbox=none";
+	} else {
+		argv[n++] = "-o";
+		argv[n++] = "sandbox=chroot";
+	}
 	for (char *save = NULL, *tok = env ? strtok_r(env, " ", &save) : NULL;
 	     tok && n < 8 + MAX_EXTRA; tok = strtok_r(NULL, " ", &save))
 		argv[n++] = tok;
@@ -145,6 +186,13 @@ void t_daemon_argv(struct t_ctx *t, const char *const *extra)
 
 		/* The daemon must not outlive the test, whatever happens to the test. */
 		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		if (t->nofile > 0) {
+			struct rlimit rl;
+
+			getrlimit(RLIMIT_NOFILE, &rl);
+			rl.rlim_cur = (rlim_t)t->nofile;
+			setrlimit(RLIMIT_NOFILE, &rl);
+		}
 		if (fd < 0 || null < 0 || dup2(null, 0) < 0 || dup2(fd, 1) < 0 || dup2(fd, 2) < 0)
 			_exit(126);
 		execv(t->daemon, (char *const *)argv);
@@ -219,7 +267,8 @@ void t_still_serving(struct t_ctx *t, struct fc *c)
 	int r = fc_getattr(c, FC_ROOT, &a);
 
 	if (r != 0)
-		t_fail(t, "the daemon no longer serves: GETATTR of the root: %s", fc_strerror(c, r));
+		t_fail(t, "the daemon no longer serves: GETATTR of the root: %s",
+		       fc_strerror(c, r));
 	if (!S_ISDIR(a.attr.mode))
 		t_fail(t, "GETATTR of the root: mode 0%o", a.attr.mode);
 }
@@ -286,8 +335,8 @@ static void log_tail(struct t_ctx *t, char *buf, size_t size, int lines)
 	if (fd < 0)
 		return;
 	end = lseek(fd, 0, SEEK_END);
-	n = pread(fd, text, sizeof(text) - 1, end > (off_t)sizeof(text) - 1 ?
-						      end - (off_t)sizeof(text) + 1 : 0);
+	n = pread(fd, text, sizeof(text) - 1,
+		  end > (off_t)sizeof(text) - 1 ? end - (off_t)sizeof(text) + 1 : 0);
 	close(fd);
 	if (n <= 0)
 		return;
@@ -356,8 +405,8 @@ void t_skip(struct t_ctx *t, const char *fmt, ...)
 static void check_sanitizers(struct t_ctx *t)
 {
 	static const char *const marks[] = { "AddressSanitizer", "LeakSanitizer",
-					     "UndefinedBehaviorSanitizer", "runtime error:",
-					     "ThreadSanitizer" };
+					     "UndefinedBehaviorSanitizer",
+					     "runtime error:", "ThreadSanitizer" };
 	char line[1024];
 	FILE *f = fopen(t->log, "re");
 
@@ -461,6 +510,9 @@ static int run_case(const struct t_case *c, const char *daemon, bool reference)
 	if (child == 0) {
 		struct t_ctx t = { .name = c->name, .daemon = daemon, .reference = reference };
 
+		signal(SIGINT, SIG_DFL);
+		signal(SIGTERM, SIG_DFL);
+		prctl(PR_SET_PDEATHSIG, SIGKILL); /* and its daemon follows it */
 		close(pfd[0]);
 		t.result_fd = pfd[1];
 		snprintf(t.dir, sizeof(t.dir), "%s", dir);
@@ -480,8 +532,8 @@ static int run_case(const struct t_case *c, const char *daemon, bool reference)
 		long left = deadline - now_ms();
 		ssize_t n;
 
-		if (left <= 0) {
-			timed_out = true;
+		if (left <= 0 || stop_signal) {
+			timed_out = !stop_signal;
 			kill(child, SIGKILL);
 			break;
 		}
@@ -504,10 +556,13 @@ static int run_case(const struct t_case *c, const char *daemon, bool reference)
 	reap_all();
 	nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
 
+	if (stop_signal)
+		return -1;
 	if (timed_out || used == 0) {
 		describe_status(status, st, sizeof(st));
 		printf("FAIL %s %s\n", c->name,
-		       timed_out ? "the test timed out" : "the test process died without a verdict");
+		       timed_out ? "the test timed out" :
+				   "the test process died without a verdict");
 		if (!timed_out)
 			printf("    | %s\n", st);
 		return -1;
@@ -565,6 +620,8 @@ int t_main(int argc, char **argv, const struct t_case *cases, const char *suite)
 	daemon = argv[i++];
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	signal(SIGPIPE, SIG_IGN);
+	sigaction(SIGINT, &(struct sigaction){ .sa_handler = on_stop }, NULL);
+	sigaction(SIGTERM, &(struct sigaction){ .sa_handler = on_stop }, NULL);
 	/* Orphaned daemons come back to us, so none can be left behind. */
 	prctl(PR_SET_CHILD_SUBREAPER, 1);
 	for (const struct t_case *c = cases; c->name; c++) {
@@ -578,6 +635,10 @@ int t_main(int argc, char **argv, const struct t_case *cases, const char *suite)
 			continue;
 		}
 		r = run_case(c, daemon, reference);
+		if (stop_signal) {
+			printf("stopped by signal %d\n", (int)stop_signal);
+			return 1;
+		}
 		pass += r > 0;
 		fail += r < 0;
 		skip += r == 0;

@@ -23,6 +23,7 @@ struct t_ctx {
 	char sock[PATH_MAX];
 	char log[PATH_MAX];
 	pid_t pid;	  /* the daemon, 0 before t_daemon */
+	long nofile;	  /* if > 0: the daemon starts with this soft RLIMIT_NOFILE */
 	int result_fd;	  /* to the runner */
 	bool daemon_gone; /* the test saw the daemon exit on purpose */
 	int exit_status;  /* its wait status then */
@@ -48,16 +49,18 @@ struct fe_dev *t_connect(struct t_ctx *t, const struct fe_opts *opts);
 struct fc *t_session(struct t_ctx *t, const struct fe_opts *opts, ...) __attribute__((sentinel));
 /* The daemon is still running. */
 bool t_alive(struct t_ctx *t);
+/* How the daemon ended ("running" while it runs), for messages. */
+const char *t_status(struct t_ctx *t);
+/* The daemon's virtual memory size in KiB (VmSize), or -1. */
+long t_vmsize_kb(struct t_ctx *t);
 /* Waits up to timeout_ms for the daemon to exit; returns its wait status or -1. */
 int t_wait_exit(struct t_ctx *t, int timeout_ms);
 
 /* Ends the test now. */
-void t_fail(struct t_ctx *t, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3), noreturn));
+void t_fail(struct t_ctx *t, const char *fmt, ...) __attribute__((format(printf, 2, 3), noreturn));
 void t_fail_at(struct t_ctx *t, int line, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4), noreturn));
-void t_skip(struct t_ctx *t, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3), noreturn));
+void t_skip(struct t_ctx *t, const char *fmt, ...) __attribute__((format(printf, 2, 3), noreturn));
 
 /* Paths and files in the shared directory (host side). Returned paths rotate over 8 buffers. */
 const char *t_path(struct t_ctx *t, const char *rel);
@@ -70,36 +73,35 @@ bool t_exists(struct t_ctx *t, const char *rel);
 /* GETATTR of the root answers (the daemon still serves guests). */
 void t_still_serving(struct t_ctx *t, struct fc *c);
 
-#define CHECK(t, cond, ...)                                      \
-	do {                                                     \
-		if (!(cond))                                     \
-			t_fail_at((t), __LINE__, __VA_ARGS__);   \
+#define CHECK(t, cond, ...)                                                                        \
+	do {                                                                                       \
+		if (!(cond))                                                                       \
+			t_fail_at((t), __LINE__, __VA_ARGS__);                                     \
 	} while (0)
 
 /* An fc_* call that must succeed. */
-#define CHECK_OK(t, expr)                                                               \
-	do {                                                                            \
-		int r_ = (expr);                                                        \
-		if (r_ != 0)                                                            \
-			t_fail_at((t), __LINE__, "%s: %s", #expr,                       \
-				  fc_strerror(&(t)->fc, r_));                           \
+#define CHECK_OK(t, expr)                                                                          \
+	do {                                                                                       \
+		int r_ = (expr);                                                                   \
+		if (r_ != 0)                                                                       \
+			t_fail_at((t), __LINE__, "%s: %s", #expr, fc_strerror(&(t)->fc, r_));      \
 	} while (0)
 
 /* An fc_* call that must fail with -err. */
-#define CHECK_ERR(t, expr, err)                                                         \
-	do {                                                                            \
-		int r_ = (expr);                                                        \
-		if (r_ != -(err))                                                       \
-			t_fail_at((t), __LINE__, "%s: %s, expected %s", #expr,          \
-				  fc_strerror(&(t)->fc, r_), strerrorname_np(err));     \
+#define CHECK_ERR(t, expr, err)                                                                    \
+	do {                                                                                       \
+		int r_ = (expr);                                                                   \
+		if (r_ != -(err))                                                                  \
+			t_fail_at((t), __LINE__, "%s: %s, expected %s", #expr,                     \
+				  fc_strerror(&(t)->fc, r_), strerrorname_np(err));                \
 	} while (0)
 
 /* A frontend call that must succeed (fe_error explains). */
-#define CHECK_FE(t, expr)                                                               \
-	do {                                                                            \
-		int r_ = (expr);                                                        \
-		if (r_ < 0)                                                             \
-			t_fail_at((t), __LINE__, "%s: %s", #expr, fe_error((t)->dev));  \
+#define CHECK_FE(t, expr)                                                                          \
+	do {                                                                                       \
+		int r_ = (expr);                                                                   \
+		if (r_ < 0)                                                                        \
+			t_fail_at((t), __LINE__, "%s: %s", #expr, fe_error((t)->dev));             \
 	} while (0)
 
 #endif

@@ -1,0 +1,70 @@
+#!/usr/bin/env bash
+# The vhost-user frontend suites, against a daemon and no VM (seconds):
+#   protocol  vhost-user messages, memory, rings, reset, disconnects, VMM sequences
+#   fuse-ops  every FUSE opcode on success and on the errors a guest can cause
+#   hostile   a hostile guest (vfsd only: the C virtiofsd aborts on several of these)
+#
+# Usage: tests/frontend/run.sh [--reference] [DAEMON] [TEST|PREFIX*...]
+#   DAEMON defaults to build/vfsd. A daemon whose name starts with "virtiofsd", or
+#   --reference, is taken for QEMU's C virtiofsd: checks of what it lacks print SKIP and the
+#   hostile suite is not run. FE_DAEMON_ARGS adds arguments to every daemon started (e.g.
+#   "--thread-pool-size=4"); FE_SANDBOX=none runs vfsd with --sandbox=none instead of
+#   -o sandbox=chroot (automatic for sanitizer builds); BUILD picks the test binaries' build
+#   directory (default build).
+# Prints "PASS name", "FAIL name reason" or "SKIP name reason" per check (daemon log lines
+# follow a failure, indented), then "N passed, M failed"; exits 0 only if nothing failed.
+set -uo pipefail
+
+repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+build=${BUILD:-build}
+[[ $build == /* ]] || build=$repo/$build
+bin=$build/frontend
+reference=0
+if [[ ${1:-} == --reference ]]; then
+	reference=1
+	shift
+fi
+daemon=${1:-$repo/build/vfsd}
+(($#)) && shift
+[[ $(basename "$daemon") == virtiofsd* ]] && reference=1
+if [[ ! -x $daemon ]]; then
+	echo "FAIL setup daemon '$daemon' is not an executable"
+	echo "0 passed, 1 failed"
+	exit 1
+fi
+
+# LeakSanitizer reads /proc, which a chrooted daemon no longer sees.
+if ((!reference)) && [[ -z ${FE_SANDBOX:-} ]] && grep -aq __asan_init "$daemon"; then
+	echo "NOTE sanitizer build: daemons run with --sandbox=none so that LeakSanitizer works"
+	export FE_SANDBOX=none
+fi
+
+suites=(test_protocol test_fuse_ops test_hostile)
+pass=0 fail=0
+for s in "${suites[@]}"; do
+	if ((reference)) && [[ $s == test_hostile ]]; then
+		echo "SKIP hostile-suite not run against the reference daemon (it aborts on hostile input)"
+		continue
+	fi
+	if [[ ! -x $bin/$s ]]; then
+		echo "FAIL $s not built (make frontend-tests)"
+		fail=$((fail + 1))
+		continue
+	fi
+	out=$(mktemp)
+	flags=()
+	((reference)) && flags+=(--reference)
+	"$bin/$s" "${flags[@]}" "$daemon" "$@" | tee "$out"
+	status=${PIPESTATUS[0]}
+	p=$(grep -c '^PASS ' "$out")
+	f=$(grep -c '^FAIL ' "$out")
+	if ((status != 0 && f == 0)); then
+		echo "FAIL $s the suite itself ended with status $status"
+		f=1
+	fi
+	pass=$((pass + p))
+	fail=$((fail + f))
+	rm -f "$out"
+done
+echo "$pass passed, $fail failed"
+((fail == 0))

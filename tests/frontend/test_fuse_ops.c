@@ -1,0 +1,968 @@
+/* Every FUSE opcode the daemon implements, on success and on the errors a guest can cause. */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/falloc.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
+
+#include "harness.h"
+
+#define STALE_ID 0x00007fff000000abull
+
+static struct fc *session(struct t_ctx *t)
+{
+	return t_session(t, NULL, NULL);
+}
+
+static void host_stat(struct t_ctx *t, const char *rel, struct stat *st)
+{
+	if (lstat(t_path(t, rel), st) < 0)
+		t_fail(t, "host: lstat %s: %s", rel, strerror(errno));
+}
+
+/* The attributes the daemon sent match the host's own. */
+static void check_attr(struct t_ctx *t, const struct fuse_attr *a, const char *rel)
+{
+	struct stat st;
+
+	host_stat(t, rel, &st);
+	CHECK(t, a->ino == st.st_ino, "%s: ino %llu, host %llu", rel, (unsigned long long)a->ino,
+	      (unsigned long long)st.st_ino);
+	CHECK(t, a->mode == st.st_mode, "%s: mode 0%o, host 0%o", rel, a->mode, st.st_mode);
+	CHECK(t, a->size == (uint64_t)st.st_size, "%s: size %llu, host %lld", rel,
+	      (unsigned long long)a->size, (long long)st.st_size);
+	CHECK(t, a->nlink == st.st_nlink, "%s: nlink %u, host %lu", rel, a->nlink,
+	      (unsigned long)st.st_nlink);
+	CHECK(t, a->uid == st.st_uid && a->gid == st.st_gid, "%s: owner %u:%u, host %u:%u", rel,
+	      a->uid, a->gid, st.st_uid, st.st_gid);
+}
+
+static uint64_t lookup_id(struct t_ctx *t, struct fc *c, uint64_t parent, const char *name)
+{
+	struct fuse_entry_out e;
+
+	CHECK_OK(t, fc_lookup(c, parent, name, &e));
+	return e.nodeid;
+}
+
+static void open_file(struct t_ctx *t, struct fc *c, const char *name, uint32_t flags,
+		      uint64_t *nodeid, uint64_t *fh)
+{
+	struct fuse_open_out o;
+
+	*nodeid = lookup_id(t, c, FC_ROOT, name);
+	CHECK_OK(t, fc_open(c, *nodeid, flags, &o));
+	*fh = o.fh;
+}
+
+/* ---- INIT ---- */
+
+static void test_init(struct t_ctx *t)
+{
+	/* What a Linux 6.1 guest offers (fuse_client.c) and what vfsd must keep of it. */
+	const uint64_t vfsd_flags = FUSE_ASYNC_READ | FUSE_ATOMIC_O_TRUNC | FUSE_BIG_WRITES |
+				    FUSE_HAS_IOCTL_DIR | FUSE_AUTO_INVAL_DATA | FUSE_ASYNC_DIO |
+				    FUSE_PARALLEL_DIROPS | FUSE_MAX_PAGES | FUSE_INIT_EXT |
+				    FUSE_DO_READDIRPLUS | FUSE_READDIRPLUS_AUTO;
+	struct fc *c = session(t);
+	const struct fuse_init_out *o = &c->init;
+	uint64_t flags = o->flags | ((uint64_t)o->flags2 << 32);
+	struct fuse_init_out again;
+
+	CHECK(t, o->major == 7, "major %u", o->major);
+	CHECK(t, t->reference ? o->minor >= 31 : o->minor == 38, "minor %u", o->minor);
+	CHECK(t, !(flags & FUSE_SECURITY_CTX) && !(flags & FUSE_WRITEBACK_CACHE),
+	      "flags 0x%llx enable what this session did not ask for", (unsigned long long)flags);
+	CHECK(t, o->max_write >= 4096, "max_write %u", o->max_write);
+	if (!t->reference) {
+		CHECK(t, flags == vfsd_flags, "flags 0x%llx, expected 0x%llx",
+		      (unsigned long long)flags, (unsigned long long)vfsd_flags);
+		CHECK(t, o->max_write == 1u << 20 && o->max_pages == 256,
+		      "max_write %u max_pages %u", o->max_write, o->max_pages);
+		CHECK(t, o->max_readahead == 128 * 1024, "max_readahead %u not echoed",
+		      o->max_readahead);
+		CHECK(t,
+		      o->max_background == 65535 && o->congestion_threshold == 49149 &&
+			      o->time_gran == 1,
+		      "max_background %u congestion %u time_gran %u", o->max_background,
+		      o->congestion_threshold, o->time_gran);
+	}
+	/* Major 8: the answer names 7 so the kernel can retry. */
+	CHECK_OK(t, fc_init_with(c, 8, 0, 0, &again));
+	CHECK(t, again.major == 7, "INIT 8.0 answered major %u", again.major);
+	/* Too old, or major 6: EPROTO. */
+	CHECK_ERR(t, fc_init_with(c, 7, 26, 0, &again), EPROTO);
+	CHECK_ERR(t, fc_init_with(c, 6, 38, 0, &again), EPROTO);
+	/* Without INIT_EXT (16 bytes of init_in) still fine. */
+	CHECK_OK(t, fc_init_with(c, 7, 38, FUSE_ASYNC_READ | FUSE_BIG_WRITES, &again));
+	CHECK(t, again.major == 7 && !(again.flags & FUSE_INIT_EXT),
+	      "INIT without INIT_EXT: flags 0x%x", again.flags);
+	t_still_serving(t, c);
+}
+
+/* ---- lookups and attributes ---- */
+
+static void test_lookup(struct t_ctx *t)
+{
+	struct fc *c = session(t);
+	struct fuse_entry_out e, e2;
+
+	t_write_file(t, "hello", "world", 5);
+	t_mkdir(t, "dir");
+	CHECK(t, symlink("/etc/passwd", t_path(t, "link")) == 0, "host symlink");
+	CHECK_OK(t, fc_lookup(c, FC_ROOT, "hello", &e));
+	CHECK(t, e.nodeid != 0 && e.nodeid != FC_ROOT, "node id %llu",
+	      (unsigned long long)e.nodeid);
+	check_attr(t, &e.attr, "hello");
+	CHECK_OK(t, fc_lookup(c, FC_ROOT, "hello", &e2));
+	CHECK(t, e2.nodeid == e.nodeid, "a second lookup gave node %llu, the first %llu",
+	      (unsigned long long)e2.nodeid, (unsigned long long)e.nodeid);
+	CHECK_OK(t, fc_lookup(c, FC_ROOT, "dir", &e));
+	check_attr(t, &e.attr, "dir");
+	CHECK_OK(t, fc_lookup(c, FC_ROOT, "link", &e));
+	CHECK(t, S_ISLNK(e.attr.mode), "a symlink looked up as mode 0%o (followed?)", e.attr.mode);
+	check_attr(t, &e.attr, "link");
+	CHECK_ERR(t, fc_lookup(c, FC_ROOT, "missing", &e), ENOENT);
+	CHECK_ERR(t, fc_lookup(c, lookup_id(t, c, FC_ROOT, "hello"), "x", &e), ENOTDIR);
+	/* The C virtiofsd says ENOENT for a parent it does not know. */
+	CHECK_ERR(t, fc_lookup(c, STALE_ID, "hello", &e), t->reference ? ENOENT : EBADF);
+}
+
+static void test_getattr(struct t_ctx *t)
+{
+	struct fc *c = session(t);
+	struct fuse_attr_out a;
+	struct stat st;
+
+	CHECK_OK(t, fc_getattr(c, FC_ROOT, &a));
+	CHECK(t, stat(t->share, &st) == 0 && a.attr.ino == st.st_ino && S_ISDIR(a.attr.mode),
+	      "root: ino %llu mode 0%o", (unsigned long long)a.attr.ino, a.attr.mode);
+	t_write_file(t, "f", "12345678", 8);
+	CHECK_OK(t, fc_getattr(c, lookup_id(t, c, FC_ROOT, "f"), &a));
+	check_attr(t, &a.attr, "f");
+	CHECK_ERR(t, fc_getattr(c, STALE_ID, &a), EBADF);
+}
+
+static void test_forget(struct t_ctx *t)
+{
+	struct fc *c = session(t);
+	struct fuse_attr_out a;
+	uint64_t id;
+
+	t_write_file(t, "f", "x", 1);
+	id = lookup_id(t, c, FC_ROOT, "f");
+	lookup_id(t, c, FC_ROOT, "f");
+	CHECK_OK(t, fc_forget(c, id, 1));
+	CHECK_OK(t, fc_getattr(c, id, &a)); /* one reference left */
+	CHECK_OK(t, fc_forget(c, id, 1));
+	CHECK_ERR(t, fc_getattr(c, id, &a), EBADF);
+	/* Forgetting what is not known is ignored. */
+	CHECK_OK(t, fc_forget(c, STALE_ID, 1));
+	t_still_serving(t, c);
+}
+
+static void test_batch_forget(struct t_ctx *t)
+{
+	struct fc *c = session(t);
+	struct fuse_forget_one one[3];
+	struct fuse_attr_out a;
+
+	for (int i = 0; i < 3; i++) {
+		char name[8];
+
+		snprintf(name, sizeof(name), "f%d", i);
+		t_write_file(t, name, "x", 1);
+		one[i] = (struct fuse_forget_one){ .nodeid = lookup_id(t, c, FC_ROOT, name),
+						   .nlookup = 1 };
+	}
+	CHECK_OK(t, fc_batch_forget(c, one, 3));
+	for (int i = 0; i < 3; i++)
+		CHECK_ERR(t, fc_getattr(c, one[i].nodeid, &a), EBADF);
+	t_still_serving(t, c);
+}
+
+static void test_setattr(struct t_ctx *t)
+{
+	struct fc *c = session(t);
+	struct fuse_setattr_in in;
+	struct fuse_attr_out a;
+	struct stat st;
+	uint64_t id, fh;
+
+	t_write_file(t, "f", "0123456789", 10);
+	open_file(t, c, "f", O_RDWR, &id, &fh);
+	in = (struct fuse_setattr_in){ .valid = FATTR_MODE, .mode = S_IFREG | 0600 };
+	CHECK_OK(t, fc_setattr(c, id, &in, &a));
+	host_stat(t, "f", &st);
+	CHECK(t, (st.st_mode & 07777) == 0600 && (a.attr.mode & 07777) == 0600,
+	      "chmod: host 0%o, reply 0%o", st.st_mode, a.attr.mode);
+	in = (struct fuse_setattr_in){ .valid = FATTR_SIZE, .size = 3 };
+	CHECK_OK(t, fc_setattr(c, id, &in, &a));
+	host_stat(t, "f", &st);
+	CHECK(t, st.st_size == 3 && a.attr.size == 3, "truncate: host %lld", (long long)st.st_size);
+	in = (struct fuse_setattr_in){ .valid = FATTR_SIZE | FATTR_FH, .size = 1, .fh = fh };
+	CHECK_OK(t, fc_setattr(c, id, &in, &a));
+	host_stat(t, "f", &st);
+	CHECK(t, st.st_size == 1, "ftruncate: host %lld", (long long)st.st_size);
+	in = (struct fuse_setattr_in){ .valid = FATTR_ATIME | FATTR_MTIME,
+				       .atime = 1000000000,
+				       .atimensec = 5,
+				       .mtime = 1234567890,
+				       .mtimensec = 7 };
+	CHECK_OK(t, fc_setattr(c, id, &in, &a));
+	host_stat(t, "f", &st);
+	CHECK(t,
+	      st.st_atim.tv_sec == 1000000000 && st.st_mtim.tv_sec == 1234567890 &&
+		      st.st_mtim.tv_nsec == 7,
+	      "utimens: host atime %lld mtime %lld.%ld", (long long)st.st_atim.tv_sec,
+	      (long long)st.st_mtim.tv_sec, st.st_mtim.tv_nsec);
+	in = (struct fuse_setattr_in){ .valid = FATTR_UID | FATTR_GID, .uid = 1234, .gid = 4321 };
+	CHECK_OK(t, fc_setattr(c, id, &in, &a));
+	host_stat(t, "f", &st);
+	CHECK(t, st.st_uid == 1234 && st.st_gid == 4321, "chown: host %u:%u", st.st_uid, st.st_gid);
+	check_attr(t, &a.attr, "f");
+	/* A handle that is not one, or not this file's. */
+	in = (struct fuse_setattr_in){ .valid = FATTR_SIZE | FATTR_FH, .size = 0, .fh = 99999 };
+	CHECK_ERR(t, fc_setattr(c, id, &in, &a), EBADF);
+	in = (struct fuse_setattr_in){ .valid = FATTR_MODE, .mode = 0644 };
+	CHECK_ERR(t, fc_setattr(c, STALE_ID, &in, &a), EBADF);
+	CHECK_OK(t, fc_release(c, id, fh));
+}
+
+/* ---- making and removing names ---- */
+
+static void test_mkdir(struct t_ctx *t)
+{
+	struct fc *c = session(t);
+	struct fuse_entry_out e;
+	struct stat st;
+
+	CHECK_OK(t, fc_mkdir(c, FC_ROOT, "d", 0777, &e));
+	host_stat(t, "d", &st);
+	CHECK(t, S_ISDIR(st.st_mode) && (st.st_mode & 07777) == 0755, "host mode 0%o", st.st_mode);
+	check_attr(t, &e.attr, "d");
+	CHECK_OK(t, fc_mkdir(c, e.nodeid, "sub", 0700, &e));
+	CHECK(t, t_exists(t, "d/sub"), "d/sub missing on the host");
+	CHECK_ERR(t, fc_mkdir(c, FC_ROOT, "d", 0755, &e), EEXIST);
+	CHECK_ERR(t, fc_mkdir(c, STALE_ID, "x", 0755, &e), EBADF);
+}
+
+static void test_mknod(struct t_ctx *t)
+{
+	struct fc *c = session(t);
+	struct fuse_entry_out e;
+	struct stat st;
+
+	CHECK_OK(t, fc_mknod(c, FC_ROOT, "fifo", S_IFIFO | 0666, 0, &e));
+	host_stat(t, "fifo", &st);
+	CHECK(t, S_ISFIFO(st.st_mode) && (st.st_mode & 0777) == 0644, "host mode 0%o", st.st_mode);
+	check_attr(t, &e.attr, "fifo");
+	CHECK_OK(t, fc_mknod(c, FC_ROOT, "reg", S_IFREG | 0644, 0, &e));
+	host_stat(t, "reg", &st);
+	CHECK(t, S_ISREG(st.st_mode), "host mode 0%o", st.st_mode);
+	CHECK_ERR(t, fc_mknod(c, FC_ROOT, "fifo", S_IFIFO | 0644, 0, &e), EEXIST);
+	/* The FIFO is never opened on the guest's behalf (it would block the daemon). */
+	CHECK_ERR(t,
+		  fc_open(c, lookup_id(t, c, FC_ROOT, "fifo"), O_RDONLY,
+			  &(struct fuse_open_out){ 0 }),
+		  EBADF);
+	t_still_serving(t, c);
+}
+
+static void test_create(struct t_ctx *t)
+{
+	struct fc *c = session(t);
+	struct fuse_entry_out e;
+	struct fuse_open_out o;
+	char buf[16];
+	size_t n;
+
+	CHECK_OK(t, fc_create(c, FC_ROOT, "new", O_CREAT | O_RDWR, 0666, &e, &o));
+	check_attr(t, &e.attr, "new");
+	CHECK(t, (e.attr.mode & 0777) == 0644, "mode 0%o", e.attr.mode);
+	CHECK_OK(t, fc_write(c, e.nodeid, o.fh, 0, "abc", 3, &n));
+	CHECK(t, t_read_file(t, "new", buf, sizeof(buf)) == 3 && memcmp(buf, "abc", 3) == 0,
+	      "host content differs");
+	CHECK_OK(t, fc_release(c, e.nodeid, o.fh));
+	CHECK_ERR(t, fc_create(c, FC_ROOT, "new", O_CREAT | O_EXCL | O_RDWR, 0644, &e, &o), EEXIST);
+	CHECK_ERR(t, fc_create(c, STALE_ID, "x", O_CREAT | O_RDWR, 0644, &e, &o), EBADF);
+	if (t->reference)
+		return; /* the C virtiofsd aborts on what follows (openat with O_CREAT, no mode) */
+	/* Without O_EXCL an existing file is opened as it is (a guest racing another). */
+	CHECK_OK(t, fc_create(c, FC_ROOT, "new", O_CREAT | O_RDWR, 0644, &e, &o));
+	CHECK_OK(t, fc_read(c, e.nodeid, o.fh, 0, buf, sizeof(buf), &n));
+	CHECK(t, n == 3 && memcmp(buf, "abc", 3) == 0, "reopened content: %zu bytes", n);
+	CHECK_OK(t, fc_release(c, e.nodeid, o.fh));
+}
+
+static void test_create_as_guest_user(struct t_ctx *t)
+{
+	struct fc *c = session(t);
+	struct fuse_entry_out e;
+	struct fuse_open_out o;
+	struct stat st;
+
+	CHECK(t, chmod(t->share, 0777) == 0, "chmod share");
+	c->uid = 1000;
+	c->gid = 1001;
+	CHECK_OK(t, fc_create(c, FC_ROOT, "mine", O_CREAT | O_RDWR, 0644, &e, &o));
+	CHECK_OK(t, fc_mkdir(c, FC_ROOT, "mydir", 0755, &e));
+	host_stat(t, "mine", &st);
+	CHECK(t, st.st_uid == 1000 && st.st_gid == 1001, "created file owned by %u:%u", st.st_uid,
+	      st.st_gid);
+	host_stat(t, "mydir", &st);
+	CHECK(t, st.st_uid == 1000 && st.st_gid == 1001, "created dir owned by %u:%u", st.st_uid,
+	      st.st_gid);
+}
+
+/*
+ * A guest kernel looks a name up before it removes or renames it; the C virtiofsd depends on
+ * that (EIO for a name it has not seen), so these tests do the same. Names nobody looked up
+ * are tried too: vfsd answers from the host, the C virtiofsd says EIO.
+ */
+static void test_unlink_rmdir(struct t_ctx *t)
+{
+	struct fc *c = session(t);
+	int unseen = t->reference ? EIO : ENOENT;
+	uint64_t full;
+
+	t_write_file(t, "f", "x", 1);
+	t_mkdir(t, "d");
+	t_mkdir(t, "full");
+	t_write_file(t, "full/x", "x", 1);
+	lookup_id(t, c, FC_ROOT, "f");
+	lookup_id(t, c, FC_ROOT, "d");
+	full = lookup_id(t, c, FC_ROOT, "full");
+	lookup_id(t, c, full, "x");
+	CHECK_OK(t, fc_unlink(c, FC_ROOT, "f"));
+	CHECK(t, !t_exists(t, "f"), "f still on the host");
+	CHECK_ERR(t, fc_unlink(c, FC_ROOT, "f"), unseen);
+	CHECK_ERR(t, fc_unlink(c, FC_ROOT, "d"), EISDIR);
+	CHECK_ERR(t, fc_rmdir(c, FC_ROOT, "full"), ENOTEMPTY);
+	CHECK_ERR(t, fc_rmdir(c, full, "x"), ENOTDIR);
+	CHECK_OK(t, fc_rmdir(c, FC_ROOT, "d"));
+	CHECK(t, !t_exists(t, "d"), "d still on the host");
+	CHECK_ERR(t, fc_rmdir(c, FC_ROOT, "d"), unseen);
+	CHECK_ERR(t, fc_unlink(c, STALE_ID, "x"), t->reference ? EIO : EBADF);
+}
+
+static void test_rename(struct t_ctx *t)
+{
+	struct fc *c = session(t);
+	char buf[8];
+	uint64_t d;
+
+	t_write_file(t, "a", "A", 1);
+	t_write_file(t, "b", "B", 1);
+	t_mkdir(t, "dir");
+	d = lookup_id(t, c, FC_ROOT, "dir");
+	lookup_id(t, c, FC_ROOT, "a");
+	CHECK_OK(t, fc_rename(c, FC_ROOT, "a", d, "moved"));
+	CHECK(t, !t_exists(t, "a") && t_read_file(t, "dir/moved", buf, 8) == 1 && buf[0] == 'A',
+	      "rename did not move a to dir/moved");
+	CHECK_ERR(t, fc_rename(c, FC_ROOT, "a", FC_ROOT, "c"), t->reference ? EIO : ENOENT);
+	lookup_id(t, c, d, "moved");
+	CHECK_OK(t, fc_rename2(c, d, "moved", FC_ROOT, "a", 0));
+	lookup_id(t, c, FC_ROOT, "a");
+	lookup_id(t, c, FC_ROOT, "b");
+	CHECK_ERR(t, fc_rename2(c, FC_ROOT, "a", FC_ROOT, "b", RENAME_NOREPLACE), EEXIST);
+	CHECK_OK(t, fc_rename2(c, FC_ROOT, "a", FC_ROOT, "b", RENAME_EXCHANGE));
+	CHECK(t, t_read_file(t, "a", buf, 8) == 1 && buf[0] == 'B', "exchange: a holds %c", buf[0]);
+	CHECK(t, t_read_file(t, "b", buf, 8) == 1 && buf[0] == 'A', "exchange: b holds %c", buf[0]);
+	if (!t->reference) {
+		/* The C virtiofsd masks unknown flags away and needs known names. */
+		CHECK_ERR(t, fc_rename2(c, FC_ROOT, "a", FC_ROOT, "z", 1u << 3), EINVAL);
+		CHECK_ERR(t, fc_rename(c, STALE_ID, "a", FC_ROOT, "z"), EBADF);
+		CHECK_ERR(t, fc_rename(c, FC_ROOT, "a", STALE_ID, "z"), EBADF);
+	}
+}
+
+static void test_link(struct t_ctx *t)
+{
+	struct fc *c = session(t);
+	struct fuse_entry_out e;
+	uint64_t id;
+
+	t_write_file(t, "f", "x", 1);
+	t_mkdir(t, "d");
+	id = lookup_id(t, c, FC_ROOT, "f");
+	CHECK_OK(t, fc_link(c, id, FC_ROOT, "g", &e));
+	CHECK(t, e.nodeid == id && e.attr.nlink == 2, "link: node %llu nlink %u",
+	      (unsigned long long)e.nodeid, e.attr.nlink);
+	check_attr(t, &e.attr, "g");
+	CHECK_ERR(t, fc_link(c, id, FC_ROOT, "g", &e), EEXIST);
+	CHECK_ERR(t, fc_link(c, lookup_id(t, c, FC_ROOT, "d"), FC_ROOT, "dlink", &e), EPERM);
+	CHECK_ERR(t, fc_link(c, STALE_ID, FC_ROOT, "h", &e), EBADF);
+	CHECK_ERR(t, fc_link(c, id, STALE_ID, "h", &e), EBADF);
+}
+
+static void test_symlink_readlink(struct t_ctx *t)
+{
+	struct fc *c = session(t);
+	struct fuse_entry_out e;
+	char buf[256], host[256];
+	size_t n;
+
+	CHECK_OK(t, fc_symlink(c, FC_ROOT, "s", "some/where/../else", &e));
+	CHECK(t, S_ISLNK(e.attr.mode), "mode 0%o", e.attr.mode);
+	check_attr(t, &e.attr, "s");
+	CHECK(t,
+	      readlink(t_path(t, "s"), host, sizeof(host)) == 18 &&
+		      memcmp(host, "some/where/../else", 18) == 0,
+	      "host symlink target differs");
+	CHECK_OK(t, fc_readlink(c, e.nodeid, buf, sizeof(buf), &n));
+	CHECK(t, n == 18 && memcmp(buf, "some/where/../else", 18) == 0, "READLINK gave %zu bytes",
+	      n);
+	CHECK_ERR(t, fc_symlink(c, FC_ROOT, "s", "x", &e), EEXIST);
+	t_write_file(t, "f", "x", 1);
+	/* readlinkat(fd, "") of something else: ENOENT (a guest kernel never asks). */
+	CHECK_ERR(t, fc_readlink(c, lookup_id(t, c, FC_ROOT, "f"), buf, sizeof(buf), &n), ENOENT);
+	CHECK_ERR(t, fc_readlink(c, STALE_ID, buf, sizeof(buf), &n), EBADF);
+}
+
+/* ---- files ---- */
+
+static void test_open_read(struct t_ctx *t)
+{
+	struct fc *c = session(t);
+	char buf[64];
+	uint64_t id, fh;
+	size_t n;
+
+	t_write_file(t, "f", "hello, world", 12);
+	open_file(t, c, "f", O_RDONLY, &id, &fh);
+	CHECK_OK(t, fc_read(c, id, fh, 0, buf, sizeof(buf), &n));
+	CHECK(t, n == 12 && memcmp(buf, "hello, world", 12) == 0, "READ gave %zu bytes", n);
+	CHECK_OK(t, fc_read(c, id, fh, 7, buf, 3, &n));
+	CHECK(t, n == 3 && memcmp(buf, "wor", 3) == 0, "READ at 7 gave %zu bytes", n);
+	CHECK_OK(t, fc_read(c, id, fh, 100, buf, sizeof(buf), &n));
+	CHECK(t, n == 0, "READ past the end gave %zu bytes", n);
+	CHECK_ERR(t, fc_read(c, id, 99999, 0, buf, sizeof(buf), &n), EBADF);
+	CHECK_ERR(t, fc_write(c, id, fh, 0, "x", 1, &n), EBADF); /* read-only handle */
+	CHECK_ERR(t, fc_open(c, STALE_ID, O_RDONLY, &(struct fuse_open_out){ 0 }), EBADF);
+	CHECK_OK(t, fc_release(c, id, fh));
+	CHECK_ERR(t, fc_read(c, id, fh, 0, buf, sizeof(buf), &n), EBADF);
+	if (!t->reference) {
+		/* The C virtiofsd answers 0 to a second RELEASE. */
+		CHECK_ERR(t, fc_release(c, id, fh), EBADF);
+	}
+}
+
+static void test_handle_of_other_file(struct t_ctx *t)
+{
+	struct fc *c = session(t);
+	uint64_t a, b, fh;
+	char buf[8];
+	size_t n;
+
+	t_write_file(t, "a", "A", 1);
+	t_write_file(t, "b", "B", 1);
+	open_file(t, c, "a", O_RDWR, &a, &fh);
+	b = lookup_id(t, c, FC_ROOT, "b");
+	CHECK_ERR(t, fc_read(c, b, fh, 0, buf, sizeof(buf), &n), EBADF);
+	CHECK_ERR(t, fc_write(c, b, fh, 0, "x", 1, &n), EBADF);
+	CHECK_ERR(t, fc_release(c, b, fh), EBADF);
+	CHECK_OK(t, fc_release(c, a, fh));
+}
+
+static void test_write(struct t_ctx *t)
+{
+	struct fc *c = session(t);
+	char buf[64];
+	uint64_t id, fh;
+	size_t n;
+
+	t_write_file(t, "f", "0123456789", 10);
+	open_file(t, c, "f", O_RDWR, &id, &fh);
+	CHECK_OK(t, fc_write(c, id, fh, 4, "abc", 3, &n));
+	CHECK(t, n == 3, "WRITE wrote %zu", n);
+	CHECK(t, t_read_file(t, "f", buf, sizeof(buf)) == 10 && memcmp(buf, "0123abc789", 10) == 0,
+	      "host content differs");
+	CHECK_OK(t, fc_write(c, id, fh, 20, "z", 1, &n));
+	CHECK(t, t_read_file(t, "f", buf, sizeof(buf)) == 21, "write past the end");
+	CHECK_ERR(t, fc_write(c, id, 99999, 0, "x", 1, &n), EBADF);
+	CHECK_OK(t, fc_flush(c, id, fh));
+	CHECK_OK(t, fc_fsync(c, id, fh, false));
+	CHECK_OK(t, fc_fsync(c, id, fh, true));
+	CHECK_ERR(t, fc_flush(c, id, 99999), EBADF);
+	CHECK_ERR(t, fc_fsync(c, id, 99999, false), EBADF);
+	CHECK_OK(t, fc_release(c, id, fh));
+}
+
+static void test_write_append(struct t_ctx *t)
+{
+	struct fc *c = session(t);
+	struct fuse_write_in in;
+	struct fuse_write_out out;
+	struct fc_arg a[2];
+	uint64_t id, fh;
+	char buf[32];
+
+	t_write_file(t, "f", "start", 5);
+	open_file(t, c, "f", O_WRONLY | O_APPEND, &id, &fh);
+	/* An uncached O_APPEND write lands at the host's end of file, whatever the offset. */
+	in = (struct fuse_write_in){
+		.fh = fh, .offset = 0, .size = 3, .flags = O_WRONLY | O_APPEND
+	};
+	a[0] = (struct fc_arg){ &in, sizeof(in) };
+	a[1] = (struct fc_arg){ "end", 3 };
+	CHECK_OK(t, fc_call(c, FUSE_WRITE, id, a, 2, &out, sizeof(out), NULL));
+	CHECK(t, t_read_file(t, "f", buf, sizeof(buf)) == 8 && memcmp(buf, "startend", 8) == 0,
+	      "host content is not 'startend'");
+	CHECK_OK(t, fc_release(c, id, fh));
+}
+
+static void test_statfs(struct t_ctx *t)
+{
+	struct fc *c = session(t);
+	struct fuse_statfs_out s;
+	struct statvfs sv;
+
+	CHECK_OK(t, fc_statfs(c, FC_ROOT, &s));
+	CHECK(t, statvfs(t->share, &sv) == 0, "host statvfs");
+	CHECK(t,
+	      s.st.bsize == sv.f_bsize && s.st.namelen == sv.f_namemax &&
+		      s.st.blocks == sv.f_blocks && s.st.frsize == sv.f_frsize,
+	      "bsize %u namelen %u blocks %llu, host %lu %lu %llu", s.st.bsize, s.st.namelen,
+	      (unsigned long long)s.st.blocks, sv.f_bsize, sv.f_namemax,
+	      (unsigned long long)sv.f_blocks);
+	CHECK_ERR(t, fc_statfs(c, STALE_ID, &s), EBADF);
+}
+
+static void test_access(struct t_ctx *t)
+{
+	struct fc *c = session(t);
+	uint64_t id;
+
+	t_write_file(t, "f", "x", 1);
+	CHECK(t, chmod(t_path(t, "f"), 0600) == 0, "chmod");
+	id = lookup_id(t, c, FC_ROOT, "f");
+	if (t->reference) {
+		CHECK_ERR(t, fc_access(c, id, F_OK), ENOSYS); /* not in the C virtiofsd */
+		return;
+	}
+	CHECK_OK(t, fc_access(c, id, F_OK));
+	CHECK_OK(t, fc_access(c, id, R_OK | W_OK));
+	CHECK_ERR(t, fc_access(c, id, X_OK), EACCES); /* root needs an x bit too */
+	c->uid = 1000;
+	c->gid = 1000;
+	CHECK_ERR(t, fc_access(c, id, R_OK), EACCES);
+	CHECK_OK(t, fc_access(c, FC_ROOT, R_OK | X_OK));
+	CHECK_ERR(t, fc_access(c, STALE_ID, F_OK), EBADF);
+}
+
+/* ---- directories ---- */
+
+static void test_readdir(struct t_ctx *t)
+{
+	struct fc *c = session(t);
+	static char buf[4096];
+	struct fuse_dirent d;
+	struct fuse_open_out o;
+	size_t n, n2;
+	uint64_t dir;
+	int count;
+
+	t_mkdir(t, "d");
+	t_write_file(t, "d/a", "", 0);
+	t_write_file(t, "d/bb", "", 0);
+	t_mkdir(t, "d/ccc");
+	dir = lookup_id(t, c, FC_ROOT, "d");
+	CHECK_OK(t, fc_opendir(c, dir, &o));
+	CHECK_OK(t, fc_readdir(c, dir, o.fh, 0, buf, sizeof(buf), &n));
+	count = fc_dir_walk(buf, n, false, NULL, NULL);
+	CHECK(t, count == 5, "%d well-formed records in %zu bytes, expected 5", count, n);
+	CHECK(t, fc_dir_find(buf, n, false, ".", &d, NULL) && d.type == DT_DIR, "no '.'");
+	CHECK(t, fc_dir_find(buf, n, false, "..", &d, NULL), "no '..'");
+	CHECK(t, fc_dir_find(buf, n, false, "a", &d, NULL) && d.type == DT_REG, "no 'a'");
+	CHECK(t, fc_dir_find(buf, n, false, "ccc", &d, NULL) && d.type == DT_DIR, "no 'ccc'");
+	/* The offset of an entry resumes after it; the end gives an empty reply. */
+	CHECK(t, fc_dir_find(buf, n, false, "bb", &d, NULL), "no 'bb'");
+	CHECK_OK(t, fc_readdir(c, dir, o.fh, d.off, buf, sizeof(buf), &n2));
+	CHECK(t,
+	      fc_dir_walk(buf, n2, false, NULL, NULL) >= 0 &&
+		      !fc_dir_find(buf, n2, false, "bb", NULL, NULL),
+	      "resuming after 'bb' listed it again");
+	CHECK_OK(t, fc_readdir(c, dir, o.fh, UINT64_MAX >> 1, buf, sizeof(buf), &n2));
+	CHECK(t, n2 == 0, "%zu bytes past the end", n2);
+	CHECK_ERR(t, fc_readdir(c, dir, 99999, 0, buf, sizeof(buf), &n), EBADF);
+	CHECK_OK(t, fc_fsyncdir(c, dir, o.fh, false));
+	CHECK_OK(t, fc_releasedir(c, dir, o.fh));
+	CHECK_ERR(t, fc_readdir(c, dir, o.fh, 0, buf, sizeof(buf), &n), EBADF);
+	CHECK_ERR(t, fc_opendir(c, STALE_ID, &o), EBADF);
+}
+
+static void test_readdirplus(struct t_ctx *t)
+{
+	struct fc *c = session(t);
+	static char buf[8192];
+	struct fuse_entry_out e;
+	struct fuse_dirent d;
+	struct fuse_open_out o;
+	struct fuse_attr_out a;
+	size_t n;
+
+	t_write_file(t, "a", "12345", 5);
+	t_mkdir(t, "sub");
+	CHECK_OK(t, fc_opendir(c, FC_ROOT, &o));
+	CHECK_OK(t, fc_readdirplus(c, FC_ROOT, o.fh, 0, buf, sizeof(buf), &n));
+	CHECK(t, fc_dir_walk(buf, n, true, NULL, NULL) == 4, "%zu bytes of malformed records", n);
+	CHECK(t, fc_dir_find(buf, n, true, ".", &d, &e) && e.nodeid == 0, "'.' has node %llu",
+	      (unsigned long long)e.nodeid);
+	CHECK(t, fc_dir_find(buf, n, true, "a", &d, &e) && e.nodeid != 0, "'a' missing");
+	check_attr(t, &e.attr, "a");
+	CHECK(t, d.ino == e.attr.ino, "dirent ino %llu, attr ino %llu", (unsigned long long)d.ino,
+	      (unsigned long long)e.attr.ino);
+	/* The entry counts as a lookup: one FORGET drops it. */
+	CHECK_OK(t, fc_getattr(c, e.nodeid, &a));
+	CHECK_OK(t, fc_forget(c, e.nodeid, 1));
+	CHECK_ERR(t, fc_getattr(c, e.nodeid, &a), EBADF);
+	CHECK(t, fc_dir_find(buf, n, true, "sub", &d, &e) && S_ISDIR(e.attr.mode), "'sub' missing");
+	CHECK_OK(t, fc_releasedir(c, FC_ROOT, o.fh));
+}
+
+static void test_large_directory(struct t_ctx *t)
+{
+	struct fc *c = session(t);
+	static char buf[4096];
+	static bool seen[300];
+	struct fuse_open_out o;
+	uint64_t off = 0;
+	int total = 0;
+
+	t_mkdir(t, "big");
+	for (int i = 0; i < 300; i++) {
+		char name[128];
+
+		snprintf(name, sizeof(name), "big/entry-with-a-fairly-long-name-to-fill-pages-%04d",
+			 i);
+		t_write_file(t, name, "", 0);
+	}
+	uint64_t dir = lookup_id(t, c, FC_ROOT, "big");
+
+	CHECK_OK(t, fc_opendir(c, dir, &o));
+	for (int round = 0; round < 100; round++) {
+		const uint8_t *p = (const uint8_t *)buf;
+		size_t n, left;
+
+		CHECK_OK(t, fc_readdir(c, dir, o.fh, off, buf, sizeof(buf), &n));
+		if (n == 0)
+			break;
+		CHECK(t, fc_dir_walk(buf, n, false, NULL, NULL) > 0, "malformed page");
+		for (left = n; left > 0;) {
+			const struct fuse_dirent *d = (const void *)p;
+			size_t rec = FUSE_DIRENT_SIZE(d);
+			int i;
+
+			if (d->namelen > 40 && sscanf(d->name + d->namelen - 4, "%4d", &i) == 1) {
+				CHECK(t, i >= 0 && i < 300 && !seen[i], "entry %d listed twice", i);
+				seen[i] = true;
+				total++;
+			}
+			off = d->off;
+			p += rec;
+			left -= rec;
+		}
+	}
+	CHECK(t, total == 300, "%d of 300 entries listed", total);
+	CHECK_OK(t, fc_releasedir(c, dir, o.fh));
+}
+
+/*
+ * A guest keeps what it looked up until it forgets it: a big tree (a container's rootfs)
+ * means thousands of open inodes. Started with the soft fd limit of a systemd service
+ * (1024), the daemon must still look up 3000 files, as virtiofsd does by raising the limit.
+ */
+static void test_many_lookups_low_fd_limit(struct t_ctx *t)
+{
+	struct fuse_entry_out e;
+	struct fc *c;
+	char name[32];
+
+	t_mkdir(t, "tree");
+	for (int i = 0; i < 3000; i++) {
+		snprintf(name, sizeof(name), "tree/%d", i);
+		t_write_file(t, name, "", 0);
+	}
+	t->nofile = 1024;
+	c = session(t);
+	uint64_t dir = lookup_id(t, c, FC_ROOT, "tree");
+
+	for (int i = 0; i < 3000; i++) {
+		int r;
+
+		snprintf(name, sizeof(name), "%d", i);
+		r = fc_lookup(c, dir, name, &e);
+		CHECK(t, r == 0, "LOOKUP %d of 3000 (soft fd limit 1024): %s", i,
+		      fc_strerror(c, r));
+	}
+	t_still_serving(t, c);
+}
+
+/* ---- session ---- */
+
+static void test_destroy(struct t_ctx *t)
+{
+	struct fc *c = session(t);
+	struct fuse_attr_out a;
+	uint64_t id;
+
+	t_write_file(t, "f", "x", 1);
+	id = lookup_id(t, c, FC_ROOT, "f");
+	CHECK_OK(t, fc_destroy(c));
+	if (!t->reference)
+		CHECK_ERR(t, fc_getattr(c, FC_ROOT, &a), EIO); /* no session until INIT */
+	CHECK_OK(t, fc_init(c));
+	t_still_serving(t, c);
+	if (!t->reference)
+		CHECK_ERR(t, fc_getattr(c, id, &a), EBADF); /* the old session's ids are gone */
+}
+
+static void test_interrupt(struct t_ctx *t)
+{
+	struct fc *c = session(t);
+
+	CHECK_OK(t, fc_interrupt(c, 123456));
+	t_still_serving(t, c);
+}
+
+/* Opcodes a guest may send that the daemon does not implement (ops.c's do_enosys entries,
+ * and opcodes nobody defined): ENOSYS, nothing else. Each gets well-formed arguments. */
+static void test_enosys(struct t_ctx *t)
+{
+	struct {
+		struct fuse_setxattr_in in; /* the 8-byte form: SETXATTR_EXT is not agreed */
+		char name[7], value[1];
+	} __attribute__((packed)) setx = { .in = { .size = 1 }, .name = "user.x", .value = "v" };
+	struct {
+		struct fuse_getxattr_in in;
+		char name[7];
+	} getx = { .in = { .size = 64 }, .name = "user.x" };
+	struct fuse_lk_in lk = { .lk = { .type = F_RDLCK } };
+	struct fuse_bmap_in bmap = { .blocksize = 4096 };
+	struct fuse_ioctl_in ioctl = { 0 };
+	struct fuse_poll_in poll = { 0 };
+	struct fuse_setupmapping_in map = { 0 };
+	struct fuse_removemapping_in unmap = { 0 };
+	struct {
+		struct fuse_create_in in;
+		char name[2];
+	} tmp = { .in = { .flags = O_RDWR, .mode = 0600 }, .name = "x" };
+	static const uint8_t zero[16];
+	const struct {
+		uint32_t opcode;
+		const void *arg;
+		size_t len;
+		bool both; /* the reference lacks it too */
+	} ops[] = {
+		{ FUSE_SETXATTR, &setx, 8 + 7 + 1, true },
+		{ FUSE_GETXATTR, &getx, sizeof(getx), true },
+		{ FUSE_LISTXATTR, &getx.in, sizeof(getx.in), true },
+		{ FUSE_REMOVEXATTR, "user.x", 7, true },
+		{ FUSE_GETLK, &lk, sizeof(lk), true },
+		{ FUSE_SETLK, &lk, sizeof(lk), true },
+		{ FUSE_SETLKW, &lk, sizeof(lk), true },
+		{ FUSE_BMAP, &bmap, sizeof(bmap), true },
+		{ FUSE_IOCTL, &ioctl, sizeof(ioctl), true },
+		{ FUSE_POLL, &poll, sizeof(poll), true },
+		{ FUSE_NOTIFY_REPLY, zero, sizeof(zero), false },
+		{ FUSE_SETUPMAPPING, &map, sizeof(map), false },
+		{ FUSE_REMOVEMAPPING, &unmap, sizeof(unmap), false },
+		{ FUSE_TMPFILE, &tmp, sizeof(tmp), false },
+		{ 7, zero, sizeof(zero), true },
+		{ 19, zero, sizeof(zero), true },
+		{ 99, zero, sizeof(zero), true },
+		{ 4096, zero, sizeof(zero),
+		  false }, /* CUSE_INIT: the C virtiofsd ends the session */
+	};
+	struct fc *c = session(t);
+	char out[256];
+
+	for (size_t i = 0; i < sizeof(ops) / sizeof(ops[0]); i++) {
+		struct fc_arg a = { ops[i].arg, ops[i].len };
+		int r;
+
+		if (t->reference && !ops[i].both)
+			continue;
+		r = fc_call(c, ops[i].opcode, FC_ROOT, &a, 1, out, sizeof(out), NULL);
+		CHECK(t, r == -ENOSYS, "opcode %u: %s, expected ENOSYS", ops[i].opcode,
+		      fc_strerror(c, r));
+	}
+	t_still_serving(t, c);
+}
+
+static void test_fallocate(struct t_ctx *t)
+{
+	struct fc *c = session(t);
+	struct stat st;
+	uint64_t id, fh;
+
+	t_write_file(t, "f", "", 0);
+	open_file(t, c, "f", O_RDWR, &id, &fh);
+	CHECK_OK(t, fc_fallocate(c, id, fh, 0, 0, 1 << 20));
+	host_stat(t, "f", &st);
+	CHECK(t, st.st_size == 1 << 20 && st.st_blocks >= 2048, "host size %lld blocks %lld",
+	      (long long)st.st_size, (long long)st.st_blocks);
+	CHECK_OK(t,
+		 fc_fallocate(c, id, fh, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 0, 1 << 19));
+	host_stat(t, "f", &st);
+	CHECK(t, st.st_size == 1 << 20 && st.st_blocks < 2048, "after a punch: blocks %lld",
+	      (long long)st.st_blocks);
+	CHECK_ERR(t, fc_fallocate(c, id, 99999, 0, 0, 4096), EBADF);
+	CHECK_OK(t, fc_release(c, id, fh));
+}
+
+static void test_lseek(struct t_ctx *t)
+{
+	static const uint32_t whence[] = { SEEK_SET, SEEK_END, SEEK_DATA, SEEK_HOLE };
+	static const uint64_t offs[] = { 0, 100, 4096, 1 << 20 };
+	struct fc *c = session(t);
+	uint64_t id, fh, got;
+	int hfd;
+
+	/* Data, a 1 MiB hole, data: each answer must be the host's own. */
+	hfd = open(t_path(t, "sparse"), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+	CHECK(t, hfd >= 0 && pwrite(hfd, "data", 4, 0) == 4 && pwrite(hfd, "more", 4, 2 << 20) == 4,
+	      "host: sparse file");
+	open_file(t, c, "sparse", O_RDONLY, &id, &fh);
+	for (size_t w = 0; w < sizeof(whence) / sizeof(whence[0]); w++) {
+		for (size_t o = 0; o < sizeof(offs) / sizeof(offs[0]); o++) {
+			off_t want = lseek(hfd, (off_t)offs[o], (int)whence[w]);
+
+			CHECK_OK(t, fc_lseek(c, id, fh, offs[o], whence[w], &got));
+			CHECK(t, (off_t)got == want, "LSEEK(%llu, %u) = %llu, the host says %lld",
+			      (unsigned long long)offs[o], whence[w], (unsigned long long)got,
+			      (long long)want);
+		}
+	}
+	CHECK_ERR(t, fc_lseek(c, id, fh, 3 << 20, SEEK_DATA, &got), ENXIO);
+	CHECK_ERR(t, fc_lseek(c, id, 99999, 0, SEEK_SET, &got), EBADF);
+	close(hfd);
+	CHECK_OK(t, fc_release(c, id, fh));
+}
+
+static void test_copy_file_range(struct t_ctx *t)
+{
+	struct fc *c = session(t);
+	uint64_t a, fa, b, fb;
+	char buf[32];
+	size_t n;
+
+	t_write_file(t, "src", "0123456789abcdef", 16);
+	t_write_file(t, "dst", "................", 16);
+	open_file(t, c, "src", O_RDONLY, &a, &fa);
+	open_file(t, c, "dst", O_RDWR, &b, &fb);
+	CHECK_OK(t, fc_copy_file_range(c, a, fa, 4, b, fb, 2, 6, &n));
+	CHECK(t, n == 6, "copied %zu bytes", n);
+	CHECK(t,
+	      t_read_file(t, "dst", buf, sizeof(buf)) == 16 &&
+		      memcmp(buf, "..456789........", 16) == 0,
+	      "host dst differs");
+	CHECK_ERR(t, fc_copy_file_range(c, a, 99999, 0, b, fb, 0, 4, &n), EBADF);
+	CHECK_ERR(t, fc_copy_file_range(c, a, fa, 0, b, 99999, 0, 4, &n), EBADF);
+	CHECK_OK(t, fc_release(c, a, fa));
+	CHECK_OK(t, fc_release(c, b, fb));
+}
+
+static void test_syncfs(struct t_ctx *t)
+{
+	struct fc *c = session(t);
+
+	t_write_file(t, "f", "x", 1);
+	CHECK_OK(t, fc_syncfs(c, FC_ROOT));
+	CHECK_OK(t, fc_syncfs(c, lookup_id(t, c, FC_ROOT, "f")));
+}
+
+static void test_readonly(struct t_ctx *t)
+{
+	struct fc *c;
+	struct fuse_entry_out e;
+	struct fuse_open_out o;
+	struct fuse_setattr_in in = { .valid = FATTR_MODE, .mode = 0600 };
+	struct fuse_attr_out a;
+	char buf[8];
+	uint64_t f, d;
+	size_t n;
+
+	t_write_file(t, "f", "data", 4);
+	t_mkdir(t, "d");
+	c = t_session(t, NULL, "--readonly", NULL);
+	f = lookup_id(t, c, FC_ROOT, "f");
+	d = lookup_id(t, c, FC_ROOT, "d");
+	CHECK_ERR(t, fc_mkdir(c, FC_ROOT, "x", 0755, &e), EROFS);
+	CHECK_ERR(t, fc_mknod(c, FC_ROOT, "x", S_IFREG | 0644, 0, &e), EROFS);
+	CHECK_ERR(t, fc_symlink(c, FC_ROOT, "x", "f", &e), EROFS);
+	CHECK_ERR(t, fc_create(c, FC_ROOT, "x", O_CREAT | O_RDWR, 0644, &e, &o), EROFS);
+	CHECK_ERR(t, fc_unlink(c, FC_ROOT, "f"), EROFS);
+	CHECK_ERR(t, fc_rmdir(c, FC_ROOT, "d"), EROFS);
+	CHECK_ERR(t, fc_rename(c, FC_ROOT, "f", FC_ROOT, "g"), EROFS);
+	CHECK_ERR(t, fc_link(c, f, d, "g", &e), EROFS);
+	CHECK_ERR(t, fc_setattr(c, f, &in, &a), EROFS);
+	CHECK_ERR(t, fc_open(c, f, O_RDWR, &o), EROFS);
+	CHECK_ERR(t, fc_open(c, f, O_WRONLY, &o), EROFS);
+	CHECK_ERR(t, fc_access(c, f, W_OK), EROFS);
+	CHECK_OK(t, fc_access(c, f, R_OK));
+	/* Reading still works, through OPEN and through CREATE of an existing name. */
+	CHECK_OK(t, fc_open(c, f, O_RDONLY, &o));
+	CHECK_OK(t, fc_read(c, f, o.fh, 0, buf, sizeof(buf), &n));
+	CHECK(t, n == 4 && memcmp(buf, "data", 4) == 0, "READ gave %zu bytes", n);
+	CHECK_ERR(t, fc_write(c, f, o.fh, 0, "x", 1, &n), EROFS);
+	CHECK_OK(t, fc_release(c, f, o.fh));
+	CHECK_OK(t, fc_create(c, FC_ROOT, "f", O_CREAT | O_RDONLY, 0644, &e, &o));
+	CHECK_OK(t, fc_release(c, e.nodeid, o.fh));
+	CHECK(t,
+	      t_read_file(t, "f", buf, sizeof(buf)) == 4 && t_exists(t, "d") && !t_exists(t, "x"),
+	      "the host directory changed");
+}
+
+#define NO_READONLY "QEMU 7.2's virtiofsd has no read-only mode"
+
+static const struct t_case cases[] = {
+	{ "init", test_init, NULL },
+	{ "lookup", test_lookup, NULL },
+	{ "getattr", test_getattr, NULL },
+	{ "forget", test_forget, NULL },
+	{ "batch-forget", test_batch_forget, NULL },
+	{ "setattr", test_setattr, NULL },
+	{ "mkdir", test_mkdir, NULL },
+	{ "mknod", test_mknod, NULL },
+	{ "create", test_create, NULL },
+	{ "create-as-guest-user", test_create_as_guest_user, NULL },
+	{ "unlink-rmdir", test_unlink_rmdir, NULL },
+	{ "rename-rename2", test_rename, NULL },
+	{ "link", test_link, NULL },
+	{ "symlink-readlink", test_symlink_readlink, NULL },
+	{ "open-read-release", test_open_read, NULL },
+	{ "handle-of-another-file", test_handle_of_other_file,
+	  "the C virtiofsd does not tie a handle to its node id" },
+	{ "write-flush-fsync", test_write, NULL },
+	{ "write-append", test_write_append, NULL },
+	{ "statfs", test_statfs, NULL },
+	{ "access", test_access, NULL },
+	{ "opendir-readdir-releasedir", test_readdir, NULL },
+	{ "readdirplus", test_readdirplus, NULL },
+	{ "readdir-300-entries", test_large_directory, NULL },
+	{ "many-lookups-low-fd-limit", test_many_lookups_low_fd_limit,
+	  "QEMU 7.2's virtiofsd leaves RLIMIT_NOFILE alone (the Rust one raises it, §2.2)" },
+	{ "destroy", test_destroy, NULL },
+	{ "interrupt", test_interrupt,
+	  "the C virtiofsd stops serving after an INTERRUPT (Linux never sends one to virtio-fs)" },
+	{ "fallocate", test_fallocate, NULL },
+	{ "lseek", test_lseek, NULL },
+	{ "copy-file-range", test_copy_file_range, NULL },
+	{ "syncfs", test_syncfs, NULL },
+	{ "enosys-unimplemented", test_enosys, NULL },
+	{ "readonly-erofs", test_readonly, NO_READONLY },
+	{ NULL, NULL, NULL },
+};
+
+int main(int argc, char **argv)
+{
+	return t_main(argc, argv, cases, "fuse-ops");
+}

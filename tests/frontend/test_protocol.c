@@ -1,0 +1,909 @@
+/* vhost-user protocol checks: features, memory, rings, reset, disconnects, VMM sequences. */
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/virtio_config.h>
+#include <linux/virtio_fs.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "harness.h"
+
+#define MIB (1u << 20)
+#define GIB (1ull << 30)
+
+#define REQUIRED_FEATURES                                                                          \
+	(FE_BIT(VIRTIO_F_VERSION_1) | FE_BIT(VIRTIO_RING_F_INDIRECT_DESC) |                        \
+	 FE_BIT(VIRTIO_RING_F_EVENT_IDX) | FE_BIT(VHOST_USER_F_PROTOCOL_FEATURES))
+#define REQUIRED_PROTOCOL                                                                          \
+	(FE_BIT(VHOST_USER_PROTOCOL_F_MQ) | FE_BIT(VHOST_USER_PROTOCOL_F_REPLY_ACK) |              \
+	 FE_BIT(VHOST_USER_PROTOCOL_F_CONFIGURE_MEM_SLOTS))
+/* vfsd's exact offer: no dirty log (LOG_ALL, LOG_SHMFD), no backend channel. */
+#define VFSD_FEATURES REQUIRED_FEATURES
+#define VFSD_PROTOCOL (REQUIRED_PROTOCOL | FE_BIT(VHOST_USER_PROTOCOL_F_RESET_DEVICE))
+/* What cloud-hypervisor offers (runtimes.md §2). */
+#define CH_PROTOCOL                                                                                \
+	(FE_BIT(VHOST_USER_PROTOCOL_F_MQ) | FE_BIT(VHOST_USER_PROTOCOL_F_CONFIGURE_MEM_SLOTS) |    \
+	 FE_BIT(VHOST_USER_PROTOCOL_F_REPLY_ACK) | FE_BIT(VHOST_USER_PROTOCOL_F_INFLIGHT_SHMFD) |  \
+	 FE_BIT(VHOST_USER_PROTOCOL_F_LOG_SHMFD) | FE_BIT(VHOST_USER_PROTOCOL_F_DEVICE_STATE))
+
+static unsigned long long ull(uint64_t v)
+{
+	return (unsigned long long)v;
+}
+
+/* A file with a known pattern, created and checked through the client. */
+static void write_and_read_back(struct t_ctx *t, struct fc *c, const char *name, size_t size)
+{
+	struct fuse_entry_out e;
+	struct fuse_open_out o;
+	uint8_t *in = malloc(size), *out = malloc(size);
+	size_t n;
+
+	CHECK(t, in && out, "out of memory");
+	for (size_t i = 0; i < size; i++)
+		in[i] = (uint8_t)(i * 7 + size);
+	CHECK_OK(t, fc_create(c, FC_ROOT, name, O_RDWR | O_CREAT, 0644, &e, &o));
+	CHECK_OK(t, fc_write(c, e.nodeid, o.fh, 0, in, size, &n));
+	CHECK(t, n == size, "WRITE wrote %zu of %zu bytes", n, size);
+	CHECK_OK(t, fc_read(c, e.nodeid, o.fh, 0, out, size, &n));
+	CHECK(t, n == size && memcmp(in, out, size) == 0, "READ gave back %zu different bytes", n);
+	CHECK_OK(t, fc_release(c, e.nodeid, o.fh));
+	CHECK(t, t_read_file(t, name, out, size) == (ssize_t)size && memcmp(in, out, size) == 0,
+	      "the host file %s does not hold what was written", name);
+	free(in);
+	free(out);
+}
+
+/* ---- what the device offers ---- */
+
+static void test_features(struct t_ctx *t)
+{
+	struct fe_dev *d;
+	uint64_t f;
+
+	t_daemon(t, NULL);
+	d = t_connect(t, NULL);
+	CHECK_FE(t, fe_get_u64(d, VHOST_USER_GET_FEATURES, &f));
+	CHECK(t, (f & REQUIRED_FEATURES) == REQUIRED_FEATURES, "features 0x%llx lack 0x%llx",
+	      ull(f), ull(REQUIRED_FEATURES & ~f));
+	CHECK(t, t->reference || f == VFSD_FEATURES, "features 0x%llx, expected 0x%llx", ull(f),
+	      ull(VFSD_FEATURES));
+}
+
+static void test_protocol_features(struct t_ctx *t)
+{
+	struct fe_dev *d;
+	uint64_t f;
+
+	t_daemon(t, NULL);
+	d = t_connect(t, NULL);
+	CHECK_FE(t, fe_get_u64(d, VHOST_USER_GET_PROTOCOL_FEATURES, &f));
+	CHECK(t, (f & REQUIRED_PROTOCOL) == REQUIRED_PROTOCOL,
+	      "protocol features 0x%llx lack 0x%llx", ull(f), ull(REQUIRED_PROTOCOL & ~f));
+	CHECK(t, !(f & FE_BIT(VHOST_USER_PROTOCOL_F_CONFIG)),
+	      "CONFIG offered without --tag (0x%llx)", ull(f));
+	CHECK(t, t->reference || f == VFSD_PROTOCOL, "protocol features 0x%llx, expected 0x%llx",
+	      ull(f), ull(VFSD_PROTOCOL));
+}
+
+static void test_queue_num(struct t_ctx *t)
+{
+	struct fe_dev *d;
+
+	t_daemon(t, NULL);
+	d = t_connect(t, NULL);
+	CHECK_FE(t, fe_negotiate(d));
+	CHECK(t, d->queue_num == 2, "GET_QUEUE_NUM = %llu, expected 2 (hiprio + 1 request queue)",
+	      ull(d->queue_num));
+}
+
+static void test_max_mem_slots(struct t_ctx *t)
+{
+	struct fe_dev *d;
+
+	t_daemon(t, NULL);
+	d = t_connect(t, NULL);
+	CHECK_FE(t, fe_negotiate(d));
+	CHECK(t, d->max_mem_slots >= FE_MAX_REGIONS, "GET_MAX_MEM_SLOTS = %llu",
+	      ull(d->max_mem_slots));
+	/* The Rust virtiofsd's value (virtiofsd-behaviour.md §3.3). */
+	CHECK(t, t->reference || d->max_mem_slots == 509, "GET_MAX_MEM_SLOTS = %llu, expected 509",
+	      ull(d->max_mem_slots));
+}
+
+static void config_check(struct t_ctx *t, const char *tag)
+{
+	struct virtio_fs_config cfg;
+	struct fe_dev *d;
+	char want[sizeof(cfg.tag)] = { 0 };
+	uint32_t nq;
+	char part[4];
+
+	memcpy(want, tag, strlen(tag));
+	d = t_connect(t, NULL);
+	CHECK_FE(t, fe_negotiate(d));
+	CHECK(t, d->protocol & FE_BIT(VHOST_USER_PROTOCOL_F_CONFIG),
+	      "CONFIG not offered with --tag (0x%llx)", ull(d->dev_protocol));
+	memset(&cfg, 0xee, sizeof(cfg));
+	CHECK_FE(t, fe_get_config(d, 0, sizeof(cfg), &cfg));
+	CHECK(t, memcmp(cfg.tag, want, sizeof(want)) == 0, "tag is '%.36s'", (char *)cfg.tag);
+	CHECK(t, cfg.num_request_queues == 1, "num_request_queues = %u", cfg.num_request_queues);
+	/* Part of the space, as a driver may read it field by field. */
+	CHECK_FE(t,
+		 fe_get_config(d, offsetof(struct virtio_fs_config, num_request_queues), 4, &nq));
+	CHECK(t, nq == 1, "num_request_queues read alone = %u", nq);
+	CHECK_FE(t, fe_get_config(d, 0, 4, part));
+	CHECK(t, memcmp(part, want, 4) == 0, "first 4 bytes of the tag differ");
+	/* The device works as usual afterwards. */
+	CHECK_FE(t, fe_start(d));
+	CHECK_OK(t, fc_init(&t->fc));
+	t_still_serving(t, &t->fc);
+}
+
+static void test_config_tag(struct t_ctx *t)
+{
+	t_daemon(t, "--tag=myfs", NULL);
+	config_check(t, "myfs");
+}
+
+static void test_config_tag_36(struct t_ctx *t)
+{
+	const char *tag = "abcdefghijklmnopqrstuvwxyz0123456789"; /* 36 bytes: no NUL */
+
+	t_daemon(t, "--tag=abcdefghijklmnopqrstuvwxyz0123456789", NULL);
+	config_check(t, tag);
+}
+
+/* ---- memory ---- */
+
+static void test_reply_ack_add_mem_reg(struct t_ctx *t)
+{
+	struct vhost_user_single_region m = { 0 };
+	struct vhost_user_msg *reply = calloc(1, sizeof(*reply));
+	struct fe_dev *d;
+	struct fe_region *r;
+
+	t_daemon(t, NULL);
+	d = t_connect(t, NULL);
+	CHECK(t, reply, "out of memory");
+	CHECK_FE(t, fe_negotiate(d));
+	CHECK(t, d->protocol & FE_BIT(VHOST_USER_PROTOCOL_F_REPLY_ACK), "REPLY_ACK not negotiated");
+	for (unsigned int q = 0; q < FE_NUM_QUEUES; q++)
+		CHECK_FE(t, fe_vring_call(d, q));
+	CHECK_FE(t, fe_set_features(d));
+	/* By hand, to see the reply itself. */
+	r = &d->regions[0];
+	m.region = (struct vhost_user_region){ .guest_phys_addr = r->gpa,
+					       .memory_size = r->size,
+					       .userspace_addr = (uintptr_t)r->host,
+					       .mmap_offset = r->mmap_offset };
+	CHECK_FE(t, fe_send_raw(d, VHOST_USER_ADD_MEM_REG,
+				VHOST_USER_VERSION | VHOST_USER_NEED_REPLY_MASK, &m, sizeof(m),
+				&r->fd, 1));
+	CHECK_FE(t, fe_recv(d, reply, FE_TIMEOUT_MS));
+	CHECK(t, reply->hdr.request == VHOST_USER_ADD_MEM_REG, "reply to request %u",
+	      reply->hdr.request);
+	CHECK(t, reply->hdr.flags == (VHOST_USER_VERSION | VHOST_USER_REPLY_MASK),
+	      "reply flags 0x%x", reply->hdr.flags);
+	CHECK(t, reply->hdr.size == 8 && reply->payload.u64 == 0, "ack of %u bytes, value %llu",
+	      reply->hdr.size, ull(reply->payload.u64));
+	r->added = true;
+	if (!t->reference) {
+		/* A region overlapping it is refused, and the connection goes on. */
+		CHECK(t, fe_region_add(d, 0) == -EREMOTEIO,
+		      "an overlapping ADD_MEM_REG was not refused: %s", fe_error(d));
+		r->added = true;
+	}
+	CHECK_FE(t, fe_send_memory(d));
+	for (unsigned int q = 0; q < FE_NUM_QUEUES; q++)
+		CHECK_FE(t, fe_vring_setup(d, q));
+	for (unsigned int q = 0; q < FE_NUM_QUEUES; q++)
+		CHECK_FE(t, fe_vring_enable(d, q, true));
+	CHECK_OK(t, fc_init(&t->fc));
+	write_and_read_back(t, &t->fc, "f", 64 * 1024);
+	free(reply);
+}
+
+static void test_set_mem_table(struct t_ctx *t)
+{
+	struct fe_opts o = { .mem_table = true, .nregions = 4 };
+	struct fc *c = t_session(t, &o, NULL);
+
+	write_and_read_back(t, c, "f", 256 * 1024);
+}
+
+static void test_add_mem_reg_8_regions(struct t_ctx *t)
+{
+	struct fe_opts o = { .nregions = 8 };
+	struct fc *c = t_session(t, &o, NULL);
+
+	write_and_read_back(t, c, "f", 256 * 1024);
+}
+
+/* Regions come and go while the queues run (memory hot-plug and unplug in the guest). */
+static void test_mem_hotplug(struct t_ctx *t)
+{
+	struct fe_opts o = { .nregions = 3 };
+	struct fc *c = t_session(t, &o, NULL);
+	struct fe_dev *d = t->dev;
+	struct fc_req rq[32];
+	struct fuse_attr_out a;
+	int n;
+
+	write_and_read_back(t, c, "before", 64 * 1024);
+	/* Requests in flight in regions 0 and 1 while region 2 goes away. */
+	d->regions[2].added = false;
+	for (int i = 0; i < 32; i++) {
+		struct fuse_getattr_in in = { 0 };
+		struct fc_arg arg = { &in, sizeof(in) };
+
+		CHECK_OK(t, fc_start(c, &rq[i], FUSE_GETATTR, FC_ROOT, &arg, 1, sizeof(a)));
+	}
+	d->regions[2].added = true;
+	CHECK_FE(t, fe_region_remove(d, 2));
+	n = fe_region_new(d, 16 * GIB, 8 * MIB);
+	CHECK(t, n >= 0, "fe_region_new: %s", strerror(-n));
+	CHECK_FE(t, fe_region_add(d, n));
+	for (int i = 31; i >= 0; i--)
+		CHECK_OK(t, fc_finish(c, &rq[i], &a, sizeof(a), NULL));
+	/* Buffers in the new region now (round robin over 0, 1 and the new one). */
+	write_and_read_back(t, c, "after", 256 * 1024);
+	for (int i = 0; i < 6; i++)
+		t_still_serving(t, c);
+}
+
+/*
+ * A VMM that has no CONFIGURE_MEM_SLOTS re-sends the whole table on memory hot-plug, with
+ * requests in flight. With a one-thread pool most of them wait in the pool's queue when the
+ * table arrives: they must still complete, into the right guest memory.
+ */
+static void set_mem_table_under_load(struct t_ctx *t, const char *pool)
+{
+	struct fe_opts o = { .mem_table = true, .nregions = 2 };
+	struct fc *c = t_session(t, &o, pool, NULL);
+	struct fe_dev *d = t->dev;
+	enum { N = 120, SIZE = 256 * 1024 };
+	static uint8_t data[SIZE], buf[SIZE];
+	struct fc_req *rq = calloc(N, sizeof(*rq));
+	struct fuse_entry_out e;
+	struct fuse_open_out op;
+	int n;
+
+	CHECK(t, rq, "out of memory");
+	for (size_t i = 0; i < SIZE; i++)
+		data[i] = (uint8_t)(i * 13 + 1);
+	t_write_file(t, "data", data, SIZE);
+	CHECK_OK(t, fc_lookup(c, FC_ROOT, "data", &e));
+	CHECK_OK(t, fc_open(c, e.nodeid, O_RDONLY, &op));
+	c->chain = FE_INDIRECT;
+	for (int i = 0; i < N; i++) {
+		struct fuse_read_in rd = { .fh = op.fh, .size = SIZE };
+		struct fc_arg arg = { &rd, sizeof(rd) };
+
+		CHECK_OK(t, fc_start(c, &rq[i], FUSE_READ, e.nodeid, &arg, 1, SIZE));
+	}
+	/* The same two regions and a new one between them, as one table sorted by guest
+	 * address (QEMU's order): the daemon maps them again in that order. */
+	n = fe_region_new(d, 2 * GIB, 64 * MIB);
+	CHECK(t, n == 2, "fe_region_new: %s", strerror(-n));
+	struct fe_region r1 = d->regions[1];
+
+	d->regions[1] = d->regions[2];
+	d->regions[2] = r1;
+	for (int i = 0; i < d->nregions; i++)
+		d->regions[i].added = false;
+	CHECK_FE(t, fe_send_memory(d));
+	for (int i = N - 1; i >= 0; i--) {
+		size_t len;
+
+		CHECK_OK(t, fc_finish(c, &rq[i], buf, SIZE, &len));
+		CHECK(t, len == SIZE && memcmp(buf, data, SIZE) == 0,
+		      "READ %d returned %zu wrong bytes", i, len);
+	}
+	CHECK(t, t_alive(t), "the daemon died (%s)", t_status(t));
+	CHECK_OK(t, fc_release(c, e.nodeid, op.fh));
+	free(rq);
+}
+
+static void test_set_mem_table_under_load(struct t_ctx *t)
+{
+	set_mem_table_under_load(t, NULL);
+}
+
+static void test_set_mem_table_under_load_pool(struct t_ctx *t)
+{
+	set_mem_table_under_load(t, "--thread-pool-size=1");
+}
+
+static void test_rem_unknown_region(struct t_ctx *t)
+{
+	struct fc *c = t_session(t, NULL, NULL);
+	struct fe_dev *d = t->dev;
+	int n = fe_region_new(d, 32 * GIB, 4 * MIB);
+
+	CHECK(t, n >= 0, "fe_region_new: %s", strerror(-n));
+	CHECK(t, fe_region_remove(d, n) == -EREMOTEIO, "REM_MEM_REG of an unknown region: %s",
+	      fe_error(d));
+	t_still_serving(t, c);
+}
+
+/* ---- rings ---- */
+
+static void test_get_vring_base(struct t_ctx *t)
+{
+	struct fc *c = t_session(t, NULL, NULL);
+	struct fe_dev *d = t->dev;
+	unsigned int b0, b1;
+
+	for (int i = 0; i < 5; i++)
+		t_still_serving(t, c);
+	CHECK_OK(t, fc_forget(c, 12345, 1)); /* hiprio */
+	CHECK_OK(t, fc_forget(c, 12346, 1));
+	/* QEMU's stop: disable, then ask where each ring is. */
+	CHECK_FE(t, fe_vring_enable(d, 0, false));
+	CHECK_FE(t, fe_vring_enable(d, 1, false));
+	CHECK_FE(t, fe_get_vring_base(d, 0, &b0));
+	CHECK_FE(t, fe_get_vring_base(d, 1, &b1));
+	CHECK(t, b0 == 2, "hiprio GET_VRING_BASE = %u, expected 2", b0);
+	CHECK(t, b1 == 6, "request GET_VRING_BASE = %u, expected 6 (INIT + 5 GETATTR)", b1);
+	/* Resume where it stopped. */
+	CHECK_FE(t, fe_vring_restart(d, 0));
+	CHECK_FE(t, fe_vring_restart(d, 1));
+	t_still_serving(t, c);
+	CHECK_OK(t, fc_forget(c, 12347, 1));
+	CHECK_FE(t, fe_get_vring_base(d, 1, &b1));
+	CHECK_FE(t, fe_get_vring_base(d, 0, &b0));
+	CHECK(t, b0 == 3 && b1 == 7, "after a restart: bases %u and %u, expected 3 and 7", b0, b1);
+	CHECK_FE(t, fe_vring_restart(d, 0));
+	CHECK_FE(t, fe_vring_restart(d, 1));
+	t_still_serving(t, c);
+}
+
+/*
+ * A VMM stops and restarts the rings on every guest reboot (GET_VRING_BASE, then SET_VRING_*):
+ * 40 cycles, each with a READDIR on the fresh queue thread, must not grow the daemon.
+ */
+static void test_ring_restarts_do_not_leak(struct t_ctx *t)
+{
+	struct fc *c = t_session(t, NULL, NULL);
+	struct fe_dev *d = t->dev;
+	struct fuse_open_out o;
+	static char buf[4096];
+	unsigned int base;
+	long before = 0, after;
+	size_t n;
+
+	t_write_file(t, "f", "", 0);
+	CHECK_OK(t, fc_opendir(c, FC_ROOT, &o));
+	CHECK_OK(t, fc_readdir(c, FC_ROOT, o.fh, 0, buf, sizeof(buf), &n));
+	/* Warm up first: malloc may open one more arena (64 MiB of address space) for the new
+	 * threads, once; what must not happen is growth with every restart. */
+	for (int i = 0; i < 50; i++) {
+		if (i == 10)
+			before = t_vmsize_kb(t);
+		CHECK_FE(t, fe_vring_enable(d, FE_REQUEST, false));
+		CHECK_FE(t, fe_get_vring_base(d, FE_REQUEST, &base));
+		CHECK_FE(t, fe_vring_restart(d, FE_REQUEST));
+		CHECK_OK(t, fc_readdir(c, FC_ROOT, o.fh, 0, buf, sizeof(buf), &n));
+	}
+	after = t_vmsize_kb(t);
+	CHECK(t, before > 0 && after > 0, "cannot read the daemon's VmSize");
+	CHECK(t, after - before < 16 * 1024,
+	      "VmSize grew by %ld KiB over 40 ring restarts (%ld KiB each)", after - before,
+	      (after - before) / 40);
+	CHECK_OK(t, fc_releasedir(c, FC_ROOT, o.fh));
+}
+
+static void test_reset_device(struct t_ctx *t)
+{
+	struct fc *c = t_session(t, NULL, NULL);
+	struct fe_dev *d = t->dev;
+	struct fuse_entry_out e;
+	struct fuse_attr_out a;
+
+	CHECK(t, d->protocol & FE_BIT(VHOST_USER_PROTOCOL_F_RESET_DEVICE),
+	      "RESET_DEVICE not offered (0x%llx)", ull(d->dev_protocol));
+	t_write_file(t, "f", "x", 1);
+	CHECK_OK(t, fc_lookup(c, FC_ROOT, "f", &e));
+	CHECK_FE(t, fe_msg(d, VHOST_USER_RESET_DEVICE, NULL, 0, NULL, 0, true, NULL));
+	/* The guest driver starts over: features, rings (memory stays, as QEMU assumes). */
+	for (unsigned int q = 0; q < FE_NUM_QUEUES; q++)
+		CHECK_FE(t, fe_vring_call(d, q));
+	CHECK_FE(t, fe_set_features(d));
+	for (unsigned int q = 0; q < FE_NUM_QUEUES; q++)
+		CHECK_FE(t, fe_vring_setup(d, q));
+	for (unsigned int q = 0; q < FE_NUM_QUEUES; q++)
+		CHECK_FE(t, fe_vring_enable(d, q, true));
+	CHECK_OK(t, fc_init(c));
+	t_still_serving(t, c);
+	/* The old session's node ids are gone. */
+	CHECK_ERR(t, fc_getattr(c, e.nodeid, &a), EBADF);
+	CHECK_OK(t, fc_lookup(c, FC_ROOT, "f", &e));
+}
+
+static void test_vring_enable_late(struct t_ctx *t)
+{
+	struct fe_dev *d;
+	struct fc_req rq;
+	struct fuse_init_out out;
+	struct fuse_init_in in = { .major = 7, .minor = 38 };
+	struct fc_arg arg = { &in, 16 };
+
+	t_daemon(t, NULL);
+	d = t_connect(t, NULL);
+	CHECK_FE(t, fe_negotiate(d));
+	for (unsigned int q = 0; q < FE_NUM_QUEUES; q++)
+		CHECK_FE(t, fe_vring_call(d, q));
+	CHECK_FE(t, fe_set_features(d));
+	CHECK_FE(t, fe_send_memory(d));
+	for (unsigned int q = 0; q < FE_NUM_QUEUES; q++)
+		CHECK_FE(t, fe_vring_setup(d, q));
+	CHECK_FE(t, fe_vring_enable(d, 0, true));
+	/* A request on the disabled request queue waits for SET_VRING_ENABLE. */
+	CHECK_OK(t, fc_start(&t->fc, &rq, FUSE_INIT, 0, &arg, 1, sizeof(out)));
+	CHECK_FE(t, fe_kick(d, 1));
+	usleep(300 * 1000);
+	if (!t->reference)
+		CHECK(t, fe_poll_used(d, 1) == 0, "a disabled ring was served");
+	CHECK_FE(t, fe_vring_enable(d, 1, true));
+	CHECK_OK(t, fc_finish(&t->fc, &rq, &out, sizeof(out), NULL));
+	t_still_serving(t, &t->fc);
+}
+
+static void run_traffic(struct t_ctx *t, struct fc *c, int sequential, int batch)
+{
+	struct fc_req *rq = calloc((size_t)batch, sizeof(*rq));
+	struct fuse_attr_out a;
+
+	CHECK(t, rq, "out of memory");
+	for (int i = 0; i < sequential; i++)
+		t_still_serving(t, c);
+	for (int round = 0; round < 3; round++) {
+		for (int i = 0; i < batch; i++) {
+			struct fuse_getattr_in in = { 0 };
+			struct fc_arg arg = { &in, sizeof(in) };
+
+			CHECK_OK(t, fc_start(c, &rq[i], FUSE_GETATTR, FC_ROOT, &arg, 1, sizeof(a)));
+		}
+		for (int i = 0; i < batch; i++)
+			CHECK_OK(t, fc_finish(c, &rq[i], &a, sizeof(a), NULL));
+	}
+	free(rq);
+}
+
+static void test_event_idx(struct t_ctx *t)
+{
+	struct fc *c = t_session(t, NULL, NULL);
+	struct fe_vring *vq = &t->dev->vq[FE_REQUEST];
+	uint16_t avail_event;
+
+	CHECK(t, t->dev->features & FE_BIT(VIRTIO_RING_F_EVENT_IDX), "EVENT_IDX not negotiated");
+	run_traffic(t, c, 200, 64);
+	CHECK(t, t->dev->missed_calls == 0, "%u used entries came without a call",
+	      t->dev->missed_calls);
+	/* Idle again: the device asks for a kick at the next entry. */
+	usleep(50 * 1000);
+	avail_event = *(volatile uint16_t *)&vq->used->ring[vq->num];
+	CHECK(t, avail_event == vq->avail_idx, "avail_event %u, avail index %u", avail_event,
+	      vq->avail_idx);
+}
+
+static void test_no_event_idx(struct t_ctx *t)
+{
+	struct fe_opts o = { .no_event_idx = true };
+	struct fc *c = t_session(t, &o, NULL);
+
+	CHECK(t, !(t->dev->features & FE_BIT(VIRTIO_RING_F_EVENT_IDX)), "EVENT_IDX negotiated");
+	run_traffic(t, c, 200, 64);
+	CHECK(t, t->dev->missed_calls == 0, "%u used entries came without a call",
+	      t->dev->missed_calls);
+}
+
+static void test_no_interrupt_flag(struct t_ctx *t)
+{
+	struct fe_opts o = { .no_event_idx = true };
+	struct fc *c = t_session(t, &o, NULL);
+	struct fe_vring *vq = &t->dev->vq[FE_REQUEST];
+	struct pollfd p = { .fd = vq->call_fd, .events = POLLIN };
+	struct fuse_getattr_in in = { 0 };
+	struct fc_arg arg = { &in, sizeof(in) };
+	struct fuse_attr_out a;
+	struct fc_req rq;
+	uint64_t v;
+
+	while (read(vq->call_fd, &v, sizeof(v)) > 0)
+		;
+	vq->avail->flags = VRING_AVAIL_F_NO_INTERRUPT;
+	CHECK_OK(t, fc_start(c, &rq, FUSE_GETATTR, FC_ROOT, &arg, 1, sizeof(a)));
+	for (int i = 0; i < 100 && fe_poll_used(t->dev, FE_REQUEST) == 0; i++)
+		usleep(10 * 1000);
+	CHECK(t, poll(&p, 1, 200) == 0, "the device called although the driver said not to");
+	CHECK_OK(t, fc_finish(c, &rq, &a, sizeof(a), NULL));
+	vq->avail->flags = 0;
+	t_still_serving(t, c);
+}
+
+static void test_indirect(struct t_ctx *t)
+{
+	struct fc *c = t_session(t, NULL, NULL);
+	size_t size = c->init.max_write < MIB ? c->init.max_write : MIB;
+
+	CHECK(t, t->dev->features & FE_BIT(VIRTIO_RING_F_INDIRECT_DESC),
+	      "INDIRECT_DESC not negotiated");
+	c->chain = FE_INDIRECT;
+	c->split_pages = true; /* 256 page descriptors in one table, as the kernel does */
+	write_and_read_back(t, c, "big", size);
+	t_still_serving(t, c);
+}
+
+static void many_in_flight(struct t_ctx *t, enum fe_chain chain, int count)
+{
+	struct fc *c = t_session(t, NULL, "--thread-pool-size=4", NULL);
+	struct fc_req *rq = calloc((size_t)count, sizeof(*rq));
+	uint8_t data[65536], buf[4096];
+	struct fuse_entry_out e;
+	struct fuse_open_out o;
+
+	CHECK(t, rq, "out of memory");
+	for (size_t i = 0; i < sizeof(data); i++)
+		data[i] = (uint8_t)(i / 4096 + i);
+	t_write_file(t, "data", data, sizeof(data));
+	CHECK_OK(t, fc_lookup(c, FC_ROOT, "data", &e));
+	CHECK_OK(t, fc_open(c, e.nodeid, O_RDONLY, &o));
+	c->chain = chain;
+	for (int i = 0; i < count; i++) {
+		struct fuse_read_in rd = { .fh = o.fh,
+					   .offset = (uint64_t)(i % 16) * 4096,
+					   .size = 4096 };
+		struct fuse_getattr_in ga = { 0 };
+		struct fc_arg arg = i % 3 == 0 ? (struct fc_arg){ &rd, sizeof(rd) } :
+						 (struct fc_arg){ &ga, sizeof(ga) };
+
+		CHECK_OK(t, fc_start(c, &rq[i], i % 3 == 0 ? FUSE_READ : FUSE_GETATTR,
+				     i % 3 == 0 ? e.nodeid : FC_ROOT, &arg, 1, 4096));
+	}
+	/* Collected in reverse: the device may complete them in any order. */
+	for (int i = count - 1; i >= 0; i--) {
+		size_t len;
+
+		CHECK_OK(t, fc_finish(c, &rq[i], buf, sizeof(buf), &len));
+		if (i % 3 == 0)
+			CHECK(t, len == 4096 && memcmp(buf, data + (i % 16) * 4096, 4096) == 0,
+			      "READ %d returned the wrong %zu bytes", i, len);
+		else
+			CHECK(t, len == sizeof(struct fuse_attr_out), "GETATTR %d: %zu bytes", i,
+			      len);
+	}
+	CHECK_OK(t, fc_release(c, e.nodeid, o.fh));
+	free(rq);
+}
+
+static void test_many_in_flight_direct(struct t_ctx *t)
+{
+	many_in_flight(t, FE_DIRECT, 60); /* 4 descriptors each in a 256 ring */
+}
+
+static void test_many_in_flight_indirect(struct t_ctx *t)
+{
+	many_in_flight(t, FE_INDIRECT, 250);
+}
+
+static void test_ring_wrap(struct t_ctx *t)
+{
+	struct fe_opts o = { .queue_size = 16, .base = 65500 };
+	struct fc *c = t_session(t, &o, NULL);
+
+	run_traffic(t, c, 60, 3); /* 3 descriptors per GETATTR: 5 fit in 16 */
+	CHECK(t, t->dev->vq[FE_REQUEST].avail_idx < 1000, "the index did not wrap");
+}
+
+static void test_max_queue_size(struct t_ctx *t)
+{
+	struct fe_opts o = { .queue_size = 32768 };
+	struct fc *c = t_session(t, &o, NULL);
+
+	run_traffic(t, c, 20, 40);
+	write_and_read_back(t, c, "f", 64 * 1024);
+}
+
+/* A ring of one descriptor: every request through an indirect table, one at a time. */
+static void test_queue_size_1(struct t_ctx *t)
+{
+	struct fe_opts o = { .queue_size = 1 };
+	struct fuse_init_in in = { .major = 7, .minor = 38 };
+	struct fc_arg arg = { &in, 16 };
+	struct fuse_init_out out;
+	struct fc *c;
+
+	t_daemon(t, NULL);
+	t_connect(t, &o);
+	CHECK_FE(t, fe_start(t->dev));
+	c = &t->fc;
+	c->chain = FE_INDIRECT;
+	CHECK_OK(t, fc_call(c, FUSE_INIT, 0, &arg, 1, &out, sizeof(out), NULL));
+	run_traffic(t, c, 20, 1);
+	write_and_read_back(t, c, "f", 64 * 1024);
+}
+
+/* ---- hang-ups ---- */
+
+static void expect_clean_exit(struct t_ctx *t)
+{
+	int st = t_wait_exit(t, 10000);
+
+	CHECK(t, st != -1, "the daemon did not exit within 10 s of the VMM hanging up");
+	CHECK(t, WIFEXITED(st) && WEXITSTATUS(st) == 0,
+	      "the daemon ended with wait status 0x%x when the VMM hung up", st);
+}
+
+static void test_disconnect_idle(struct t_ctx *t)
+{
+	uint64_t f;
+
+	t_daemon(t, NULL);
+	t_connect(t, NULL);
+	CHECK_FE(t, fe_get_u64(t->dev, VHOST_USER_GET_FEATURES, &f));
+	fe_free(t->dev);
+	t->dev = NULL;
+	expect_clean_exit(t);
+}
+
+static void test_disconnect_mid_request(struct t_ctx *t)
+{
+	struct fc *c = t_session(t, NULL, "--thread-pool-size=4", NULL);
+	static uint8_t chunk[256 * 1024];
+	struct fuse_entry_out e;
+	struct fuse_open_out o;
+	struct fc_req rq[48];
+
+	CHECK_OK(t, fc_create(c, FC_ROOT, "f", O_RDWR | O_CREAT, 0644, &e, &o));
+	c->chain = FE_INDIRECT;
+	for (int i = 0; i < 48; i++) {
+		struct fuse_write_in in = { .fh = o.fh,
+					    .offset = (uint64_t)i * sizeof(chunk),
+					    .size = sizeof(chunk) };
+		struct fc_arg a[2] = { { &in, sizeof(in) }, { chunk, sizeof(chunk) } };
+
+		CHECK_OK(t, fc_start(c, &rq[i], FUSE_WRITE, e.nodeid, a, 2,
+				     sizeof(struct fuse_write_out)));
+	}
+	fe_free(t->dev); /* hang up with all of that in flight */
+	t->dev = NULL;
+	t->fc.dev = NULL;
+	expect_clean_exit(t);
+}
+
+/* ---- whole VMM sequences ---- */
+
+/* cloud-hypervisor's vhost-user-fs: client, MQ, CONFIGURE_MEM_SLOTS, REPLY_ACK on everything. */
+static void test_cloud_hypervisor(struct t_ctx *t)
+{
+	struct fe_opts o = { .ack_all = true, .protocol_mask = CH_PROTOCOL };
+	struct fe_dev *d;
+	uint64_t want;
+
+	t_daemon(t, NULL);
+	d = t_connect(t, &o); /* retries every 100 ms like CH */
+	CHECK_FE(t, fe_msg(d, VHOST_USER_SET_OWNER, NULL, 0, NULL, 0, false, NULL));
+	CHECK_FE(t, fe_get_u64(d, VHOST_USER_GET_FEATURES, &d->dev_features));
+	CHECK(t, d->dev_features & FE_BIT(VHOST_USER_F_PROTOCOL_FEATURES), "no PROTOCOL_FEATURES");
+	CHECK_FE(t, fe_get_u64(d, VHOST_USER_GET_PROTOCOL_FEATURES, &d->dev_protocol));
+	want = d->dev_protocol & CH_PROTOCOL;
+	CHECK_FE(t, fe_set_u64(d, VHOST_USER_SET_PROTOCOL_FEATURES, want));
+	d->protocol = want;
+	CHECK(t, (want & REQUIRED_PROTOCOL) == REQUIRED_PROTOCOL, "negotiated 0x%llx", ull(want));
+	CHECK_FE(t, fe_get_u64(d, VHOST_USER_GET_QUEUE_NUM, &d->queue_num));
+	CHECK(t, d->queue_num >= 2, "GET_QUEUE_NUM = %llu: CH needs 1 request queue + hiprio",
+	      ull(d->queue_num));
+	CHECK_FE(t, fe_set_features(d));
+	CHECK_FE(t, fe_get_u64(d, VHOST_USER_GET_MAX_MEM_SLOTS, &d->max_mem_slots));
+	CHECK_FE(t, fe_send_memory(d));
+	for (unsigned int q = 0; q < FE_NUM_QUEUES; q++) {
+		fe_vring_prepare(d, q);
+		CHECK_FE(t, fe_vring_state(d, VHOST_USER_SET_VRING_NUM, q, d->vq[q].num));
+	}
+	for (unsigned int q = 0; q < FE_NUM_QUEUES; q++) {
+		CHECK_FE(t, fe_vring_addr(d, q));
+		CHECK_FE(t, fe_vring_state(d, VHOST_USER_SET_VRING_BASE, q, 0));
+		CHECK_FE(t, fe_vring_fd(d, VHOST_USER_SET_VRING_CALL, q, d->vq[q].call_fd));
+		CHECK_FE(t, fe_vring_fd(d, VHOST_USER_SET_VRING_KICK, q, d->vq[q].kick_fd));
+	}
+	for (unsigned int q = 0; q < FE_NUM_QUEUES; q++)
+		CHECK_FE(t, fe_vring_enable(d, q, true));
+	CHECK_OK(t, fc_init(&t->fc));
+	write_and_read_back(t, &t->fc, "f", 128 * 1024);
+}
+
+/* The order QEMU 7.2 used in the captured trace (reference/qemu-7.2-trace.md), start to stop. */
+static void test_qemu_sequence(struct t_ctx *t)
+{
+	struct fe_dev *d;
+	struct fuse_entry_out e;
+	unsigned int b0, b1;
+	uint64_t f;
+
+	t_daemon(t, NULL);
+	d = t_connect(t, NULL);
+	CHECK_FE(t, fe_negotiate(d));
+	CHECK_FE(t, fe_get_u64(d, VHOST_USER_GET_FEATURES, &f));
+	for (unsigned int q = 0; q < FE_NUM_QUEUES; q++)
+		CHECK_FE(t, fe_vring_call(d, q));
+	for (unsigned int q = 0; q < FE_NUM_QUEUES; q++)
+		CHECK_FE(t, fe_vring_fd(d, VHOST_USER_SET_VRING_CALL, q, d->vq[q].call_fd));
+	CHECK_FE(t, fe_set_features(d));
+	CHECK_FE(t, fe_send_memory(d));
+	for (unsigned int q = 0; q < FE_NUM_QUEUES; q++)
+		CHECK_FE(t, fe_vring_setup(d, q));
+	for (unsigned int q = 0; q < FE_NUM_QUEUES; q++)
+		CHECK_FE(t, fe_vring_enable(d, q, true));
+	for (unsigned int q = 0; q < FE_NUM_QUEUES; q++)
+		CHECK_FE(t, fe_vring_fd(d, VHOST_USER_SET_VRING_CALL, q, d->vq[q].call_fd));
+	/* The guest's first requests. */
+	CHECK_OK(t, fc_init(&t->fc));
+	t_still_serving(t, &t->fc);
+	CHECK_OK(t, fc_mkdir(&t->fc, FC_ROOT, "d", 0755, &e));
+	CHECK_OK(t, fc_forget(&t->fc, e.nodeid, 1));
+	/* Stop. */
+	for (unsigned int q = 0; q < FE_NUM_QUEUES; q++)
+		CHECK_FE(t, fe_vring_enable(d, q, false));
+	CHECK_FE(t, fe_get_vring_base(d, 0, &b0));
+	CHECK_FE(t, fe_get_vring_base(d, 1, &b1));
+	CHECK(t, b0 == 1 && b1 == 3, "GET_VRING_BASE = %u and %u, expected 1 and 3", b0, b1);
+	for (unsigned int q = 0; q < FE_NUM_QUEUES; q++)
+		CHECK_FE(t, fe_vring_fd(d, VHOST_USER_SET_VRING_CALL, q, d->vq[q].call_fd));
+	CHECK(t, t_exists(t, "d"), "mkdir did not reach the host");
+}
+
+/*
+ * SET_VRING_NUM after SET_VRING_ADDR: the rings were checked against guest memory for 16
+ * entries; with 32768 they run 60 KiB past a region that ends right after them. The daemon
+ * must refuse (nack) or re-check, never read or write outside guest memory.
+ */
+static void test_vring_num_after_addr(struct t_ctx *t)
+{
+	struct fe_opts o = { .ack_all = true };
+	struct fe_dev *d;
+	struct fe_vring *vq;
+	uint8_t *base;
+	int n, r;
+
+	t_daemon(t, NULL);
+	d = t_connect(t, &o);
+	CHECK_FE(t, fe_negotiate(d));
+	for (unsigned int q = 0; q < FE_NUM_QUEUES; q++)
+		CHECK_FE(t, fe_vring_call(d, q));
+	CHECK_FE(t, fe_set_features(d));
+	CHECK_FE(t, fe_send_memory(d));
+	/* Queue 1's ring alone in an 8 KiB region: desc first, used ring at the very end. */
+	n = fe_region_new(d, 64 * GIB, 8192);
+	CHECK(t, n >= 0, "fe_region_new: %s", strerror(-n));
+	CHECK_FE(t, fe_region_add(d, n));
+	base = d->regions[n].host;
+	vq = &d->vq[1];
+	vq->num = 16;
+	vq->desc = (struct vring_desc *)base;
+	vq->avail = (struct vring_avail *)(base + 4096);
+	vq->used = (struct vring_used *)(base + 8192 - 136);
+	CHECK_FE(t, fe_vring_state(d, VHOST_USER_SET_VRING_NUM, 1, 16));
+	CHECK_FE(t, fe_vring_state(d, VHOST_USER_SET_VRING_BASE, 1, 0));
+	CHECK_FE(t, fe_vring_addr(d, 1));
+	r = fe_vring_state(d, VHOST_USER_SET_VRING_NUM, 1, 32768);
+	if (r == -EREMOTEIO)
+		return; /* refused: fine */
+	CHECK_FE(t, r);
+	CHECK_FE(t, fe_vring_state(d, VHOST_USER_SET_VRING_BASE, 1, 30000));
+	vq->used->idx = 30000;
+	vq->avail->idx = 30001;
+	/* Refusing to start the ring is fine too; dying is not. */
+	r = fe_vring_fd(d, VHOST_USER_SET_VRING_KICK, 1, vq->kick_fd);
+	if (r == 0)
+		r = fe_vring_enable(d, 1, true);
+	if (r == 0)
+		r = fe_kick(d, 1);
+	/* Up to 2 s for the daemon to (wrongly) use the ring, or to die of it. */
+	for (int i = 0; r == 0 && i < 200 && t_alive(t); i++) {
+		if (__atomic_load_n(&vq->used->idx, __ATOMIC_ACQUIRE) != 30000)
+			break;
+		usleep(10 * 1000);
+	}
+	CHECK(t, t_alive(t), "the daemon died (%s) using a ring past the end of guest memory",
+	      t_status(t));
+	CHECK(t, r == 0 || r == -EREMOTEIO, "%s", fe_error(d));
+	/* Its head (avail->ring[30000]) lies 60 KiB past the region: nothing may be used. */
+	CHECK(t, __atomic_load_n(&vq->used->idx, __ATOMIC_ACQUIRE) == 30000,
+	      "the daemon used a ring that does not fit in guest memory (used index %u)",
+	      vq->used->idx);
+}
+
+/* ---- what a VMM may get wrong (vfsd answers with a nack and goes on) ---- */
+
+static void test_bad_messages_nacked(struct t_ctx *t)
+{
+	struct fe_opts o = { .ack_all = true };
+	struct vring_desc *desc;
+	struct fe_dev *d;
+
+	t_daemon(t, NULL);
+	d = t_connect(t, &o);
+	CHECK_FE(t, fe_negotiate(d));
+	CHECK(t, fe_set_u64(d, VHOST_USER_SET_FEATURES, d->dev_features | FE_BIT(0)) == -EREMOTEIO,
+	      "SET_FEATURES with a bit not offered: %s", fe_error(d));
+	CHECK(t, fe_vring_state(d, VHOST_USER_SET_VRING_NUM, 1, 0) == -EREMOTEIO,
+	      "SET_VRING_NUM 0: %s", fe_error(d));
+	CHECK(t, fe_vring_state(d, VHOST_USER_SET_VRING_NUM, 1, 100) == -EREMOTEIO,
+	      "SET_VRING_NUM 100: %s", fe_error(d));
+	CHECK(t, fe_vring_state(d, VHOST_USER_SET_VRING_NUM, 1, 65536) == -EREMOTEIO,
+	      "SET_VRING_NUM 65536: %s", fe_error(d));
+	CHECK(t, fe_vring_state(d, VHOST_USER_SET_VRING_NUM, 2, 256) == -EREMOTEIO,
+	      "SET_VRING_NUM on queue 2: %s", fe_error(d));
+	CHECK(t, fe_vring_state(d, VHOST_USER_SET_VRING_ENABLE, 1, 1) == -EREMOTEIO,
+	      "SET_VRING_ENABLE before PROTOCOL_FEATURES was acked: %s", fe_error(d));
+	/* Still a working device. */
+	for (unsigned int q = 0; q < FE_NUM_QUEUES; q++)
+		CHECK_FE(t, fe_vring_call(d, q));
+	CHECK_FE(t, fe_set_features(d));
+	CHECK_FE(t, fe_send_memory(d));
+	/* The ring addresses must lie in guest memory. */
+	fe_vring_prepare(d, 1);
+	CHECK_FE(t, fe_vring_state(d, VHOST_USER_SET_VRING_NUM, 1, d->vq[1].num));
+	desc = d->vq[1].desc;
+	d->vq[1].desc = (void *)(uintptr_t)0x1000;
+	CHECK(t, fe_vring_addr(d, 1) == -EREMOTEIO, "SET_VRING_ADDR outside memory: %s",
+	      fe_error(d));
+	d->vq[1].desc = desc;
+	for (unsigned int q = 0; q < FE_NUM_QUEUES; q++)
+		CHECK_FE(t, fe_vring_setup(d, q));
+	for (unsigned int q = 0; q < FE_NUM_QUEUES; q++)
+		CHECK_FE(t, fe_vring_enable(d, q, true));
+	CHECK_OK(t, fc_init(&t->fc));
+	t_still_serving(t, &t->fc);
+}
+
+#define SAME_RACE "QEMU 7.2's virtiofsd has the same race (it asserts in virtio_send_msg)"
+#define NO_TAG "QEMU 7.2's virtiofsd has no --tag and never offers CONFIG"
+#define LIBVHOST "libvhost-user accepts it (or calls vu_panic)"
+
+static const struct t_case cases[] = {
+	{ "features", test_features, NULL },
+	{ "protocol-features", test_protocol_features, NULL },
+	{ "queue-num", test_queue_num, NULL },
+	{ "max-mem-slots", test_max_mem_slots, NULL },
+	{ "config-tag", test_config_tag, NO_TAG },
+	{ "config-tag-36-bytes", test_config_tag_36, NO_TAG },
+	{ "reply-ack-add-mem-reg", test_reply_ack_add_mem_reg, NULL },
+	{ "set-mem-table-4-regions", test_set_mem_table, NULL },
+	{ "add-mem-reg-8-regions", test_add_mem_reg_8_regions, NULL },
+	{ "mem-hotplug-while-running", test_mem_hotplug, NULL },
+	{ "set-mem-table-under-load", test_set_mem_table_under_load, SAME_RACE },
+	{ "set-mem-table-under-load-pool", test_set_mem_table_under_load_pool, SAME_RACE },
+	{ "rem-mem-reg-unknown-region", test_rem_unknown_region, LIBVHOST },
+	{ "get-vring-base", test_get_vring_base, NULL },
+	{ "ring-restarts-do-not-leak", test_ring_restarts_do_not_leak, NULL },
+	{ "reset-device", test_reset_device, "QEMU 7.2's virtiofsd does not offer RESET_DEVICE" },
+	{ "vring-enable-late", test_vring_enable_late, NULL },
+	{ "event-idx-notifications", test_event_idx, NULL },
+	{ "no-event-idx-notifications", test_no_event_idx, NULL },
+	{ "no-interrupt-flag", test_no_interrupt_flag, NULL },
+	{ "indirect-1mib-in-pages", test_indirect, NULL },
+	{ "many-in-flight-direct", test_many_in_flight_direct, NULL },
+	{ "many-in-flight-indirect", test_many_in_flight_indirect, NULL },
+	{ "ring-index-wrap", test_ring_wrap, NULL },
+	{ "max-queue-size-32768", test_max_queue_size, NULL },
+	{ "queue-size-1-indirect", test_queue_size_1, NULL },
+	{ "disconnect-idle", test_disconnect_idle, NULL },
+	{ "disconnect-mid-request", test_disconnect_mid_request, NULL },
+	{ "cloud-hypervisor-sequence", test_cloud_hypervisor, NULL },
+	{ "qemu-7.2-sequence", test_qemu_sequence, NULL },
+	{ "bad-messages-nacked", test_bad_messages_nacked, LIBVHOST },
+	{ "vring-num-after-addr", test_vring_num_after_addr, LIBVHOST },
+	{ NULL, NULL, NULL },
+};
+
+int main(int argc, char **argv)
+{
+	return t_main(argc, argv, cases, "protocol");
+}
