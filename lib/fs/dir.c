@@ -1,6 +1,7 @@
 /* Directory listing: READDIR and READDIRPLUS from the host's getdents64 stream. */
 #include <dirent.h>
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -52,53 +53,64 @@ static int emit(struct vfsd_passthrough *fs, struct fs_inode *dir, struct vfsd_d
 	return r;
 }
 
+#define DENTS_SIZE 32768
+
 int fs_readdir(void *opaque, const struct vfsd_req_ctx *ctx, uint64_t nodeid, uint64_t fh,
 	       uint64_t off, struct vfsd_dirbuf *db)
 {
 	struct vfsd_passthrough *fs = opaque;
 	struct fs_handle *h = handle_get(fs, nodeid, fh);
-	static __thread char buf[65536];
 	int r = 0;
 
 	(void)ctx;
 	if (!h)
 		return -EBADF;
 	pthread_mutex_lock(&h->lock);
-	if (lseek(h->fd, (off_t)off, SEEK_SET) < 0) {
-		r = -errno;
-		goto out;
+	if (!h->dents) {
+		h->dents = malloc(DENTS_SIZE);
+		if (!h->dents) {
+			r = -ENOMEM;
+			goto out;
+		}
 	}
-	for (bool full = false; !full;) {
-		long n = syscall(SYS_getdents64, h->fd, buf, MIN(sizeof(buf), db->size * 2));
-
-		if (n < 0) {
-			r = db->used ? 0 : -errno;
-			break;
+	/* The guest usually asks for the offset where the last reply stopped: go on from there. */
+	if (off != h->dir_off) {
+		if (lseek(h->fd, (off_t)off, SEEK_SET) < 0) {
+			r = -errno;
+			goto out;
 		}
-		if (n == 0)
-			break;
-		for (long pos = 0; pos < n;) {
-			const struct linux_dirent64 *d = (const void *)(buf + pos);
-			int e = emit(fs, h->inode, db, d);
+		h->dents_len = h->dents_pos = 0;
+		h->dir_off = off;
+	}
+	for (;;) {
+		const struct linux_dirent64 *d;
+		int e;
 
-			if (e == -ENOSPC) {
-				full = true;
+		if (h->dents_pos >= h->dents_len) {
+			long n = syscall(SYS_getdents64, h->fd, h->dents, DENTS_SIZE);
+
+			if (n < 0) {
+				r = db->used ? 0 : -errno;
 				break;
 			}
-			if (e == -ENOENT) {
-				/* Removed since getdents64 saw it: not part of the listing any more. */
-				pos += d->d_reclen;
-				continue;
-			}
-			if (e < 0) {
-				/* A name that cannot be looked up: an error only if nothing was sent. */
-				if (db->used == 0)
-					r = e;
-				full = true;
+			if (n == 0)
 				break;
-			}
-			pos += d->d_reclen;
+			h->dents_len = (size_t)n;
+			h->dents_pos = 0;
 		}
+		d = (const void *)(h->dents + h->dents_pos);
+		e = emit(fs, h->inode, db, d);
+		if (e == -ENOSPC)
+			break;
+		if (e < 0 && e != -ENOENT) {
+			/* A name that cannot be looked up: an error only if nothing was sent. */
+			if (db->used == 0)
+				r = e;
+			break;
+		}
+		/* Sent, or removed since getdents64 saw it (no longer part of the listing). */
+		h->dents_pos += d->d_reclen;
+		h->dir_off = (uint64_t)d->d_off;
 	}
 out:
 	pthread_mutex_unlock(&h->lock);

@@ -286,6 +286,11 @@ int fs_lseek(void *opaque, const struct vfsd_req_ctx *ctx, uint64_t nodeid, uint
 		return -EBADF;
 	pthread_mutex_lock(&h->lock);
 	r = lseek(h->fd, (off_t)off, (int)whence);
+	if (r >= 0) {
+		/* A directory stream restarts where the fd now is. */
+		h->dents_len = h->dents_pos = 0;
+		h->dir_off = (uint64_t)r;
+	}
 	pthread_mutex_unlock(&h->lock);
 	handle_put(fs, h);
 	if (r < 0)

@@ -15,6 +15,7 @@ int handle_table_init(struct handle_table *t)
 static void handle_free(struct vfsd_passthrough *fs, struct fs_handle *h)
 {
 	vfsd_closep(&h->fd);
+	free(h->dents);
 	inode_put(fs, h->inode);
 	pthread_mutex_destroy(&h->lock);
 	free(h);

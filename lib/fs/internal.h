@@ -31,7 +31,12 @@ struct fs_handle {
 	uint32_t slot, gen;
 	uint32_t refs;		/* guarded by handles.lock */
 	bool released;		/* guarded by handles.lock */
-	pthread_mutex_t lock;	/* serialises users of the fd offset (READDIR) */
+	pthread_mutex_t lock;	/* serialises users of the fd offset (READDIR, LSEEK) */
+	/* Directory stream, guarded by lock: getdents64 output not yet sent, and the directory
+	 * offset of its next entry; a READDIR at that offset goes on without seeking. */
+	char *dents;
+	size_t dents_len, dents_pos;
+	uint64_t dir_off;
 };
 
 struct slot_table {
