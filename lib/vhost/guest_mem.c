@@ -5,6 +5,8 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 
+#define GUEST_MEM_ALIGN 4096ull
+
 static bool ranges_overlap(uint64_t a, uint64_t alen, uint64_t b, uint64_t blen)
 {
 	return a < b + blen && b < a + alen;
@@ -19,6 +21,9 @@ int guest_mem_add(struct guest_mem *mem, int fd, uint64_t gpa, uint64_t size, ui
 
 	if (size == 0 || gpa + size < gpa || uva + size < uva || mmap_offset + size < mmap_offset ||
 	    mmap_offset + size > SIZE_MAX)
+		return -EINVAL;
+	/* Page-aligned offsets and addresses keep our pointers as aligned as the VMM's. */
+	if (mmap_offset % GUEST_MEM_ALIGN || uva % GUEST_MEM_ALIGN)
 		return -EINVAL;
 	if (mem->nregions >= GUEST_MEM_MAX_REGIONS)
 		return -ENOSPC;

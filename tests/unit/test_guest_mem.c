@@ -103,6 +103,8 @@ static void test_region_past_end_of_file(void **state)
 	assert_int_equal(ftruncate(fd, 0x10000), 0);
 	assert_int_equal(guest_mem_add(&mem, fd, 0, 0x20000, 0, 0), -EINVAL);
 	assert_int_equal(guest_mem_add(&mem, fd, 0, 0x10000, 0, 0x1000), -EINVAL);
+	assert_int_equal(guest_mem_add(&mem, fd, 0, 0xe000, 0, 0x1001), -EINVAL); /* misaligned */
+	assert_int_equal(guest_mem_add(&mem, fd, 0, 0xe000, 0x10, 0x1000), -EINVAL);
 	assert_int_equal(guest_mem_add(&mem, fd, 0, 0xf000, 0, 0x1000), 0);
 	close(fd);
 	guest_mem_clear(&mem);
