@@ -716,8 +716,8 @@ int main(int argc, char **argv)
 	fprintf(json, "{\n  \"thread_pool_size\": %d,\n  \"seconds\": %.1f,\n  \"results\": [\n", thread_pool,
 		seconds);
 
-	printf("| workload | depth | vfsd ops/s | virtiofsd ops/s | ratio | vfsd MB/s | virtiofsd MB/s | vfsd CPU s/10k ops | virtiofsd CPU s/10k ops | syscall floor ops/s | vfsd / floor |\n");
-	printf("|---|---|---|---|---|---|---|---|---|---|---|\n");
+	printf("| workload | depth | vfsd ops/s | virtiofsd ops/s | ratio | vfsd MB/s | virtiofsd MB/s | vfsd CPU s/10k ops | virtiofsd CPU s/10k ops | syscall floor ops/s | vfsd / floor | floor CPU / vfsd CPU |\n");
+	printf("|---|---|---|---|---|---|---|---|---|---|---|---|\n");
 	fflush(stdout);
 	bool first = true;
 
@@ -748,11 +748,15 @@ int main(int argc, char **argv)
 						fc_strerror(&d->fc, *e));
 				stop_daemon(d);
 			}
-			printf("| %s | %d | %.0f | %.0f | %.2f | %.1f | %.1f | %.3f | %.3f | %.0f | %.0f%% |\n",
+			/* the floor's CPU per operation is one thread's time: 1 / its rate */
+			double floor_cpu = floor_ops > 0 ? 10000.0 / floor_ops : 0;
+
+			printf("| %s | %d | %.0f | %.0f | %.2f | %.1f | %.1f | %.3f | %.3f | %.0f | %.0f%% | %.0f%% |\n",
 			       w->name, depth, res[0].ops, res[1].ops,
 			       res[1].ops > 0 ? res[0].ops / res[1].ops : 0, res[0].mbs, res[1].mbs,
 			       res[0].cpu_per_10k, res[1].cpu_per_10k, floor_ops,
-			       floor_ops > 0 ? 100.0 * res[0].ops / floor_ops : 0);
+			       floor_ops > 0 ? 100.0 * res[0].ops / floor_ops : 0,
+			       res[0].cpu_per_10k > 0 ? 100.0 * floor_cpu / res[0].cpu_per_10k : 0);
 			fflush(stdout);
 			fprintf(json,
 				"%s    {\"workload\": \"%s\", \"depth\": %d, \"vfsd\": {\"ops\": %.1f, \"mbs\": %.2f, \"cpu_s_per_10k\": %.4f, \"error\": %d}, \"virtiofsd\": {\"ops\": %.1f, \"mbs\": %.2f, \"cpu_s_per_10k\": %.4f, \"error\": %d}, \"floor_ops\": %.1f}",
