@@ -52,7 +52,7 @@ $(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libvfsd.a
 deps:
 	@scripts/install-deps.sh
 
-check: deps
+check: deps lint
 	@$(MAKE) --no-print-directory all $(UNIT_BINS) frontend-tests
 	@$(MAKE) --no-print-directory asan-build
 	@tests/run-all.sh

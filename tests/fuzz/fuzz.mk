@@ -41,22 +41,25 @@ $(FUZZ_DIR)/libvfsd-fuzz.a: $(FUZZ_LIB_OBJS)
 	@rm -f $@
 	@ar rcs $@ $^
 
-$(FUZZ_BINS): $(FUZZ_DIR)/%: tests/fuzz/%.c $(FUZZ_DIR)/libvfsd-fuzz.a
+# guard_mem.c puts inaccessible zones around guest memory mappings (see there).
+FUZZ_GUARD_LDFLAGS := -Wl,--wrap=mmap -Wl,--wrap=munmap
+
+$(FUZZ_BINS): $(FUZZ_DIR)/%: tests/fuzz/%.c tests/fuzz/guard_mem.c $(FUZZ_DIR)/libvfsd-fuzz.a
 	@mkdir -p $(dir $@)
 	@echo "  FUZZ-LD $@"
 	@$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer $(FUZZ_SAN) -Itests/fuzz -MMD -MP -MF $@.d \
-		-o $@ $< $(FUZZ_DIR)/libvfsd-fuzz.a
+		-o $@ $< tests/fuzz/guard_mem.c $(FUZZ_DIR)/libvfsd-fuzz.a $(FUZZ_GUARD_LDFLAGS)
 
 # One target at a time, one process each (the machine has two cores). New inputs go to
 # corpus-work/, the committed seeds are only read; a crash, leak or timeout fails the run.
 define fuzz_run
 	@mkdir -p $(FUZZ_DIR)/corpus-work/$(1) $(FUZZ_DIR)/artifacts $(FUZZ_DIR)/logs
-	@cp -n tests/fuzz/corpus/$(1)/* $(FUZZ_DIR)/corpus-work/$(1)/
+	@cp tests/fuzz/corpus/$(1)/* $(FUZZ_DIR)/corpus-work/$(1)/
 	@echo "  FUZZ    $(1) for $(FUZZ_SECONDS)s (log: $(FUZZ_DIR)/logs/$(1).log)"
 	@if $(FUZZ_DIR)/$(1) $(FUZZ_RUN_FLAGS) $(FUZZ_FLAGS_$(1)) -max_total_time=$(FUZZ_SECONDS) \
 		-artifact_prefix=$(FUZZ_DIR)/artifacts/$(1)- $(FUZZ_DIR)/corpus-work/$(1) \
 		>$(FUZZ_DIR)/logs/$(1).log 2>&1; then \
-		grep -E '^#[0-9]+ +DONE|^stat::(number_of_executed_units|average_exec_per_sec)' \
+		grep -E '^#[0-9]+[[:space:]]+DONE|^stat::(number_of_executed|average_exec)' \
 			$(FUZZ_DIR)/logs/$(1).log | sed 's/^/          /'; \
 	else \
 		tail -n 60 $(FUZZ_DIR)/logs/$(1).log; \

@@ -19,7 +19,9 @@
 #include <ftw.h>
 #include <linux/fuse.h>
 #include <linux/capability.h>
+#include <signal.h>
 #include <stdbool.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -29,6 +31,9 @@
 #include "fuzz_common.h"
 
 #define MAX_RECORDS 64
+/* Largest file the guest may make: WRITE, SETATTR, FALLOCATE and COPY_FILE_RANGE get EFBIG
+ * past it, so that an input cannot fill the machine's memory or disk. */
+#define MAX_FILE_SIZE (16 << 20)
 #define OUT_HDR sizeof(struct fuse_out_header)
 #define IN_HDR sizeof(struct fuse_in_header)
 
@@ -164,6 +169,8 @@ static bool may_change_tree(uint32_t opcode)
 	case FUSE_OPEN: /* O_TRUNC */
 	case FUSE_CREATE:
 	case FUSE_WRITE:
+	case FUSE_FALLOCATE:
+	case FUSE_COPY_FILE_RANGE:
 		return true;
 	default:
 		return false;
@@ -237,6 +244,7 @@ static void serve_record(struct fuse_server *srv, size_t cap, uint8_t shape, con
 	uid_t euid = geteuid();
 	gid_t egid = getegid();
 	uint64_t caps = effective_caps();
+	const char *op;
 	uint32_t ret;
 
 	cut(len, nrd, shape & 0x20, IN_HDR, rlen);
@@ -276,28 +284,26 @@ static void serve_record(struct fuse_server *srv, size_t cap, uint8_t shape, con
 			out.error);
 	}
 
+	op = fuse_opcode_name(in.opcode);
 	FUZZ_CHECK(geteuid() == euid && getegid() == egid && effective_caps() == caps,
-		   "credentials not restored after %s", fuse_opcode_name(in.opcode));
-	FUZZ_CHECK(ret <= cap, "%s: reply of %u bytes into %zu", fuse_opcode_name(in.opcode), ret,
-		   cap);
-	FUZZ_CHECK(ret == 0 || ret >= OUT_HDR, "%s: reply of %u bytes", fuse_opcode_name(in.opcode),
-		   ret);
+		   "credentials not restored after %s", op);
+	FUZZ_CHECK(ret <= cap, "%s: reply of %u bytes into %zu", op, ret, cap);
+	FUZZ_CHECK(ret == 0 || ret >= OUT_HDR, "%s: reply of %u bytes", op, ret);
 	if (ret >= OUT_HDR) {
+		bool plus = in.opcode == FUSE_READDIRPLUS, dir = plus || in.opcode == FUSE_READDIR;
+
 		gather(wr, nwr, &out, OUT_HDR);
-		FUZZ_CHECK(out.len == ret, "%s: out.len %u, returned %u", fuse_opcode_name(in.opcode),
-			   out.len, ret);
-		FUZZ_CHECK(out.error <= 0 && out.error > -4096, "%s: error %d",
-			   fuse_opcode_name(in.opcode), out.error);
-		FUZZ_CHECK(out.error == 0 || ret == OUT_HDR, "%s: error %d with %u bytes",
-			   fuse_opcode_name(in.opcode), out.error, ret);
-		FUZZ_CHECK(len < IN_HDR || out.unique == in.unique, "%s: unique %llu for %llu",
-			   fuse_opcode_name(in.opcode), (unsigned long long)out.unique,
-			   (unsigned long long)in.unique);
-		if (out.error == 0 && (in.opcode == FUSE_READDIR || in.opcode == FUSE_READDIRPLUS)) {
+		FUZZ_CHECK(out.len == ret, "%s: out.len %u, returned %u", op, out.len, ret);
+		FUZZ_CHECK(out.error <= 0 && out.error > -4096, "%s: error %d", op, out.error);
+		FUZZ_CHECK(out.error == 0 || ret == OUT_HDR, "%s: error %d with %u bytes", op,
+			   out.error, ret);
+		FUZZ_CHECK(len < IN_HDR || out.unique == in.unique, "%s: unique %llu for %llu", op,
+			   (unsigned long long)out.unique, (unsigned long long)in.unique);
+		if (out.error == 0 && dir) {
 			uint8_t *reply = malloc(ret);
 
 			gather(wr, nwr, reply, ret);
-			check_dirents(reply + OUT_HDR, ret - OUT_HDR, in.opcode == FUSE_READDIRPLUS);
+			check_dirents(reply + OUT_HDR, ret - OUT_HDR, plus);
 			free(reply);
 		}
 	}
@@ -337,6 +343,8 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	(void)argv;
 	fuzz_log_init();
 	setup_scratch();
+	FUZZ_CHECK(setrlimit(RLIMIT_FSIZE, &(struct rlimit){ MAX_FILE_SIZE, MAX_FILE_SIZE }) == 0,
+		   "setrlimit: %s", strerror(errno));
 	return 0;
 }
 
@@ -352,8 +360,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		.readonly = conf & 1,
 		.readdirplus = conf & 2,
 	};
+	static bool once;
 	int fds_before, r;
 
+	if (!once) {
+		/* EFBIG is the answer past MAX_FILE_SIZE, not a signal (libFuzzer installs its
+		 * own handler after LLVMFuzzerInitialize). */
+		signal(SIGXFSZ, SIG_IGN);
+		once = true;
+	}
 	if (tree_dirty)
 		build_tree();
 	fds_before = fuzz_count_fds();

@@ -12,6 +12,7 @@ LOOKUP, FORGET, GETATTR, SETATTR, READLINK, SYMLINK = 1, 2, 3, 4, 5, 6
 MKNOD, MKDIR, UNLINK, RMDIR, RENAME, LINK, OPEN, READ, WRITE = 8, 9, 10, 11, 12, 13, 14, 15, 16
 STATFS, RELEASE, FSYNC, FLUSH, INIT, OPENDIR, READDIR, RELEASEDIR = 17, 18, 20, 25, 26, 27, 28, 29
 ACCESS, CREATE, INTERRUPT, DESTROY, BATCH_FORGET, READDIRPLUS, RENAME2 = 34, 35, 36, 38, 42, 44, 45
+FALLOCATE, LSEEK, COPY_FILE_RANGE, SYNCFS = 43, 46, 47, 50
 FIX_LEN = 0x10  # shape bit: the harness writes the real length into the header
 
 unique = 100
@@ -81,6 +82,13 @@ def fuse_seeds():
         rec(fuse_req(GETATTR, 1)) + \
         rec(fuse_req(INIT, 0, struct.pack("<IIII", 7, 31, 65536, 0)), cap=80) + \
         rec(fuse_req(LOOKUP, 1, name("..")), shape=FIX_LEN | 0x25)
+    s["fallocate-lseek-copy"] = bytes([0]) + rec(fuse_req(LOOKUP, 1, name("big"))) + \
+        rec(fuse_req(OPEN, 2, struct.pack("<II", os.O_RDWR, 0))) + \
+        rec(fuse_req(FALLOCATE, 2, struct.pack("<QQQII", 1, 8192, 4096, 0, 0))) + \
+        rec(fuse_req(LSEEK, 2, struct.pack("<QQII", 1, 0, 3, 0))) + \
+        rec(fuse_req(LSEEK, 2, struct.pack("<QQII", 1, 0, 4, 0))) + \
+        rec(fuse_req(COPY_FILE_RANGE, 2, struct.pack("<QQQQQQQ", 1, 0, 2, 1, 10000, 100, 0))) + \
+        rec(fuse_req(SYNCFS, 1, struct.pack("<Q", 0)))
     return s
 
 
