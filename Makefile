@@ -54,7 +54,7 @@ deps:
 
 check: deps lint
 	@$(MAKE) --no-print-directory all $(UNIT_BINS) frontend-tests
-	@$(MAKE) --no-print-directory asan-build
+	@$(MAKE) --no-print-directory asan-build fuzz-build
 	@tests/run-all.sh
 
 check-unit: deps

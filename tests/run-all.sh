@@ -58,6 +58,10 @@ for t in "$build"/tests/test_*; do
 	run_suite "unit/$(basename "$t")" "$t"
 done
 run_suite cli tests/cli/run.sh "$build/vfsd"
+# Every committed fuzzer seed and regression input, replayed through the sanitized targets.
+if ((!unit_only)); then
+	run_suite fuzz-replay tests/fuzz/replay.sh
+fi
 # The vhost-user frontend suites (protocol, every FUSE opcode, a hostile guest): on vfsd, on
 # its sanitizer build with a worker pool, and the protocol and opcode parts on the C virtiofsd.
 fe_build=${FRONTEND_BUILD:-$build} # where the frontend test binaries are

@@ -28,7 +28,9 @@ int virtq_map(struct virtq *vq, const struct guest_mem *mem)
 	vq->used = guest_mem_uva_ptr(mem, vq->used_uva,
 				     offsetof(struct vring_used, ring) +
 					     num * sizeof(struct vring_used_elem) + sizeof(uint16_t));
-	if (!vq->desc || !vq->avail || !vq->used) {
+	/* And our own pointers, whatever the region's offsets were. */
+	if (!vq->desc || !vq->avail || !vq->used || (uintptr_t)vq->desc % 16 ||
+	    (uintptr_t)vq->avail % 2 || (uintptr_t)vq->used % 4) {
 		virtq_unmap(vq);
 		return -EFAULT;
 	}

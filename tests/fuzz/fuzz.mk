@@ -72,3 +72,13 @@ fuzz: fuzz-build
 	$(foreach t,$(FUZZ_TARGETS),$(call fuzz_run,$(t)))
 
 -include $(shell find $(FUZZ_DIR) -name '*.d' 2>/dev/null)
+
+# Every committed seed and regression input, once through each target (seconds): make check
+# runs it so that a fixed crash stays fixed.
+.PHONY: fuzz-replay
+fuzz-replay: fuzz-build
+	@set -e; for t in $(FUZZ_TARGETS); do \
+		$(FUZZ_DIR)/$$t -runs=0 tests/fuzz/corpus/$$t/* >$(FUZZ_DIR)/$$t.replay.log 2>&1 || \
+			{ tail -n 40 $(FUZZ_DIR)/$$t.replay.log; echo "FAIL fuzz-replay $$t"; exit 1; }; \
+		echo "PASS fuzz-replay $$t ($$(ls tests/fuzz/corpus/$$t | wc -l) inputs)"; \
+	done
