@@ -51,6 +51,19 @@ wait_for() {
 	return 1
 }
 
+# exit_status_of PID: sets rc to the daemon's exit status, or 124 if it runs on after 5 s.
+exit_status_of() {
+	rc=124
+	for _ in $(seq 50); do
+		if ! kill -0 "$1" 2>/dev/null; then
+			wait "$1"
+			rc=$?
+			return
+		fi
+		sleep 0.1
+	done
+}
+
 mkdir -p "$work/share"
 expect_exit help 0 'Usage: vfsd --shared-dir' --help
 expect_exit version 0 '^vfsd [0-9]' --version
@@ -92,15 +105,7 @@ s = socket.socket(socket.AF_UNIX)
 s.connect(sys.argv[1])
 s.close()
 PY
-rc=124
-for _ in $(seq 50); do
-	if ! kill -0 "${pids[0]}" 2>/dev/null; then
-		wait "${pids[0]}"
-		rc=$?
-		break
-	fi
-	sleep 0.1
-done
+exit_status_of "${pids[0]}"
 check exit-0-on-disconnect "$([[ $rc == 0 ]]; echo $?)" "status $rc"
 
 # A VMM that sends garbage is disconnected, not obeyed; the daemon does not crash.
@@ -120,15 +125,7 @@ except OSError:
     pass
 s.close()
 PY
-rc=124
-for _ in $(seq 50); do
-	if ! kill -0 "${pids[1]}" 2>/dev/null; then
-		wait "${pids[1]}"
-		rc=$?
-		break
-	fi
-	sleep 0.1
-done
+exit_status_of "${pids[1]}"
 check garbage-from-vmm "$([[ $rc == 1 ]] && grep -q 'unsupported request' "$work/d2.log"; echo $?)" \
 	"status $rc: $(tail -n 2 "$work/d2.log")"
 
