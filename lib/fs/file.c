@@ -158,8 +158,9 @@ int fs_read(void *opaque, const struct vfsd_req_ctx *ctx, uint64_t nodeid, uint6
 		return -EBADF;
 	*done = 0;
 	while (*done < size) {
-		int n = iov_slice(dst, cnt, *done, size - *done, rest, ARRAY_SIZE(rest));
-		ssize_t got = preadv(h->fd, rest, n, (off_t)(off + *done));
+		/* The whole request at first; only what is left after a short read is re-sliced. */
+		int n = *done ? iov_slice(dst, cnt, *done, size - *done, rest, ARRAY_SIZE(rest)) : cnt;
+		ssize_t got = preadv(h->fd, *done ? rest : dst, n, (off_t)(off + *done));
 
 		if (got < 0 && errno == EINTR)
 			continue;
@@ -196,8 +197,8 @@ int fs_write(void *opaque, const struct vfsd_req_ctx *ctx, uint64_t nodeid, uint
 		rwf = RWF_APPEND;
 	*done = 0;
 	while (*done < size) {
-		int n = iov_slice(src, cnt, *done, size - *done, rest, ARRAY_SIZE(rest));
-		ssize_t put = pwritev2(h->fd, rest, n, (off_t)(off + *done), rwf);
+		int n = *done ? iov_slice(src, cnt, *done, size - *done, rest, ARRAY_SIZE(rest)) : cnt;
+		ssize_t put = pwritev2(h->fd, *done ? rest : src, n, (off_t)(off + *done), rwf);
 
 		if (put < 0 && errno == EINTR)
 			continue;

@@ -303,10 +303,6 @@ static void remap_rings(struct vhost_dev *dev)
 
 /* ---- messages ---- */
 
-struct msg_result {
-	bool has_reply; /* the message has its own reply, already in msg */
-};
-
 static int msg_vq(struct vhost_dev *dev, uint32_t index, struct vhost_vq **out)
 {
 	if (index >= VHOST_DEV_NUM_QUEUES) {
