@@ -361,44 +361,43 @@ static void report(struct t_ctx *t, const char *status, const char *reason, bool
 	write_all(t->result_fd, msg, strlen(msg));
 }
 
-void t_fail_at(struct t_ctx *t, int line, const char *fmt, ...)
+/* Ends the test with kind ("FAIL" or "SKIP") and a reason after prefix. */
+static void __attribute__((noreturn, format(printf, 4, 0)))
+t_end(struct t_ctx *t, const char *kind, const char *prefix, const char *fmt, va_list ap)
 {
 	char reason[1024];
-	int n = snprintf(reason, sizeof(reason), "line %d: ", line);
+	int n = snprintf(reason, sizeof(reason), "%s", prefix);
+
+	vsnprintf(reason + n, sizeof(reason) - (size_t)n, fmt, ap);
+	kill_daemon(t);
+	report(t, kind, reason, strcmp(kind, "FAIL") == 0);
+	_exit(0);
+}
+
+void t_fail_at(struct t_ctx *t, int line, const char *fmt, ...)
+{
+	char prefix[32];
 	va_list ap;
 
+	snprintf(prefix, sizeof(prefix), "line %d: ", line);
 	va_start(ap, fmt);
-	vsnprintf(reason + n, sizeof(reason) - (size_t)n, fmt, ap);
-	va_end(ap);
-	kill_daemon(t);
-	report(t, "FAIL", reason, true);
-	_exit(0);
+	t_end(t, "FAIL", prefix, fmt, ap);
 }
 
 void t_fail(struct t_ctx *t, const char *fmt, ...)
 {
-	char reason[1024];
 	va_list ap;
 
 	va_start(ap, fmt);
-	vsnprintf(reason, sizeof(reason), fmt, ap);
-	va_end(ap);
-	kill_daemon(t);
-	report(t, "FAIL", reason, true);
-	_exit(0);
+	t_end(t, "FAIL", "", fmt, ap);
 }
 
 void t_skip(struct t_ctx *t, const char *fmt, ...)
 {
-	char reason[1024];
 	va_list ap;
 
 	va_start(ap, fmt);
-	vsnprintf(reason, sizeof(reason), fmt, ap);
-	va_end(ap);
-	kill_daemon(t);
-	report(t, "SKIP", reason, false);
-	_exit(0);
+	t_end(t, "SKIP", "", fmt, ap);
 }
 
 /* A sanitizer's report in the daemon log fails the test whatever else happened. */
