@@ -63,7 +63,7 @@ static int make_entry(struct vfsd_passthrough *fs, const struct vfsd_req_ctx *ct
 		creds_restore(&saved);
 	}
 	if (r == 0)
-		r = fs_lookup_at(fs, dir, name, out);
+		r = fs_lookup_open(fs, dir, name, out);
 	inode_put(fs, dir);
 	return r;
 }

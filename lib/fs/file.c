@@ -125,7 +125,7 @@ int fs_create(void *opaque, const struct vfsd_req_ctx *ctx, uint64_t parent, con
 		inode_put(fs, dir);
 		return fd;
 	}
-	r = fs_lookup_at(fs, dir, name, entry);
+	r = fs_lookup_open(fs, dir, name, entry);
 	inode_put(fs, dir);
 	if (r < 0) {
 		close(fd);

@@ -190,21 +190,57 @@ void inode_forget(struct vfsd_passthrough *fs, uint64_t nodeid, uint64_t n)
 	vfsd_closep(&fd);
 }
 
+/* The inode already known for what st describes, or NULL. Called with the table lock held. */
+static struct fs_inode *find_locked(struct inode_table *t, const struct statx *st)
+{
+	uint64_t dev = makedev(st->stx_dev_major, st->stx_dev_minor);
+	uint32_t b = key_hash(dev, st->stx_ino, st->stx_mnt_id) & (t->hash_size - 1);
+	struct fs_inode *i;
+
+	for (i = t->hash[b]; i; i = i->hnext) {
+		if (i->ino == st->stx_ino && i->dev == dev && i->mnt_id == st->stx_mnt_id)
+			break;
+	}
+	return i;
+}
+
+static void fill_entry(struct vfsd_passthrough *fs, const struct fs_inode *i,
+		       const struct statx *st, struct fuse_entry_out *e)
+{
+	memset(e, 0, sizeof(*e));
+	e->nodeid = inode_id(i);
+	fs_fill_timeouts(fs, &e->entry_valid, &e->entry_valid_nsec);
+	fs_fill_timeouts(fs, &e->attr_valid, &e->attr_valid_nsec);
+	fs_fill_attr(fs, st, &e->attr);
+}
+
+int inode_lookup_known(struct vfsd_passthrough *fs, const struct statx *st,
+		       struct fuse_entry_out *e)
+{
+	struct inode_table *t = &fs->inodes;
+	struct fs_inode *i;
+
+	pthread_mutex_lock(&t->lock);
+	i = find_locked(t, st);
+	if (i)
+		i->nlookup++;
+	pthread_mutex_unlock(&t->lock);
+	if (!i)
+		return -ENOENT;
+	fill_entry(fs, i, st, e);
+	return 0;
+}
+
 int inode_register(struct vfsd_passthrough *fs, int fd, const struct statx *st,
 		   struct fuse_entry_out *e)
 {
 	struct inode_table *t = &fs->inodes;
 	uint64_t dev = makedev(st->stx_dev_major, st->stx_dev_minor);
-	uint32_t b = key_hash(dev, st->stx_ino, st->stx_mnt_id);
 	struct fs_inode *i;
 	int r;
 
 	pthread_mutex_lock(&t->lock);
-	b &= t->hash_size - 1;
-	for (i = t->hash[b]; i; i = i->hnext) {
-		if (i->ino == st->stx_ino && i->dev == dev && i->mnt_id == st->stx_mnt_id)
-			break;
-	}
+	i = find_locked(t, st);
 	if (i) {
 		i->nlookup++;
 		pthread_mutex_unlock(&t->lock);
@@ -234,11 +270,7 @@ int inode_register(struct vfsd_passthrough *fs, int fd, const struct statx *st,
 			hash_grow(t);
 		pthread_mutex_unlock(&t->lock);
 	}
-	memset(e, 0, sizeof(*e));
-	e->nodeid = inode_id(i);
-	fs_fill_timeouts(fs, &e->entry_valid, &e->entry_valid_nsec);
-	fs_fill_timeouts(fs, &e->attr_valid, &e->attr_valid_nsec);
-	fs_fill_attr(fs, st, &e->attr);
+	fill_entry(fs, i, st, e);
 	return 0;
 }
 

@@ -96,6 +96,9 @@ void inode_forget(struct vfsd_passthrough *fs, uint64_t nodeid, uint64_t n);
  */
 int inode_register(struct vfsd_passthrough *fs, int fd, const struct statx *st,
 		   struct fuse_entry_out *e);
+/* As inode_register without an fd: -ENOENT when no inode is known for st. */
+int inode_lookup_known(struct vfsd_passthrough *fs, const struct statx *st,
+		       struct fuse_entry_out *e);
 static inline uint64_t inode_id(const struct fs_inode *i)
 {
 	return slot_id(i->slot, i->gen);
@@ -119,9 +122,16 @@ void fs_fill_timeouts(const struct vfsd_passthrough *fs, uint64_t *sec, uint32_t
 int fs_open_child(struct vfsd_passthrough *fs, int dirfd, const char *name, int flags, mode_t mode);
 /* Re-opens an inode for I/O through /proc/self/fd; only regular files and directories. */
 int fs_reopen(struct vfsd_passthrough *fs, const struct fs_inode *inode, int flags);
-/* Looks up name under parent after a creating op and fills e. */
+/*
+ * Looks up name under parent, counts one guest reference and fills e. fs_lookup_at first
+ * asks the inode table by a stat of the name (one syscall when the guest already knows the
+ * object, the common case of a revalidation); fs_lookup_open always opens the name, for the
+ * names a creating op has just made.
+ */
 int fs_lookup_at(struct vfsd_passthrough *fs, struct fs_inode *parent, const char *name,
 		 struct fuse_entry_out *e);
+int fs_lookup_open(struct vfsd_passthrough *fs, struct fs_inode *parent, const char *name,
+		   struct fuse_entry_out *e);
 /* Open reply flags of the cache policy. */
 uint32_t fs_open_flags(const struct vfsd_passthrough *fs, bool dir);
 

@@ -93,6 +93,28 @@ int fs_lookup_at(struct vfsd_passthrough *fs, struct fs_inode *parent, const cha
 		 struct fuse_entry_out *e)
 {
 	struct statx st;
+
+	/*
+	 * name is one component (never "", ".", ".." or with '/'), not followed if a symlink: the
+	 * stat cannot leave parent. A known (dev, ino, mount) is the object whose O_PATH fd the
+	 * table holds, so its number cannot have been reused.
+	 */
+	if (statx(parent->fd, name, AT_SYMLINK_NOFOLLOW | AT_NO_AUTOMOUNT,
+		  STATX_BASIC_STATS | STATX_MNT_ID, &st) == 0) {
+		if (!(st.stx_mask & STATX_MNT_ID))
+			st.stx_mnt_id = 0;
+		if (inode_lookup_known(fs, &st, e) == 0)
+			return 0;
+	} else if (errno == ENOENT || errno == ENOTDIR) {
+		return -errno;
+	}
+	return fs_lookup_open(fs, parent, name, e);
+}
+
+int fs_lookup_open(struct vfsd_passthrough *fs, struct fs_inode *parent, const char *name,
+		   struct fuse_entry_out *e)
+{
+	struct statx st;
 	int fd = fs_open_child(fs, parent->fd, name, O_PATH, 0);
 	int r;
 

@@ -123,6 +123,16 @@ static void test_lookup(struct t_ctx *t)
 	CHECK_OK(t, fc_lookup(c, FC_ROOT, "hello", &e2));
 	CHECK(t, e2.nodeid == e.nodeid, "a second lookup gave node %llu, the first %llu",
 	      (unsigned long long)e2.nodeid, (unsigned long long)e.nodeid);
+	/* The host grows the file, then replaces it: a lookup sees each change at once. */
+	t_write_file(t, "hello", "world, again", 12);
+	CHECK_OK(t, fc_lookup(c, FC_ROOT, "hello", &e2));
+	CHECK(t, e2.nodeid == e.nodeid && e2.attr.size == 12, "after a host write: node %llu size %llu",
+	      (unsigned long long)e2.nodeid, (unsigned long long)e2.attr.size);
+	t_write_file(t, "other", "x", 1);
+	CHECK(t, rename(t_path(t, "other"), t_path(t, "hello")) == 0, "host rename");
+	CHECK_OK(t, fc_lookup(c, FC_ROOT, "hello", &e2));
+	CHECK(t, e2.nodeid != e.nodeid, "a replaced name kept node %llu", (unsigned long long)e.nodeid);
+	check_attr(t, &e2.attr, "hello");
 	CHECK_OK(t, fc_lookup(c, FC_ROOT, "dir", &e));
 	check_attr(t, &e.attr, "dir");
 	CHECK_OK(t, fc_lookup(c, FC_ROOT, "link", &e));
