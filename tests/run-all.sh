@@ -67,7 +67,8 @@ fi
 fe_build=${FRONTEND_BUILD:-$build} # where the frontend test binaries are
 BUILD=$fe_build run_suite frontend/vfsd tests/frontend/run.sh "$build/vfsd"
 if ((!unit_only)) && [[ -x build/asan/vfsd ]]; then
-	BUILD=$fe_build FE_DAEMON_ARGS=--thread-pool-size=4 \
+	# No polling here: the kick and call paths alone must carry every request.
+	BUILD=$fe_build FE_DAEMON_ARGS="--thread-pool-size=4 --queue-poll-us=0" \
 		run_suite frontend/vfsd-asan-pool tests/frontend/run.sh build/asan/vfsd
 fi
 if [[ -x /usr/lib/qemu/virtiofsd ]]; then
@@ -78,14 +79,16 @@ if ((!unit_only)); then
 	# The guest workload, on vfsd as the default configuration runs it…
 	run_suite vm/core tests/vm/run.sh --daemon "$build/vfsd"
 	# …and built with AddressSanitizer and UBSan, with a worker pool, no guest caching (every
-	# request really reaches vfsd) and the namespace sandbox; a sanitizer report fails the run.
+	# request really reaches vfsd), no ring polling (kicks and calls carry everything) and the
+	# namespace sandbox; a sanitizer report fails the run.
 	asan=build/asan/vfsd
 	[[ -x $asan ]] || asan=$build/vfsd
 	# LeakSanitizer cannot read /proc once the sandbox pivoted away from it: leaks are checked
 	# by the sandbox-less suites above instead.
 	ASAN_OPTIONS=detect_leaks=0 \
 	run_suite vm/core-asan-pool-cache-none-namespace tests/vm/run.sh --daemon "$asan" \
-		--cache none --daemon-arg=--thread-pool-size=4 --daemon-arg=-o \
+		--cache none --daemon-arg=--thread-pool-size=4 --daemon-arg=--queue-poll-us=0 \
+		--daemon-arg=-o \
 		--daemon-arg=sandbox=namespace
 fi
 

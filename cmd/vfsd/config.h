@@ -16,6 +16,7 @@ struct vfsd_config {
 	const char *tag;
 	enum vfsd_cache_policy cache;
 	unsigned int thread_pool_size;
+	unsigned int queue_poll_us; /* how long an idle queue thread polls before it sleeps */
 	enum vfsd_log_level log_level;
 	bool log_level_debug_forced; /* -d */
 	bool syslog;

@@ -295,6 +295,7 @@ int vfsd_run(const struct vfsd_config *cfg)
 	struct vhost_dev_config vcfg = {
 		.tag = cfg->tag,
 		.thread_pool_size = cfg->thread_pool_size,
+		.queue_poll_ns = (uint64_t)cfg->queue_poll_us * 1000u,
 		.thread_init = vfsd_passthrough_thread_init,
 	};
 	struct vhost_backend backend = { .handle = handle_request, .reset = handle_reset, .opaque = &d };

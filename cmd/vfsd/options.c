@@ -31,6 +31,7 @@ enum {
 	OPT_SECCOMP,
 	OPT_NO_ANNOUNCE_SUBMOUNTS,
 	OPT_RLIMIT_NOFILE,
+	OPT_QUEUE_POLL_US,
 	OPT_NOT_YET, /* options of virtiofsd that vfsd does not implement yet */
 };
 
@@ -43,6 +44,7 @@ static const struct option long_options[] = {
 	{ "tag", required_argument, NULL, OPT_TAG },
 	{ "cache", required_argument, NULL, OPT_CACHE },
 	{ "thread-pool-size", required_argument, NULL, OPT_THREAD_POOL_SIZE },
+	{ "queue-poll-us", required_argument, NULL, OPT_QUEUE_POLL_US },
 	{ "log-level", required_argument, NULL, OPT_LOG_LEVEL },
 	{ "syslog", no_argument, NULL, OPT_SYSLOG },
 	{ "sandbox", required_argument, NULL, OPT_SANDBOX },
@@ -91,6 +93,8 @@ static void usage(FILE *out)
 	      "      --socket-group <GROUP>     Name of group for the vhost-user socket\n"
 	      "      --fd <FD>                  File descriptor of an already listening socket\n"
 	      "      --thread-pool-size <N>     Maximum worker threads, 0 = none [default: 0]\n"
+	      "      --queue-poll-us <N>        Microseconds a queue thread keeps polling an empty\n"
+	      "                                 ring before it sleeps, 0 = never poll [default: 50]\n"
 	      "      --sandbox <MODE>           namespace, chroot or none [default: namespace]\n"
 	      "      --seccomp none             Install no seccomp filter (other actions: not yet)\n"
 	      "      --readonly                 Refuse every change to the shared directory\n"
@@ -244,6 +248,7 @@ enum vfsd_parse_result vfsd_parse_args(int argc, char **argv, struct vfsd_config
 		.cache = VFSD_CACHE_AUTO,
 		.log_level = VFSD_LOG_INFO,
 		.sandbox = VFSD_SANDBOX_NAMESPACE,
+		.queue_poll_us = 50,
 		.readdirplus = true,
 	};
 	*status = 2;
@@ -301,6 +306,14 @@ enum vfsd_parse_result vfsd_parse_args(int argc, char **argv, struct vfsd_config
 				goto out;
 			}
 			cfg->thread_pool_size = (unsigned int)v;
+			break;
+		case OPT_QUEUE_POLL_US:
+			if (parse_u64(optarg, 1000000, &v) < 0) {
+				*status = fail("invalid value '%s' for '--queue-poll-us <N>' (0 to 1000000)",
+					       optarg);
+				goto out;
+			}
+			cfg->queue_poll_us = (unsigned int)v;
 			break;
 		case OPT_LOG_LEVEL:
 			if (vfsd_log_level_parse(optarg, &cfg->log_level) < 0) {

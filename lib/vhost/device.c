@@ -39,6 +39,7 @@ struct vhost_vq {
 	bool started;  /* message thread only: a queue thread runs */
 	pthread_t thread;
 	int stop_fd;		 /* eventfd that ends the queue thread */
+	bool stopping;		 /* atomic: vq_stop is waiting for the queue thread */
 	unsigned int inflight;	 /* guarded by lock: chains handed to the pool */
 	pthread_cond_t drained;	 /* signalled when inflight drops to 0 */
 	struct virtq_elem *elem; /* inline mode's buffer, used by the queue thread only */
@@ -49,6 +50,7 @@ struct vhost_dev {
 	char tag[VHOST_DEV_TAG_MAX];
 	bool has_tag;
 	struct work_pool *pool;
+	uint64_t queue_poll_ns;
 	/* Guards guest memory and the ring layouts: readers are queue threads and workers while
 	 * they touch guest memory, the writer is the message thread. */
 	pthread_rwlock_t mem_lock;
@@ -173,31 +175,83 @@ static int vq_serve_one(struct vhost_vq *vq)
 		log_bad_chain(vq, head, r);
 	}
 	virtq_push(&vq->ring, head, len);
+	/* Each reply is signalled at once (EVENT_IDX spares the calls the guest did not ask for): a
+	 * slow request later in the ring must not hold back replies that are ready. */
+	vq_notify_locked(vq);
 	return 1;
 }
 
-/* Drains the ring once; called with mem_lock held for reading. */
-static void vq_process(struct vhost_vq *vq)
+static uint64_t mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static inline void cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+	__builtin_ia32_pause();
+#elif defined(__aarch64__)
+	__asm__ volatile("yield" ::: "memory");
+#else
+	__asm__ volatile("" ::: "memory");
+#endif
+}
+
+/*
+ * Keeps looking at an emptied ring for a moment before the thread sleeps on the kick fd: a
+ * guest with more requests coming is served without the cost of a kick and a wake-up (tens
+ * of microseconds on a virtualised host). Returns true if the guest made chains available.
+ */
+static bool vq_poll_briefly(struct vhost_vq *vq)
+{
+	uint64_t end;
+
+	if (!vq->dev->queue_poll_ns)
+		return false;
+	end = mono_ns() + vq->dev->queue_poll_ns;
+	do {
+		if (virtq_has_avail(&vq->ring))
+			return true;
+		cpu_relax();
+	} while (mono_ns() < end && !__atomic_load_n(&vq->stopping, __ATOMIC_RELAXED));
+	return false;
+}
+
+/*
+ * Drains the ring, at most one ring's worth of chains, then polls it briefly. Returns true
+ * when there is more to do: the caller releases mem_lock (so the message thread can change
+ * the memory map) and calls again. Called with mem_lock held for reading.
+ */
+static bool vq_process(struct vhost_vq *vq)
 {
 	struct vhost_dev *dev = vq->dev;
+	unsigned int budget;
 	int r = 0;
 
 	pthread_mutex_lock(&vq->lock);
 	if (!vq->enabled || !vq->ring.desc) {
 		pthread_mutex_unlock(&vq->lock);
-		return;
+		return false;
 	}
+	budget = vq->ring.num;
 	do {
 		virtq_disable_notify(&vq->ring);
 		do
 			r = dev->pool ? vq_dispatch_one(vq) : vq_serve_one(vq);
-		while (r > 0);
+		while (r > 0 && --budget > 0);
 		if (!dev->pool)
 			vq_notify_locked(vq);
 	} while (r == 0 && virtq_enable_notify(&vq->ring));
 	pthread_mutex_unlock(&vq->lock);
-	if (r < 0)
+	if (r < 0) {
 		vq_report_broken(vq);
+		return false;
+	}
+	/* Out of budget (r > 0): more is there. Otherwise notifications are on: poll a little. */
+	return r > 0 || vq_poll_briefly(vq);
 }
 
 static void *vq_thread(void *arg)
@@ -210,6 +264,7 @@ static void *vq_thread(void *arg)
 
 	for (;;) {
 		uint64_t v;
+		bool more;
 
 		if (poll(pfd, 2, -1) < 0) {
 			if (errno == EINTR)
@@ -226,9 +281,11 @@ static void *vq_thread(void *arg)
 		if (read(vq->kick_fd, &v, sizeof(v)) < 0 && errno != EAGAIN)
 			continue;
 		log_trace("queue %u: kicked", vq->index);
-		pthread_rwlock_rdlock(&vq->dev->mem_lock);
-		vq_process(vq);
-		pthread_rwlock_unlock(&vq->dev->mem_lock);
+		do {
+			pthread_rwlock_rdlock(&vq->dev->mem_lock);
+			more = vq_process(vq);
+			pthread_rwlock_unlock(&vq->dev->mem_lock);
+		} while (more && !__atomic_load_n(&vq->stopping, __ATOMIC_RELAXED));
 	}
 	return NULL;
 }
@@ -261,9 +318,11 @@ static void vq_stop(struct vhost_vq *vq)
 	uint64_t one = 1;
 
 	if (vq->started) {
+		__atomic_store_n(&vq->stopping, true, __ATOMIC_RELAXED);
 		if (write(vq->stop_fd, &one, sizeof(one)) < 0)
 			log_error("queue %u: stop eventfd: %s", vq->index, strerror(errno));
 		pthread_join(vq->thread, NULL);
+		__atomic_store_n(&vq->stopping, false, __ATOMIC_RELAXED);
 		if (read(vq->stop_fd, &one, sizeof(one)) < 0)
 			log_debug("queue %u: stop eventfd drain: %s", vq->index, strerror(errno));
 		vq->started = false;
@@ -846,6 +905,7 @@ int vhost_dev_new(const struct vhost_dev_config *cfg, const struct vhost_backend
 			return r;
 		}
 	}
+	dev->queue_poll_ns = cfg->queue_poll_ns;
 	if (cfg->thread_pool_size > 0) {
 		r = work_pool_new(cfg->thread_pool_size, cfg->thread_init, &dev->pool);
 		if (r < 0) {

@@ -31,6 +31,7 @@ struct vhost_backend {
 struct vhost_dev_config {
 	const char *tag;		/* NULL: no CONFIG protocol feature */
 	unsigned int thread_pool_size;	/* 0: requests run on the queue thread */
+	uint64_t queue_poll_ns;		/* an emptied ring is polled this long before sleeping */
 	void (*thread_init)(void);	/* run once by each pool worker (may be NULL) */
 };
 

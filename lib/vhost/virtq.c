@@ -223,3 +223,8 @@ bool virtq_enable_notify(struct virtq *vq)
 	__atomic_thread_fence(__ATOMIC_SEQ_CST);
 	return load_acquire16(&vq->avail->idx) != vq->last_avail_idx;
 }
+
+bool virtq_has_avail(const struct virtq *vq)
+{
+	return vq->avail && !vq->broken && load_acquire16(&vq->avail->idx) != vq->last_avail_idx;
+}

@@ -70,5 +70,7 @@ bool virtq_should_notify(struct virtq *vq);
 void virtq_disable_notify(struct virtq *vq);
 /* Asks the guest to kick again; returns true if entries arrived meanwhile (drain again). */
 bool virtq_enable_notify(struct virtq *vq);
+/* Whether the driver has made chains available that were not popped yet. */
+bool virtq_has_avail(const struct virtq *vq);
 
 #endif

@@ -75,6 +75,7 @@ expect_exit legacy-unknown 2 "Invalid compat argument '-o bogus'" -o bogus --soc
 expect_exit legacy-bad-cache 2 "Invalid compat value" -o source=/,cache=never --socket-path "$work/s"
 expect_exit bad-cache 2 "invalid value 'sometimes'" --cache sometimes --shared-dir "$work/share" --socket-path "$work/s"
 expect_exit bad-sandbox 2 "invalid value" --sandbox jail --shared-dir "$work/share" --socket-path "$work/s"
+expect_exit bad-queue-poll 2 "invalid value '-5' for '--queue-poll-us" --queue-poll-us -5 --shared-dir "$work/share" --socket-path "$work/s"
 expect_exit tag-too-long 2 "36 bytes" --tag 0123456789012345678901234567890123456 --shared-dir "$work/share" --socket-path "$work/s"
 expect_exit missing-socket 2 "socket-path" --shared-dir "$work/share"
 expect_exit fd-and-socket 2 "cannot be used with" --shared-dir "$work/share" --socket-path "$work/s" --fd 3
