@@ -23,6 +23,12 @@ struct vfsd_config {
 	enum vfsd_sandbox_mode sandbox;
 	bool readonly;
 	bool readdirplus;
+	bool xattr;
+	bool announce_submounts;
+	bool writeback;
+	bool allow_direct_io;
+	bool allow_mmap;
+	bool preserve_noatime;
 	bool print_capabilities;
 	bool rlimit_nofile_set; /* --rlimit-nofile given */
 	unsigned long long rlimit_nofile;

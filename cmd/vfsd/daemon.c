@@ -283,6 +283,12 @@ int vfsd_run(const struct vfsd_config *cfg)
 		.cache = cfg->cache,
 		.readonly = cfg->readonly,
 		.readdirplus = cfg->readdirplus,
+		.xattr = cfg->xattr,
+		.announce_submounts = cfg->announce_submounts,
+		.writeback = cfg->writeback,
+		.allow_direct_io = cfg->allow_direct_io,
+		.allow_mmap = cfg->allow_mmap,
+		.preserve_noatime = cfg->preserve_noatime,
 	};
 
 	r = vfsd_passthrough_new(&fcfg, &d.fs);

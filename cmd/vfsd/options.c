@@ -1,6 +1,7 @@
 /* The virtiofsd-compatible command line, including the legacy "-o key=value" forms. */
 #include <errno.h>
 #include <getopt.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,6 +33,12 @@ enum {
 	OPT_NO_ANNOUNCE_SUBMOUNTS,
 	OPT_RLIMIT_NOFILE,
 	OPT_QUEUE_POLL_US,
+	OPT_XATTR,
+	OPT_ANNOUNCE_SUBMOUNTS,
+	OPT_ALLOW_MMAP,
+	OPT_WRITEBACK,
+	OPT_ALLOW_DIRECT_IO,
+	OPT_PRESERVE_NOATIME,
 	OPT_NOT_YET, /* options of virtiofsd that vfsd does not implement yet */
 };
 
@@ -55,14 +62,14 @@ static const struct option long_options[] = {
 	{ "no-announce-submounts", no_argument, NULL, OPT_NO_ANNOUNCE_SUBMOUNTS },
 	{ "help", no_argument, NULL, 'h' },
 	{ "version", no_argument, NULL, 'V' },
-	{ "xattr", no_argument, NULL, OPT_NOT_YET },
+	{ "xattr", no_argument, NULL, OPT_XATTR },
 	{ "posix-acl", no_argument, NULL, OPT_NOT_YET },
 	{ "xattrmap", required_argument, NULL, OPT_NOT_YET },
-	{ "announce-submounts", no_argument, NULL, OPT_NOT_YET },
+	{ "announce-submounts", no_argument, NULL, OPT_ANNOUNCE_SUBMOUNTS },
 	{ "inode-file-handles", required_argument, NULL, OPT_NOT_YET },
-	{ "allow-mmap", no_argument, NULL, OPT_NOT_YET },
-	{ "writeback", no_argument, NULL, OPT_NOT_YET },
-	{ "allow-direct-io", no_argument, NULL, OPT_NOT_YET },
+	{ "allow-mmap", no_argument, NULL, OPT_ALLOW_MMAP },
+	{ "writeback", no_argument, NULL, OPT_WRITEBACK },
+	{ "allow-direct-io", no_argument, NULL, OPT_ALLOW_DIRECT_IO },
 	{ "modcaps", required_argument, NULL, OPT_NOT_YET },
 	{ "rlimit-nofile", required_argument, NULL, OPT_RLIMIT_NOFILE },
 	{ "killpriv-v2", no_argument, NULL, OPT_NOT_YET },
@@ -72,7 +79,7 @@ static const struct option long_options[] = {
 	{ "gid-map", required_argument, NULL, OPT_NOT_YET },
 	{ "translate-uid", required_argument, NULL, OPT_NOT_YET },
 	{ "translate-gid", required_argument, NULL, OPT_NOT_YET },
-	{ "preserve-noatime", no_argument, NULL, OPT_NOT_YET },
+	{ "preserve-noatime", no_argument, NULL, OPT_PRESERVE_NOATIME },
 	{ "migration-mode", required_argument, NULL, OPT_NOT_YET },
 	{ "migration-on-error", required_argument, NULL, OPT_NOT_YET },
 	{ "migration-verify-handles", no_argument, NULL, OPT_NOT_YET },
@@ -100,7 +107,13 @@ static void usage(FILE *out)
 	      "      --readonly                 Refuse every change to the shared directory\n"
 	      "      --cache <POLICY>           never, metadata, auto or always [default: auto]\n"
 	      "      --no-readdirplus           Do not use READDIRPLUS\n"
-	      "      --no-announce-submounts    Do not announce submounts (vfsd never does yet)\n"
+	      "      --xattr                    Enable extended attributes\n"
+	      "      --no-announce-submounts    Do not announce submounts (on by default)\n"
+	      "      --announce-submounts       No effect: the default (compatibility)\n"
+	      "      --writeback                Ask the guest for its writeback cache\n"
+	      "      --allow-direct-io          Honour the guest's O_DIRECT\n"
+	      "      --allow-mmap               Let the guest mmap files opened in direct-I/O mode\n"
+	      "      --preserve-noatime         Honour the guest's O_NOATIME\n"
 	      "      --rlimit-nofile <N>        Open-file limit, 0 = leave as is [default: 1,000,000\n"
 	      "                                 or the kernel's nr_open if lower]\n"
 	      "      --log-level <LEVEL>        error, warn, info, debug, trace, off [default: info]\n"
@@ -108,8 +121,9 @@ static void usage(FILE *out)
 	      "      --print-capabilities       Print the vhost-user.json capabilities and exit\n"
 	      "  -o <OPTIONS>                   Legacy options: source=DIR, cache=auto|always|none|metadata,\n"
 	      "                                 loglevel=debug|info|warn|err, sandbox=namespace|chroot,\n"
-	      "                                 readdirplus, no_readdirplus and the no_* forms of\n"
-	      "                                 features vfsd has off\n"
+	      "                                 [no_]readdirplus, [no_]xattr, [no_]writeback,\n"
+	      "                                 [no_]allow_direct_io, announce_submounts and the no_*\n"
+	      "                                 forms of features vfsd has off\n"
 	      "  -d                             Same as --log-level debug\n"
 	      "  -f                             No effect (compatibility)\n"
 	      "  -h, --help                     Print help\n"
@@ -144,14 +158,33 @@ static int parse_cache(const char *s, bool legacy, enum vfsd_cache_policy *out)
 
 /* Keywords of "-o" that only restate vfsd's behaviour. */
 static const char *const legacy_noop_keywords[] = {
-	"no_xattr",	  "no_posix_lock", "no_flock",	       "no_writeback", "no_allow_direct_io",
-	"no_killpriv_v2", "no_posix_acl",  "no_security_label",
+	/* on by default, and as the reference it does not undo --no-announce-submounts */
+	"announce_submounts",
+	/* features that are off in vfsd (locks: answered ENOSYS, as the reference) */
+	"no_posix_lock", "no_flock", "no_killpriv_v2", "no_posix_acl", "no_security_label",
+};
+
+/* "-o" keywords that switch a flag of the configuration. */
+struct legacy_flag {
+	const char *word;
+	size_t offset; /* of a bool in struct vfsd_config */
+	bool value;
+};
+#define LEGACY_FLAG(w, field, v) { w, offsetof(struct vfsd_config, field), v }
+static const struct legacy_flag legacy_flags[] = {
+	LEGACY_FLAG("readdirplus", readdirplus, true),
+	LEGACY_FLAG("no_readdirplus", readdirplus, false),
+	LEGACY_FLAG("xattr", xattr, true),
+	LEGACY_FLAG("no_xattr", xattr, false),
+	LEGACY_FLAG("writeback", writeback, true),
+	LEGACY_FLAG("no_writeback", writeback, false),
+	LEGACY_FLAG("allow_direct_io", allow_direct_io, true),
+	LEGACY_FLAG("no_allow_direct_io", allow_direct_io, false),
 };
 
 /* Keywords and keys of "-o" that name features vfsd does not have yet. */
 static const char *const legacy_not_yet[] = {
-	"xattr",     "writeback",	 "allow_direct_io", "killpriv_v2", "posix_acl",
-	"security_label", "announce_submounts", "modcaps",	    "xattrmap",
+	"killpriv_v2", "posix_acl", "security_label", "modcaps", "xattrmap", "posix_lock", "flock",
 };
 
 static int parse_legacy_item(char *item, struct vfsd_config *cfg)
@@ -159,13 +192,11 @@ static int parse_legacy_item(char *item, struct vfsd_config *cfg)
 	char *eq = strchr(item, '=');
 
 	if (!eq) {
-		if (strcmp(item, "readdirplus") == 0) {
-			cfg->readdirplus = true;
-			return 0;
-		}
-		if (strcmp(item, "no_readdirplus") == 0) {
-			cfg->readdirplus = false;
-			return 0;
+		for (size_t i = 0; i < ARRAY_SIZE(legacy_flags); i++) {
+			if (strcmp(item, legacy_flags[i].word) == 0) {
+				*(bool *)((char *)cfg + legacy_flags[i].offset) = legacy_flags[i].value;
+				return 0;
+			}
 		}
 		for (size_t i = 0; i < ARRAY_SIZE(legacy_noop_keywords); i++) {
 			if (strcmp(item, legacy_noop_keywords[i]) == 0)
@@ -250,6 +281,7 @@ enum vfsd_parse_result vfsd_parse_args(int argc, char **argv, struct vfsd_config
 		.sandbox = VFSD_SANDBOX_NAMESPACE,
 		.queue_poll_us = 50,
 		.readdirplus = true,
+		.announce_submounts = true,
 	};
 	*status = 2;
 	if (!legacy)
@@ -356,7 +388,25 @@ enum vfsd_parse_result vfsd_parse_args(int argc, char **argv, struct vfsd_config
 			cfg->rlimit_nofile = v;
 			break;
 		case OPT_NO_ANNOUNCE_SUBMOUNTS:
-			break; /* vfsd does not announce submounts yet: this is its behaviour */
+			cfg->announce_submounts = false;
+			break;
+		case OPT_ANNOUNCE_SUBMOUNTS:
+			break; /* the default; it does not undo --no-announce-submounts (reference) */
+		case OPT_XATTR:
+			cfg->xattr = true;
+			break;
+		case OPT_ALLOW_MMAP:
+			cfg->allow_mmap = true;
+			break;
+		case OPT_WRITEBACK:
+			cfg->writeback = true;
+			break;
+		case OPT_ALLOW_DIRECT_IO:
+			cfg->allow_direct_io = true;
+			break;
+		case OPT_PRESERVE_NOATIME:
+			cfg->preserve_noatime = true;
+			break;
 		case OPT_NOT_YET:
 			*status = fail("option '--%s' is not supported by vfsd yet",
 				       long_options[idx].name);

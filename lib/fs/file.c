@@ -10,11 +10,20 @@
 #include "fs/internal.h"
 
 /* Open flags the guest asks for, adjusted the way the reference does. */
-static int host_open_flags(uint32_t flags)
+static int host_open_flags(const struct vfsd_passthrough *fs, uint32_t flags)
 {
-	/* Appends are done per write (RWF_APPEND); O_DIRECT and O_NOATIME are not honoured. */
-	return (int)(flags & ~(O_APPEND | O_DIRECT | O_NOATIME | O_CREAT | O_EXCL | O_NOCTTY)) |
-	       O_CLOEXEC;
+	/* Appends are done per write (RWF_APPEND). */
+	uint32_t strip = O_APPEND | O_CREAT | O_EXCL | O_NOCTTY;
+
+	if (!fs->cfg.allow_direct_io)
+		strip |= O_DIRECT;
+	if (!fs->cfg.preserve_noatime)
+		strip |= O_NOATIME;
+	flags &= ~strip;
+	/* With the writeback cache the guest reads pages it only writes to. */
+	if (fs->writeback && (flags & O_ACCMODE) == O_WRONLY)
+		flags = (flags & ~(uint32_t)O_ACCMODE) | O_RDWR;
+	return (int)flags | O_CLOEXEC;
 }
 
 /* The policy of --readonly for OPEN: reads only, nothing that would change the file. */
@@ -60,7 +69,7 @@ int fs_open(void *opaque, const struct vfsd_req_ctx *ctx, uint64_t nodeid, uint3
 		if (r < 0)
 			return r;
 	}
-	return open_inode(fs, nodeid, host_open_flags(flags), false, out);
+	return open_inode(fs, nodeid, host_open_flags(fs, flags), false, out);
 }
 
 int fs_opendir(void *opaque, const struct vfsd_req_ctx *ctx, uint64_t nodeid, uint32_t flags,

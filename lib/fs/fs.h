@@ -7,11 +7,17 @@
 #define VFSD_FS_FS_H
 
 #include <linux/fuse.h>
+#include <linux/limits.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
 #include <sys/uio.h>
+
+/* INIT flags newer than the UAPI headers of Debian 12 (Linux 6.1). */
+#ifndef FUSE_DIRECT_IO_ALLOW_MMAP
+#define FUSE_DIRECT_IO_ALLOW_MMAP (1ULL << 36)
+#endif
 
 /* Who asked: the credentials of the guest process behind the request. */
 struct vfsd_req_ctx {
@@ -103,6 +109,17 @@ struct vfsd_fs_ops {
 			       uint64_t off_out, uint64_t len, uint64_t flags, size_t *done);
 	/* syncfs(2) of the filesystem the inode lives on. */
 	int (*syncfs)(void *fs, const struct vfsd_req_ctx *ctx, uint64_t nodeid);
+	/* Extended attributes of the inode itself (a symlink's own, never its target's).
+	 * getxattr/listxattr with size 0 set *len to the room needed. */
+	int (*getxattr)(void *fs, const struct vfsd_req_ctx *ctx, uint64_t nodeid, const char *name,
+			void *buf, size_t size, size_t *len);
+	int (*listxattr)(void *fs, const struct vfsd_req_ctx *ctx, uint64_t nodeid, void *buf,
+			 size_t size, size_t *len);
+	/* flags: XATTR_CREATE, XATTR_REPLACE. */
+	int (*setxattr)(void *fs, const struct vfsd_req_ctx *ctx, uint64_t nodeid, const char *name,
+			const void *value, size_t size, int flags);
+	int (*removexattr)(void *fs, const struct vfsd_req_ctx *ctx, uint64_t nodeid,
+			   const char *name);
 };
 
 enum vfsd_cache_policy {
@@ -118,6 +135,12 @@ struct vfsd_fs_config {
 	enum vfsd_cache_policy cache;
 	bool readonly;
 	bool readdirplus;
+	bool xattr;		/* the four xattr ops; off: ENOSYS */
+	bool announce_submounts; /* mark mount points with FUSE_ATTR_SUBMOUNT */
+	bool writeback;		/* ask for WRITEBACK_CACHE */
+	bool allow_direct_io;	/* keep the guest's O_DIRECT */
+	bool allow_mmap;	/* ask for DIRECT_IO_ALLOW_MMAP */
+	bool preserve_noatime;	/* keep the guest's O_NOATIME */
 };
 
 struct vfsd_passthrough;
@@ -127,7 +150,7 @@ extern const struct vfsd_fs_ops vfsd_passthrough_ops;
 /* Creates the passthrough filesystem; it takes ownership of cfg->proc_self_fd. */
 int vfsd_passthrough_new(const struct vfsd_fs_config *cfg, struct vfsd_passthrough **out);
 void vfsd_passthrough_free(struct vfsd_passthrough *fs);
-/* Gives the calling thread its own cwd and umask (for pool workers). */
+/* Gives the calling thread its own cwd and umask (every thread that serves requests). */
 void vfsd_passthrough_thread_init(void);
 
 #endif

@@ -63,7 +63,10 @@ struct handle_table {
 struct vfsd_passthrough {
 	struct vfsd_fs_config cfg;
 	int proc_self_fd;
+	int root_fd; /* O_PATH fd of the shared root, the root inode's (where threads' cwd is) */
 	bool has_openat2;
+	bool submounts; /* guarded by the FUSE session: announce_submounts and the kernel agreed */
+	bool writeback; /* guarded by the FUSE session: WRITEBACK_CACHE agreed */
 	struct inode_table inodes;
 	struct handle_table handles;
 	double timeout; /* entry and attribute validity, seconds */
@@ -192,5 +195,12 @@ int fs_copy_file_range(void *fs, const struct vfsd_req_ctx *ctx, uint64_t nodeid
 		       uint64_t off_in, uint64_t nodeid_out, uint64_t fh_out, uint64_t off_out,
 		       uint64_t len, uint64_t flags, size_t *done);
 int fs_syncfs(void *fs, const struct vfsd_req_ctx *ctx, uint64_t nodeid);
+int fs_getxattr(void *fs, const struct vfsd_req_ctx *ctx, uint64_t nodeid, const char *name,
+		void *buf, size_t size, size_t *len);
+int fs_listxattr(void *fs, const struct vfsd_req_ctx *ctx, uint64_t nodeid, void *buf,
+		 size_t size, size_t *len);
+int fs_setxattr(void *fs, const struct vfsd_req_ctx *ctx, uint64_t nodeid, const char *name,
+		const void *value, size_t size, int flags);
+int fs_removexattr(void *fs, const struct vfsd_req_ctx *ctx, uint64_t nodeid, const char *name);
 
 #endif

@@ -89,6 +89,17 @@ int fs_reopen(struct vfsd_passthrough *fs, const struct fs_inode *inode, int fla
 	return fd < 0 ? -errno : fd;
 }
 
+/* With submounts announced, a directory on another mount than its parent is marked: the
+ * guest then mounts it apart, with its own st_dev (and sends SYNCFS for it). */
+static void mark_submount(const struct vfsd_passthrough *fs, const struct fs_inode *parent,
+			  const struct statx *st, struct fuse_entry_out *e)
+{
+	if (fs->submounts && S_ISDIR(st->stx_mode) &&
+	    (makedev(st->stx_dev_major, st->stx_dev_minor) != parent->dev ||
+	     st->stx_mnt_id != parent->mnt_id))
+		e->attr.flags |= FUSE_ATTR_SUBMOUNT;
+}
+
 int fs_lookup_at(struct vfsd_passthrough *fs, struct fs_inode *parent, const char *name,
 		 struct fuse_entry_out *e)
 {
@@ -103,8 +114,10 @@ int fs_lookup_at(struct vfsd_passthrough *fs, struct fs_inode *parent, const cha
 		  STATX_BASIC_STATS | STATX_MNT_ID, &st) == 0) {
 		if (!(st.stx_mask & STATX_MNT_ID))
 			st.stx_mnt_id = 0;
-		if (inode_lookup_known(fs, &st, e) == 0)
+		if (inode_lookup_known(fs, &st, e) == 0) {
+			mark_submount(fs, parent, &st, e);
 			return 0;
+		}
 	} else if (errno == ENOENT || errno == ENOTDIR) {
 		return -errno;
 	}
@@ -125,7 +138,10 @@ int fs_lookup_open(struct vfsd_passthrough *fs, struct fs_inode *parent, const c
 		close(fd);
 		return r;
 	}
-	return inode_register(fs, fd, &st, e);
+	r = inode_register(fs, fd, &st, e);
+	if (r == 0)
+		mark_submount(fs, parent, &st, e);
+	return r;
 }
 
 uint32_t fs_open_flags(const struct vfsd_passthrough *fs, bool dir)
@@ -148,7 +164,6 @@ static int fs_init(void *opaque, uint64_t capable, uint64_t *want)
 	struct vfsd_passthrough *fs = opaque;
 	struct fs_inode *root;
 
-	(void)capable;
 	handle_table_clear(fs);
 	inode_table_clear(fs);
 	pthread_mutex_lock(&fs->inodes.lock);
@@ -158,6 +173,16 @@ static int fs_init(void *opaque, uint64_t capable, uint64_t *want)
 	*want = 0;
 	if (fs->cfg.readdirplus)
 		*want |= FUSE_DO_READDIRPLUS | FUSE_READDIRPLUS_AUTO;
+	fs->submounts = fs->cfg.announce_submounts && (capable & FUSE_SUBMOUNTS);
+	if (fs->submounts)
+		*want |= FUSE_SUBMOUNTS;
+	else if (fs->cfg.announce_submounts)
+		log_warn("fuse: cannot announce submounts, the guest kernel does not support it");
+	fs->writeback = fs->cfg.writeback && (capable & FUSE_WRITEBACK_CACHE);
+	if (fs->writeback)
+		*want |= FUSE_WRITEBACK_CACHE;
+	if (fs->cfg.allow_mmap)
+		*want |= FUSE_DIRECT_IO_ALLOW_MMAP;
 	return 0;
 }
 
@@ -195,6 +220,8 @@ static int open_root(struct vfsd_passthrough *fs)
 	r = inode_register(fs, fd, &st, &e);
 	if (r == 0 && e.nodeid != FS_ROOT_ID)
 		r = -EINVAL; /* the table was not empty: a programming error */
+	if (r == 0)
+		fs->root_fd = fd;
 	return r;
 }
 
@@ -257,7 +284,7 @@ void vfsd_passthrough_free(struct vfsd_passthrough *fs)
 void vfsd_passthrough_thread_init(void)
 {
 	if (unshare(CLONE_FS) < 0)
-		log_warn("worker thread: unshare(CLONE_FS): %s", strerror(errno));
+		log_warn("request thread: unshare(CLONE_FS): %s", strerror(errno));
 }
 
 const struct vfsd_fs_ops vfsd_passthrough_ops = {
@@ -290,4 +317,8 @@ const struct vfsd_fs_ops vfsd_passthrough_ops = {
 	.lseek = fs_lseek,
 	.copy_file_range = fs_copy_file_range,
 	.syncfs = fs_syncfs,
+	.getxattr = fs_getxattr,
+	.listxattr = fs_listxattr,
+	.setxattr = fs_setxattr,
+	.removexattr = fs_removexattr,
 };

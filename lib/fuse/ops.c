@@ -470,6 +470,110 @@ static int do_syncfs(struct fuse_req *req)
 	return FS_CALL(req, syncfs, &req->ctx, req->in.nodeid);
 }
 
+/* xattr names: NUL-terminated, 1 to XATTR_NAME_MAX bytes (ERANGE otherwise, as the host's
+ * setxattr(2) says). */
+static int next_xattr_name(struct fuse_req *req, const char **name)
+{
+	size_t len;
+
+	*name = req_name(req);
+	if (!*name)
+		return -EINVAL;
+	len = strlen(*name);
+	return len == 0 || len > XATTR_NAME_MAX ? -ERANGE : 0;
+}
+
+/* GETXATTR and LISTXATTR: size 0 asks for the room needed, else the bytes themselves. */
+static int reply_xattr(struct fuse_req *req, uint32_t size, int r, const void *buf, size_t len)
+{
+	if (r < 0)
+		return r;
+	if (size == 0) {
+		struct fuse_getxattr_out out = { .size = (uint32_t)len };
+
+		return reply_struct(req, &out, sizeof(out));
+	}
+	iov_from_buf(req->wr, req->nwr, sizeof(struct fuse_out_header), buf, len);
+	return reply_direct(req, len);
+}
+
+/* The value buffer for size bytes: at most what the guest can take and the kernel allows. */
+static int xattr_buf(struct fuse_req *req, uint32_t size, void **buf)
+{
+	*buf = NULL;
+	if (size == 0)
+		return 0;
+	if (size > req_reply_capacity(req))
+		return -ERANGE;
+	*buf = malloc(MIN((size_t)size, (size_t)XATTR_SIZE_MAX));
+	return *buf ? 0 : -ENOMEM;
+}
+
+static int do_getxattr(struct fuse_req *req)
+{
+	const struct fuse_getxattr_in *in = req_arg(req, sizeof(*in));
+	const char *name;
+	size_t len = 0;
+	void *buf;
+	int r = next_xattr_name(req, &name);
+
+	if (r == 0)
+		r = xattr_buf(req, in->size, &buf);
+	if (r < 0)
+		return r;
+	r = FS_CALL(req, getxattr, &req->ctx, req->in.nodeid, name, buf,
+		    MIN((size_t)in->size, (size_t)XATTR_SIZE_MAX), &len);
+	r = reply_xattr(req, in->size, r, buf, len);
+	free(buf);
+	return r;
+}
+
+static int do_listxattr(struct fuse_req *req)
+{
+	const struct fuse_getxattr_in *in = req_arg(req, sizeof(*in));
+	size_t len = 0;
+	void *buf;
+	int r = xattr_buf(req, in->size, &buf);
+
+	if (r < 0)
+		return r;
+	r = FS_CALL(req, listxattr, &req->ctx, req->in.nodeid, buf,
+		    MIN((size_t)in->size, (size_t)XATTR_SIZE_MAX), &len);
+	r = reply_xattr(req, in->size, r, buf, len);
+	free(buf);
+	return r;
+}
+
+static int do_setxattr(struct fuse_req *req)
+{
+	/* The 8-byte form unless SETXATTR_EXT was agreed (vfsd does not ask for it). */
+	const struct fuse_setxattr_in *in = req_arg(req, FUSE_COMPAT_SETXATTR_IN_SIZE);
+	const char *name;
+	const void *value;
+	int r;
+
+	if (req->srv->enabled & FUSE_SETXATTR_EXT)
+		return -EPROTO; /* not agreed by this server */
+	r = next_xattr_name(req, &name);
+	if (r < 0)
+		return r;
+	if (in->size > XATTR_SIZE_MAX)
+		return -E2BIG;
+	value = req_arg(req, in->size);
+	if (!value && in->size)
+		return -EINVAL;
+	return FS_CALL(req, setxattr, &req->ctx, req->in.nodeid, name, value, in->size,
+		       (int)in->flags);
+}
+
+static int do_removexattr(struct fuse_req *req)
+{
+	const char *name;
+	int r = next_xattr_name(req, &name);
+
+	return r < 0 ? r : FS_CALL(req, removexattr, &req->ctx, req->in.nodeid, name);
+}
+
 static int do_interrupt(struct fuse_req *req)
 {
 	(void)req; /* requests are not cancelled: every one completes */
@@ -505,10 +609,10 @@ static const struct fuse_op fuse_ops[] = {
 	OP(FUSE_STATFS, do_statfs, 0),
 	OP(FUSE_RELEASE, do_release, sizeof(struct fuse_release_in)),
 	OP(FUSE_FSYNC, do_fsync, sizeof(struct fuse_fsync_in)),
-	OP(FUSE_SETXATTR, do_enosys, 0),
-	OP(FUSE_GETXATTR, do_enosys, 0),
-	OP(FUSE_LISTXATTR, do_enosys, 0),
-	OP(FUSE_REMOVEXATTR, do_enosys, 0),
+	OP(FUSE_SETXATTR, do_setxattr, FUSE_COMPAT_SETXATTR_IN_SIZE),
+	OP(FUSE_GETXATTR, do_getxattr, sizeof(struct fuse_getxattr_in)),
+	OP(FUSE_LISTXATTR, do_listxattr, sizeof(struct fuse_getxattr_in)),
+	OP(FUSE_REMOVEXATTR, do_removexattr, 0),
 	OP(FUSE_FLUSH, do_flush, sizeof(struct fuse_flush_in)),
 	OP(FUSE_INIT, do_init, FUSE_INIT_IN_BASE),
 	OP(FUSE_OPENDIR, do_opendir, sizeof(struct fuse_open_in)),

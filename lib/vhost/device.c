@@ -51,6 +51,7 @@ struct vhost_dev {
 	bool has_tag;
 	struct work_pool *pool;
 	uint64_t queue_poll_ns;
+	void (*thread_init)(void); /* run by each queue thread and pool worker first */
 	/* Guards guest memory and the ring layouts: readers are queue threads and workers while
 	 * they touch guest memory, the writer is the message thread. */
 	pthread_rwlock_t mem_lock;
@@ -262,6 +263,8 @@ static void *vq_thread(void *arg)
 		{ .fd = vq->stop_fd, .events = POLLIN },
 	};
 
+	if (vq->dev->thread_init)
+		vq->dev->thread_init();
 	for (;;) {
 		uint64_t v;
 		bool more;
@@ -906,6 +909,7 @@ int vhost_dev_new(const struct vhost_dev_config *cfg, const struct vhost_backend
 		}
 	}
 	dev->queue_poll_ns = cfg->queue_poll_ns;
+	dev->thread_init = cfg->thread_init;
 	if (cfg->thread_pool_size > 0) {
 		r = work_pool_new(cfg->thread_pool_size, cfg->thread_init, &dev->pool);
 		if (r < 0) {

@@ -32,7 +32,7 @@ struct vhost_dev_config {
 	const char *tag;		/* NULL: no CONFIG protocol feature */
 	unsigned int thread_pool_size;	/* 0: requests run on the queue thread */
 	uint64_t queue_poll_ns;		/* an emptied ring is polled this long before sleeping */
-	void (*thread_init)(void);	/* run once by each pool worker (may be NULL) */
+	void (*thread_init)(void);	/* run first by each queue thread and pool worker (or NULL) */
 };
 
 struct vhost_dev;

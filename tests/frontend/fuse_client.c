@@ -633,3 +633,52 @@ bool fc_dir_find(const void *buf, size_t len, bool plus, const char *name, struc
 		return false;
 	return f.found;
 }
+
+int fc_setxattr(struct fc *c, uint64_t nodeid, const char *name, const void *value, size_t size,
+		uint32_t flags)
+{
+	struct fuse_setxattr_in in = { .size = (uint32_t)size, .flags = flags };
+	struct fc_arg a[3] = {
+		{ &in, FUSE_COMPAT_SETXATTR_IN_SIZE },
+		{ name, strlen(name) + 1 },
+		{ value, size },
+	};
+
+	return fc_call(c, FUSE_SETXATTR, nodeid, a, 3, NULL, 0, NULL);
+}
+
+/* GETXATTR and LISTXATTR: a getxattr_out for size 0, else the bytes. */
+static int xattr_read(struct fc *c, uint32_t opcode, uint64_t nodeid, const char *name,
+		      void *buf, size_t size, size_t *len)
+{
+	struct fuse_getxattr_in in = { .size = (uint32_t)size };
+	struct fc_arg a[2] = { { &in, sizeof(in) }, { name, name ? strlen(name) + 1 : 0 } };
+	struct fuse_getxattr_out out;
+	int r;
+
+	if (size)
+		return fc_call(c, opcode, nodeid, a, name ? 2 : 1, buf, size, len);
+	r = fc_call(c, opcode, nodeid, a, name ? 2 : 1, &out, sizeof(out), len);
+	if (r == 0) {
+		if (*len != sizeof(out))
+			return -EPROTO;
+		*len = out.size;
+	}
+	return r;
+}
+
+int fc_getxattr(struct fc *c, uint64_t nodeid, const char *name, void *buf, size_t size,
+		size_t *len)
+{
+	return xattr_read(c, FUSE_GETXATTR, nodeid, name, buf, size, len);
+}
+
+int fc_listxattr(struct fc *c, uint64_t nodeid, void *buf, size_t size, size_t *len)
+{
+	return xattr_read(c, FUSE_LISTXATTR, nodeid, NULL, buf, size, len);
+}
+
+int fc_removexattr(struct fc *c, uint64_t nodeid, const char *name)
+{
+	return fc_call_fixed(c, FUSE_REMOVEXATTR, nodeid, NULL, 0, name, NULL, NULL, 0);
+}

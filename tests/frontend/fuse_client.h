@@ -125,6 +125,14 @@ int fc_copy_file_range(struct fc *c, uint64_t nodeid_in, uint64_t fh_in, uint64_
 		       uint64_t nodeid_out, uint64_t fh_out, uint64_t off_out, uint64_t len,
 		       size_t *copied);
 int fc_syncfs(struct fc *c, uint64_t nodeid);
+/* Extended attributes, as a guest without SETXATTR_EXT sends them. With size 0, getxattr and
+ * listxattr set *len to the size the daemon says is needed. */
+int fc_setxattr(struct fc *c, uint64_t nodeid, const char *name, const void *value, size_t size,
+		uint32_t flags);
+int fc_getxattr(struct fc *c, uint64_t nodeid, const char *name, void *buf, size_t size,
+		size_t *len);
+int fc_listxattr(struct fc *c, uint64_t nodeid, void *buf, size_t size, size_t *len);
+int fc_removexattr(struct fc *c, uint64_t nodeid, const char *name);
 
 /* Walks READDIR(PLUS) records: calls fn for each; returns the count or -EPROTO if malformed. */
 int fc_dir_walk(const void *buf, size_t len, bool plus,

@@ -6,9 +6,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mount.h>
+#include <linux/magic.h>
 #include <sys/stat.h>
+#include <sys/vfs.h>
 #include <sys/statvfs.h>
 #include <sys/sysmacros.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
 #include "harness.h"
@@ -69,7 +73,7 @@ static void test_init(struct t_ctx *t)
 	const uint64_t vfsd_flags = FUSE_ASYNC_READ | FUSE_ATOMIC_O_TRUNC | FUSE_BIG_WRITES |
 				    FUSE_HAS_IOCTL_DIR | FUSE_AUTO_INVAL_DATA | FUSE_ASYNC_DIO |
 				    FUSE_PARALLEL_DIROPS | FUSE_MAX_PAGES | FUSE_INIT_EXT |
-				    FUSE_DO_READDIRPLUS | FUSE_READDIRPLUS_AUTO;
+				    FUSE_DO_READDIRPLUS | FUSE_READDIRPLUS_AUTO | FUSE_SUBMOUNTS;
 	struct fc *c = session(t);
 	const struct fuse_init_out *o = &c->init;
 	uint64_t flags = o->flags | ((uint64_t)o->flags2 << 32);
@@ -747,9 +751,9 @@ static void test_interrupt(struct t_ctx *t)
 static void test_enosys(struct t_ctx *t)
 {
 	struct {
-		struct fuse_setxattr_in in; /* the 8-byte form: SETXATTR_EXT is not agreed */
+		uint32_t size, flags; /* the 8-byte fuse_setxattr_in: SETXATTR_EXT is not agreed */
 		char name[7], value[1];
-	} __attribute__((packed)) setx = { .in = { .size = 1 }, .name = "user.x", .value = "v" };
+	} __attribute__((packed)) setx = { .size = 1, .name = "user.x", .value = "v" };
 	struct {
 		struct fuse_getxattr_in in;
 		char name[7];
@@ -771,7 +775,7 @@ static void test_enosys(struct t_ctx *t)
 		size_t len;
 		bool both; /* the reference lacks it too */
 	} ops[] = {
-		{ FUSE_SETXATTR, &setx, 8 + 7 + 1, true },
+		{ FUSE_SETXATTR, &setx, sizeof(setx), true },
 		{ FUSE_GETXATTR, &getx, sizeof(getx), true },
 		{ FUSE_LISTXATTR, &getx.in, sizeof(getx.in), true },
 		{ FUSE_REMOVEXATTR, "user.x", 7, true },
@@ -805,6 +809,272 @@ static void test_enosys(struct t_ctx *t)
 		      fc_strerror(c, r));
 	}
 	t_still_serving(t, c);
+}
+
+/* A value read back from the host, "" when absent. */
+static void host_getxattr(struct t_ctx *t, const char *rel, const char *name, char *buf,
+			  size_t size)
+{
+	ssize_t n = lgetxattr(t_path(t, rel), name, buf, size - 1);
+
+	buf[n < 0 ? 0 : n] = '\0';
+}
+
+static bool list_has(const char *list, size_t len, const char *name)
+{
+	for (size_t i = 0; i < len; i += strnlen(list + i, len - i) + 1) {
+		if (strcmp(list + i, name) == 0)
+			return true;
+	}
+	return false;
+}
+
+static void test_xattr(struct t_ctx *t)
+{
+	struct fc *c;
+	char buf[256], name[300];
+	uint64_t f, l, p, d;
+	size_t len;
+
+	t_write_file(t, "f", "data", 4);
+	t_mkdir(t, "d");
+	CHECK(t, symlink("f", t_path(t, "l")) == 0 && mkfifo(t_path(t, "p"), 0600) == 0,
+	      "host symlink and fifo");
+	c = t_session(t, NULL, "-o", "xattr", NULL);
+	f = lookup_id(t, c, FC_ROOT, "f");
+	d = lookup_id(t, c, FC_ROOT, "d");
+	l = lookup_id(t, c, FC_ROOT, "l");
+	p = lookup_id(t, c, FC_ROOT, "p");
+
+	/* set, get, list and remove on a file; the host sees each change */
+	CHECK_OK(t, fc_setxattr(c, f, "user.colour", "blue", 4, 0));
+	host_getxattr(t, "f", "user.colour", buf, sizeof(buf));
+	CHECK(t, strcmp(buf, "blue") == 0, "host reads user.colour = '%s'", buf);
+	CHECK_OK(t, fc_getxattr(c, f, "user.colour", NULL, 0, &len));
+	CHECK(t, len == 4, "size query: %zu", len);
+	CHECK_OK(t, fc_getxattr(c, f, "user.colour", buf, sizeof(buf), &len));
+	CHECK(t, len == 4 && memcmp(buf, "blue", 4) == 0, "value of %zu bytes", len);
+	CHECK_ERR(t, fc_getxattr(c, f, "user.colour", buf, 2, &len), ERANGE);
+	CHECK_ERR(t, fc_getxattr(c, f, "user.none", buf, sizeof(buf), &len), ENODATA);
+	CHECK_ERR(t, fc_setxattr(c, f, "user.colour", "red", 3, XATTR_CREATE), EEXIST);
+	CHECK_ERR(t, fc_setxattr(c, f, "user.none", "red", 3, XATTR_REPLACE), ENODATA);
+	CHECK_OK(t, fc_setxattr(c, f, "user.empty", "", 0, 0));
+	CHECK_OK(t, fc_listxattr(c, f, NULL, 0, &len));
+	CHECK(t, len >= sizeof("user.colour") + sizeof("user.empty"), "list size query: %zu", len);
+	CHECK_OK(t, fc_listxattr(c, f, buf, sizeof(buf), &len));
+	CHECK(t, list_has(buf, len, "user.colour") && list_has(buf, len, "user.empty"),
+	      "list of %zu bytes lacks a name", len);
+	CHECK_ERR(t, fc_listxattr(c, f, buf, 3, &len), ERANGE);
+	CHECK_OK(t, fc_removexattr(c, f, "user.colour"));
+	host_getxattr(t, "f", "user.colour", buf, sizeof(buf));
+	CHECK(t, buf[0] == '\0', "host still reads user.colour = '%s'", buf);
+	CHECK_ERR(t, fc_removexattr(c, f, "user.colour"), ENODATA);
+	/* a directory */
+	CHECK_OK(t, fc_setxattr(c, d, "user.dir", "1", 1, 0));
+	host_getxattr(t, "d", "user.dir", buf, sizeof(buf));
+	CHECK(t, strcmp(buf, "1") == 0, "host reads the directory's user.dir = '%s'", buf);
+	/*
+	 * A symlink's own attributes, never its target's, and a FIFO nobody writes to: opening
+	 * it would hang the daemon (CVE-2020-35517 is the same mistake for devices), so its
+	 * attributes are reached without an open. user.* is not allowed on either: the host
+	 * sets security.* (readable without privileges).
+	 */
+	CHECK(t, lsetxattr(t_path(t, "l"), "security.vfsd", "link", 4, 0) == 0 &&
+		 lsetxattr(t_path(t, "p"), "security.vfsd", "fifo", 4, 0) == 0,
+	      "host lsetxattr");
+	CHECK_OK(t, fc_getxattr(c, l, "security.vfsd", buf, sizeof(buf), &len));
+	CHECK(t, len == 4 && memcmp(buf, "link", 4) == 0, "symlink value of %zu bytes", len);
+	CHECK_ERR(t, fc_getxattr(c, f, "security.vfsd", buf, sizeof(buf), &len), ENODATA);
+	CHECK_OK(t, fc_getxattr(c, p, "security.vfsd", buf, sizeof(buf), &len));
+	CHECK(t, len == 4 && memcmp(buf, "fifo", 4) == 0, "fifo value of %zu bytes", len);
+	CHECK_OK(t, fc_listxattr(c, p, buf, sizeof(buf), &len));
+	CHECK(t, list_has(buf, len, "security.vfsd"), "fifo list of %zu bytes", len);
+	if (!t->reference) {
+		/* Changing them takes CAP_SYS_ADMIN, which the reference drops. */
+		CHECK_OK(t, fc_setxattr(c, l, "trusted.vfsd", "link", 4, 0));
+		host_getxattr(t, "l", "trusted.vfsd", buf, sizeof(buf));
+		CHECK(t, strcmp(buf, "link") == 0, "host reads the symlink's trusted.vfsd = '%s'",
+		      buf);
+		host_getxattr(t, "f", "trusted.vfsd", buf, sizeof(buf));
+		CHECK(t, buf[0] == '\0', "the symlink's target got trusted.vfsd = '%s'", buf);
+		CHECK_OK(t, fc_removexattr(c, p, "security.vfsd"));
+		host_getxattr(t, "p", "security.vfsd", buf, sizeof(buf));
+		CHECK(t, buf[0] == '\0', "the fifo kept security.vfsd = '%s'", buf);
+	}
+	/* bad names */
+	CHECK_ERR(t, fc_setxattr(c, f, "", "x", 1, 0), ERANGE);
+	memset(name, 'a', sizeof(name) - 1);
+	memcpy(name, "user.", 5);
+	name[sizeof(name) - 1] = '\0';
+	CHECK_ERR(t, fc_setxattr(c, f, name, "x", 1, 0), ERANGE);
+	CHECK_ERR(t, fc_getxattr(c, STALE_ID, "user.x", buf, sizeof(buf), &len), EBADF);
+	if (!t->reference) {
+		/* ACLs are not handled (no --posix-acl): refused, and hidden from lists */
+		CHECK_ERR(t, fc_setxattr(c, f, "system.posix_acl_access", "x", 1, 0), ENOTSUP);
+		CHECK_ERR(t, fc_getxattr(c, f, "system.posix_acl_default", buf, sizeof(buf), &len),
+			  ENOTSUP);
+	}
+	t_still_serving(t, c);
+}
+
+static void test_xattr_readonly(struct t_ctx *t)
+{
+	struct fc *c;
+	char buf[16];
+	size_t len;
+	uint64_t f;
+
+	t_write_file(t, "f", "data", 4);
+	CHECK(t, setxattr(t_path(t, "f"), "user.k", "v", 1, 0) == 0, "host setxattr");
+	c = t_session(t, NULL, "--xattr", "--readonly", NULL);
+	f = lookup_id(t, c, FC_ROOT, "f");
+	CHECK_OK(t, fc_getxattr(c, f, "user.k", buf, sizeof(buf), &len));
+	CHECK(t, len == 1 && buf[0] == 'v', "value of %zu bytes", len);
+	CHECK_ERR(t, fc_setxattr(c, f, "user.k", "w", 1, 0), EROFS);
+	CHECK_ERR(t, fc_removexattr(c, f, "user.k"), EROFS);
+}
+
+/* Looks up "mnt" (a tmpfs mounted for the call) and "plain" in a session with the extra
+ * daemon argument; returns their attr.flags. */
+static void submount_flags(struct t_ctx *t, const char *arg, uint32_t *mnt, uint32_t *plain)
+{
+	struct fuse_entry_out e1, e2;
+	struct fc *c = t_session(t, NULL, arg, NULL);
+	int r1, r2;
+
+	if (mount("vfsd-test", t_path(t, "mnt"), "tmpfs", 0, "size=1m") < 0)
+		t_skip(t, "cannot mount a tmpfs: %s", strerror(errno));
+	r1 = fc_lookup(c, FC_ROOT, "mnt", &e1);
+	r2 = fc_lookup(c, FC_ROOT, "plain", &e2);
+	umount2(t_path(t, "mnt"), MNT_DETACH);
+	CHECK_OK(t, r1);
+	CHECK_OK(t, r2);
+	*mnt = e1.attr.flags;
+	*plain = e2.attr.flags;
+}
+
+static void test_submounts(struct t_ctx *t)
+{
+	uint32_t mnt, plain;
+
+	t_mkdir(t, "mnt");
+	t_mkdir(t, "plain");
+	submount_flags(t, "--announce-submounts", &mnt, &plain);
+	CHECK(t, (mnt & FUSE_ATTR_SUBMOUNT) && !(plain & FUSE_ATTR_SUBMOUNT),
+	      "announced: mount point flags 0x%x, plain directory 0x%x", mnt, plain);
+}
+
+static void test_no_submounts(struct t_ctx *t)
+{
+	uint32_t mnt, plain;
+
+	t_mkdir(t, "mnt");
+	t_mkdir(t, "plain");
+	submount_flags(t, "--no-announce-submounts", &mnt, &plain);
+	CHECK(t, !(mnt & FUSE_ATTR_SUBMOUNT) && !(plain & FUSE_ATTR_SUBMOUNT),
+	      "not announced: mount point flags 0x%x, plain directory 0x%x", mnt, plain);
+}
+
+/* ---- options that change how files are opened ---- */
+
+static void test_writeback(struct t_ctx *t)
+{
+	struct fc *c;
+	char buf[8];
+	size_t n;
+	uint64_t id, fh;
+
+	t_write_file(t, "f", "data", 4);
+	c = t_session(t, NULL, "-o", "writeback", NULL);
+	CHECK(t, c->init.flags & FUSE_WRITEBACK_CACHE, "INIT flags 0x%x lack WRITEBACK_CACHE",
+	      c->init.flags);
+	/* With the writeback cache the guest reads pages of files it opened write-only. */
+	open_file(t, c, "f", O_WRONLY, &id, &fh);
+	CHECK_OK(t, fc_read(c, id, fh, 0, buf, sizeof(buf), &n));
+	CHECK(t, n == 4 && memcmp(buf, "data", 4) == 0, "read %zu bytes", n);
+}
+
+static void test_no_writeback(struct t_ctx *t)
+{
+	struct fc *c = session(t);
+	char buf[8];
+	size_t n;
+	uint64_t id, fh;
+
+	t_write_file(t, "f", "data", 4);
+	CHECK(t, !(c->init.flags & FUSE_WRITEBACK_CACHE), "INIT flags 0x%x", c->init.flags);
+	open_file(t, c, "f", O_WRONLY, &id, &fh);
+	CHECK_ERR(t, fc_read(c, id, fh, 0, buf, sizeof(buf), &n), EBADF);
+}
+
+/* A misaligned read on an O_DIRECT host fd fails with EINVAL (ext4): that is how a test sees
+ * whether the guest's O_DIRECT reached the host. */
+static int misaligned_direct_read(struct t_ctx *t, struct fc *c)
+{
+	char buf[100];
+	size_t n;
+	uint64_t id, fh;
+
+	t_write_file(t, "f", "0123456789abcdef", 16);
+	open_file(t, c, "f", O_RDONLY | O_DIRECT, &id, &fh);
+	return fc_read(c, id, fh, 1, buf, sizeof(buf), &n);
+}
+
+static void test_allow_direct_io(struct t_ctx *t)
+{
+	struct statfs sf;
+
+	if (statfs(t->share, &sf) == 0 && sf.f_type != EXT4_SUPER_MAGIC)
+		t_skip(t, "the share is not on ext4 (f_type 0x%lx)", (unsigned long)sf.f_type);
+	CHECK_ERR(t, misaligned_direct_read(t, t_session(t, NULL, "--allow-direct-io", NULL)),
+		  EINVAL);
+}
+
+static void test_direct_io_stripped(struct t_ctx *t)
+{
+	CHECK_OK(t, misaligned_direct_read(t, session(t)));
+}
+
+/* atime older than mtime: a relatime mount updates it on the next read, unless O_NOATIME. */
+static bool read_updates_atime(struct t_ctx *t, struct fc *c)
+{
+	struct timespec ts[2] = { { .tv_sec = 1000 }, { .tv_sec = 2000 } };
+	struct stat st;
+	char buf[8];
+	size_t n;
+	uint64_t id, fh;
+
+	t_write_file(t, "f", "data", 4);
+	CHECK(t, utimensat(AT_FDCWD, t_path(t, "f"), ts, 0) == 0, "host utimensat");
+	open_file(t, c, "f", O_RDONLY | O_NOATIME, &id, &fh);
+	CHECK_OK(t, fc_read(c, id, fh, 0, buf, sizeof(buf), &n));
+	host_stat(t, "f", &st);
+	return st.st_atime != 1000;
+}
+
+static void test_preserve_noatime(struct t_ctx *t)
+{
+	struct fc *c = t_session(t, NULL, "--preserve-noatime", NULL);
+
+	CHECK(t, !read_updates_atime(t, c), "a read through an O_NOATIME open changed atime");
+}
+
+static void test_noatime_stripped(struct t_ctx *t)
+{
+	CHECK(t, read_updates_atime(t, session(t)),
+	      "atime not updated: O_NOATIME reached the host, or the share is mounted noatime");
+}
+
+#define DIRECT_IO_ALLOW_MMAP_BIT (1ULL << 36) /* newer than Debian 12's UAPI headers */
+
+static void test_allow_mmap(struct t_ctx *t)
+{
+	struct fc *c = t_session(t, NULL, "--allow-mmap", NULL);
+	struct fuse_init_out o;
+
+	/* A second INIT starts the session over, this time offering the flag. */
+	CHECK_OK(t, fc_init_with(c, 7, 38, FUSE_INIT_EXT | DIRECT_IO_ALLOW_MMAP_BIT, &o));
+	CHECK(t, o.flags2 & (DIRECT_IO_ALLOW_MMAP_BIT >> 32), "flags2 0x%x", o.flags2);
 }
 
 static void test_fallocate(struct t_ctx *t)
@@ -969,6 +1239,18 @@ static const struct t_case cases[] = {
 	{ "syncfs", test_syncfs, NULL },
 	{ "enosys-unimplemented", test_enosys, NULL },
 	{ "readonly-erofs", test_readonly, NO_READONLY },
+	{ "xattr", test_xattr, NULL },
+	{ "writeback", test_writeback, NULL },
+	{ "no-writeback-wronly-stays", test_no_writeback, NULL },
+	{ "allow-direct-io", test_allow_direct_io, "QEMU 7.2's virtiofsd has no --allow-direct-io" },
+	{ "direct-io-stripped", test_direct_io_stripped, NULL },
+	{ "preserve-noatime", test_preserve_noatime, "QEMU 7.2's virtiofsd has no such option" },
+	{ "noatime-stripped", test_noatime_stripped,
+	  "QEMU 7.2's virtiofsd passes O_NOATIME on (the Rust one strips it)" },
+	{ "allow-mmap", test_allow_mmap, "QEMU 7.2's virtiofsd has no --allow-mmap" },
+	{ "submounts", test_submounts, "QEMU 7.2's virtiofsd has no --announce-submounts" },
+	{ "no-announce-submounts", test_no_submounts, "QEMU 7.2's virtiofsd has no such option" },
+	{ "xattr-readonly", test_xattr_readonly, NO_READONLY },
 	{ NULL, NULL, NULL },
 };
 

@@ -96,7 +96,7 @@ share=$(mktemp -d "$work/share.XXXXXX")
 console="$work/console.log"
 results="$work/results" # one "PASS name" / "FAIL name reason" line per host-side check
 : >"$results"
-failed_run=1 reported=0
+failed_run=1 reported=0 submount_mounted=0
 declare -A daemon_pid=()           # daemon name -> pid, each in its own process group (setsid)
 qemu_pid="" helper_pid="" printer_pid=""  # qemu_pid is timeout's, which leads QEMU's group
 
@@ -114,6 +114,7 @@ cleanup() {
     done
     if [[ -s $work/qemu.pid ]]; then kill -KILL "$(<"$work/qemu.pid")" 2>/dev/null || true; fi
     wait 2>/dev/null || true
+    if ((submount_mounted)); then umount -l "$share/submount" 2>/dev/null || true; fi
     rm -f "$share/host-big.bin" "$share/guest-big.bin"
     ((failed_run || keep)) || rm -rf "$work"
 }
@@ -151,10 +152,11 @@ esac
 printf 'vm: daemon=%s %s script=%s cache=%s work=%s\n' "$daemon" "${extra_args[*]}" "$script" "$cache_mode" "$work"
 
 # --- daemons --------------------------------------------------------------------------------
-start_daemon() { # NAME SOURCE_DIR
+start_daemon() { # NAME SOURCE_DIR [ARG]...
     local name=$1 src=$2 sock="$work/$1.sock" i
+    shift 2
     setsid "$daemon" --socket-path="$sock" -o source="$src" -o cache="$cache_mode" \
-        -o sandbox=chroot "${extra_args[@]}" >"$work/daemon-$name.log" 2>&1 </dev/null &
+        -o sandbox=chroot "$@" "${extra_args[@]}" >"$work/daemon-$name.log" 2>&1 </dev/null &
     daemon_pid[$name]=$!
     for ((i = 0; i < 100; i++)); do
         [[ -S $sock ]] && return 0
@@ -166,12 +168,19 @@ start_daemon() { # NAME SOURCE_DIR
     done
     setup_fail "daemon for $name did not create $sock within 10 s"
 }
+# A tmpfs inside the test share, mounted before the daemons start (a namespace sandbox copies
+# the mount table then): the guest must see it as a submount of its own.
+mkdir "$share/submount"
+mount -t tmpfs -o size=4m vfsd-submount "$share/submount" || setup_fail "cannot mount a tmpfs"
+submount_mounted=1
 start_daemon rootfs /
-start_daemon test "$share"
+# The spelling both vfsd and QEMU 7.2's virtiofsd accept.
+start_daemon test "$share" -o xattr -o announce_submounts
 
 # --- files the guest checks -----------------------------------------------------------------
 token=$(tr -d '-' </proc/sys/kernel/random/uuid)
 printf '%s\n' "$token" >"$share/token"
+printf '%s\n' "$token" >"$share/submount/inner"
 printf 'hello from the host %s\n' "$token" >"$share/host-hello.txt"
 cp -a /usr/include/linux "$share/src-tree"
 # 256 MiB from a seeded generator; the guest checks it against host-big.sha256.

@@ -534,6 +534,50 @@ for r in range(ROUNDS):
 PY
 }
 
+# Extended attributes (the share is served with xattr on): set, read back after the caches are
+# dropped, list, replace, remove; a missing one is ENODATA.
+t_xattr() {
+    echo data >f
+    python3 - <<'PY'
+import errno, os, subprocess
+def drop():
+    subprocess.run(["sh", "-c", "sync; echo 3 >/proc/sys/vm/drop_caches"], check=True)
+os.setxattr("f", "user.vfsd", b"blue")
+drop()
+assert os.getxattr("f", "user.vfsd") == b"blue", os.getxattr("f", "user.vfsd")
+assert "user.vfsd" in os.listxattr("f"), os.listxattr("f")
+try:
+    os.setxattr("f", "user.vfsd", b"red", os.XATTR_CREATE)
+    raise SystemExit("XATTR_CREATE over an existing attribute succeeded")
+except OSError as e:
+    assert e.errno == errno.EEXIST, e
+os.setxattr("f", "user.vfsd", b"green", os.XATTR_REPLACE)
+drop()
+assert os.getxattr("f", "user.vfsd") == b"green"
+os.removexattr("f", "user.vfsd")
+try:
+    os.getxattr("f", "user.vfsd")
+    raise SystemExit("a removed attribute is still there")
+except OSError as e:
+    assert e.errno == errno.ENODATA, e
+PY
+}
+
+# A host mount inside the share (run.sh mounts a tmpfs at submount/): the daemon announces it,
+# and the guest mounts it apart, with its own device number, and syncs it by itself.
+t_submount() {
+    local dev_share dev_sub
+    # stat(2) does not trigger an automount: reading a file inside does.
+    expect_eq "$(cat "$T/submount/inner")" "$(cat "$T/token")" "file inside the submount"
+    dev_share=$(stat -c %d "$T")
+    dev_sub=$(stat -c %d "$T/submount/.")
+    [[ $dev_share != "$dev_sub" ]] || fail "submount/ has the share's device number $dev_share"
+    grep -q " $T/submount virtiofs " /proc/mounts || fail "no virtiofs mount at $T/submount"
+    echo "written in the guest" >"$T/submount/guest-file"
+    sync -f "$T/submount/guest-file" # syncfs(2) of the submount
+    rm "$T/submount/guest-file"
+}
+
 # --- runner -------------------------------------------------------------------------------------
 failures=0
 # run NAME [LIMIT]: t_NAME in its own bash (errexit on) with a time limit; one result line.
@@ -586,6 +630,8 @@ run mkfifo 60
 run rename-noreplace
 run rename-exchange
 run excl-race
+run xattr
+run submount
 
 rmdir "$W" 2>/dev/null || true
 ((failures == 0))
