@@ -46,7 +46,7 @@ $(BUILD)/vfsd: $(VFSD_OBJS) $(BUILD)/libvfsd.a
 $(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libvfsd.a
 	@mkdir -p $(dir $@)
 	@echo "  TEST-CC $<"
-	@$(CC) $(ALL_CFLAGS) -Itests/unit -o $@ $< $(BUILD)/libvfsd.a $(ALL_LDFLAGS) -lcmocka
+	@$(CC) $(ALL_CFLAGS) -Itests/unit -o $@ $< $(BUILD)/libvfsd.a $(ALL_LDFLAGS) -lcmocka $(PKG_LIBS)
 
 # Installs the Debian packages the build and the tests need (idempotent).
 deps:

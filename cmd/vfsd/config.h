@@ -7,6 +7,7 @@
 #include "base/log.h"
 #include "fs/fs.h"
 #include "sec/sandbox.h"
+#include "sec/seccomp.h"
 
 struct vfsd_config {
 	const char *shared_dir;
@@ -21,6 +22,8 @@ struct vfsd_config {
 	bool log_level_debug_forced; /* -d */
 	bool syslog;
 	enum vfsd_sandbox_mode sandbox;
+	enum vfsd_seccomp_action seccomp;
+	const char *modcaps; /* --modcaps / -o modcaps spec, checked when the daemon starts */
 	bool readonly;
 	bool readdirplus;
 	bool xattr;

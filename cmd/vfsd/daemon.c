@@ -21,6 +21,7 @@
 #include "config.h"
 #include "fs/fs.h"
 #include "fuse/server.h"
+#include "sec/caps.h"
 #include "sec/sandbox.h"
 #include "vhost/device.h"
 
@@ -239,6 +240,8 @@ int vfsd_run(const struct vfsd_config *cfg)
 	struct sigaction sa = { .sa_handler = on_fatal_signal };
 	struct daemon d = { 0 };
 	struct vfsd_sandbox sb;
+	struct vfsd_caps_mods mods = { 0 };
+	struct vfsd_seccomp_opts seccomp_opts = { .syslog = cfg->syslog };
 	struct stat st;
 	char err[512] = "";
 	int cleanup_close pid_fd = -1;
@@ -269,10 +272,21 @@ int vfsd_run(const struct vfsd_config *cfg)
 	if (set_nofile_limit(cfg) < 0)
 		return 1;
 
+	if (cfg->modcaps && vfsd_caps_parse(cfg->modcaps, &mods, err, sizeof(err)) < 0) {
+		log_error("%s", err);
+		return 1;
+	}
+
 	r = vfsd_sandbox_enter(cfg->sandbox, cfg->shared_dir, listen_fd, &sb, err, sizeof(err));
 	if (r == VFSD_SANDBOX_PARENT)
 		return sb.exit_status;
 	if (r < 0) {
+		log_error("%s", err);
+		return 1;
+	}
+	/* As the reference: the filter first, then the capabilities, before any thread exists. */
+	if (vfsd_seccomp_install(cfg->seccomp, &seccomp_opts, err, sizeof(err)) < 0 ||
+	    vfsd_caps_drop(&mods, err, sizeof(err)) < 0) {
 		log_error("%s", err);
 		return 1;
 	}

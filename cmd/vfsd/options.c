@@ -34,6 +34,7 @@ enum {
 	OPT_RLIMIT_NOFILE,
 	OPT_QUEUE_POLL_US,
 	OPT_XATTR,
+	OPT_MODCAPS,
 	OPT_ANNOUNCE_SUBMOUNTS,
 	OPT_ALLOW_MMAP,
 	OPT_WRITEBACK,
@@ -70,7 +71,7 @@ static const struct option long_options[] = {
 	{ "allow-mmap", no_argument, NULL, OPT_ALLOW_MMAP },
 	{ "writeback", no_argument, NULL, OPT_WRITEBACK },
 	{ "allow-direct-io", no_argument, NULL, OPT_ALLOW_DIRECT_IO },
-	{ "modcaps", required_argument, NULL, OPT_NOT_YET },
+	{ "modcaps", required_argument, NULL, OPT_MODCAPS },
 	{ "rlimit-nofile", required_argument, NULL, OPT_RLIMIT_NOFILE },
 	{ "killpriv-v2", no_argument, NULL, OPT_NOT_YET },
 	{ "no-killpriv-v2", no_argument, NULL, OPT_NOT_YET },
@@ -103,7 +104,10 @@ static void usage(FILE *out)
 	      "      --queue-poll-us <N>        Microseconds a queue thread keeps polling an empty\n"
 	      "                                 ring before it sleeps, 0 = never poll [default: 50]\n"
 	      "      --sandbox <MODE>           namespace, chroot or none [default: namespace]\n"
-	      "      --seccomp none             Install no seccomp filter (other actions: not yet)\n"
+	      "      --seccomp <ACTION>         What a syscall outside the allow-list gets: kill, log,\n"
+	      "                                 trap, or none for no filter [default: kill]\n"
+	      "      --modcaps <SPEC>           Capabilities to add or remove when running as root,\n"
+	      "                                 e.g. +sys_admin:-mknod\n"
 	      "      --readonly                 Refuse every change to the shared directory\n"
 	      "      --cache <POLICY>           never, metadata, auto or always [default: auto]\n"
 	      "      --no-readdirplus           Do not use READDIRPLUS\n"
@@ -121,6 +125,7 @@ static void usage(FILE *out)
 	      "      --print-capabilities       Print the vhost-user.json capabilities and exit\n"
 	      "  -o <OPTIONS>                   Legacy options: source=DIR, cache=auto|always|none|metadata,\n"
 	      "                                 loglevel=debug|info|warn|err, sandbox=namespace|chroot,\n"
+	      "                                 modcaps=SPEC,\n"
 	      "                                 [no_]readdirplus, [no_]xattr, [no_]writeback,\n"
 	      "                                 [no_]allow_direct_io, announce_submounts and the no_*\n"
 	      "                                 forms of features vfsd has off\n"
@@ -184,7 +189,7 @@ static const struct legacy_flag legacy_flags[] = {
 
 /* Keywords and keys of "-o" that name features vfsd does not have yet. */
 static const char *const legacy_not_yet[] = {
-	"killpriv_v2", "posix_acl", "security_label", "modcaps", "xattrmap", "posix_lock", "flock",
+	"killpriv_v2", "posix_acl", "security_label", "xattrmap", "posix_lock", "flock",
 };
 
 static int parse_legacy_item(char *item, struct vfsd_config *cfg)
@@ -228,6 +233,8 @@ static int parse_legacy_item(char *item, struct vfsd_config *cfg)
 		else
 			vfsd_log_level_parse(val, &l);
 		cfg->log_level = l;
+	} else if (strcmp(key, "modcaps") == 0) {
+		cfg->modcaps = val;
 	} else if (strcmp(key, "sandbox") == 0) {
 		if (strcmp(val, "namespace") == 0)
 			cfg->sandbox = VFSD_SANDBOX_NAMESPACE;
@@ -373,11 +380,14 @@ enum vfsd_parse_result vfsd_parse_args(int argc, char **argv, struct vfsd_config
 			cfg->readdirplus = false;
 			break;
 		case OPT_SECCOMP:
-			if (strcmp(optarg, "none") != 0) {
-				*status = fail("'--seccomp %s' is not supported by vfsd yet (only 'none')",
+			if (vfsd_seccomp_parse(optarg, &cfg->seccomp) < 0) {
+				*status = fail("invalid value '%s' for '--seccomp <SECCOMP>' (none, kill, log, trap)",
 					       optarg);
 				goto out;
 			}
+			break;
+		case OPT_MODCAPS:
+			cfg->modcaps = optarg;
 			break;
 		case OPT_RLIMIT_NOFILE:
 			if (parse_u64(optarg, UINT64_MAX, &v) < 0) {

@@ -83,7 +83,10 @@ expect_exit missing-socket 2 "socket-path" --shared-dir "$work/share"
 expect_exit fd-and-socket 2 "cannot be used with" --shared-dir "$work/share" --socket-path "$work/s" --fd 3
 expect_exit missing-shared-dir 1 'does not exist' --shared-dir "$work/nope" --socket-path "$work/s" --sandbox none
 expect_exit legacy-without-source 1 'missing "--shared-dir" or "-o source"' -o cache=auto --socket-path "$work/s"
-expect_exit seccomp-kill-refused 2 "only 'none'" --seccomp kill --shared-dir "$work/share" --socket-path "$work/s"
+expect_exit bad-seccomp 2 "invalid value 'maybe' for '--seccomp" --seccomp maybe --shared-dir "$work/share" --socket-path "$work/s"
+expect_exit modcaps-unknown 1 "invalid capability 'bogus'" --modcaps=+bogus --shared-dir "$work/share" --socket-path "$work/s"
+expect_exit modcaps-no-action 1 "invalid modcap action: expecting '+'|'-' but found 's'" --modcaps=sys_admin --shared-dir "$work/share" --socket-path "$work/s"
+expect_exit modcaps-empty-item 1 "empty modcap found" -o modcaps=+chown::-mknod --shared-dir "$work/share" --socket-path "$work/s"
 
 # A daemon waiting for its VMM: the log line runtimes wait for, a 0700 socket, a locked pid file.
 "$daemon" --shared-dir "$work/share" --socket-path "$work/vfsd.sock" --sandbox none \
@@ -165,6 +168,40 @@ print(f"rc={rc} pidfile={os.path.exists(path + '.pid')} connected={'Client conne
 PY
 )
 check listen-fd "$([[ $out == "rc=0 pidfile=False connected=True" ]]; echo $?)" "$out"
+
+# Privileges of a running daemon, from /proc/PID/status once it waits for its VMM (after the
+# sandbox, the seccomp filter and the capability drop): "CapPrm CapEff CapBnd Seccomp ".
+privileges_of() { # LOGNAME ARGS...
+	local log="$work/$1.log" pid
+	shift
+	"$daemon" --shared-dir "$work/share" --socket-path "$work/p.sock" --sandbox chroot "$@" \
+		>"$log" 2>&1 &
+	pid=$!
+	pids+=("$pid")
+	if wait_for "$log" "Waiting for vhost-user"; then
+		awk '/^(Seccomp|CapPrm|CapEff|CapBnd):/ { printf "%s ", $2 }' "/proc/$pid/status"
+	else
+		printf 'not-started: %s' "$(tail -n 1 "$log")"
+	fi
+	kill -KILL "$pid" 2>/dev/null
+	wait "$pid" 2>/dev/null
+	rm -f "$work/p.sock" "$work/p.sock.pid"
+}
+if ((EUID == 0)); then
+	# CHOWN DAC_OVERRIDE FOWNER FSETID SETGID SETUID MKNOD SETFCAP, as the reference keeps.
+	base=00000000880000db
+	got=$(privileges_of priv-default)
+	check seccomp-filter-and-base-caps "$([[ $got == "$base $base $base 2 " ]]; echo $?)" "got '$got'"
+	got=$(privileges_of priv-none --seccomp=none)
+	check seccomp-none "$([[ $got == "$base $base $base 0 " ]]; echo $?)" "got '$got'"
+	# +sys_admin (bit 21), -mknod (bit 27)
+	got=$(privileges_of priv-modcaps --modcaps=+sys_admin:-mknod)
+	want=00000000802000db
+	check modcaps "$([[ $got == "$want $want $want 2 " ]]; echo $?)" "got '$got'"
+	got=$(privileges_of priv-modcaps-legacy -o modcaps=+sys_admin --seccomp=log)
+	want=00000000882000db
+	check modcaps-legacy-seccomp-log "$([[ $got == "$want $want $want 2 " ]]; echo $?)" "got '$got'"
+fi
 
 echo "$pass passed, $fail failed"
 ((fail == 0))

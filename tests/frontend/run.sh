@@ -8,7 +8,7 @@
 #   DAEMON defaults to build/vfsd. A daemon whose name starts with "virtiofsd", or
 #   --reference, is taken for QEMU's C virtiofsd: checks of what it lacks print SKIP and the
 #   hostile suite is not run. FE_DAEMON_ARGS adds arguments to every daemon started (e.g.
-#   "--thread-pool-size=4"); FE_SANDBOX=none runs vfsd with --sandbox=none instead of
+#   "--thread-pool-size=4"); FE_SANDBOX=none runs vfsd with --sandbox=none --seccomp=none instead of
 #   -o sandbox=chroot (automatic for sanitizer builds); BUILD picks the test binaries' build
 #   directory (default build).
 # Prints "PASS name", "FAIL name reason" or "SKIP name reason" per check (daemon log lines
@@ -35,7 +35,7 @@ fi
 
 # LeakSanitizer reads /proc, which a chrooted daemon no longer sees.
 if ((!reference)) && [[ -z ${FE_SANDBOX:-} ]] && grep -aq __asan_init "$daemon"; then
-	echo "NOTE sanitizer build: daemons run with --sandbox=none so that LeakSanitizer works"
+	echo "NOTE sanitizer build: daemons run with --sandbox=none --seccomp=none so that LeakSanitizer works"
 	export FE_SANDBOX=none
 fi
 
