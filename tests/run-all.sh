@@ -62,10 +62,16 @@ run_suite cli tests/cli/run.sh "$build/vfsd"
 if ((!unit_only)); then
 	run_suite fuzz-replay tests/fuzz/replay.sh
 fi
-# The vhost-user frontend suites (protocol, every FUSE opcode, a hostile guest): on vfsd, on
+# The vhost-user frontend suites (protocol, every FUSE opcode, a hostile guest, escapes): on vfsd, on
 # its sanitizer build with a worker pool, and the protocol and opcode parts on the C virtiofsd.
 fe_build=${FRONTEND_BUILD:-$build} # where the frontend test binaries are
 BUILD=$fe_build run_suite frontend/vfsd tests/frontend/run.sh "$build/vfsd"
+# The escape suite again in the other sandbox modes (the run above uses chroot): with none,
+# vfsd's own name resolution is the only wall.
+for sb in namespace none; do
+	BUILD=$fe_build FE_SANDBOX=$sb FE_SUITES=test_escape \
+		run_suite "frontend/escape-sandbox-$sb" tests/frontend/run.sh "$build/vfsd"
+done
 if ((!unit_only)) && [[ -x build/asan/vfsd ]]; then
 	# No polling here: the kick and call paths alone must carry every request.
 	BUILD=$fe_build FE_DAEMON_ARGS="--thread-pool-size=4 --queue-poll-us=0" \

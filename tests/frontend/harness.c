@@ -147,7 +147,7 @@ static void kill_daemon(struct t_ctx *t)
 
 void t_daemon_argv(struct t_ctx *t, const char *const *extra)
 {
-	char sockarg[PATH_MAX + 16], srcarg[PATH_MAX + 8];
+	char sockarg[PATH_MAX + 16], srcarg[PATH_MAX + 8], seccomparg[64], sandboxarg[64];
 	const char *argv[16 + 2 * MAX_EXTRA];
 	char *env = getenv("FE_DAEMON_ARGS") ? strdup(getenv("FE_DAEMON_ARGS")) : NULL;
 	int n = 0;
@@ -163,11 +163,15 @@ void t_daemon_argv(struct t_ctx *t, const char *const *extra)
 	argv[n++] = srcarg;
 	argv[n++] = "-o";
 	argv[n++] = "cache=auto";
-	/* FE_SANDBOX=none (vfsd only) keeps /proc visible and the syscalls of the exit-time
-	 * leak check allowed, which LeakSanitizer needs. */
-	if (getenv("FE_SANDBOX") && strcmp(getenv("FE_SANDBOX"), "none") == 0) {
-		argv[n++] = "--sandbox=none";
-		argv[n++] = "--seccomp=none";
+	/* FE_SANDBOX (vfsd only): none or namespace instead of chroot; FE_SECCOMP: an action
+	 * (sanitizer builds: none, for LeakSanitizer's exit-time scan). */
+	if (getenv("FE_SECCOMP")) {
+		snprintf(seccomparg, sizeof(seccomparg), "--seccomp=%s", getenv("FE_SECCOMP"));
+		argv[n++] = seccomparg;
+	}
+	if (getenv("FE_SANDBOX") && strcmp(getenv("FE_SANDBOX"), "chroot") != 0) {
+		snprintf(sandboxarg, sizeof(sandboxarg), "--sandbox=%s", getenv("FE_SANDBOX"));
+		argv[n++] = sandboxarg;
 	} else {
 		argv[n++] = "-o";
 		argv[n++] = "sandbox=chroot";

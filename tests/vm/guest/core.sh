@@ -578,6 +578,46 @@ t_submount() {
     rm "$T/submount/guest-file"
 }
 
+# CVE-2022-0358: a user who is not in a setgid directory's group creates a setgid file there
+# (open O_CREAT, and mknod). The file takes the directory's group, so the host must strip the
+# bit; vfsd creates with the user's credentials, without CAP_FSETID in effect.
+t_sgid_create_non_member() {
+    mkdir sgid
+    chgrp 5555 sgid
+    chmod 2777 sgid
+    setpriv --reuid=4242 --regid=4343 --clear-groups /usr/bin/python3 - <<'PY'
+import os
+os.umask(0)
+os.close(os.open("sgid/prog", os.O_CREAT | os.O_WRONLY, 0o2755))
+os.mknod("sgid/prog2", 0o2755)
+PY
+    drop_caches
+    expect_eq "$(stat -c %g:%a sgid/prog)" 5555:755 "group and mode of a setgid file made by a non-member"
+    expect_eq "$(stat -c %g:%a sgid/prog2)" 5555:755 "group and mode of a setgid node made by a non-member"
+}
+
+# Set-user-ID and set-group-ID bits go when someone other than root writes, truncates, or
+# changes the group of the file (the guest kernel asks vfsd to drop them).
+t_suid_cleared_by_non_owner() {
+    chmod 1777 .
+    for f in w t; do
+        echo data >"$f"
+        chown 1234:2345 "$f"
+        chmod 6777 "$f"
+    done
+    setpriv --reuid=4242 --regid=4343 --clear-groups sh -c 'echo more >>w'
+    setpriv --reuid=4242 --regid=4343 --clear-groups truncate -s 1 t
+    drop_caches
+    expect_eq "$(stat -c %a w)" 777 "mode after a write by a non-owner"
+    expect_eq "$(stat -c %a t)" 777 "mode after a truncate by a non-owner"
+    # the owner changing the group to one of its own
+    setpriv --reuid=4242 --regid=4343 --clear-groups touch g
+    chmod 6755 g
+    setpriv --reuid=4242 --regid=4343 --groups=4343,5555 chgrp 5555 g
+    drop_caches
+    expect_eq "$(stat -c %g:%a g)" 5555:755 "group and mode after chgrp by the owner"
+}
+
 # --- runner -------------------------------------------------------------------------------------
 failures=0
 # run NAME [LIMIT]: t_NAME in its own bash (errexit on) with a time limit; one result line.
@@ -632,6 +672,8 @@ run rename-exchange
 run excl-race
 run xattr
 run submount
+run sgid-create-non-member
+run suid-cleared-by-non-owner
 
 rmdir "$W" 2>/dev/null || true
 ((failures == 0))
