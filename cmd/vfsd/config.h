@@ -24,6 +24,7 @@ struct vfsd_config {
 	enum vfsd_sandbox_mode sandbox;
 	enum vfsd_seccomp_action seccomp;
 	const char *modcaps; /* --modcaps / -o modcaps spec, checked when the daemon starts */
+	struct vfsd_idmap uid_map, gid_map; /* --translate-uid, --translate-gid */
 	bool readonly;
 	bool readdirplus;
 	bool xattr;

@@ -303,6 +303,8 @@ int vfsd_run(const struct vfsd_config *cfg)
 		.allow_direct_io = cfg->allow_direct_io,
 		.allow_mmap = cfg->allow_mmap,
 		.preserve_noatime = cfg->preserve_noatime,
+		.uid_map = &cfg->uid_map,
+		.gid_map = &cfg->gid_map,
 	};
 
 	r = vfsd_passthrough_new(&fcfg, &d.fs);

@@ -6,7 +6,9 @@ int main(int argc, char **argv)
 	struct vfsd_config cfg;
 	int status;
 
-	if (vfsd_parse_args(argc, argv, &cfg, &status) == VFSD_PARSE_EXIT)
-		return status;
-	return vfsd_run(&cfg);
+	if (vfsd_parse_args(argc, argv, &cfg, &status) == VFSD_PARSE_RUN)
+		status = vfsd_run(&cfg);
+	vfsd_idmap_free(&cfg.uid_map);
+	vfsd_idmap_free(&cfg.gid_map);
+	return status;
 }

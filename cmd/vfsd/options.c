@@ -34,6 +34,8 @@ enum {
 	OPT_RLIMIT_NOFILE,
 	OPT_QUEUE_POLL_US,
 	OPT_XATTR,
+	OPT_TRANSLATE_UID,
+	OPT_TRANSLATE_GID,
 	OPT_MODCAPS,
 	OPT_ANNOUNCE_SUBMOUNTS,
 	OPT_ALLOW_MMAP,
@@ -78,8 +80,8 @@ static const struct option long_options[] = {
 	{ "security-label", no_argument, NULL, OPT_NOT_YET },
 	{ "uid-map", required_argument, NULL, OPT_NOT_YET },
 	{ "gid-map", required_argument, NULL, OPT_NOT_YET },
-	{ "translate-uid", required_argument, NULL, OPT_NOT_YET },
-	{ "translate-gid", required_argument, NULL, OPT_NOT_YET },
+	{ "translate-uid", required_argument, NULL, OPT_TRANSLATE_UID },
+	{ "translate-gid", required_argument, NULL, OPT_TRANSLATE_GID },
 	{ "preserve-noatime", no_argument, NULL, OPT_PRESERVE_NOATIME },
 	{ "migration-mode", required_argument, NULL, OPT_NOT_YET },
 	{ "migration-on-error", required_argument, NULL, OPT_NOT_YET },
@@ -108,6 +110,10 @@ static void usage(FILE *out)
 	      "                                 trap, or none for no filter [default: kill]\n"
 	      "      --modcaps <SPEC>           Capabilities to add or remove when running as root,\n"
 	      "                                 e.g. +sys_admin:-mknod\n"
+	      "      --translate-uid <RULE>     Guest/host uid translation (repeatable): guest, host,\n"
+	      "                                 squash-guest, squash-host, forbid-guest or map rules,\n"
+	      "                                 e.g. map:1000:2000:1\n"
+	      "      --translate-gid <RULE>     The same for gids\n"
 	      "      --readonly                 Refuse every change to the shared directory\n"
 	      "      --cache <POLICY>           never, metadata, auto or always [default: auto]\n"
 	      "      --no-readdirplus           Do not use READDIRPLUS\n"
@@ -389,6 +395,27 @@ enum vfsd_parse_result vfsd_parse_args(int argc, char **argv, struct vfsd_config
 		case OPT_MODCAPS:
 			cfg->modcaps = optarg;
 			break;
+		case OPT_TRANSLATE_UID:
+		case OPT_TRANSLATE_GID: {
+			char err[256];
+			int r = vfsd_idmap_add(c == OPT_TRANSLATE_UID ? &cfg->uid_map : &cfg->gid_map,
+					       optarg, err, sizeof(err));
+
+			if (r == -EINVAL) {
+				char msg[400];
+
+				snprintf(msg, sizeof(msg), "invalid value '%s' for '--%s': %s", optarg,
+					 c == OPT_TRANSLATE_UID ? "translate-uid" : "translate-gid", err);
+				*status = fail("%s", msg);
+				goto out;
+			}
+			if (r < 0) { /* a valid rule that cannot be used: a start-up error */
+				fprintf(stderr, "vfsd: error: %s\n", err);
+				*status = 1;
+				goto out;
+			}
+			break;
+		}
 		case OPT_RLIMIT_NOFILE:
 			if (parse_u64(optarg, UINT64_MAX, &v) < 0) {
 				*status = fail("invalid value '%s' for '--rlimit-nofile <N>'", optarg);

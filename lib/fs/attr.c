@@ -96,9 +96,13 @@ int fs_setattr(void *opaque, const struct vfsd_req_ctx *ctx, uint64_t nodeid,
 		}
 	}
 	if (in->valid & (FATTR_UID | FATTR_GID)) {
-		uid_t uid = (in->valid & FATTR_UID) ? in->uid : (uid_t)-1;
-		gid_t gid = (in->valid & FATTR_GID) ? in->gid : (gid_t)-1;
+		uint32_t uid = (uint32_t)-1, gid = (uint32_t)-1;
 
+		if (((in->valid & FATTR_UID) && vfsd_idmap_to_host(fs->cfg.uid_map, in->uid, &uid) < 0) ||
+		    ((in->valid & FATTR_GID) && vfsd_idmap_to_host(fs->cfg.gid_map, in->gid, &gid) < 0)) {
+			r = -EPERM; /* a forbid-guest rule */
+			goto out;
+		}
 		if (fchownat(inode->fd, "", uid, gid, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) < 0) {
 			r = -errno;
 			goto out;
@@ -204,9 +208,10 @@ int fs_access(void *opaque, const struct vfsd_req_ctx *ctx, uint64_t nodeid, uin
 			return -EACCES;
 		return 0;
 	}
-	if (ctx->uid == st.stx_uid)
+	/* the owner and group as the guest sees them */
+	if (ctx->uid == vfsd_idmap_to_guest(fs->cfg.uid_map, st.stx_uid))
 		mode >>= 6;
-	else if (ctx->gid == st.stx_gid)
+	else if (ctx->gid == vfsd_idmap_to_guest(fs->cfg.gid_map, st.stx_gid))
 		mode >>= 3;
 	return (mode & mask) == mask ? 0 : -EACCES;
 }

@@ -27,16 +27,22 @@ static void raise_dac_override(void)
 		log_debug("cannot raise CAP_DAC_OVERRIDE: %s", strerror(errno));
 }
 
-int creds_switch(const struct vfsd_req_ctx *ctx, struct fs_creds *saved)
+int creds_switch(const struct vfsd_passthrough *fs, const struct vfsd_req_ctx *ctx,
+		 struct fs_creds *saved)
 {
+	uint32_t uid, gid;
+
+	if (vfsd_idmap_to_host(fs->cfg.uid_map, ctx->uid, &uid) < 0 ||
+	    vfsd_idmap_to_host(fs->cfg.gid_map, ctx->gid, &gid) < 0)
+		return -EPERM; /* a forbid-guest rule (the reference says EIO) */
 	saved->old_uid = geteuid();
 	saved->old_gid = getegid();
 	/* Requests from root keep the daemon's own ids, as the reference does. */
-	saved->gid_changed = ctx->gid != 0 && ctx->gid != saved->old_gid;
-	saved->uid_changed = ctx->uid != 0 && ctx->uid != saved->old_uid;
-	if (saved->gid_changed && syscall(SYS_setresgid, -1, ctx->gid, -1) < 0)
+	saved->gid_changed = gid != 0 && gid != saved->old_gid;
+	saved->uid_changed = uid != 0 && uid != saved->old_uid;
+	if (saved->gid_changed && syscall(SYS_setresgid, -1, gid, -1) < 0)
 		return -errno;
-	if (saved->uid_changed && syscall(SYS_setresuid, -1, ctx->uid, -1) < 0) {
+	if (saved->uid_changed && syscall(SYS_setresuid, -1, uid, -1) < 0) {
 		int err = -errno;
 
 		if (saved->gid_changed)

@@ -45,7 +45,7 @@ static int make_entry(struct vfsd_passthrough *fs, const struct vfsd_req_ctx *ct
 	dir = inode_get(fs, parent);
 	if (!dir)
 		return -EBADF;
-	r = creds_switch(ctx, &saved);
+	r = creds_switch(fs, ctx, &saved);
 	if (r == 0) {
 		switch (a->kind) {
 		case MK_NOD:

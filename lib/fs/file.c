@@ -111,7 +111,7 @@ int fs_create(void *opaque, const struct vfsd_req_ctx *ctx, uint64_t parent, con
 	dir = inode_get(fs, parent);
 	if (!dir)
 		return -EBADF;
-	r = creds_switch(ctx, &saved);
+	r = creds_switch(fs, ctx, &saved);
 	if (r < 0) {
 		inode_put(fs, dir);
 		return r;

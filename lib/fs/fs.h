@@ -14,6 +14,8 @@
 #include <sys/types.h>
 #include <sys/uio.h>
 
+#include "fs/idmap.h"
+
 /* INIT flags newer than the UAPI headers of Debian 12 (Linux 6.1). */
 #ifndef FUSE_DIRECT_IO_ALLOW_MMAP
 #define FUSE_DIRECT_IO_ALLOW_MMAP (1ULL << 36)
@@ -141,6 +143,8 @@ struct vfsd_fs_config {
 	bool allow_direct_io;	/* keep the guest's O_DIRECT */
 	bool allow_mmap;	/* ask for DIRECT_IO_ALLOW_MMAP */
 	bool preserve_noatime;	/* keep the guest's O_NOATIME */
+	/* --translate-uid / --translate-gid (NULL: ids pass as they are); owned by the caller */
+	const struct vfsd_idmap *uid_map, *gid_map;
 };
 
 struct vfsd_passthrough;

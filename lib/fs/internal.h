@@ -144,8 +144,10 @@ struct fs_creds {
 	uid_t old_uid;
 	gid_t old_gid;
 };
-/* Switches this thread's effective uid/gid to the request's; undone by creds_restore. */
-int creds_switch(const struct vfsd_req_ctx *ctx, struct fs_creds *saved);
+/* Switches this thread's effective uid/gid to the request's (translated to host ids; -EPERM
+ * for a forbidden one); undone by creds_restore. */
+int creds_switch(const struct vfsd_passthrough *fs, const struct vfsd_req_ctx *ctx,
+		 struct fs_creds *saved);
 void creds_restore(const struct fs_creds *saved);
 
 /* ops implemented in each file */

@@ -39,7 +39,6 @@ void fs_fill_timeouts(const struct vfsd_passthrough *fs, uint64_t *sec, uint32_t
 
 void fs_fill_attr(const struct vfsd_passthrough *fs, const struct statx *st, struct fuse_attr *a)
 {
-	(void)fs;
 	memset(a, 0, sizeof(*a));
 	a->ino = st->stx_ino;
 	a->size = st->stx_size;
@@ -52,8 +51,8 @@ void fs_fill_attr(const struct vfsd_passthrough *fs, const struct statx *st, str
 	a->ctimensec = st->stx_ctime.tv_nsec;
 	a->mode = st->stx_mode;
 	a->nlink = st->stx_nlink;
-	a->uid = st->stx_uid;
-	a->gid = st->stx_gid;
+	a->uid = vfsd_idmap_to_guest(fs->cfg.uid_map, st->stx_uid);
+	a->gid = vfsd_idmap_to_guest(fs->cfg.gid_map, st->stx_gid);
 	a->rdev = makedev(st->stx_rdev_major, st->stx_rdev_minor);
 	a->blksize = st->stx_blksize;
 }

@@ -84,6 +84,10 @@ expect_exit fd-and-socket 2 "cannot be used with" --shared-dir "$work/share" --s
 expect_exit missing-shared-dir 1 'does not exist' --shared-dir "$work/nope" --socket-path "$work/s" --sandbox none
 expect_exit legacy-without-source 1 'missing "--shared-dir" or "-o source"' -o cache=auto --socket-path "$work/s"
 expect_exit bad-seccomp 2 "invalid value 'maybe' for '--seccomp" --seccomp maybe --shared-dir "$work/share" --socket-path "$work/s"
+expect_exit translate-bad-prefix 2 "Invalid ID map prefix bogus" --translate-uid=bogus:1:2:3 --shared-dir "$work/share" --socket-path "$work/s"
+expect_exit translate-bad-length 2 "expected 2 elements, got 3 elements" --translate-gid=forbid-guest:1:2:3 --shared-dir "$work/share" --socket-path "$work/s"
+expect_exit translate-overflow 1 "Range overflow" --translate-uid=guest:4294967295:0:2 --shared-dir "$work/share" --socket-path "$work/s"
+expect_exit translate-intersects 1 "intersects previously added entry" --translate-uid=map:0:100:10 --translate-uid=squash-guest:5:0:1 --shared-dir "$work/share" --socket-path "$work/s"
 expect_exit modcaps-unknown 1 "invalid capability 'bogus'" --modcaps=+bogus --shared-dir "$work/share" --socket-path "$work/s"
 expect_exit modcaps-no-action 1 "invalid modcap action: expecting '+'|'-' but found 's'" --modcaps=sys_admin --shared-dir "$work/share" --socket-path "$work/s"
 expect_exit modcaps-empty-item 1 "empty modcap found" -o modcaps=+chown::-mknod --shared-dir "$work/share" --socket-path "$work/s"

@@ -974,6 +974,63 @@ static void test_no_submounts(struct t_ctx *t)
 	      "not announced: mount point flags 0x%x, plain directory 0x%x", mnt, plain);
 }
 
+/* ---- soft uid/gid translation ---- */
+
+static void test_translate_ids(struct t_ctx *t)
+{
+	struct fc *c = t_session(t, NULL, "--translate-uid=map:1000:2000:10",
+				 "--translate-uid=forbid-guest:500:1", "--translate-gid=map:1000:2000:10",
+				 NULL);
+	struct fuse_setattr_in own = { .valid = FATTR_UID | FATTR_GID, .uid = 1001, .gid = 1002 };
+	struct fuse_entry_out e;
+	struct fuse_open_out o;
+	struct fuse_attr_out a;
+	struct stat st;
+	uint64_t h;
+
+	CHECK(t, chmod(t->share, 0777) == 0, "chmod share");
+	/* guest ids become host ids for what the guest creates... */
+	c->uid = 1005;
+	c->gid = 1006;
+	CHECK_OK(t, fc_create(c, FC_ROOT, "a", O_CREAT | O_RDWR, 0644, &e, &o));
+	host_stat(t, "a", &st);
+	CHECK(t, st.st_uid == 2005 && st.st_gid == 2006, "host owner %u:%u", st.st_uid, st.st_gid);
+	CHECK(t, e.attr.uid == 1005 && e.attr.gid == 1006, "guest sees %u:%u", e.attr.uid,
+	      e.attr.gid);
+	/* ...host ids come back as guest ids... */
+	c->uid = c->gid = 0;
+	t_write_file(t, "h", "x", 1);
+	CHECK(t, chown(t_path(t, "h"), 2003, 2004) == 0, "host chown");
+	h = lookup_id(t, c, FC_ROOT, "h");
+	CHECK_OK(t, fc_getattr(c, h, &a));
+	CHECK(t, a.attr.uid == 1003 && a.attr.gid == 1004, "guest sees %u:%u", a.attr.uid,
+	      a.attr.gid);
+	CHECK(t, chown(t_path(t, "h"), 5, 6) == 0, "host chown");
+	CHECK_OK(t, fc_getattr(c, h, &a));
+	CHECK(t, a.attr.uid == 5 && a.attr.gid == 6, "unmapped ids: guest sees %u:%u", a.attr.uid,
+	      a.attr.gid);
+	/* ...chown targets are translated... */
+	CHECK_OK(t, fc_setattr(c, h, &own, &a));
+	host_stat(t, "h", &st);
+	CHECK(t, st.st_uid == 2001 && st.st_gid == 2002, "after chown: host owner %u:%u",
+	      st.st_uid, st.st_gid);
+	CHECK(t, a.attr.uid == 1001 && a.attr.gid == 1002, "after chown: guest sees %u:%u",
+	      a.attr.uid, a.attr.gid);
+	/* ...ACCESS compares with the owner as the guest sees it... */
+	CHECK(t, chmod(t_path(t, "h"), 0700) == 0, "host chmod");
+	c->uid = 1001;
+	CHECK_OK(t, fc_access(c, h, R_OK | W_OK));
+	c->uid = 2001;
+	CHECK_ERR(t, fc_access(c, h, R_OK), EACCES);
+	/* ...and a forbidden guest id is refused */
+	c->uid = 500;
+	CHECK_ERR(t, fc_create(c, FC_ROOT, "b", O_CREAT | O_RDWR, 0644, &e, &o), EPERM);
+	CHECK(t, !t_exists(t, "b"), "a file was created for a forbidden uid");
+	c->uid = 0;
+	own = (struct fuse_setattr_in){ .valid = FATTR_UID, .uid = 500 };
+	CHECK_ERR(t, fc_setattr(c, h, &own, &a), EPERM);
+}
+
 /* ---- options that change how files are opened ---- */
 
 static void test_writeback(struct t_ctx *t)
@@ -1239,6 +1296,7 @@ static const struct t_case cases[] = {
 	{ "enosys-unimplemented", test_enosys, NULL },
 	{ "readonly-erofs", test_readonly, NO_READONLY },
 	{ "xattr", test_xattr, NULL },
+	{ "translate-uid-gid", test_translate_ids, "QEMU 7.2's virtiofsd has no --translate-uid" },
 	{ "writeback", test_writeback, NULL },
 	{ "no-writeback-wronly-stays", test_no_writeback, NULL },
 	{ "allow-direct-io", test_allow_direct_io, "QEMU 7.2's virtiofsd has no --allow-direct-io" },
