@@ -27,6 +27,33 @@ static void raise_dac_override(void)
 		log_debug("cannot raise CAP_DAC_OVERRIDE: %s", strerror(errno));
 }
 
+bool creds_drop_fsetid(void)
+{
+	struct __user_cap_header_struct hdr = { .version = _LINUX_CAPABILITY_VERSION_3 };
+	struct __user_cap_data_struct data[2];
+
+	if (syscall(SYS_capget, &hdr, data) < 0 || !(data[0].effective & (1u << CAP_FSETID)))
+		return false;
+	data[0].effective &= ~(1u << CAP_FSETID);
+	if (syscall(SYS_capset, &hdr, data) < 0) {
+		log_debug("cannot drop CAP_FSETID: %s", strerror(errno));
+		return false;
+	}
+	return true;
+}
+
+void creds_restore_fsetid(void)
+{
+	struct __user_cap_header_struct hdr = { .version = _LINUX_CAPABILITY_VERSION_3 };
+	struct __user_cap_data_struct data[2];
+
+	if (syscall(SYS_capget, &hdr, data) < 0)
+		return;
+	data[0].effective |= 1u << CAP_FSETID;
+	if (syscall(SYS_capset, &hdr, data) < 0)
+		log_error("cannot restore CAP_FSETID: %s", strerror(errno));
+}
+
 int creds_switch(const struct vfsd_passthrough *fs, const struct vfsd_req_ctx *ctx,
 		 struct fs_creds *saved)
 {

@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <stdint.h>
+#include <sys/stat.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
@@ -193,6 +194,8 @@ int fs_write(void *opaque, const struct vfsd_req_ctx *ctx, uint64_t nodeid, uint
 	struct fs_handle *h;
 	size_t size = iov_length(src, cnt);
 	struct iovec rest[1024];
+	bool fsetid_dropped = false;
+	struct stat st;
 	int rwf = 0, r = 0;
 
 	(void)ctx;
@@ -201,6 +204,14 @@ int fs_write(void *opaque, const struct vfsd_req_ctx *ctx, uint64_t nodeid, uint
 	h = handle_get(fs, nodeid, fh);
 	if (!h)
 		return -EBADF;
+	/*
+	 * The writer lacks CAP_FSETID in the guest: set-id bits must go, as the kernel drops them
+	 * for an unprivileged writer. The guest cannot do it itself for direct I/O (cache=never),
+	 * so it asks with this flag; vfsd writes without CAP_FSETID and the host kernel does it.
+	 */
+	if ((write_flags & FUSE_WRITE_KILL_SUIDGID) && fstat(h->fd, &st) == 0 &&
+	    (st.st_mode & (S_ISUID | S_ISGID)))
+		fsetid_dropped = creds_drop_fsetid();
 	/* An uncached O_APPEND write goes to the host's end of file, wherever that is now. */
 	if (!(write_flags & FUSE_WRITE_CACHE) && (flags & O_APPEND))
 		rwf = RWF_APPEND;
@@ -219,6 +230,8 @@ int fs_write(void *opaque, const struct vfsd_req_ctx *ctx, uint64_t nodeid, uint
 			break;
 		*done += put;
 	}
+	if (fsetid_dropped)
+		creds_restore_fsetid();
 	handle_put(fs, h);
 	return r;
 }

@@ -23,6 +23,7 @@ struct fs_inode {
 	uint64_t nlookup;	/* guarded by inodes.lock: the guest's references */
 	uint32_t refs;		/* guarded by inodes.lock: users in flight */
 	struct fs_inode *hnext; /* guarded by inodes.lock: hash chain */
+	struct fs_lock_owner *lock_owners; /* guarded by locks_lock: POSIX lock owners' opens */
 };
 
 struct fs_handle {
@@ -69,6 +70,7 @@ struct vfsd_passthrough {
 	bool writeback; /* guarded by the FUSE session: WRITEBACK_CACHE agreed */
 	struct inode_table inodes;
 	struct handle_table handles;
+	pthread_mutex_t locks_lock; /* the inodes' lock_owners lists */
 	double timeout; /* entry and attribute validity, seconds */
 };
 
@@ -149,6 +151,10 @@ struct fs_creds {
 int creds_switch(const struct vfsd_passthrough *fs, const struct vfsd_req_ctx *ctx,
 		 struct fs_creds *saved);
 void creds_restore(const struct fs_creds *saved);
+/* Drops CAP_FSETID from this thread's effective set, so that the host kernel clears set-id
+ * bits as for an unprivileged writer; returns whether it did (then restore it). */
+bool creds_drop_fsetid(void);
+void creds_restore_fsetid(void);
 
 /* ops implemented in each file */
 int fs_lookup(void *fs, const struct vfsd_req_ctx *ctx, uint64_t parent, const char *name,
@@ -204,5 +210,12 @@ int fs_listxattr(void *fs, const struct vfsd_req_ctx *ctx, uint64_t nodeid, void
 int fs_setxattr(void *fs, const struct vfsd_req_ctx *ctx, uint64_t nodeid, const char *name,
 		const void *value, size_t size, int flags);
 int fs_removexattr(void *fs, const struct vfsd_req_ctx *ctx, uint64_t nodeid, const char *name);
+int fs_getlk(void *fs, const struct vfsd_req_ctx *ctx, uint64_t nodeid, uint64_t fh,
+	     uint64_t owner, struct fuse_file_lock *lk);
+int fs_setlk(void *fs, const struct vfsd_req_ctx *ctx, uint64_t nodeid, uint64_t fh,
+	     uint64_t owner, const struct fuse_file_lock *lk, bool is_flock, bool wait);
+void fs_forget_lock_owner(void *fs, uint64_t nodeid, uint64_t owner);
+/* Closes the opens of an inode's lock owners (the inode is going). */
+void fs_lock_owners_free(struct fs_inode *inode);
 
 #endif

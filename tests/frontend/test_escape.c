@@ -309,6 +309,47 @@ static void test_sgid_create_cve_2022_0358(struct t_ctx *t)
 	}
 }
 
+/* One WRITE of "x" at 0 with these write_flags. */
+static int write_with_flags(struct fc *c, uint64_t nodeid, uint64_t fh, uint32_t write_flags)
+{
+	struct fuse_write_in in = { .fh = fh, .size = 1, .write_flags = write_flags };
+	struct fc_arg a[2] = { { &in, sizeof(in) }, { "x", 1 } };
+	struct fuse_write_out out;
+	size_t len;
+
+	return fc_call(c, FUSE_WRITE, nodeid, a, 2, &out, sizeof(out), &len);
+}
+
+/*
+ * A guest writer without CAP_FSETID (any non-root process) marks its WRITE with
+ * FUSE_WRITE_KILL_SUIDGID; in direct-I/O mode only the daemon can then drop the set-id bits,
+ * or the writer leaves a setuid program with its own content in it. Without the flag (a root
+ * writer) they stay, as on a local filesystem.
+ */
+static void test_suid_cleared_on_write(struct t_ctx *t)
+{
+	struct fc *c = session_with_secret(t, NULL);
+	struct fuse_entry_out e;
+	struct fuse_open_out o;
+	struct stat st;
+
+	t_write_file(t, "prog", "#!/bin/sh\n", 10);
+	CHECK(t, chmod(t_path(t, "prog"), 06755) == 0, "host chmod");
+	CHECK_OK(t, fc_lookup(c, FC_ROOT, "prog", &e));
+	CHECK_OK(t, fc_open(c, e.nodeid, O_RDWR, &o));
+	CHECK_OK(t, write_with_flags(c, e.nodeid, o.fh, 0));
+	CHECK(t, stat(t_path(t, "prog"), &st) == 0 && (st.st_mode & 07777) == 06755,
+	      "a privileged write dropped bits: mode 0%o", st.st_mode & 07777);
+	CHECK_OK(t, write_with_flags(c, e.nodeid, o.fh, FUSE_WRITE_KILL_SUIDGID));
+	CHECK(t, stat(t_path(t, "prog"), &st) == 0 && (st.st_mode & 07777) == 0755,
+	      "after a write by a writer without CAP_FSETID: mode 0%o", st.st_mode & 07777);
+	/* the daemon got its CAP_FSETID back: a privileged write keeps new bits again */
+	CHECK(t, chmod(t_path(t, "prog"), 06755) == 0, "host chmod");
+	CHECK_OK(t, write_with_flags(c, e.nodeid, o.fh, 0));
+	CHECK(t, stat(t_path(t, "prog"), &st) == 0 && (st.st_mode & 07777) == 06755,
+	      "CAP_FSETID not restored: mode 0%o", st.st_mode & 07777);
+}
+
 static const struct t_case cases[] = {
 	{ "dotdot-from-root", test_dotdot_from_root, NULL },
 	{ "symlink-absolute-out", test_symlink_absolute_out, NULL },
@@ -319,6 +360,7 @@ static const struct t_case cases[] = {
 	{ "link-of-symlink-out", test_link_of_symlink_out, NULL },
 	{ "device-node-cve-2020-35517", test_device_node_cve_2020_35517, NULL },
 	{ "sgid-create-cve-2022-0358", test_sgid_create_cve_2022_0358, NULL },
+	{ "suid-cleared-on-write-kill-suidgid", test_suid_cleared_on_write, NULL },
 	{ NULL, NULL, NULL },
 };
 

@@ -239,7 +239,7 @@ static void test_unknown_opcode(void **state)
 	hdr(f, 4000, sizeof(struct fuse_in_header));
 	send_req(f, sizeof(struct fuse_in_header), 4096);
 	assert_int_equal(reply_error(f), -ENOSYS);
-	hdr(f, FUSE_GETXATTR, sizeof(struct fuse_in_header));
+	hdr(f, FUSE_BMAP, sizeof(struct fuse_in_header));
 	send_req(f, sizeof(struct fuse_in_header), 4096);
 	assert_int_equal(reply_error(f), -ENOSYS);
 	/* an op the filesystem does not provide (the mock has no getattr) */
