@@ -33,6 +33,8 @@ struct vfsd_config {
 	bool allow_direct_io;
 	bool allow_mmap;
 	bool preserve_noatime;
+	bool posix_lock;
+	bool flock;
 	bool print_capabilities;
 	bool rlimit_nofile_set; /* --rlimit-nofile given */
 	unsigned long long rlimit_nofile;

@@ -181,9 +181,30 @@ struct daemon {
 static uint32_t handle_request(void *opaque, struct virtq_elem *elem)
 {
 	struct daemon *d = opaque;
+	uint32_t len = fuse_server_handle_async(&d->server, virtq_elem_rd(elem), elem->nrd,
+						virtq_elem_wr(elem), elem->nwr, elem);
 
-	return fuse_server_handle(&d->server, virtq_elem_rd(elem), elem->nrd, virtq_elem_wr(elem),
-				  elem->nwr);
+	return len == FUSE_SERVER_DEFERRED ? VHOST_DEFERRED : len;
+}
+
+/* A waiting lock request: the FUSE server answers it later through the device. */
+static void *defer_request(void *opaque, void *treq)
+{
+	struct daemon *d = opaque;
+
+	return vhost_dev_defer(d->dev, treq);
+}
+
+static void complete_request(void *token, const void *reply, uint32_t len)
+{
+	vhost_dev_complete(token, reply, len);
+}
+
+static void cancel_deferred(void *opaque)
+{
+	struct daemon *d = opaque;
+
+	fuse_server_cancel_waiters(&d->server);
 }
 
 static void handle_reset(void *opaque)
@@ -303,6 +324,8 @@ int vfsd_run(const struct vfsd_config *cfg)
 		.allow_direct_io = cfg->allow_direct_io,
 		.allow_mmap = cfg->allow_mmap,
 		.preserve_noatime = cfg->preserve_noatime,
+		.posix_lock = cfg->posix_lock,
+		.flock = cfg->flock,
 		.uid_map = &cfg->uid_map,
 		.gid_map = &cfg->gid_map,
 	};
@@ -320,7 +343,15 @@ int vfsd_run(const struct vfsd_config *cfg)
 		.queue_poll_ns = (uint64_t)cfg->queue_poll_us * 1000u,
 		.thread_init = vfsd_passthrough_thread_init,
 	};
-	struct vhost_backend backend = { .handle = handle_request, .reset = handle_reset, .opaque = &d };
+	struct vhost_backend backend = { .handle = handle_request,
+					 .reset = handle_reset,
+					 .cancel_deferred = cancel_deferred,
+					 .opaque = &d };
+	struct fuse_transport transport = { .defer = defer_request,
+					    .complete = complete_request,
+					    .opaque = &d };
+
+	fuse_server_set_transport(&d.server, &transport);
 
 	r = vhost_dev_new(&vcfg, &backend, &d.dev);
 	if (r < 0) {

@@ -35,6 +35,10 @@ enum {
 	OPT_QUEUE_POLL_US,
 	OPT_XATTR,
 	OPT_TRANSLATE_UID,
+	OPT_POSIX_LOCK,
+	OPT_NO_POSIX_LOCK,
+	OPT_FLOCK,
+	OPT_NO_FLOCK,
 	OPT_TRANSLATE_GID,
 	OPT_MODCAPS,
 	OPT_ANNOUNCE_SUBMOUNTS,
@@ -83,6 +87,10 @@ static const struct option long_options[] = {
 	{ "translate-uid", required_argument, NULL, OPT_TRANSLATE_UID },
 	{ "translate-gid", required_argument, NULL, OPT_TRANSLATE_GID },
 	{ "preserve-noatime", no_argument, NULL, OPT_PRESERVE_NOATIME },
+	{ "posix-lock", no_argument, NULL, OPT_POSIX_LOCK },
+	{ "no-posix-lock", no_argument, NULL, OPT_NO_POSIX_LOCK },
+	{ "flock", no_argument, NULL, OPT_FLOCK },
+	{ "no-flock", no_argument, NULL, OPT_NO_FLOCK },
 	{ "migration-mode", required_argument, NULL, OPT_NOT_YET },
 	{ "migration-on-error", required_argument, NULL, OPT_NOT_YET },
 	{ "migration-verify-handles", no_argument, NULL, OPT_NOT_YET },
@@ -124,6 +132,10 @@ static void usage(FILE *out)
 	      "      --allow-direct-io          Honour the guest's O_DIRECT\n"
 	      "      --allow-mmap               Let the guest mmap files opened in direct-I/O mode\n"
 	      "      --preserve-noatime         Honour the guest's O_NOATIME\n"
+	      "      --no-posix-lock            Leave POSIX locks to the guest kernel (by default they\n"
+	      "                                 are host locks, seen by host processes and other guests)\n"
+	      "      --no-flock                 The same for flock locks\n"
+	      "      --posix-lock, --flock      The defaults (compatibility)\n"
 	      "      --rlimit-nofile <N>        Open-file limit, 0 = leave as is [default: 1,000,000\n"
 	      "                                 or the kernel's nr_open if lower]\n"
 	      "      --log-level <LEVEL>        error, warn, info, debug, trace, off [default: info]\n"
@@ -133,8 +145,9 @@ static void usage(FILE *out)
 	      "                                 loglevel=debug|info|warn|err, sandbox=namespace|chroot,\n"
 	      "                                 modcaps=SPEC,\n"
 	      "                                 [no_]readdirplus, [no_]xattr, [no_]writeback,\n"
-	      "                                 [no_]allow_direct_io, announce_submounts and the no_*\n"
-	      "                                 forms of features vfsd has off\n"
+	      "                                 [no_]allow_direct_io, [no_]posix_lock, [no_]flock,\n"
+	      "                                 announce_submounts and the no_* forms of features vfsd\n"
+	      "                                 has off\n"
 	      "  -d                             Same as --log-level debug\n"
 	      "  -f                             No effect (compatibility)\n"
 	      "  -h, --help                     Print help\n"
@@ -171,8 +184,8 @@ static int parse_cache(const char *s, bool legacy, enum vfsd_cache_policy *out)
 static const char *const legacy_noop_keywords[] = {
 	/* on by default, and as the reference it does not undo --no-announce-submounts */
 	"announce_submounts",
-	/* features that are off in vfsd (locks: answered ENOSYS, as the reference) */
-	"no_posix_lock", "no_flock", "no_killpriv_v2", "no_posix_acl", "no_security_label",
+	/* features that are off in vfsd */
+	"no_killpriv_v2", "no_posix_acl", "no_security_label",
 };
 
 /* "-o" keywords that switch a flag of the configuration. */
@@ -191,11 +204,15 @@ static const struct legacy_flag legacy_flags[] = {
 	LEGACY_FLAG("no_writeback", writeback, false),
 	LEGACY_FLAG("allow_direct_io", allow_direct_io, true),
 	LEGACY_FLAG("no_allow_direct_io", allow_direct_io, false),
+	LEGACY_FLAG("posix_lock", posix_lock, true),
+	LEGACY_FLAG("no_posix_lock", posix_lock, false),
+	LEGACY_FLAG("flock", flock, true),
+	LEGACY_FLAG("no_flock", flock, false),
 };
 
 /* Keywords and keys of "-o" that name features vfsd does not have yet. */
 static const char *const legacy_not_yet[] = {
-	"killpriv_v2", "posix_acl", "security_label", "xattrmap", "posix_lock", "flock",
+	"killpriv_v2", "posix_acl", "security_label", "xattrmap",
 };
 
 static int parse_legacy_item(char *item, struct vfsd_config *cfg)
@@ -295,6 +312,8 @@ enum vfsd_parse_result vfsd_parse_args(int argc, char **argv, struct vfsd_config
 		.queue_poll_us = 50,
 		.readdirplus = true,
 		.announce_submounts = true,
+		.posix_lock = true,
+		.flock = true,
 	};
 	*status = 2;
 	if (!legacy)
@@ -443,6 +462,14 @@ enum vfsd_parse_result vfsd_parse_args(int argc, char **argv, struct vfsd_config
 			break;
 		case OPT_PRESERVE_NOATIME:
 			cfg->preserve_noatime = true;
+			break;
+		case OPT_POSIX_LOCK:
+		case OPT_NO_POSIX_LOCK:
+			cfg->posix_lock = c == OPT_POSIX_LOCK;
+			break;
+		case OPT_FLOCK:
+		case OPT_NO_FLOCK:
+			cfg->flock = c == OPT_FLOCK;
 			break;
 		case OPT_NOT_YET:
 			*status = fail("option '--%s' is not supported by vfsd yet",

@@ -122,6 +122,18 @@ struct vfsd_fs_ops {
 			const void *value, size_t size, int flags);
 	int (*removexattr)(void *fs, const struct vfsd_req_ctx *ctx, uint64_t nodeid,
 			   const char *name);
+	/*
+	 * Locks the host sees. POSIX record locks belong to owner; flock (is_flock) locks to the
+	 * handle fh. getlk answers the first conflicting lock, or type F_UNLCK. setlk with wait
+	 * blocks until the lock is granted or the thread gets a signal (-EINTR); without wait a
+	 * conflict is -EAGAIN.
+	 */
+	int (*getlk)(void *fs, const struct vfsd_req_ctx *ctx, uint64_t nodeid, uint64_t fh,
+		     uint64_t owner, struct fuse_file_lock *lk);
+	int (*setlk)(void *fs, const struct vfsd_req_ctx *ctx, uint64_t nodeid, uint64_t fh,
+		     uint64_t owner, const struct fuse_file_lock *lk, bool is_flock, bool wait);
+	/* The owner closed the file (FLUSH): its POSIX locks on nodeid go. */
+	void (*forget_lock_owner)(void *fs, uint64_t nodeid, uint64_t owner);
 };
 
 enum vfsd_cache_policy {
@@ -143,6 +155,8 @@ struct vfsd_fs_config {
 	bool allow_direct_io;	/* keep the guest's O_DIRECT */
 	bool allow_mmap;	/* ask for DIRECT_IO_ALLOW_MMAP */
 	bool preserve_noatime;	/* keep the guest's O_NOATIME */
+	bool posix_lock;	/* POSIX locks through the daemon (POSIX_LOCKS); off: ENOSYS */
+	bool flock;		/* flock locks through the daemon (FLOCK_LOCKS); off: ENOSYS */
 	/* --translate-uid / --translate-gid (NULL: ids pass as they are); owned by the caller */
 	const struct vfsd_idmap *uid_map, *gid_map;
 };

@@ -137,6 +137,7 @@ static int maybe_free_locked(struct inode_table *t, struct fs_inode *i)
 	slot_release(&t->slots, i->slot);
 	t->count--;
 	fd = i->fd;
+	fs_lock_owners_free(i); /* nobody else holds the inode any more */
 	free(i);
 	return fd;
 }
@@ -286,8 +287,12 @@ void inode_table_clear(struct vfsd_passthrough *fs)
 			continue;
 		/* In-flight users keep theirs alive; the table forgets it either way. */
 		i->nlookup = 0;
-		if (i->slot == FS_ROOT_ID)
+		if (i->slot == FS_ROOT_ID) {
+			pthread_mutex_lock(&fs->locks_lock);
+			fs_lock_owners_free(i); /* the session's locks end with it */
+			pthread_mutex_unlock(&fs->locks_lock);
 			continue;
+		}
 		if (i->refs == 0) {
 			int fd = maybe_free_locked(t, i);
 

@@ -182,6 +182,10 @@ static int fs_init(void *opaque, uint64_t capable, uint64_t *want)
 		*want |= FUSE_WRITEBACK_CACHE;
 	if (fs->cfg.allow_mmap)
 		*want |= FUSE_DIRECT_IO_ALLOW_MMAP;
+	if (fs->cfg.posix_lock)
+		*want |= FUSE_POSIX_LOCKS;
+	if (fs->cfg.flock)
+		*want |= FUSE_FLOCK_LOCKS;
 	return 0;
 }
 
@@ -246,6 +250,7 @@ int vfsd_passthrough_new(const struct vfsd_fs_config *cfg, struct vfsd_passthrou
 	fs->proc_self_fd = cfg->proc_self_fd;
 	fs->timeout = cache_timeouts[cfg->cache];
 	fs->has_openat2 = probe_openat2();
+	pthread_mutex_init(&fs->locks_lock, NULL);
 	r = inode_table_init(&fs->inodes);
 	if (r == 0)
 		r = handle_table_init(&fs->handles);
@@ -270,6 +275,7 @@ void vfsd_passthrough_free(struct vfsd_passthrough *fs)
 	if (fs->inodes.slots.size > FS_ROOT_ID && fs->inodes.slots.items[FS_ROOT_ID]) {
 		struct fs_inode *root = fs->inodes.slots.items[FS_ROOT_ID];
 
+		fs_lock_owners_free(root);
 		close(root->fd);
 		free(root);
 	}
@@ -320,4 +326,7 @@ const struct vfsd_fs_ops vfsd_passthrough_ops = {
 	.listxattr = fs_listxattr,
 	.setxattr = fs_setxattr,
 	.removexattr = fs_removexattr,
+	.getlk = fs_getlk,
+	.setlk = fs_setlk,
+	.forget_lock_owner = fs_forget_lock_owner,
 };

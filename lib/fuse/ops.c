@@ -387,8 +387,12 @@ static int do_fsync(struct fuse_req *req)
 static int do_flush(struct fuse_req *req)
 {
 	const struct fuse_flush_in *in = req_arg(req, sizeof(*in));
+	int r = FS_CALL(req, flush, &req->ctx, req->in.nodeid, in->fh);
 
-	return FS_CALL(req, flush, &req->ctx, req->in.nodeid, in->fh);
+	/* A close by the lock owner ends its POSIX locks on the file. */
+	if (OPS(req)->forget_lock_owner && (req->srv->enabled & FUSE_POSIX_LOCKS))
+		OPS(req)->forget_lock_owner(FS(req), req->in.nodeid, in->lock_owner);
+	return r;
 }
 
 static int readdir_common(struct fuse_req *req, bool plus)
@@ -574,9 +578,13 @@ static int do_removexattr(struct fuse_req *req)
 	return r < 0 ? r : FS_CALL(req, removexattr, &req->ctx, req->in.nodeid, name);
 }
 
+/* Only a SETLKW that waits can be interrupted: every other request completes by itself. */
 static int do_interrupt(struct fuse_req *req)
 {
-	(void)req; /* requests are not cancelled: every one completes */
+	const struct fuse_interrupt_in *in = req_arg(req, sizeof(*in));
+
+	if (in)
+		fuse_cancel_waiters(req->srv, in->unique, false);
 	return 0;
 }
 
@@ -619,9 +627,9 @@ static const struct fuse_op fuse_ops[] = {
 	OP(FUSE_READDIR, do_readdir, sizeof(struct fuse_read_in)),
 	OP(FUSE_RELEASEDIR, do_release, sizeof(struct fuse_release_in)),
 	OP(FUSE_FSYNCDIR, do_fsync, sizeof(struct fuse_fsync_in)),
-	OP(FUSE_GETLK, do_enosys, 0),
-	OP(FUSE_SETLK, do_enosys, 0),
-	OP(FUSE_SETLKW, do_enosys, 0),
+	OP(FUSE_GETLK, fuse_do_getlk, sizeof(struct fuse_lk_in)),
+	OP(FUSE_SETLK, fuse_do_setlk, sizeof(struct fuse_lk_in)),
+	OP(FUSE_SETLKW, fuse_do_setlkw, sizeof(struct fuse_lk_in)),
 	OP(FUSE_ACCESS, do_access, sizeof(struct fuse_access_in)),
 	OP(FUSE_CREATE, do_create, sizeof(struct fuse_create_in)),
 	OP_NOREPLY(FUSE_INTERRUPT, do_interrupt, 0),

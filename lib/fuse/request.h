@@ -29,8 +29,19 @@ struct fuse_req {
 	size_t wr_cap;	 /* bytes the guest left for the reply */
 	size_t out_len;	 /* reply body length */
 	bool out_direct; /* the body is already in wr, after the out header */
+	void *treq;	 /* the transport's handle, for fuse_transport.defer */
 	uint64_t outbuf[32];
 };
+
+/* An opcode handler's answer: the reply will be sent later (the request waits). */
+#define FUSE_OP_DEFERRED 1
+
+/* lib/fuse/lock.c: GETLK, SETLK, SETLKW and the INTERRUPT of a waiting SETLKW. */
+int fuse_do_getlk(struct fuse_req *req);
+int fuse_do_setlk(struct fuse_req *req);
+int fuse_do_setlkw(struct fuse_req *req);
+/* Ends the waiting request with this unique (all of them if all) with EINTR. */
+void fuse_cancel_waiters(struct fuse_server *srv, uint64_t unique, bool all);
 
 struct fuse_op {
 	int (*fn)(struct fuse_req *req); /* 0 with a reply set, or a negative errno */

@@ -20,6 +20,13 @@ void fuse_server_init(struct fuse_server *srv, const struct vfsd_fs_ops *ops, vo
 	srv->ops = ops;
 	srv->fs = fs;
 	pthread_mutex_init(&srv->lock, NULL);
+	pthread_mutex_init(&srv->waiters_lock, NULL);
+	pthread_cond_init(&srv->waiters_cond, NULL);
+}
+
+void fuse_server_set_transport(struct fuse_server *srv, const struct fuse_transport *t)
+{
+	srv->transport = *t;
 }
 
 void fuse_server_cleanup(struct fuse_server *srv)
@@ -28,8 +35,14 @@ void fuse_server_cleanup(struct fuse_server *srv)
 	pthread_mutex_destroy(&srv->lock);
 }
 
+void fuse_server_cancel_waiters(struct fuse_server *srv)
+{
+	fuse_cancel_waiters(srv, 0, true);
+}
+
 void fuse_server_reset(struct fuse_server *srv)
 {
+	fuse_cancel_waiters(srv, 0, true);
 	pthread_mutex_lock(&srv->lock);
 	if (srv->initialized)
 		srv->ops->destroy(srv->fs);
@@ -116,7 +129,14 @@ static uint32_t send_reply(struct fuse_req *req, int err)
 uint32_t fuse_server_handle(struct fuse_server *srv, const struct iovec *rd, int nrd,
 			    const struct iovec *wr, int nwr)
 {
-	struct fuse_req req = { .srv = srv, .rd = rd, .nrd = nrd, .wr = wr, .nwr = nwr };
+	return fuse_server_handle_async(srv, rd, nrd, wr, nwr, NULL);
+}
+
+uint32_t fuse_server_handle_async(struct fuse_server *srv, const struct iovec *rd, int nrd,
+				  const struct iovec *wr, int nwr, void *treq)
+{
+	struct fuse_req req = { .srv = srv, .rd = rd, .nrd = nrd, .wr = wr, .nwr = nwr,
+				.treq = treq };
 	const struct fuse_op *op;
 	size_t rd_len = iov_length(rd, nrd), copy_len;
 	void *heap = NULL;
@@ -177,6 +197,10 @@ uint32_t fuse_server_handle(struct fuse_server *srv, const struct iovec *rd, int
 	if (req.in.opcode != FUSE_WRITE)
 		req.arglen = copy_len;
 	err = op->fn(&req);
+	if (err == FUSE_OP_DEFERRED) {
+		free(heap);
+		return FUSE_SERVER_DEFERRED;
+	}
 
 reply:
 	free(heap);

@@ -17,6 +17,23 @@
 #define FUSE_SERVER_MAX_BUFFER (1u << 20)
 #define FUSE_SERVER_MAX_REQUEST (FUSE_SERVER_MAX_BUFFER + 0x1000)
 
+/*
+ * How a request that waits (SETLKW on a held lock) is answered later. defer() is called while
+ * the request is being handled, with the transport's handle of it (treq); complete() takes
+ * the reply (an out header) from the thread that waited. Without a transport such a request
+ * is answered EAGAIN at once.
+ */
+struct fuse_transport {
+	void *(*defer)(void *opaque, void *treq); /* NULL: cannot defer now */
+	void (*complete)(void *token, const void *reply, uint32_t len);
+	void *opaque;
+};
+
+/* fuse_server_handle_async: the reply will come through the transport's complete(). */
+#define FUSE_SERVER_DEFERRED UINT32_MAX
+
+struct fuse_waiter;
+
 struct fuse_server {
 	const struct vfsd_fs_ops *ops;
 	void *fs;
@@ -24,14 +41,25 @@ struct fuse_server {
 	bool initialized;     /* guarded by lock for writes; read racily by requests */
 	uint64_t enabled;     /* FUSE_* flags agreed at INIT */
 	uint32_t minor;	      /* the kernel's minor version */
+	struct fuse_transport transport;
+	pthread_mutex_t waiters_lock;
+	pthread_cond_t waiters_cond; /* a waiter ended */
+	struct fuse_waiter *waiters; /* guarded by waiters_lock: requests that wait */
 };
 
 void fuse_server_init(struct fuse_server *srv, const struct vfsd_fs_ops *ops, void *fs);
+void fuse_server_set_transport(struct fuse_server *srv, const struct fuse_transport *t);
 void fuse_server_cleanup(struct fuse_server *srv);
 
 /* Serves one request; returns the number of bytes written into wr. */
 uint32_t fuse_server_handle(struct fuse_server *srv, const struct iovec *rd, int nrd,
 			    const struct iovec *wr, int nwr);
+/* The same, for a transport that can answer later: treq is passed to its defer(); returns
+ * FUSE_SERVER_DEFERRED when it will. */
+uint32_t fuse_server_handle_async(struct fuse_server *srv, const struct iovec *rd, int nrd,
+				  const struct iovec *wr, int nwr, void *treq);
+/* Ends every waiting request now with EINTR (the transport stops a ring). */
+void fuse_server_cancel_waiters(struct fuse_server *srv);
 /* Ends the session as DESTROY does (the transport was reset). */
 void fuse_server_reset(struct fuse_server *srv);
 

@@ -118,18 +118,73 @@ static void pool_run(void *arg)
 
 	pthread_rwlock_rdlock(&dev->mem_lock);
 	r = virtq_walk(&vq->ring, &dev->mem, job->head, &elem);
+	elem.queue = vq->index;
 	if (r > 0)
 		len = dev->backend.handle(dev->backend.opaque, &elem);
 	else
 		log_bad_chain(vq, job->head, r);
 	pthread_mutex_lock(&vq->lock);
-	virtq_push(&vq->ring, job->head, len);
-	vq_notify_locked(vq);
+	if (len != VHOST_DEFERRED) {
+		virtq_push(&vq->ring, job->head, len);
+		vq_notify_locked(vq);
+	}
 	if (--vq->inflight == 0)
 		pthread_cond_broadcast(&vq->drained);
 	pthread_mutex_unlock(&vq->lock);
 	pthread_rwlock_unlock(&dev->mem_lock);
 	free(job);
+}
+
+/* ---- requests answered later (a lock that waits) ---- */
+
+struct vhost_deferred {
+	struct vhost_vq *vq;
+	uint16_t head;
+};
+
+struct vhost_deferred *vhost_dev_defer(struct vhost_dev *dev, const struct virtq_elem *elem)
+{
+	struct vhost_deferred *d;
+
+	if (elem->queue >= VHOST_DEV_NUM_QUEUES)
+		return NULL;
+	d = malloc(sizeof(*d));
+	if (!d)
+		return NULL;
+	d->vq = &dev->vqs[elem->queue];
+	d->head = elem->head;
+	pthread_mutex_lock(&d->vq->lock);
+	d->vq->inflight++; /* the ring does not stop before it is completed */
+	pthread_mutex_unlock(&d->vq->lock);
+	return d;
+}
+
+void vhost_dev_complete(struct vhost_deferred *d, const void *reply, uint32_t len)
+{
+	struct vhost_vq *vq = d->vq;
+	struct vhost_dev *dev = vq->dev;
+	struct virtq_elem *elem = malloc(sizeof(*elem));
+	uint32_t written = 0;
+
+	/* The chain again, with the memory map of now: it may have changed meanwhile. */
+	pthread_rwlock_rdlock(&dev->mem_lock);
+	if (elem && virtq_walk(&vq->ring, &dev->mem, d->head, elem) > 0 &&
+	    iov_length(virtq_elem_wr(elem), elem->nwr) >= len) {
+		iov_from_buf(virtq_elem_wr(elem), elem->nwr, 0, reply, len);
+		written = len;
+	} else {
+		log_warn("queue %u: deferred reply to chain %u does not fit, returned empty",
+			 vq->index, d->head);
+	}
+	pthread_mutex_lock(&vq->lock);
+	virtq_push(&vq->ring, d->head, written);
+	vq_notify_locked(vq);
+	if (--vq->inflight == 0)
+		pthread_cond_broadcast(&vq->drained);
+	pthread_mutex_unlock(&vq->lock);
+	pthread_rwlock_unlock(&dev->mem_lock);
+	free(elem);
+	free(d);
 }
 
 /* Hands the next chain to the pool; returns as virtq_pop_head. Called with vq->lock held. */
@@ -168,6 +223,7 @@ static int vq_serve_one(struct vhost_vq *vq)
 	if (r <= 0)
 		return r;
 	r = virtq_walk(&vq->ring, &dev->mem, head, vq->elem);
+	vq->elem->queue = vq->index;
 	if (r > 0) {
 		pthread_mutex_unlock(&vq->lock);
 		len = dev->backend.handle(dev->backend.opaque, vq->elem);
@@ -175,6 +231,8 @@ static int vq_serve_one(struct vhost_vq *vq)
 	} else {
 		log_bad_chain(vq, head, r);
 	}
+	if (len == VHOST_DEFERRED)
+		return 1; /* vhost_dev_complete pushes it */
 	virtq_push(&vq->ring, head, len);
 	/* Each reply is signalled at once (EVENT_IDX spares the calls the guest did not ask for): a
 	 * slow request later in the ring must not hold back replies that are ready. */
@@ -331,8 +389,26 @@ static void vq_stop(struct vhost_vq *vq)
 		vq->started = false;
 	}
 	pthread_mutex_lock(&vq->lock);
-	while (vq->inflight > 0)
-		pthread_cond_wait(&vq->drained, &vq->lock);
+	while (vq->inflight > 0) {
+		struct timespec ts;
+
+		if (!vq->dev->backend.cancel_deferred) {
+			pthread_cond_wait(&vq->drained, &vq->lock);
+			continue;
+		}
+		/* Requests that wait (locks) end now; a pool job may still defer one, so look
+		 * again every 10 ms. */
+		pthread_mutex_unlock(&vq->lock);
+		vq->dev->backend.cancel_deferred(vq->dev->backend.opaque);
+		pthread_mutex_lock(&vq->lock);
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_nsec += 10 * 1000 * 1000;
+		if (ts.tv_nsec >= 1000000000) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000;
+		}
+		pthread_cond_timedwait(&vq->drained, &vq->lock, &ts);
+	}
 	pthread_mutex_unlock(&vq->lock);
 	vfsd_closep(&vq->kick_fd);
 }

@@ -25,8 +25,26 @@ struct vhost_backend {
 	uint32_t (*handle)(void *opaque, struct virtq_elem *elem);
 	/* The VMM reset the device: forget the session (as FUSE DESTROY). */
 	void (*reset)(void *opaque);
+	/* A ring stops: complete every deferred request now (may be NULL if none are made). */
+	void (*cancel_deferred)(void *opaque);
 	void *opaque;
 };
+
+/* handle() may answer later: it calls vhost_dev_defer(elem) and returns VHOST_DEFERRED. */
+#define VHOST_DEFERRED UINT32_MAX
+
+struct vhost_deferred;
+struct vhost_dev;
+
+/*
+ * Keeps the chain of elem out of the used ring until vhost_dev_complete. Only from handle().
+ * The ring does not stop (GET_VRING_BASE, reset) before it is completed: backend
+ * cancel_deferred is called then. Returns NULL when out of memory (answer at once instead).
+ */
+struct vhost_deferred *vhost_dev_defer(struct vhost_dev *dev, const struct virtq_elem *elem);
+/* Writes reply (len bytes) into the chain's writable buffers, pushes it, signals the guest
+ * and frees d. From any thread. */
+void vhost_dev_complete(struct vhost_deferred *d, const void *reply, uint32_t len);
 
 struct vhost_dev_config {
 	const char *tag;		/* NULL: no CONFIG protocol feature */

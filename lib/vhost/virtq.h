@@ -33,6 +33,7 @@ struct virtq {
 
 struct virtq_elem {
 	uint16_t head;
+	unsigned int queue; /* set by the device: which ring the chain came from */
 	int nrd; /* device-readable iovecs: iov[0 .. nrd) */
 	int nwr; /* device-writable iovecs: iov[nrd .. nrd+nwr) */
 	struct iovec iov[VIRTQ_MAX_IOV];

@@ -11,7 +11,7 @@
 #   "--thread-pool-size=4"); FE_SANDBOX=none|namespace runs vfsd with that sandbox instead of
 #   -o sandbox=chroot and FE_SECCOMP=ACTION with that --seccomp (both none, automatically, for
 #   sanitizer builds); FE_SUITES picks suites (default: test_protocol test_fuse_ops
-#   test_hostile test_escape); BUILD picks the test binaries' build directory (default build).
+#   test_locks test_hostile test_escape); BUILD picks the test binaries' build directory.
 # Prints "PASS name", "FAIL name reason" or "SKIP name reason" per check (daemon log lines
 # follow a failure, indented), then "N passed, M failed"; exits 0 only if nothing failed.
 set -uo pipefail
@@ -41,7 +41,7 @@ if ((!reference)) && [[ -z ${FE_SANDBOX:-} ]] && grep -aq __asan_init "$daemon";
 	export FE_SANDBOX=none FE_SECCOMP=none
 fi
 
-read -ra suites <<<"${FE_SUITES:-test_protocol test_fuse_ops test_hostile test_escape}"
+read -ra suites <<<"${FE_SUITES:-test_protocol test_fuse_ops test_locks test_hostile test_escape}"
 pass=0 fail=0
 for s in "${suites[@]}"; do
 	if ((reference)) && [[ $s == test_hostile || $s == test_escape ]]; then

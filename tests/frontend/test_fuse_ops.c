@@ -73,7 +73,8 @@ static void test_init(struct t_ctx *t)
 	const uint64_t vfsd_flags = FUSE_ASYNC_READ | FUSE_ATOMIC_O_TRUNC | FUSE_BIG_WRITES |
 				    FUSE_HAS_IOCTL_DIR | FUSE_AUTO_INVAL_DATA | FUSE_ASYNC_DIO |
 				    FUSE_PARALLEL_DIROPS | FUSE_MAX_PAGES | FUSE_INIT_EXT |
-				    FUSE_DO_READDIRPLUS | FUSE_READDIRPLUS_AUTO | FUSE_SUBMOUNTS;
+				    FUSE_DO_READDIRPLUS | FUSE_READDIRPLUS_AUTO | FUSE_SUBMOUNTS |
+				    FUSE_POSIX_LOCKS | FUSE_FLOCK_LOCKS;
 	struct fc *c = session(t);
 	const struct fuse_init_out *o = &c->init;
 	uint64_t flags = o->flags | ((uint64_t)o->flags2 << 32);
@@ -758,7 +759,6 @@ static void test_enosys(struct t_ctx *t)
 		struct fuse_getxattr_in in;
 		char name[7];
 	} getx = { .in = { .size = 64 }, .name = "user.x" };
-	struct fuse_lk_in lk = { .lk = { .type = F_RDLCK } };
 	struct fuse_bmap_in bmap = { .blocksize = 4096 };
 	struct fuse_ioctl_in ioctl = { 0 };
 	struct fuse_poll_in poll = { 0 };
@@ -779,9 +779,6 @@ static void test_enosys(struct t_ctx *t)
 		{ FUSE_GETXATTR, &getx, sizeof(getx), true },
 		{ FUSE_LISTXATTR, &getx.in, sizeof(getx.in), true },
 		{ FUSE_REMOVEXATTR, "user.x", 7, true },
-		{ FUSE_GETLK, &lk, sizeof(lk), true },
-		{ FUSE_SETLK, &lk, sizeof(lk), true },
-		{ FUSE_SETLKW, &lk, sizeof(lk), true },
 		{ FUSE_BMAP, &bmap, sizeof(bmap), true },
 		{ FUSE_IOCTL, &ioctl, sizeof(ioctl), true },
 		{ FUSE_POLL, &poll, sizeof(poll), true },

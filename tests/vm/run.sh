@@ -98,7 +98,7 @@ results="$work/results" # one "PASS name" / "FAIL name reason" line per host-sid
 : >"$results"
 failed_run=1 reported=0 submount_mounted=0
 declare -A daemon_pid=()           # daemon name -> pid, each in its own process group (setsid)
-qemu_pid="" helper_pid="" printer_pid=""  # qemu_pid is timeout's, which leads QEMU's group
+qemu_pid="" helper_pid="" lock_helper_pid="" printer_pid=""  # qemu_pid is timeout's, which leads QEMU's group
 
 # Kill everything this run started; pids are cleared once reaped, so nothing reused is hit.
 # shellcheck disable=SC2317 # invoked by the EXIT trap
@@ -109,7 +109,7 @@ cleanup() {
     for pid in "${daemon_pid[@]}" "$qemu_pid"; do
         if [[ -n $pid ]]; then kill -KILL -- "-$pid" 2>/dev/null || true; fi
     done
-    for pid in "$helper_pid" "$printer_pid"; do
+    for pid in "$helper_pid" "$lock_helper_pid" "$printer_pid"; do
         if [[ -n $pid ]]; then kill -KILL "$pid" 2>/dev/null || true; fi
     done
     if [[ -s $work/qemu.pid ]]; then kill -KILL "$(<"$work/qemu.pid")" 2>/dev/null || true; fi
@@ -219,6 +219,38 @@ visibility_helper() {
 }
 visibility_helper &
 helper_pid=$!
+
+# --- host side of the lock checks: a host process holds a POSIX lock on locked-by-host until
+# the guest asks it to let go (release-host-lock), and tests the guest's lock on
+# locked-by-guest when the guest says it holds it (guest-holds-lock), answering in
+# host-saw-guest-lock. The guest's t_locks does the other half.
+printf 'x\n' >"$share/locked-by-host"
+printf 'x\n' >"$share/locked-by-guest"
+python3 - "$share" "$((timeout_s + 60))" <<'PY' &
+import fcntl, os, sys, time
+share, limit = sys.argv[1], time.monotonic() + float(sys.argv[2])
+def wait_for(name):
+    while not os.path.exists(os.path.join(share, name)):
+        if time.monotonic() > limit:
+            sys.exit(0)
+        time.sleep(0.05)
+held = open(os.path.join(share, "locked-by-host"), "r+")
+fcntl.lockf(held, fcntl.LOCK_EX)
+wait_for("release-host-lock")
+time.sleep(1)  # the guest is blocked in its lock call by now
+fcntl.lockf(held, fcntl.LOCK_UN)
+wait_for("guest-holds-lock")
+with open(os.path.join(share, "locked-by-guest"), "r+") as f:
+    try:
+        fcntl.lockf(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        verdict = "no"
+    except OSError:
+        verdict = "yes"
+with open(os.path.join(share, "host-saw-guest-lock.tmp"), "w") as out:
+    out.write(verdict + "\n")
+os.rename(os.path.join(share, "host-saw-guest-lock.tmp"), os.path.join(share, "host-saw-guest-lock"))
+PY
+lock_helper_pid=$!
 
 # --- QEMU -----------------------------------------------------------------------------------
 qemu_args=(

@@ -618,6 +618,53 @@ t_suid_cleared_by_non_owner() {
     expect_eq "$(stat -c %g:%a g)" 5555:755 "group and mode after chgrp by the owner"
 }
 
+# Locks are host locks (run.sh's lock helper is the host process): the host's POSIX lock blocks
+# the guest's, a blocking lock waits until the host lets go, and the host sees the guest's.
+t_locks() {
+    /usr/bin/python3 - "$T" <<'PY'
+import fcntl, os, sys, time
+T = sys.argv[1]
+f = open(os.path.join(T, "locked-by-host"), "r+")
+deadline = time.monotonic() + 20
+while True:  # the helper may not have taken it yet
+    try:
+        fcntl.lockf(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        break
+    fcntl.lockf(f, fcntl.LOCK_UN)
+    if time.monotonic() > deadline:
+        raise SystemExit("the host's lock on locked-by-host is not seen in the guest")
+    time.sleep(0.1)
+open(os.path.join(T, "release-host-lock"), "w").close()
+t0 = time.monotonic()
+fcntl.lockf(f, fcntl.LOCK_EX)  # waits for the host
+waited = time.monotonic() - t0
+if waited < 0.5:
+    raise SystemExit(f"the blocking lock did not wait for the host ({waited:.2f} s)")
+fcntl.lockf(f, fcntl.LOCK_UN)
+g = open(os.path.join(T, "locked-by-guest"), "r+")
+fcntl.lockf(g, fcntl.LOCK_EX)
+open(os.path.join(T, "guest-holds-lock"), "w").close()
+answer = os.path.join(T, "host-saw-guest-lock")
+deadline = time.monotonic() + 20
+while not os.path.exists(answer):
+    if time.monotonic() > deadline:
+        raise SystemExit("no answer from the host's lock helper")
+    time.sleep(0.1)
+verdict = open(answer).read().strip()
+if verdict != "yes":
+    raise SystemExit(f"the host took a lock the guest holds (helper says {verdict})")
+# flock: the guest's exclusive flock excludes another open in the guest as well
+h1, h2 = open(os.path.join(T, "locked-by-guest")), open(os.path.join(T, "locked-by-guest"))
+fcntl.flock(h1, fcntl.LOCK_EX)
+try:
+    fcntl.flock(h2, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    raise SystemExit("two exclusive flocks on one file")
+except BlockingIOError:
+    pass
+PY
+}
+
 # --- runner -------------------------------------------------------------------------------------
 failures=0
 # run NAME [LIMIT]: t_NAME in its own bash (errexit on) with a time limit; one result line.
@@ -674,6 +721,7 @@ run xattr
 run submount
 run sgid-create-non-member
 run suid-cleared-by-non-owner
+run locks 60
 
 rmdir "$W" 2>/dev/null || true
 ((failures == 0))
