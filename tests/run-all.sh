@@ -84,6 +84,8 @@ fi
 if ((!unit_only)); then
 	# The guest workload, on vfsd as the default configuration runs it…
 	run_suite vm/core tests/vm/run.sh --daemon "$build/vfsd"
+	# …real programs on the share: git, tar, sqlite3 against a host writer, fio, stress-ng…
+	run_suite vm/workloads tests/vm/run.sh --daemon "$build/vfsd" --script guest/workloads.sh
 	# …and built with AddressSanitizer and UBSan, with a worker pool, no guest caching (every
 	# request really reaches vfsd), no ring polling (kicks and calls carry everything) and the
 	# namespace sandbox; a sanitizer report fails the run.

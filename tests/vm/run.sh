@@ -98,7 +98,7 @@ results="$work/results" # one "PASS name" / "FAIL name reason" line per host-sid
 : >"$results"
 failed_run=1 reported=0 submount_mounted=0
 declare -A daemon_pid=()           # daemon name -> pid, each in its own process group (setsid)
-qemu_pid="" helper_pid="" lock_helper_pid="" printer_pid=""  # qemu_pid is timeout's, which leads QEMU's group
+qemu_pid="" helper_pid="" lock_helper_pid="" sqlite_helper_pid="" printer_pid=""  # qemu_pid is timeout's, which leads QEMU's group
 
 # Kill everything this run started; pids are cleared once reaped, so nothing reused is hit.
 # shellcheck disable=SC2317 # invoked by the EXIT trap
@@ -109,7 +109,7 @@ cleanup() {
     for pid in "${daemon_pid[@]}" "$qemu_pid"; do
         if [[ -n $pid ]]; then kill -KILL -- "-$pid" 2>/dev/null || true; fi
     done
-    for pid in "$helper_pid" "$lock_helper_pid" "$printer_pid"; do
+    for pid in "$helper_pid" "$lock_helper_pid" "$sqlite_helper_pid" "$printer_pid"; do
         if [[ -n $pid ]]; then kill -KILL "$pid" 2>/dev/null || true; fi
     done
     if [[ -s $work/qemu.pid ]]; then kill -KILL "$(<"$work/qemu.pid")" 2>/dev/null || true; fi
@@ -251,6 +251,30 @@ with open(os.path.join(share, "host-saw-guest-lock.tmp"), "w") as out:
 os.rename(os.path.join(share, "host-saw-guest-lock.tmp"), os.path.join(share, "host-saw-guest-lock"))
 PY
 lock_helper_pid=$!
+
+# --- host side of the workloads' sqlite check: once the guest made the database
+# (sqlite-start), a host process inserts 200 rows while the guest inserts its own; it says
+# "ok" or the error in sqlite-host-done.
+python3 - "$share" "$((timeout_s + 60))" <<'PY' &
+import os, sqlite3, sys, time
+share, limit = sys.argv[1], time.monotonic() + float(sys.argv[2])
+while not os.path.exists(os.path.join(share, "sqlite-start")):
+    if time.monotonic() > limit:
+        sys.exit(0)
+    time.sleep(0.05)
+verdict = "ok"
+try:
+    db = sqlite3.connect(os.path.join(share, "shared.db"), timeout=20, isolation_level=None)
+    for i in range(200):
+        db.execute("INSERT INTO t VALUES('host', ?)", (i,))
+    db.close()
+except Exception as e:  # reported to the guest, which fails the check
+    verdict = f"{type(e).__name__}: {e}"
+with open(os.path.join(share, "sqlite-host-done.tmp"), "w") as f:
+    f.write(verdict + "\n")
+os.rename(os.path.join(share, "sqlite-host-done.tmp"), os.path.join(share, "sqlite-host-done"))
+PY
+sqlite_helper_pid=$!
 
 # --- QEMU -----------------------------------------------------------------------------------
 qemu_args=(
