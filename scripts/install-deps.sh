@@ -7,7 +7,7 @@ PACKAGES=(
 	build-essential pkg-config linux-libc-dev
 	libseccomp-dev libcap-ng-dev libjson-c-dev libcurl4-openssl-dev libcmocka-dev
 	qemu-system-x86 qemu-system-common busybox-static cpio gzip python3 clang
-	git sqlite3 fio stress-ng util-linux attr
+	git sqlite3 fio stress-ng util-linux attr uidmap
 )
 
 missing=()

@@ -86,6 +86,9 @@ if ((!unit_only)); then
 	run_suite vm/core tests/vm/run.sh --daemon "$build/vfsd"
 	# …real programs on the share: git, tar, sqlite3 against a host writer, fio, stress-ng…
 	run_suite vm/workloads tests/vm/run.sh --daemon "$build/vfsd" --script guest/workloads.sh
+	# …rootless, as container engines launch it: unshare -r --map-auto with chroot and none,
+	# and vfsd's own user namespace with --uid-map/--gid-map…
+	run_suite rootless tests/rootless/run.sh "$build/vfsd"
 	# …and built with AddressSanitizer and UBSan, with a worker pool, no guest caching (every
 	# request really reaches vfsd), no ring polling (kicks and calls carry everything) and the
 	# namespace sandbox; a sanitizer report fails the run.

@@ -25,6 +25,7 @@ struct vfsd_config {
 	enum vfsd_seccomp_action seccomp;
 	const char *modcaps; /* --modcaps / -o modcaps spec, checked when the daemon starts */
 	struct vfsd_idmap uid_map, gid_map; /* --translate-uid, --translate-gid */
+	struct vfsd_ns_maps ns_maps;	    /* --uid-map, --gid-map */
 	bool readonly;
 	bool readdirplus;
 	bool xattr;

@@ -298,7 +298,14 @@ int vfsd_run(const struct vfsd_config *cfg)
 		return 1;
 	}
 
-	r = vfsd_sandbox_enter(cfg->sandbox, cfg->shared_dir, listen_fd, &sb, err, sizeof(err));
+	if ((cfg->ns_maps.nuid || cfg->ns_maps.ngid) &&
+	    (geteuid() == 0 || cfg->sandbox != VFSD_SANDBOX_NAMESPACE)) {
+		log_error("%s can only be used by unprivileged user where sandbox mod is namespace",
+			  cfg->ns_maps.nuid ? "uid_map" : "gid_map");
+		return 1;
+	}
+	r = vfsd_sandbox_enter(cfg->sandbox, cfg->shared_dir, listen_fd, &cfg->ns_maps, &sb, err,
+			       sizeof(err));
 	if (r == VFSD_SANDBOX_PARENT)
 		return sb.exit_status;
 	if (r < 0) {

@@ -35,6 +35,8 @@ enum {
 	OPT_QUEUE_POLL_US,
 	OPT_XATTR,
 	OPT_TRANSLATE_UID,
+	OPT_UID_MAP,
+	OPT_GID_MAP,
 	OPT_POSIX_LOCK,
 	OPT_NO_POSIX_LOCK,
 	OPT_FLOCK,
@@ -82,8 +84,8 @@ static const struct option long_options[] = {
 	{ "killpriv-v2", no_argument, NULL, OPT_NOT_YET },
 	{ "no-killpriv-v2", no_argument, NULL, OPT_NOT_YET },
 	{ "security-label", no_argument, NULL, OPT_NOT_YET },
-	{ "uid-map", required_argument, NULL, OPT_NOT_YET },
-	{ "gid-map", required_argument, NULL, OPT_NOT_YET },
+	{ "uid-map", required_argument, NULL, OPT_UID_MAP },
+	{ "gid-map", required_argument, NULL, OPT_GID_MAP },
 	{ "translate-uid", required_argument, NULL, OPT_TRANSLATE_UID },
 	{ "translate-gid", required_argument, NULL, OPT_TRANSLATE_GID },
 	{ "preserve-noatime", no_argument, NULL, OPT_PRESERVE_NOATIME },
@@ -122,6 +124,9 @@ static void usage(FILE *out)
 	      "                                 squash-guest, squash-host, forbid-guest or map rules,\n"
 	      "                                 e.g. map:1000:2000:1\n"
 	      "      --translate-gid <RULE>     The same for gids\n"
+	      "      --uid-map <:in:out:count:> User-namespace uid map of an unprivileged namespace\n"
+	      "                                 sandbox (repeatable; newuidmap for other ids than ours)\n"
+	      "      --gid-map <:in:out:count:> The same for gids (newgidmap)\n"
 	      "      --readonly                 Refuse every change to the shared directory\n"
 	      "      --cache <POLICY>           never, metadata, auto or always [default: auto]\n"
 	      "      --no-readdirplus           Do not use READDIRPLUS\n"
@@ -414,6 +419,25 @@ enum vfsd_parse_result vfsd_parse_args(int argc, char **argv, struct vfsd_config
 		case OPT_MODCAPS:
 			cfg->modcaps = optarg;
 			break;
+		case OPT_UID_MAP:
+		case OPT_GID_MAP: {
+			bool is_uid = c == OPT_UID_MAP;
+			unsigned int *n = is_uid ? &cfg->ns_maps.nuid : &cfg->ns_maps.ngid;
+			struct vfsd_ns_map *m = is_uid ? cfg->ns_maps.uid : cfg->ns_maps.gid;
+
+			if (*n == VFSD_NS_MAP_MAX || vfsd_ns_map_parse(optarg, &m[*n]) < 0) {
+				char msg[300];
+
+				snprintf(msg, sizeof(msg),
+					 "invalid value '%s' for '--%s <%s>' (':inside:outside:count:', at most %d)",
+					 optarg, is_uid ? "uid-map" : "gid-map",
+					 is_uid ? "UID_MAP" : "GID_MAP", VFSD_NS_MAP_MAX);
+				*status = fail("%s", msg);
+				goto out;
+			}
+			(*n)++;
+			break;
+		}
 		case OPT_TRANSLATE_UID:
 		case OPT_TRANSLATE_GID: {
 			char err[256];

@@ -1,10 +1,12 @@
 #include "sec/sandbox.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
 #include <sched.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -51,23 +53,169 @@ static int write_file(const char *path, const char *text)
 	return 0;
 }
 
-/* Unprivileged: a user namespace where our own ids map to themselves. */
-static int enter_userns(char *err, size_t errlen)
+int vfsd_ns_map_parse(const char *s, struct vfsd_ns_map *out)
 {
-	char map[64];
+	size_t len = strlen(s);
+	uint32_t v[3];
+	const char *p;
+	char d;
+
+	if (len < 7)
+		return -EINVAL;
+	d = s[len - 1];
+	if (isalnum((unsigned char)d) || s[0] != d)
+		return -EINVAL;
+	p = s + 1;
+	for (int i = 0; i < 3; i++) {
+		unsigned long long x = 0;
+		const char *q = p;
+
+		while (*q >= '0' && *q <= '9' && q - p < 10)
+			x = x * 10 + (unsigned)(*q++ - '0');
+		if (q == p || *q != d || x > UINT32_MAX)
+			return -EINVAL;
+		v[i] = (uint32_t)x;
+		p = q + 1;
+	}
+	if (*p)
+		return -EINVAL;
+	*out = (struct vfsd_ns_map){ .inside = v[0], .outside = v[1], .count = v[2] };
+	return 0;
+}
+
+/* Whether a map can be written by ourselves: our own id, once (else newuidmap/newgidmap). */
+static bool map_is_own(const struct vfsd_ns_map *m, unsigned int n, uint32_t id)
+{
+	return n == 1 && m[0].outside == id && m[0].count == 1;
+}
+
+/* Runs newuidmap or newgidmap for pid with the entries; returns its exit status or -errno. */
+static int run_newidmap(const char *prog, pid_t pid, const struct vfsd_ns_map *m, unsigned int n)
+{
+	char args[3 * VFSD_NS_MAP_MAX + 2][16];
+	char *argv[3 * VFSD_NS_MAP_MAX + 3];
+	int argc = 0, status;
+	pid_t child;
+
+	argv[argc++] = (char *)prog;
+	snprintf(args[0], sizeof(args[0]), "%d", (int)pid);
+	argv[argc++] = args[0];
+	for (unsigned int i = 0; i < n; i++) {
+		snprintf(args[1 + 3 * i], 16, "%u", m[i].inside);
+		snprintf(args[2 + 3 * i], 16, "%u", m[i].outside);
+		snprintf(args[3 + 3 * i], 16, "%u", m[i].count);
+		argv[argc++] = args[1 + 3 * i];
+		argv[argc++] = args[2 + 3 * i];
+		argv[argc++] = args[3 + 3 * i];
+	}
+	argv[argc] = NULL;
+	child = fork();
+	if (child < 0)
+		return -errno;
+	if (child == 0) {
+		execvp(prog, argv);
+		fprintf(stderr, "vfsd: cannot run %s: %s\n", prog, strerror(errno));
+		_exit(127);
+	}
+	while (waitpid(child, &status, 0) < 0) {
+		if (errno != EINTR)
+			return -errno;
+	}
+	return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+/* Writes the uid and gid maps of pid's user namespace; from outside that namespace. */
+static int write_maps(pid_t pid, const struct vfsd_ns_maps *maps, uid_t uid, gid_t gid)
+{
+	struct vfsd_ns_map own_uid = { uid, uid, 1 }, own_gid = { gid, gid, 1 };
+	const struct vfsd_ns_map *um = maps && maps->nuid ? maps->uid : &own_uid;
+	const struct vfsd_ns_map *gm = maps && maps->ngid ? maps->gid : &own_gid;
+	unsigned int nu = maps && maps->nuid ? maps->nuid : 1, ng = maps && maps->ngid ? maps->ngid : 1;
+	char path[64], map[64];
+	int r;
+
+	if (map_is_own(um, nu, uid)) {
+		snprintf(path, sizeof(path), "/proc/%d/uid_map", (int)pid);
+		snprintf(map, sizeof(map), "%u %u 1\n", um[0].inside, uid);
+		if (write_file(path, map) < 0)
+			return -1;
+	} else if ((r = run_newidmap("newuidmap", pid, um, nu)) != 0) {
+		errno = r < 0 ? -r : EPERM;
+		return -2;
+	}
+	if (map_is_own(gm, ng, gid)) {
+		snprintf(path, sizeof(path), "/proc/%d/setgroups", (int)pid);
+		if (write_file(path, "deny\n") < 0)
+			return -3;
+		snprintf(path, sizeof(path), "/proc/%d/gid_map", (int)pid);
+		snprintf(map, sizeof(map), "%u %u 1\n", gm[0].inside, gid);
+		if (write_file(path, map) < 0)
+			return -3;
+	} else if ((r = run_newidmap("newgidmap", pid, gm, ng)) != 0) {
+		errno = r < 0 ? -r : EPERM;
+		return -4;
+	}
+	return 0;
+}
+
+/*
+ * Unprivileged: a user namespace. Its maps are written from outside it by a helper process
+ * (newuidmap and newgidmap must be): by default our own ids map to themselves; --uid-map and
+ * --gid-map give the entries. If 0 is mapped, we become it.
+ */
+static int enter_userns(const struct vfsd_ns_maps *maps, char *err, size_t errlen)
+{
 	uid_t uid = geteuid();
 	gid_t gid = getegid();
+	int req[2], done[2], status;
+	char b = 0;
+	pid_t helper, parent = getpid();
 
-	if (unshare(CLONE_NEWUSER) < 0)
+	if (pipe2(req, O_CLOEXEC) < 0 || pipe2(done, O_CLOEXEC) < 0)
+		FAIL("pipe: %s", strerror(errno));
+	helper = fork();
+	if (helper < 0)
+		FAIL("fork: %s", strerror(errno));
+	if (helper == 0) {
+		char result = 1;
+
+		close(req[1]);
+		close(done[0]);
+		if (read(req[0], &b, 1) == 1 && b == 1) {
+			int r = write_maps(parent, maps, uid, gid);
+
+			if (r < 0)
+				fprintf(stderr, "vfsd: cannot write the %s map: %s\n",
+					r >= -2 ? "uid" : "gid", strerror(errno));
+			result = r == 0 ? 0 : 1;
+		}
+		if (write(done[1], &result, 1) != 1)
+			_exit(1);
+		_exit(0);
+	}
+	close(req[0]);
+	close(done[1]);
+	if (unshare(CLONE_NEWUSER) < 0) {
+		close(req[1]);
+		close(done[0]);
+		waitpid(helper, &status, 0);
 		FAIL("cannot create a user namespace: %s", strerror(errno));
-	snprintf(map, sizeof(map), "%u %u 1\n", uid, uid);
-	if (write_file("/proc/self/uid_map", map) < 0)
-		FAIL("cannot write uid_map: %s", strerror(errno));
-	if (write_file("/proc/self/setgroups", "deny\n") < 0)
-		FAIL("cannot write setgroups: %s", strerror(errno));
-	snprintf(map, sizeof(map), "%u %u 1\n", gid, gid);
-	if (write_file("/proc/self/gid_map", map) < 0)
-		FAIL("cannot write gid_map: %s", strerror(errno));
+	}
+	b = 1;
+	if (write(req[1], &b, 1) != 1 || read(done[0], &b, 1) != 1)
+		b = 1;
+	close(req[1]);
+	close(done[0]);
+	waitpid(helper, &status, 0);
+	if (b != 0) {
+		errno = EPERM;
+		FAIL("cannot map ids into the user namespace (see the message above)");
+	}
+	/* Root inside, when the maps give us 0 (as the reference does; only warned). */
+	if (setresgid(0, 0, 0) < 0 && (maps && (maps->ngid || maps->nuid)))
+		log_warn("cannot become gid 0 in the user namespace: %s", strerror(errno));
+	if (setresuid(0, 0, 0) < 0 && (maps && (maps->ngid || maps->nuid)))
+		log_warn("cannot become uid 0 in the user namespace: %s", strerror(errno));
 	return 0;
 }
 
@@ -116,14 +264,14 @@ static int setup_mounts(const char *shared_dir, struct vfsd_sandbox *out, char *
 	return 0;
 }
 
-static int enter_namespace(const char *shared_dir, int listen_fd, struct vfsd_sandbox *out,
-			   char *err, size_t errlen)
+static int enter_namespace(const char *shared_dir, int listen_fd, const struct vfsd_ns_maps *maps,
+			   struct vfsd_sandbox *out, char *err, size_t errlen)
 {
 	pid_t child;
 	int status, r;
 
 	if (geteuid() != 0) {
-		r = enter_userns(err, errlen);
+		r = enter_userns(maps, err, errlen);
 		if (r < 0)
 			return r;
 	}
@@ -163,7 +311,8 @@ static void drop_supplementary_groups(void)
 }
 
 int vfsd_sandbox_enter(enum vfsd_sandbox_mode mode, const char *shared_dir, int listen_fd,
-		       struct vfsd_sandbox *out, char *err, size_t errlen)
+		       const struct vfsd_ns_maps *maps, struct vfsd_sandbox *out, char *err,
+		       size_t errlen)
 {
 	out->proc_self_fd = -1;
 	out->root_dir = shared_dir;
@@ -171,7 +320,7 @@ int vfsd_sandbox_enter(enum vfsd_sandbox_mode mode, const char *shared_dir, int 
 	drop_supplementary_groups();
 	switch (mode) {
 	case VFSD_SANDBOX_NAMESPACE:
-		return enter_namespace(shared_dir, listen_fd, out, err, errlen);
+		return enter_namespace(shared_dir, listen_fd, maps, out, err, errlen);
 	case VFSD_SANDBOX_CHROOT:
 		if (geteuid() != 0) {
 			errno = EPERM;

@@ -3,6 +3,7 @@
 #define VFSD_SEC_SANDBOX_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 enum vfsd_sandbox_mode {
 	VFSD_SANDBOX_NAMESPACE,
@@ -15,6 +16,22 @@ struct vfsd_sandbox {
 	const char *root_dir; /* the shared directory as seen from inside */
 	int exit_status;      /* VFSD_SANDBOX_PARENT: the child's exit status */
 };
+
+/* --uid-map / --gid-map entries for the user namespace of an unprivileged namespace sandbox. */
+#define VFSD_NS_MAP_MAX 16
+
+struct vfsd_ns_map {
+	uint32_t inside, outside, count;
+};
+
+struct vfsd_ns_maps {
+	struct vfsd_ns_map uid[VFSD_NS_MAP_MAX], gid[VFSD_NS_MAP_MAX];
+	unsigned int nuid, ngid;
+};
+
+/* Parses one entry, ":inside:outside:count:" (the delimiter is the last character, not
+ * alphanumeric, and the string starts with it too). Returns 0 or -EINVAL. */
+int vfsd_ns_map_parse(const char *s, struct vfsd_ns_map *out);
 
 /* Returned to the namespace-mode parent once its child, the real daemon, has ended. */
 #define VFSD_SANDBOX_PARENT 1
@@ -29,6 +46,7 @@ int vfsd_sandbox_parse(const char *s, enum vfsd_sandbox_mode *out);
  * writes a message for the person into err.
  */
 int vfsd_sandbox_enter(enum vfsd_sandbox_mode mode, const char *shared_dir, int listen_fd,
-		       struct vfsd_sandbox *out, char *err, size_t errlen);
+		       const struct vfsd_ns_maps *maps, struct vfsd_sandbox *out, char *err,
+		       size_t errlen);
 
 #endif

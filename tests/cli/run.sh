@@ -87,6 +87,11 @@ expect_exit translate-bad-prefix 2 "Invalid ID map prefix bogus" --translate-uid
 expect_exit translate-bad-length 2 "expected 2 elements, got 3 elements" --translate-gid=forbid-guest:1:2:3 --shared-dir "$work/share" --socket-path "$work/s"
 expect_exit translate-overflow 1 "Range overflow" --translate-uid=guest:4294967295:0:2 --shared-dir "$work/share" --socket-path "$work/s"
 expect_exit translate-intersects 1 "intersects previously added entry" --translate-uid=map:0:100:10 --translate-uid=squash-guest:5:0:1 --shared-dir "$work/share" --socket-path "$work/s"
+expect_exit uid-map-syntax 2 "invalid value ':0:1000:1' for '--uid-map" --uid-map=:0:1000:1 --shared-dir "$work/share" --socket-path "$work/s"
+expect_exit gid-map-delimiter 2 "invalid value '0x0x1x'" --gid-map=0x0x1x --shared-dir "$work/share" --socket-path "$work/s"
+if ((EUID == 0)); then
+	expect_exit uid-map-needs-unprivileged 1 "uid_map can only be used by unprivileged user where sandbox mod is namespace" --uid-map=:0:1000:1: --shared-dir "$work/share" --socket-path "$work/s"
+fi
 expect_exit modcaps-unknown 1 "invalid capability 'bogus'" --modcaps=+bogus --shared-dir "$work/share" --socket-path "$work/s"
 expect_exit modcaps-no-action 1 "invalid modcap action: expecting '+'|'-' but found 's'" --modcaps=sys_admin --shared-dir "$work/share" --socket-path "$work/s"
 expect_exit modcaps-empty-item 1 "empty modcap found" -o modcaps=+chown::-mknod --shared-dir "$work/share" --socket-path "$work/s"

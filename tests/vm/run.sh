@@ -14,6 +14,8 @@
 #   --timeout  limit for the whole VM run in seconds (default $VFSD_VM_TIMEOUT or 900); the
 #              guest script must also start within $VFSD_VM_BOOT_TIMEOUT s (default 120)
 #   --smp      guest CPUs (default 2)
+#   --sandbox  --sandbox=MODE for both daemons instead of -o sandbox=chroot
+#   --share-owner USER  the test share belongs to USER (for daemons running as USER)
 #   --keep     keep the work directory even when everything passed
 #   --verbose  echo the whole guest console, not just result lines
 # Guest scripts print "VFSD-TEST PASS <name>" or "VFSD-TEST FAIL <name> <reason>" per check.
@@ -28,6 +30,8 @@ repo=$(vm_repo_root)
 daemon=${VFSD:-$repo/build/vfsd}
 script=guest/core.sh
 cache_mode=auto
+sandbox_args=(-o sandbox=chroot)
+share_owner=""
 timeout_s=${VFSD_VM_TIMEOUT:-900}
 boot_timeout_s=${VFSD_VM_BOOT_TIMEOUT:-120}
 smp=2
@@ -56,6 +60,10 @@ while (($#)); do
     --daemon=*) daemon=${1#*=}; shift ;;
     --script) script=${2:?}; shift 2 ;;
     --script=*) script=${1#*=}; shift ;;
+    --sandbox) sandbox_args=("--sandbox=${2:?}"); shift 2 ;;
+    --sandbox=*) sandbox_args=("--sandbox=${1#*=}"); shift ;;
+    --share-owner) share_owner=${2:?}; shift 2 ;;
+    --share-owner=*) share_owner=${1#*=}; shift ;;
     --cache) cache_mode=${2:?}; shift 2 ;;
     --cache=*) cache_mode=${1#*=}; shift ;;
     --timeout) timeout_s=${2:?}; shift 2 ;;
@@ -97,6 +105,10 @@ console="$work/console.log"
 results="$work/results" # one "PASS name" / "FAIL name reason" line per host-side check
 : >"$results"
 failed_run=1 reported=0 submount_mounted=0
+if [[ -n $share_owner ]]; then
+    chmod 1777 "$work" # the daemons create their sockets here
+    chown "$share_owner:" "$share"
+fi
 declare -A daemon_pid=()           # daemon name -> pid, each in its own process group (setsid)
 qemu_pid="" helper_pid="" lock_helper_pid="" sqlite_helper_pid="" printer_pid=""  # qemu_pid is timeout's, which leads QEMU's group
 
@@ -156,7 +168,7 @@ start_daemon() { # NAME SOURCE_DIR [ARG]...
     local name=$1 src=$2 sock="$work/$1.sock" i
     shift 2
     setsid "$daemon" --socket-path="$sock" -o source="$src" -o cache="$cache_mode" \
-        -o sandbox=chroot "$@" "${extra_args[@]}" >"$work/daemon-$name.log" 2>&1 </dev/null &
+        "${sandbox_args[@]}" "$@" "${extra_args[@]}" >"$work/daemon-$name.log" 2>&1 </dev/null &
     daemon_pid[$name]=$!
     for ((i = 0; i < 100; i++)); do
         [[ -S $sock ]] && return 0
