@@ -90,8 +90,9 @@ if ((!unit_only)); then
 	# and vfsd's own user namespace with --uid-map/--gid-map…
 	run_suite rootless tests/rootless/run.sh "$build/vfsd"
 	# …and built with AddressSanitizer and UBSan, with a worker pool, no guest caching (every
-	# request really reaches vfsd), no ring polling (kicks and calls carry everything) and the
-	# namespace sandbox; a sanitizer report fails the run.
+	# request really reaches vfsd), no ring polling (kicks and calls carry everything),
+	# KILLPRIV_V2 (vfsd, not the guest, drops set-id bits) and the namespace sandbox; a
+	# sanitizer report fails the run.
 	asan=build/asan/vfsd
 	[[ -x $asan ]] || asan=$build/vfsd
 	# LeakSanitizer cannot read /proc once the sandbox pivoted away from it: leaks are checked
@@ -99,6 +100,7 @@ if ((!unit_only)); then
 	ASAN_OPTIONS=detect_leaks=0 \
 	run_suite vm/core-asan-pool-cache-none-namespace tests/vm/run.sh --daemon "$asan" \
 		--cache none --daemon-arg=--thread-pool-size=4 --daemon-arg=--queue-poll-us=0 \
+		--daemon-arg=--killpriv-v2 \
 		--daemon-arg=-o \
 		--daemon-arg=sandbox=namespace
 fi

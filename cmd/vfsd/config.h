@@ -35,6 +35,7 @@ struct vfsd_config {
 	bool allow_mmap;
 	bool preserve_noatime;
 	bool posix_lock;
+	bool killpriv_v2;
 	bool flock;
 	bool print_capabilities;
 	bool rlimit_nofile_set; /* --rlimit-nofile given */

@@ -331,6 +331,7 @@ int vfsd_run(const struct vfsd_config *cfg)
 		.allow_direct_io = cfg->allow_direct_io,
 		.allow_mmap = cfg->allow_mmap,
 		.preserve_noatime = cfg->preserve_noatime,
+		.killpriv_v2 = cfg->killpriv_v2,
 		.posix_lock = cfg->posix_lock,
 		.flock = cfg->flock,
 		.uid_map = &cfg->uid_map,

@@ -36,6 +36,8 @@ enum {
 	OPT_XATTR,
 	OPT_TRANSLATE_UID,
 	OPT_UID_MAP,
+	OPT_KILLPRIV_V2,
+	OPT_NO_KILLPRIV_V2,
 	OPT_GID_MAP,
 	OPT_POSIX_LOCK,
 	OPT_NO_POSIX_LOCK,
@@ -81,8 +83,8 @@ static const struct option long_options[] = {
 	{ "allow-direct-io", no_argument, NULL, OPT_ALLOW_DIRECT_IO },
 	{ "modcaps", required_argument, NULL, OPT_MODCAPS },
 	{ "rlimit-nofile", required_argument, NULL, OPT_RLIMIT_NOFILE },
-	{ "killpriv-v2", no_argument, NULL, OPT_NOT_YET },
-	{ "no-killpriv-v2", no_argument, NULL, OPT_NOT_YET },
+	{ "killpriv-v2", no_argument, NULL, OPT_KILLPRIV_V2 },
+	{ "no-killpriv-v2", no_argument, NULL, OPT_NO_KILLPRIV_V2 },
 	{ "security-label", no_argument, NULL, OPT_NOT_YET },
 	{ "uid-map", required_argument, NULL, OPT_UID_MAP },
 	{ "gid-map", required_argument, NULL, OPT_GID_MAP },
@@ -137,6 +139,10 @@ static void usage(FILE *out)
 	      "      --allow-direct-io          Honour the guest's O_DIRECT\n"
 	      "      --allow-mmap               Let the guest mmap files opened in direct-I/O mode\n"
 	      "      --preserve-noatime         Honour the guest's O_NOATIME\n"
+	      "      --killpriv-v2              Ask the guest for HANDLE_KILLPRIV_V2: vfsd has the host\n"
+	      "                                 drop set-id bits on writes, truncates and O_TRUNC\n"
+	      "                                 opens by guest users without CAP_FSETID\n"
+	      "      --no-killpriv-v2           The default\n"
 	      "      --no-posix-lock            Leave POSIX locks to the guest kernel (by default they\n"
 	      "                                 are host locks, seen by host processes and other guests)\n"
 	      "      --no-flock                 The same for flock locks\n"
@@ -151,6 +157,7 @@ static void usage(FILE *out)
 	      "                                 modcaps=SPEC,\n"
 	      "                                 [no_]readdirplus, [no_]xattr, [no_]writeback,\n"
 	      "                                 [no_]allow_direct_io, [no_]posix_lock, [no_]flock,\n"
+	      "                                 [no_]killpriv_v2,\n"
 	      "                                 announce_submounts and the no_* forms of features vfsd\n"
 	      "                                 has off\n"
 	      "  -d                             Same as --log-level debug\n"
@@ -190,7 +197,7 @@ static const char *const legacy_noop_keywords[] = {
 	/* on by default, and as the reference it does not undo --no-announce-submounts */
 	"announce_submounts",
 	/* features that are off in vfsd */
-	"no_killpriv_v2", "no_posix_acl", "no_security_label",
+	"no_posix_acl", "no_security_label",
 };
 
 /* "-o" keywords that switch a flag of the configuration. */
@@ -209,6 +216,8 @@ static const struct legacy_flag legacy_flags[] = {
 	LEGACY_FLAG("no_writeback", writeback, false),
 	LEGACY_FLAG("allow_direct_io", allow_direct_io, true),
 	LEGACY_FLAG("no_allow_direct_io", allow_direct_io, false),
+	LEGACY_FLAG("killpriv_v2", killpriv_v2, true),
+	LEGACY_FLAG("no_killpriv_v2", killpriv_v2, false),
 	LEGACY_FLAG("posix_lock", posix_lock, true),
 	LEGACY_FLAG("no_posix_lock", posix_lock, false),
 	LEGACY_FLAG("flock", flock, true),
@@ -217,7 +226,7 @@ static const struct legacy_flag legacy_flags[] = {
 
 /* Keywords and keys of "-o" that name features vfsd does not have yet. */
 static const char *const legacy_not_yet[] = {
-	"killpriv_v2", "posix_acl", "security_label", "xattrmap",
+	"posix_acl", "security_label", "xattrmap",
 };
 
 static int parse_legacy_item(char *item, struct vfsd_config *cfg)
@@ -486,6 +495,10 @@ enum vfsd_parse_result vfsd_parse_args(int argc, char **argv, struct vfsd_config
 			break;
 		case OPT_PRESERVE_NOATIME:
 			cfg->preserve_noatime = true;
+			break;
+		case OPT_KILLPRIV_V2:
+		case OPT_NO_KILLPRIV_V2:
+			cfg->killpriv_v2 = c == OPT_KILLPRIV_V2;
 			break;
 		case OPT_POSIX_LOCK:
 		case OPT_NO_POSIX_LOCK:

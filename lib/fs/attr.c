@@ -119,10 +119,15 @@ int fs_setattr(void *opaque, const struct vfsd_req_ctx *ctx, uint64_t nodeid,
 			}
 			fd = tmpfd;
 		}
-		if (ftruncate(fd, (off_t)in->size) < 0) {
-			r = -errno;
+		/* KILLPRIV_V2: a truncate by a guest user without CAP_FSETID drops set-id bits. */
+		bool fsetid_dropped = fs->killpriv_v2 && (in->valid & FATTR_KILL_SUIDGID) &&
+				      creds_drop_fsetid();
+
+		r = ftruncate(fd, (off_t)in->size) < 0 ? -errno : 0;
+		if (fsetid_dropped)
+			creds_restore_fsetid();
+		if (r < 0)
 			goto out;
-		}
 	}
 	if (in->valid & (FATTR_ATIME | FATTR_MTIME | FATTR_ATIME_NOW | FATTR_MTIME_NOW)) {
 		r = set_times(fs, inode, hfd, in);

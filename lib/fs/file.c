@@ -61,16 +61,22 @@ int fs_open(void *opaque, const struct vfsd_req_ctx *ctx, uint64_t nodeid, uint3
 	    uint32_t open_flags, struct fuse_open_out *out)
 {
 	struct vfsd_passthrough *fs = opaque;
+	bool fsetid_dropped = false;
+	int r;
 
 	(void)ctx;
-	(void)open_flags;
 	if (fs->cfg.readonly) {
-		int r = readonly_check(flags);
-
+		r = readonly_check(flags);
 		if (r < 0)
 			return r;
 	}
-	return open_inode(fs, nodeid, host_open_flags(fs, flags), false, out);
+	/* KILLPRIV_V2: an O_TRUNC open by a guest user without CAP_FSETID drops set-id bits. */
+	if (fs->killpriv_v2 && (open_flags & FUSE_OPEN_KILL_SUIDGID))
+		fsetid_dropped = creds_drop_fsetid();
+	r = open_inode(fs, nodeid, host_open_flags(fs, flags), false, out);
+	if (fsetid_dropped)
+		creds_restore_fsetid();
+	return r;
 }
 
 int fs_opendir(void *opaque, const struct vfsd_req_ctx *ctx, uint64_t nodeid, uint32_t flags,

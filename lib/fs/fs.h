@@ -155,6 +155,7 @@ struct vfsd_fs_config {
 	bool allow_direct_io;	/* keep the guest's O_DIRECT */
 	bool allow_mmap;	/* ask for DIRECT_IO_ALLOW_MMAP */
 	bool preserve_noatime;	/* keep the guest's O_NOATIME */
+	bool killpriv_v2;	/* ask for HANDLE_KILLPRIV_V2: the host drops set-id bits */
 	bool posix_lock;	/* POSIX locks through the daemon (POSIX_LOCKS); off: ENOSYS */
 	bool flock;		/* flock locks through the daemon (FLOCK_LOCKS); off: ENOSYS */
 	/* --translate-uid / --translate-gid (NULL: ids pass as they are); owned by the caller */

@@ -68,6 +68,7 @@ struct vfsd_passthrough {
 	bool has_openat2;
 	bool submounts; /* guarded by the FUSE session: announce_submounts and the kernel agreed */
 	bool writeback; /* guarded by the FUSE session: WRITEBACK_CACHE agreed */
+	bool killpriv_v2; /* guarded by the FUSE session: HANDLE_KILLPRIV_V2 agreed */
 	struct inode_table inodes;
 	struct handle_table handles;
 	pthread_mutex_t locks_lock; /* the inodes' lock_owners lists */

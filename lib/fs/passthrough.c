@@ -182,6 +182,11 @@ static int fs_init(void *opaque, uint64_t capable, uint64_t *want)
 		*want |= FUSE_WRITEBACK_CACHE;
 	if (fs->cfg.allow_mmap)
 		*want |= FUSE_DIRECT_IO_ALLOW_MMAP;
+	fs->killpriv_v2 = fs->cfg.killpriv_v2 && (capable & FUSE_HANDLE_KILLPRIV_V2);
+	if (fs->killpriv_v2)
+		*want |= FUSE_HANDLE_KILLPRIV_V2;
+	else if (fs->cfg.killpriv_v2)
+		log_warn("fuse: cannot enable KILLPRIV_V2, the guest kernel does not support it");
 	if (fs->cfg.posix_lock)
 		*want |= FUSE_POSIX_LOCKS;
 	if (fs->cfg.flock)

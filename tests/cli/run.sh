@@ -72,7 +72,7 @@ expect_exit print-capabilities 0 '"type": "fs"' --print-capabilities
 expect_exit unknown-option 2 'unexpected argument' --bogus
 expect_exit not-yet-option 2 "not supported by vfsd yet" --posix-acl --shared-dir "$work/share" --socket-path "$work/s"
 expect_exit legacy-unknown 2 "Invalid compat argument '-o bogus'" -o bogus --socket-path "$work/s"
-expect_exit legacy-killpriv 2 "'-o killpriv_v2' is not supported by vfsd yet" -o source=/,posix_lock,no_flock,killpriv_v2 --socket-path "$work/s"
+expect_exit legacy-posix-acl 2 "'-o posix_acl' is not supported by vfsd yet" -o source=/,posix_lock,no_flock,killpriv_v2,posix_acl --socket-path "$work/s"
 expect_exit legacy-bad-cache 2 "Invalid compat value" -o source=/,cache=never --socket-path "$work/s"
 expect_exit bad-cache 2 "invalid value 'sometimes'" --cache sometimes --shared-dir "$work/share" --socket-path "$work/s"
 expect_exit bad-sandbox 2 "invalid value" --sandbox jail --shared-dir "$work/share" --socket-path "$work/s"

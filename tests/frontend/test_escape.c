@@ -350,6 +350,46 @@ static void test_suid_cleared_on_write(struct t_ctx *t)
 	      "CAP_FSETID not restored: mode 0%o", st.st_mode & 07777);
 }
 
+/* mode of a host file, set-id bits included */
+static unsigned int host_mode(struct t_ctx *t, const char *rel)
+{
+	struct stat st;
+
+	CHECK(t, stat(t_path(t, rel), &st) == 0, "host stat %s", rel);
+	return st.st_mode & 07777;
+}
+
+/*
+ * With HANDLE_KILLPRIV_V2 the guest leaves dropping set-id bits to the daemon: an O_TRUNC
+ * open (FUSE_OPEN_KILL_SUIDGID) and a truncate (FATTR_KILL_SUIDGID) by a guest user without
+ * CAP_FSETID must drop them on the host; the same requests from root keep them.
+ */
+static void test_killpriv_v2(struct t_ctx *t)
+{
+	struct fc *c = session_with_secret(t, "--killpriv-v2");
+	struct fuse_entry_out e;
+	struct fuse_open_out o;
+	struct fuse_attr_out a;
+	struct fuse_open_in oi = { .flags = O_RDWR | O_TRUNC, .open_flags = FUSE_OPEN_KILL_SUIDGID };
+	struct fuse_setattr_in trunc = { .valid = FATTR_SIZE | FATTR_KILL_SUIDGID, .size = 1 };
+
+	CHECK(t, c->init.flags & FUSE_HANDLE_KILLPRIV_V2, "INIT flags 0x%x lack HANDLE_KILLPRIV_V2",
+	      c->init.flags);
+	t_write_file(t, "p", "data", 4);
+	CHECK(t, chmod(t_path(t, "p"), 06755) == 0, "host chmod");
+	CHECK_OK(t, fc_lookup(c, FC_ROOT, "p", &e));
+	/* root's requests (no kill flags) keep the bits */
+	CHECK_OK(t, fc_open(c, e.nodeid, O_RDWR | O_TRUNC, &o));
+	CHECK(t, host_mode(t, "p") == 06755, "a root O_TRUNC open dropped bits: 0%o", host_mode(t, "p"));
+	CHECK_OK(t, fc_call_fixed(c, FUSE_OPEN, e.nodeid, &oi, sizeof(oi), NULL, NULL, &o, sizeof(o)));
+	CHECK(t, host_mode(t, "p") == 0755, "after an O_TRUNC open with KILL_SUIDGID: 0%o",
+	      host_mode(t, "p"));
+	CHECK(t, chmod(t_path(t, "p"), 06755) == 0, "host chmod");
+	CHECK_OK(t, fc_setattr(c, e.nodeid, &trunc, &a));
+	CHECK(t, host_mode(t, "p") == 0755, "after a truncate with KILL_SUIDGID: 0%o",
+	      host_mode(t, "p"));
+}
+
 static const struct t_case cases[] = {
 	{ "dotdot-from-root", test_dotdot_from_root, NULL },
 	{ "symlink-absolute-out", test_symlink_absolute_out, NULL },
@@ -361,6 +401,7 @@ static const struct t_case cases[] = {
 	{ "device-node-cve-2020-35517", test_device_node_cve_2020_35517, NULL },
 	{ "sgid-create-cve-2022-0358", test_sgid_create_cve_2022_0358, NULL },
 	{ "suid-cleared-on-write-kill-suidgid", test_suid_cleared_on_write, NULL },
+	{ "suid-cleared-killpriv-v2", test_killpriv_v2, NULL },
 	{ NULL, NULL, NULL },
 };
 
