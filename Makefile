@@ -53,12 +53,12 @@ deps:
 	@scripts/install-deps.sh
 
 check: deps lint
-	@$(MAKE) --no-print-directory all $(UNIT_BINS) frontend-tests
+	@$(MAKE) --no-print-directory all $(UNIT_BINS) frontend-tests posix-transcript
 	@$(MAKE) --no-print-directory asan-build fuzz-build
 	@tests/run-all.sh
 
 check-unit: deps
-	@$(MAKE) --no-print-directory all $(UNIT_BINS) frontend-tests
+	@$(MAKE) --no-print-directory all $(UNIT_BINS) frontend-tests posix-transcript
 	@tests/run-all.sh --unit-only
 
 # The same guest workload against QEMU's C virtiofsd: proves the checks test real behaviour.

@@ -205,6 +205,15 @@ with open(sys.argv[1], "wb") as f:
 PY
 sha256sum "$share/host-big.bin" | cut -d' ' -f1 >"$share/host-big.sha256"
 
+# --- the host's POSIX transcript, in a plain directory of the share's filesystem: the guest
+# runs the same program on its vfsd mount and compares (core.sh posix-differential).
+posix_bin=$repo/build/posix/posix-transcript
+if [[ -x $posix_bin ]]; then
+    mkdir "$work/posix-host"
+    "$posix_bin" "$work/posix-host" >"$share/posix-host.txt" 2>&1 || true
+    rm -rf "$work/posix-host"
+fi
+
 # --- host side of the host<->guest visibility check -----------------------------------------
 # Once the guest has written from-guest: check it, create late-file, answer with from-host,
 # and write the verdict to $work/visibility.

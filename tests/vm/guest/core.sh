@@ -16,9 +16,10 @@
 set -uo pipefail
 
 T=${1:?usage: core.sh TESTDIR}
+REPO=$(cd "$(dirname "$0")/../../.." && pwd) # the host's checkout, seen through the rootfs share
 W=$T/core # each check works in $W/<name>
 CHECK_TIMEOUT=${VFSD_CHECK_TIMEOUT:-300}
-export T W
+export T W REPO
 exec 3>&1 # checks print VFSD-SHA lines on fd 3, straight to the console
 
 # --- helpers used inside checks (each check runs in bash with set -euo pipefail) ---------------
@@ -665,6 +666,24 @@ except BlockingIOError:
 PY
 }
 
+# The differential POSIX transcript (tests/posix/posix.c): the same scripted syscalls on the
+# vfsd share here and on a plain host directory by run.sh must print the same lines. Allowed
+# differences, each dropped from both sides before the comparison:
+# - o-tmpfile, tmpfile-*: a 6.1 guest kernel has no O_TMPFILE on FUSE (EOPNOTSUPP).
+t_posix_differential() {
+    local bin=${REPO:?}/build/posix/posix-transcript
+    [[ -x $bin ]] || fail "$bin is not built (make posix-transcript)"
+    [[ -s $T/posix-host.txt ]] || fail "run.sh left no host transcript"
+    mkdir run
+    "$bin" "$PWD/run" >guest.txt 2>&1 || fail "the transcript program failed: $(tail -n 1 guest.txt)"
+    allowed='^(o-tmpfile|tmpfile-[a-z-]*):'
+    grep -Ev "$allowed" "$T/posix-host.txt" >host.cmp
+    grep -Ev "$allowed" guest.txt >guest.cmp
+    diff host.cmp guest.cmp >diff.txt ||
+        fail "transcripts differ (host < > guest): $(grep '^[<>]' diff.txt | head -n 4 | tr '\n' ' ')"
+    [[ $(wc -l <host.cmp) -gt 70 ]] || fail "the transcript is short: $(wc -l <host.cmp) lines"
+}
+
 # --- runner -------------------------------------------------------------------------------------
 failures=0
 # run NAME [LIMIT]: t_NAME in its own bash (errexit on) with a time limit; one result line.
@@ -722,6 +741,7 @@ run submount
 run sgid-create-non-member
 run suid-cleared-by-non-owner
 run locks 60
+run posix-differential 120
 
 rmdir "$W" 2>/dev/null || true
 ((failures == 0))
