@@ -127,7 +127,8 @@ static int run_newidmap(const char *prog, pid_t pid, const struct vfsd_ns_map *m
 /* Writes the uid and gid maps of pid's user namespace; from outside that namespace. */
 static int write_maps(pid_t pid, const struct vfsd_ns_maps *maps, uid_t uid, gid_t gid)
 {
-	struct vfsd_ns_map own_uid = { uid, uid, 1 }, own_gid = { gid, gid, 1 };
+	/* By default our own ids are 0 inside, so the daemon is root in its namespace. */
+	struct vfsd_ns_map own_uid = { 0, uid, 1 }, own_gid = { 0, gid, 1 };
 	const struct vfsd_ns_map *um = maps && maps->nuid ? maps->uid : &own_uid;
 	const struct vfsd_ns_map *gm = maps && maps->ngid ? maps->gid : &own_gid;
 	unsigned int nu = maps && maps->nuid ? maps->nuid : 1, ng = maps && maps->ngid ? maps->ngid : 1;
@@ -160,7 +161,7 @@ static int write_maps(pid_t pid, const struct vfsd_ns_maps *maps, uid_t uid, gid
 
 /*
  * Unprivileged: a user namespace. Its maps are written from outside it by a helper process
- * (newuidmap and newgidmap must be): by default our own ids map to themselves; --uid-map and
+ * (newuidmap and newgidmap must be): by default our own ids are 0 inside; --uid-map and
  * --gid-map give the entries. If 0 is mapped, we become it.
  */
 static int enter_userns(const struct vfsd_ns_maps *maps, char *err, size_t errlen)
@@ -211,10 +212,10 @@ static int enter_userns(const struct vfsd_ns_maps *maps, char *err, size_t errle
 		errno = EPERM;
 		FAIL("cannot map ids into the user namespace (see the message above)");
 	}
-	/* Root inside, when the maps give us 0 (as the reference does; only warned). */
-	if (setresgid(0, 0, 0) < 0 && (maps && (maps->ngid || maps->nuid)))
+	/* Root inside, when the maps give us 0 (only warned, as the reference). */
+	if (setresgid(0, 0, 0) < 0)
 		log_warn("cannot become gid 0 in the user namespace: %s", strerror(errno));
-	if (setresuid(0, 0, 0) < 0 && (maps && (maps->ngid || maps->nuid)))
+	if (setresuid(0, 0, 0) < 0)
 		log_warn("cannot become uid 0 in the user namespace: %s", strerror(errno));
 	return 0;
 }

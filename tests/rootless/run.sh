@@ -43,11 +43,33 @@ exec runuser -u $user -- $bin/vfsd "\$@" --uid-map :0:$uid:1: --uid-map :1:$sub:
 SH
 chmod 755 "$bin/unshare-map-auto" "$bin/own-userns"
 
+check() { # NAME STATUS [REASON]
+	if [[ $2 == 0 ]]; then
+		echo "PASS $1"
+		total_pass=$((total_pass + 1))
+	else
+		echo "FAIL $1 ${3:-}"
+		total_fail=$((total_fail + 1))
+	fi
+}
+
+# The owners the guest's files got on the host: the user itself for the guest's root, and
+# the subordinate id for the guest's 1000 (ns 1 is the first subordinate id, so 1000 is
+# sub + 999).
+host_owners() { # NAME WORKDIR
+	local k got
+	k=$(echo "$2"/share.*/rootless-kept)
+	got="$(stat -c %u:%g "$k/by-root" 2>&1) $(stat -c %u:%g "$k/by-1000" 2>&1)"
+	check "$1-host-owners" "$([[ $got == "$uid:$gid $((sub + 999)):$((sub + 999))" ]]; echo $?)" \
+		"host sees '$got', want '$uid:$gid $((sub + 999)):$((sub + 999))'"
+}
+
 run() { # NAME WRAPPER SANDBOX
-	local out p f
+	local out p f work
 	echo "-- rootless/$1"
 	out=$("$repo/tests/vm/run.sh" --daemon "$bin/$2" --sandbox "$3" --share-owner "$user" \
-		--script guest/rootless.sh 2>&1)
+		--script guest/rootless.sh --keep 2>&1)
+	work=$(printf '%s\n' "$out" | sed -n 's/^vm: .* work=\(.*\)$/\1/p' | head -n 1)
 	printf '%s\n' "$out" | grep -E '^\[.*(PASS|FAIL|KNOWN-FAIL) ' | sed "s/^/   [$1] /"
 	p=$(printf '%s\n' "$out" | tail -n 1 | sed -n 's/^\([0-9]*\) passed, \([0-9]*\) failed$/\1/p')
 	f=$(printf '%s\n' "$out" | tail -n 1 | sed -n 's/^\([0-9]*\) passed, \([0-9]*\) failed$/\2/p')
@@ -57,7 +79,31 @@ run() { # NAME WRAPPER SANDBOX
 	fi
 	total_pass=$((total_pass + p))
 	total_fail=$((total_fail + f))
+	if [[ -n $work && -d $work ]]; then
+		host_owners "$1" "$work"
+		rm -rf "$work"
+	else
+		check "$1-host-owners" 1 "no work directory to look at"
+	fi
 }
+
+# Without the VM: the refusals, and the default map of an unprivileged namespace sandbox.
+mkdir -p "$bin/share" "$bin/sock"
+chown "$user:" "$bin/share" "$bin/sock"
+out=$(runuser -u "$user" -- "$bin/vfsd" --sandbox chroot --shared-dir "$bin/share" \
+	--socket-path "$bin/sock/c" 2>&1)
+check chroot-refused-unprivileged "$([[ $? == 1 && $out == *"can only be used by root (Use '--sandbox namespace' instead)"* ]]; echo $?)" "$out"
+runuser -u "$user" -- "$bin/vfsd" --sandbox namespace --shared-dir "$bin/share" \
+	--socket-path "$bin/sock/n" >"$bin/n.log" 2>&1 &
+npid=$!
+for _ in $(seq 50); do grep -q "Waiting for vhost-user" "$bin/n.log" && break; sleep 0.1; done
+# the pid file names the namespace parent; the daemon is its child
+parent=$(cat "$bin/sock/n.pid" 2>/dev/null)
+map=$(awk '{print $1, $2, $3}' "/proc/${parent:-0}/uid_map" 2>/dev/null)
+check default-map-own-id-is-root "$([[ $map == "0 $uid 1" ]]; echo $?)" \
+	"uid_map '$map' ($(tail -n 1 "$bin/n.log"))"
+kill "$npid" "${parent:-}" 2>/dev/null
+wait "$npid" 2>/dev/null
 
 run unshare-map-auto-chroot unshare-map-auto chroot
 run unshare-map-auto-none unshare-map-auto none

@@ -42,6 +42,12 @@ report created-by-1000 $? "owner $got"
 [[ $(cat "$d/by-1000" 2>/dev/null) == mine ]]
 report read-back $?
 
+# Left for tests/rootless/run.sh to check the owners on the host.
+k=$T/rootless-kept
+mkdir -p "$k" && echo root >"$k/by-root" && chown 1000:1000 "$k" &&
+    setpriv --reuid=1000 --regid=1000 --clear-groups sh -c "echo u >'$k/by-1000'"
+report kept-files $?
+
 rm -rf "$d"
 report cleanup $?
 exit $rc
