@@ -212,6 +212,7 @@ if [[ -x $posix_bin ]]; then
     mkdir "$work/posix-host"
     "$posix_bin" "$work/posix-host" >"$share/posix-host.txt" 2>&1 || true
     rm -rf "$work/posix-host"
+    cp "$posix_bin" "$share/posix-transcript" # the checkout may be where the guest cannot see
 fi
 
 # --- host side of the host<->guest visibility check -----------------------------------------

@@ -16,10 +16,9 @@
 set -uo pipefail
 
 T=${1:?usage: core.sh TESTDIR}
-REPO=$(cd "$(dirname "$0")/../../.." && pwd) # the host's checkout, seen through the rootfs share
 W=$T/core # each check works in $W/<name>
 CHECK_TIMEOUT=${VFSD_CHECK_TIMEOUT:-300}
-export T W REPO
+export T W
 exec 3>&1 # checks print VFSD-SHA lines on fd 3, straight to the console
 
 # --- helpers used inside checks (each check runs in bash with set -euo pipefail) ---------------
@@ -671,8 +670,8 @@ PY
 # differences, each dropped from both sides before the comparison:
 # - o-tmpfile, tmpfile-*: a 6.1 guest kernel has no O_TMPFILE on FUSE (EOPNOTSUPP).
 t_posix_differential() {
-    local bin=${REPO:?}/build/posix/posix-transcript
-    [[ -x $bin ]] || fail "$bin is not built (make posix-transcript)"
+    local bin=$T/posix-transcript # put there by run.sh
+    [[ -x $bin ]] || fail "run.sh left no $bin (make posix-transcript)"
     [[ -s $T/posix-host.txt ]] || fail "run.sh left no host transcript"
     mkdir run
     "$bin" "$PWD/run" >guest.txt 2>&1 || fail "the transcript program failed: $(tail -n 1 guest.txt)"
