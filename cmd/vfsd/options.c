@@ -36,6 +36,7 @@ enum {
 	OPT_XATTR,
 	OPT_TRANSLATE_UID,
 	OPT_UID_MAP,
+	OPT_INODE_FILE_HANDLES,
 	OPT_KILLPRIV_V2,
 	OPT_NO_KILLPRIV_V2,
 	OPT_GID_MAP,
@@ -77,7 +78,7 @@ static const struct option long_options[] = {
 	{ "posix-acl", no_argument, NULL, OPT_NOT_YET },
 	{ "xattrmap", required_argument, NULL, OPT_NOT_YET },
 	{ "announce-submounts", no_argument, NULL, OPT_ANNOUNCE_SUBMOUNTS },
-	{ "inode-file-handles", required_argument, NULL, OPT_NOT_YET },
+	{ "inode-file-handles", required_argument, NULL, OPT_INODE_FILE_HANDLES },
 	{ "allow-mmap", no_argument, NULL, OPT_ALLOW_MMAP },
 	{ "writeback", no_argument, NULL, OPT_WRITEBACK },
 	{ "allow-direct-io", no_argument, NULL, OPT_ALLOW_DIRECT_IO },
@@ -133,6 +134,8 @@ static void usage(FILE *out)
 	      "      --cache <POLICY>           never, metadata, auto or always [default: auto]\n"
 	      "      --no-readdirplus           Do not use READDIRPLUS\n"
 	      "      --xattr                    Enable extended attributes\n"
+	      "      --inode-file-handles never Inodes are held by O_PATH fds (prefer and mandatory:\n"
+	      "                                 not yet)\n"
 	      "      --no-announce-submounts    Do not announce submounts (on by default)\n"
 	      "      --announce-submounts       No effect: the default (compatibility)\n"
 	      "      --writeback                Ask the guest for its writeback cache\n"
@@ -496,6 +499,19 @@ enum vfsd_parse_result vfsd_parse_args(int argc, char **argv, struct vfsd_config
 		case OPT_PRESERVE_NOATIME:
 			cfg->preserve_noatime = true;
 			break;
+		case OPT_INODE_FILE_HANDLES:
+			/* vfsd holds inodes by O_PATH fds: that is "never". */
+			if (strcmp(optarg, "never") == 0)
+				break;
+			if (strcmp(optarg, "prefer") == 0 || strcmp(optarg, "mandatory") == 0 ||
+			    strcmp(optarg, "fallback") == 0) {
+				*status = fail("'--inode-file-handles=%s' is not supported by vfsd yet (only 'never')",
+					       optarg);
+				goto out;
+			}
+			*status = fail("invalid value '%s' for '--inode-file-handles <MODE>' (never, prefer, mandatory)",
+				       optarg);
+			goto out;
 		case OPT_KILLPRIV_V2:
 		case OPT_NO_KILLPRIV_V2:
 			cfg->killpriv_v2 = c == OPT_KILLPRIV_V2;

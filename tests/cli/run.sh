@@ -82,6 +82,8 @@ expect_exit missing-socket 2 "socket-path" --shared-dir "$work/share"
 expect_exit fd-and-socket 2 "cannot be used with" --shared-dir "$work/share" --socket-path "$work/s" --fd 3
 expect_exit missing-shared-dir 1 'does not exist' --shared-dir "$work/nope" --socket-path "$work/s" --sandbox none
 expect_exit legacy-without-source 1 'missing "--shared-dir" or "-o source"' -o cache=auto --socket-path "$work/s"
+expect_exit file-handles-prefer-refused 2 "'--inode-file-handles=prefer' is not supported by vfsd yet" --inode-file-handles=prefer --shared-dir "$work/share" --socket-path "$work/s"
+expect_exit file-handles-bad 2 "invalid value 'always' for '--inode-file-handles" --inode-file-handles=always --shared-dir "$work/share" --socket-path "$work/s"
 expect_exit bad-seccomp 2 "invalid value 'maybe' for '--seccomp" --seccomp maybe --shared-dir "$work/share" --socket-path "$work/s"
 expect_exit translate-bad-prefix 2 "Invalid ID map prefix bogus" --translate-uid=bogus:1:2:3 --shared-dir "$work/share" --socket-path "$work/s"
 expect_exit translate-bad-length 2 "expected 2 elements, got 3 elements" --translate-gid=forbid-guest:1:2:3 --shared-dir "$work/share" --socket-path "$work/s"

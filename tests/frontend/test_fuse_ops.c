@@ -971,6 +971,16 @@ static void test_no_submounts(struct t_ctx *t)
 	      "not announced: mount point flags 0x%x, plain directory 0x%x", mnt, plain);
 }
 
+/* --inode-file-handles=never is how vfsd works (O_PATH fds): accepted, and it serves. */
+static void test_file_handles_never(struct t_ctx *t)
+{
+	struct fc *c = t_session(t, NULL, "--inode-file-handles=never", NULL);
+
+	t_write_file(t, "f", "x", 1);
+	lookup_id(t, c, FC_ROOT, "f");
+	t_still_serving(t, c);
+}
+
 /* ---- soft uid/gid translation ---- */
 
 static void test_translate_ids(struct t_ctx *t)
@@ -1293,6 +1303,8 @@ static const struct t_case cases[] = {
 	{ "enosys-unimplemented", test_enosys, NULL },
 	{ "readonly-erofs", test_readonly, NO_READONLY },
 	{ "xattr", test_xattr, NULL },
+	{ "inode-file-handles-never", test_file_handles_never,
+	  "QEMU 7.2's virtiofsd has no --inode-file-handles" },
 	{ "translate-uid-gid", test_translate_ids, "QEMU 7.2's virtiofsd has no --translate-uid" },
 	{ "writeback", test_writeback, NULL },
 	{ "no-writeback-wronly-stays", test_no_writeback, NULL },
