@@ -2,7 +2,8 @@
  * libFuzzer target: FUSE requests decoded by fuse_server_handle() and served by the real
  * passthrough filesystem on a scratch directory.
  *
- * Input: one config byte (bit 0 readonly, bit 1 readdirplus, bits 2-3 cache policy), then
+ * Input: one config byte (bit 0 readonly, bit 1 readdirplus, bits 2-3 cache policy, bit 4
+ * xattr, bit 5 POSIX and flock locks, bit 6 announced submounts), then
  * records until the input ends:
  *     u16 writable capacity | u8 shape | u16 length | length bytes of request
  * shape: bits 0-1 readable iovecs (1 + n % 3), bits 2-3 writable iovecs (1 + n % 3),
@@ -171,6 +172,8 @@ static bool may_change_tree(uint32_t opcode)
 	case FUSE_WRITE:
 	case FUSE_FALLOCATE:
 	case FUSE_COPY_FILE_RANGE:
+	case FUSE_SETXATTR:
+	case FUSE_REMOVEXATTR:
 		return true;
 	default:
 		return false;
@@ -359,6 +362,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		.cache = (enum vfsd_cache_policy)((conf >> 2) & 3),
 		.readonly = conf & 1,
 		.readdirplus = conf & 2,
+		.xattr = conf & 16,
+		.posix_lock = conf & 32,
+		.flock = conf & 32,
+		.announce_submounts = conf & 64,
 	};
 	static bool once;
 	int fds_before, r;

@@ -13,6 +13,8 @@ MKNOD, MKDIR, UNLINK, RMDIR, RENAME, LINK, OPEN, READ, WRITE = 8, 9, 10, 11, 12,
 STATFS, RELEASE, FSYNC, FLUSH, INIT, OPENDIR, READDIR, RELEASEDIR = 17, 18, 20, 25, 26, 27, 28, 29
 ACCESS, CREATE, INTERRUPT, DESTROY, BATCH_FORGET, READDIRPLUS, RENAME2 = 34, 35, 36, 38, 42, 44, 45
 FALLOCATE, LSEEK, COPY_FILE_RANGE, SYNCFS = 43, 46, 47, 50
+SETXATTR, GETXATTR, LISTXATTR, REMOVEXATTR, GETLK, SETLK, SETLKW = 21, 22, 23, 24, 31, 32, 33
+# conf bits: 1 readonly, 2 readdirplus, 4|8 cache policy, 16 xattr, 32 locks, 64 submounts
 FIX_LEN = 0x10  # shape bit: the harness writes the real length into the header
 
 unique = 100
@@ -89,6 +91,29 @@ def fuse_seeds():
         rec(fuse_req(LSEEK, 2, struct.pack("<QQII", 1, 0, 4, 0))) + \
         rec(fuse_req(COPY_FILE_RANGE, 2, struct.pack("<QQQQQQQ", 1, 0, 2, 1, 10000, 100, 0))) + \
         rec(fuse_req(SYNCFS, 1, struct.pack("<Q", 0)))
+
+    def lk(fh, owner, start, end, typ, flock=False):
+        # fuse_lk_in: fh, owner, lk {start, end, type, pid}, lk_flags, padding
+        return struct.pack("<QQQQIIII", fh, owner, start, end, typ, 0, 1 if flock else 0, 0)
+
+    F_RDLCK, F_WRLCK, F_UNLCK = 0, 1, 2
+    s["xattr-locks"] = bytes([16 | 32 | 64]) + rec(fuse_req(LOOKUP, 1, name("f"))) + \
+        rec(fuse_req(SETXATTR, 2, struct.pack("<II", 4, 0) + name("user.colour") + b"blue")) + \
+        rec(fuse_req(GETXATTR, 2, struct.pack("<II", 0, 0) + name("user.colour"))) + \
+        rec(fuse_req(GETXATTR, 2, struct.pack("<II", 64, 0) + name("user.colour")), cap=96) + \
+        rec(fuse_req(LISTXATTR, 2, struct.pack("<II", 0, 0))) + \
+        rec(fuse_req(LISTXATTR, 2, struct.pack("<II", 256, 0)), cap=300) + \
+        rec(fuse_req(REMOVEXATTR, 2, name("user.colour"))) + \
+        rec(fuse_req(GETXATTR, 1, struct.pack("<II", 64, 0) + name("system.posix_acl_access"))) + \
+        rec(fuse_req(OPEN, 2, struct.pack("<II", os.O_RDWR, 0))) + \
+        rec(fuse_req(SETLK, 2, lk(1, 7, 0, 9, F_WRLCK))) + \
+        rec(fuse_req(GETLK, 2, lk(1, 8, 5, 20, F_RDLCK)), cap=64) + \
+        rec(fuse_req(SETLKW, 2, lk(1, 8, 0, 9, F_WRLCK))) + \
+        rec(fuse_req(SETLK, 2, lk(1, 9, 0, 2**63 - 1, F_WRLCK, flock=True))) + \
+        rec(fuse_req(FLUSH, 2, struct.pack("<QIIQ", 1, 0, 0, 7))) + \
+        rec(fuse_req(SETLK, 2, lk(1, 8, 0, 9, F_UNLCK))) + \
+        rec(fuse_req(INTERRUPT, 0, struct.pack("<Q", 5))) + \
+        rec(fuse_req(RELEASE, 2, struct.pack("<QIIQ", 1, 0, 0, 0)))
     return s
 
 
