@@ -75,27 +75,38 @@ static int owner_fd(struct vfsd_passthrough *fs, struct fs_inode *inode, uint64_
 	return fd;
 }
 
-int fs_getlk(void *opaque, const struct vfsd_req_ctx *ctx, uint64_t nodeid, uint64_t fh,
-	     uint64_t owner, struct fuse_file_lock *lk)
+/*
+ * The common start of GETLK and SETLK: lk decoded into fl, and the owner's open of nodeid (a
+ * duplicate). It is made if missing unless only_if_held; then -ENOENT means no open.
+ */
+static int posix_owner_fd(struct vfsd_passthrough *fs, uint64_t nodeid, uint64_t owner,
+			  const struct fuse_file_lock *lk, struct flock *fl, bool only_if_held)
 {
-	struct vfsd_passthrough *fs = opaque;
 	struct fs_inode *inode;
-	struct flock fl;
 	int fd, r;
 
-	(void)ctx;
-	(void)fh;
 	if (!fs->cfg.posix_lock)
 		return -ENOSYS;
-	r = to_flock(lk, &fl);
+	r = to_flock(lk, fl);
 	if (r < 0)
 		return r;
 	inode = inode_get(fs, nodeid);
 	if (!inode)
 		return -EBADF;
-	/* The owner's own locks never conflict with its query: ask on its open. */
-	fd = owner_fd(fs, inode, owner, true);
+	fd = owner_fd(fs, inode, owner, !only_if_held);
 	inode_put(fs, inode);
+	return fd;
+}
+
+int fs_getlk(void *opaque, const struct vfsd_req_ctx *ctx, uint64_t nodeid, uint64_t fh,
+	     uint64_t owner, struct fuse_file_lock *lk)
+{
+	struct flock fl;
+	/* The owner's own locks never conflict with its query: ask on its open. */
+	int fd = posix_owner_fd(opaque, nodeid, owner, lk, &fl, false), r;
+
+	(void)ctx;
+	(void)fh;
 	if (fd < 0)
 		return fd;
 	r = fcntl(fd, F_OFD_GETLK, &fl) < 0 ? -errno : 0;
@@ -129,7 +140,6 @@ int fs_setlk(void *opaque, const struct vfsd_req_ctx *ctx, uint64_t nodeid, uint
 	     uint64_t owner, const struct fuse_file_lock *lk, bool is_flock, bool wait)
 {
 	struct vfsd_passthrough *fs = opaque;
-	struct fs_inode *inode;
 	struct flock fl;
 	int fd, r;
 
@@ -141,18 +151,9 @@ int fs_setlk(void *opaque, const struct vfsd_req_ctx *ctx, uint64_t nodeid, uint
 			return -EINVAL;
 		return do_flock(fs, nodeid, fh, lk->type, wait);
 	}
-	if (!fs->cfg.posix_lock)
-		return -ENOSYS;
-	r = to_flock(lk, &fl);
-	if (r < 0)
-		return r;
-	inode = inode_get(fs, nodeid);
-	if (!inode)
-		return -EBADF;
 	/* An owner without an open holds no locks: nothing to unlock. */
-	fd = owner_fd(fs, inode, owner, fl.l_type != F_UNLCK);
-	inode_put(fs, inode);
-	if (fd == -ENOENT && fl.l_type == F_UNLCK)
+	fd = posix_owner_fd(fs, nodeid, owner, lk, &fl, lk->type == F_UNLCK);
+	if (fd == -ENOENT && lk->type == F_UNLCK)
 		return 0;
 	if (fd < 0)
 		return fd;
