@@ -81,6 +81,10 @@ if [[ -x /usr/lib/qemu/virtiofsd ]]; then
 	BUILD=$fe_build run_suite frontend/c-virtiofsd tests/frontend/run.sh /usr/lib/qemu/virtiofsd
 fi
 
+# The host kernel as the FUSE client, through /dev/fuse (--fuse-mountpoint): the differential
+# POSIX transcript in several configurations, interrupted locks, --readonly. Seconds.
+run_suite fusedev tests/fusedev/run.sh "$build/vfsd"
+
 if ((!unit_only)); then
 	# The guest workload, on vfsd as the default configuration runs it…
 	run_suite vm/core tests/vm/run.sh --daemon "$build/vfsd"

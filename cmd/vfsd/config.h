@@ -14,6 +14,7 @@ struct vfsd_config {
 	const char *socket_path;
 	const char *socket_group;
 	int fd; /* --fd: an already listening socket, or -1 */
+	const char *fuse_mountpoint; /* --fuse-mountpoint: serve /dev/fuse instead of vhost-user */
 	const char *tag;
 	enum vfsd_cache_policy cache;
 	unsigned int thread_pool_size;

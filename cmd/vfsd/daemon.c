@@ -21,6 +21,7 @@
 #include "config.h"
 #include "fs/fs.h"
 #include "fuse/server.h"
+#include "fusedev/fusedev.h"
 #include "sec/caps.h"
 #include "sec/sandbox.h"
 #include "vhost/device.h"
@@ -282,7 +283,9 @@ int vfsd_run(const struct vfsd_config *cfg)
 		log_error("%s does not exist or is not a directory", cfg->shared_dir);
 		return 1;
 	}
-	if (cfg->fd >= 0) {
+	if (cfg->fuse_mountpoint) {
+		listen_fd = -1; /* the /dev/fuse connection, opened once the checks below pass */
+	} else if (cfg->fd >= 0) {
 		listen_fd = cfg->fd;
 	} else {
 		listen_fd = make_listener(cfg, &pid_fd);
@@ -302,6 +305,14 @@ int vfsd_run(const struct vfsd_config *cfg)
 	    (geteuid() == 0 || cfg->sandbox != VFSD_SANDBOX_NAMESPACE)) {
 		log_error("%s can only be used by unprivileged user where sandbox mod is namespace",
 			  cfg->ns_maps.nuid ? "uid_map" : "gid_map");
+		return 1;
+	}
+	/* Mounted before the sandbox: a namespace sandbox could not reach the host's mount point.
+	 * If vfsd fails after this, the mount stays behind with no daemon, as for any FUSE
+	 * file system whose daemon died: umount it. */
+	if (cfg->fuse_mountpoint &&
+	    fusedev_mount(cfg->fuse_mountpoint, cfg->shared_dir, &listen_fd, err, sizeof(err)) < 0) {
+		log_error("%s", err);
 		return 1;
 	}
 	r = vfsd_sandbox_enter(cfg->sandbox, cfg->shared_dir, listen_fd, &cfg->ns_maps, &sb, err,
@@ -344,6 +355,19 @@ int vfsd_run(const struct vfsd_config *cfg)
 		return 1;
 	}
 	fuse_server_init(&d.server, &vfsd_passthrough_ops, d.fs);
+	if (cfg->fuse_mountpoint) {
+		log_info("Serving %s on %s through /dev/fuse", cfg->shared_dir, cfg->fuse_mountpoint);
+		r = fusedev_serve(listen_fd, &d.server, cfg->thread_pool_size,
+				  vfsd_passthrough_thread_init);
+		if (r < 0)
+			log_error("/dev/fuse connection failed: %s", strerror(-r));
+		else
+			log_info("Unmounted, shutting down");
+		close(listen_fd);
+		fuse_server_cleanup(&d.server);
+		vfsd_passthrough_free(d.fs);
+		return r < 0 ? 1 : 0;
+	}
 
 	struct vhost_dev_config vcfg = {
 		.tag = cfg->tag,

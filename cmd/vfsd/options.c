@@ -51,6 +51,7 @@ enum {
 	OPT_WRITEBACK,
 	OPT_ALLOW_DIRECT_IO,
 	OPT_PRESERVE_NOATIME,
+	OPT_FUSE_MOUNTPOINT,
 	OPT_NOT_YET, /* options of virtiofsd that vfsd does not implement yet */
 };
 
@@ -60,6 +61,7 @@ static const struct option long_options[] = {
 	{ "socket", required_argument, NULL, OPT_SOCKET },
 	{ "socket-group", required_argument, NULL, OPT_SOCKET_GROUP },
 	{ "fd", required_argument, NULL, OPT_FD },
+	{ "fuse-mountpoint", required_argument, NULL, OPT_FUSE_MOUNTPOINT },
 	{ "tag", required_argument, NULL, OPT_TAG },
 	{ "cache", required_argument, NULL, OPT_CACHE },
 	{ "thread-pool-size", required_argument, NULL, OPT_THREAD_POOL_SIZE },
@@ -115,6 +117,8 @@ static void usage(FILE *out)
 	      "      --socket-path <PATH>       vhost-user socket path\n"
 	      "      --socket-group <GROUP>     Name of group for the vhost-user socket\n"
 	      "      --fd <FD>                  File descriptor of an already listening socket\n"
+	      "      --fuse-mountpoint <DIR>    Instead of a vhost-user socket, mount the share on\n"
+	      "                                 this host directory through /dev/fuse (vfsd only)\n"
 	      "      --thread-pool-size <N>     Maximum worker threads, 0 = none [default: 0]\n"
 	      "      --queue-poll-us <N>        Microseconds a queue thread keeps polling an empty\n"
 	      "                                 ring before it sleeps, 0 = never poll [default: 50]\n"
@@ -358,6 +362,9 @@ enum vfsd_parse_result vfsd_parse_args(int argc, char **argv, struct vfsd_config
 		case OPT_SOCKET_GROUP:
 			cfg->socket_group = optarg;
 			break;
+		case OPT_FUSE_MOUNTPOINT:
+			cfg->fuse_mountpoint = optarg;
+			break;
 		case OPT_FD:
 			if (parse_u64(optarg, INT32_MAX, &v) < 0) {
 				*status = fail("invalid value '%s' for '--fd <FD>'", optarg);
@@ -574,7 +581,17 @@ enum vfsd_parse_result vfsd_parse_args(int argc, char **argv, struct vfsd_config
 			       "--shared-dir <SHARED_DIR>");
 		goto out;
 	}
-	if (!cfg->socket_path && cfg->fd < 0) {
+	if (cfg->fuse_mountpoint && (cfg->socket_path || cfg->fd >= 0)) {
+		*status = fail("the argument '--fuse-mountpoint <DIR>' cannot be used with %s",
+			       cfg->fd >= 0 ? "'--fd'" : "'--socket-path'");
+		goto out;
+	}
+	if (cfg->fuse_mountpoint && cfg->socket_group) {
+		*status = fail("the argument '--socket-group' cannot be used with %s",
+			       "'--fuse-mountpoint'");
+		goto out;
+	}
+	if (!cfg->socket_path && cfg->fd < 0 && !cfg->fuse_mountpoint) {
 		*status = fail("the following required arguments were not provided: %s",
 			       "--socket-path <SOCKET_PATH>");
 		goto out;

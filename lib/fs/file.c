@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
 #include <unistd.h>
@@ -143,6 +144,72 @@ int fs_create(void *opaque, const struct vfsd_req_ctx *ctx, uint64_t parent, con
 	}
 	r = fs_lookup_open(fs, dir, name, entry);
 	inode_put(fs, dir);
+	if (r < 0) {
+		close(fd);
+		return r;
+	}
+	inode = inode_get(fs, entry->nodeid);
+	if (!inode) {
+		close(fd);
+		return -EIO;
+	}
+	open->open_flags = fs_open_flags(fs, false);
+	open->padding = 0;
+	r = handle_new(fs, inode, fd, &open->fh);
+	inode_put(fs, inode);
+	if (r < 0)
+		fs_forget(fs, entry->nodeid, 1);
+	return r;
+}
+
+/*
+ * TMPFILE (beyond the reference): an unnamed file in the directory, open, as O_TMPFILE makes
+ * it. The inode is held like any other (an O_PATH fd to it), so a LINK of it gives it a name,
+ * unless the guest asked O_EXCL.
+ */
+int fs_tmpfile(void *opaque, const struct vfsd_req_ctx *ctx, uint64_t parent, uint32_t flags,
+	       uint32_t mode, uint32_t umask, uint32_t open_flags, struct fuse_entry_out *entry,
+	       struct fuse_open_out *open)
+{
+	struct vfsd_passthrough *fs = opaque;
+	struct fs_inode *dir, *inode;
+	struct fs_creds saved;
+	struct statx st;
+	char procname[16];
+	int fd, pathfd, r, how;
+
+	(void)umask;
+	(void)open_flags;
+	if (fs->cfg.readonly)
+		return -EROFS;
+	if ((flags & O_ACCMODE) == O_RDONLY)
+		return -EINVAL; /* as open(2): O_TMPFILE needs write access */
+	how = host_open_flags(fs, flags & ~(uint32_t)O_TMPFILE) | O_TMPFILE | (int)(flags & O_EXCL);
+	dir = inode_get(fs, parent);
+	if (!dir)
+		return -EBADF;
+	r = creds_switch(fs, ctx, &saved);
+	if (r < 0) {
+		inode_put(fs, dir);
+		return r;
+	}
+	fd = openat(dir->fd, ".", how, mode & 07777);
+	if (fd < 0)
+		fd = -errno;
+	creds_restore(&saved);
+	inode_put(fs, dir);
+	if (fd < 0)
+		return fd;
+	snprintf(procname, sizeof(procname), "%d", fd);
+	pathfd = openat(fs->proc_self_fd, procname, O_PATH | O_CLOEXEC);
+	r = pathfd < 0 ? -errno : fs_stat(pathfd, &st);
+	if (r < 0) {
+		if (pathfd >= 0)
+			close(pathfd);
+		close(fd);
+		return r;
+	}
+	r = inode_register(fs, pathfd, &st, entry);
 	if (r < 0) {
 		close(fd);
 		return r;

@@ -79,6 +79,10 @@ struct vfsd_fs_ops {
 	int (*create)(void *fs, const struct vfsd_req_ctx *ctx, uint64_t parent, const char *name,
 		      uint32_t flags, uint32_t mode, uint32_t umask, uint32_t open_flags,
 		      struct fuse_entry_out *entry, struct fuse_open_out *open);
+	/* An unnamed open file in the directory parent (O_TMPFILE), linkable unless O_EXCL. */
+	int (*tmpfile)(void *fs, const struct vfsd_req_ctx *ctx, uint64_t parent, uint32_t flags,
+		       uint32_t mode, uint32_t umask, uint32_t open_flags,
+		       struct fuse_entry_out *entry, struct fuse_open_out *open);
 	/* Reads up to size bytes at off straight into dst; *done is the count (0 at EOF). */
 	int (*read)(void *fs, const struct vfsd_req_ctx *ctx, uint64_t nodeid, uint64_t fh,
 		    uint64_t off, size_t size, const struct iovec *dst, int cnt, size_t *done);

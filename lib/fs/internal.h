@@ -183,6 +183,9 @@ int fs_open(void *fs, const struct vfsd_req_ctx *ctx, uint64_t nodeid, uint32_t 
 int fs_create(void *fs, const struct vfsd_req_ctx *ctx, uint64_t parent, const char *name,
 	      uint32_t flags, uint32_t mode, uint32_t umask, uint32_t open_flags,
 	      struct fuse_entry_out *entry, struct fuse_open_out *open);
+int fs_tmpfile(void *fs, const struct vfsd_req_ctx *ctx, uint64_t parent, uint32_t flags,
+	       uint32_t mode, uint32_t umask, uint32_t open_flags, struct fuse_entry_out *entry,
+	       struct fuse_open_out *open);
 int fs_read(void *fs, const struct vfsd_req_ctx *ctx, uint64_t nodeid, uint64_t fh, uint64_t off,
 	    size_t size, const struct iovec *dst, int cnt, size_t *done);
 int fs_write(void *fs, const struct vfsd_req_ctx *ctx, uint64_t nodeid, uint64_t fh, uint64_t off,

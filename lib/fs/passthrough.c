@@ -314,6 +314,7 @@ const struct vfsd_fs_ops vfsd_passthrough_ops = {
 	.link = fs_link,
 	.open = fs_open,
 	.create = fs_create,
+	.tmpfile = fs_tmpfile,
 	.read = fs_read,
 	.write = fs_write,
 	.statfs = fs_statfs,

@@ -324,6 +324,23 @@ static int do_create(struct fuse_req *req)
 	return r < 0 ? r : reply_struct(req, &out, sizeof(out));
 }
 
+/* TMPFILE: CREATE's arguments and reply; the name the kernel sends ("/") is not used. */
+static int do_tmpfile(struct fuse_req *req)
+{
+	const struct fuse_create_in *in = req_arg(req, sizeof(*in));
+	struct {
+		struct fuse_entry_out e;
+		struct fuse_open_out o;
+	} out;
+	int r;
+
+	if (!req_name(req))
+		return -EINVAL;
+	r = FS_CALL(req, tmpfile, &req->ctx, req->in.nodeid, in->flags, in->mode, in->umask,
+		    in->open_flags, &out.e, &out.o);
+	return r < 0 ? r : reply_struct(req, &out, sizeof(out));
+}
+
 static int do_read(struct fuse_req *req)
 {
 	const struct fuse_read_in *in = req_arg(req, sizeof(*in));
@@ -632,6 +649,7 @@ static const struct fuse_op fuse_ops[] = {
 	OP(FUSE_SETLKW, fuse_do_setlkw, sizeof(struct fuse_lk_in)),
 	OP(FUSE_ACCESS, do_access, sizeof(struct fuse_access_in)),
 	OP(FUSE_CREATE, do_create, sizeof(struct fuse_create_in)),
+	OP(FUSE_TMPFILE, do_tmpfile, sizeof(struct fuse_create_in)),
 	OP_NOREPLY(FUSE_INTERRUPT, do_interrupt, 0),
 	OP(FUSE_BMAP, do_enosys, 0),
 	OP_NOREPLY(FUSE_DESTROY, do_destroy, 0),
@@ -647,7 +665,6 @@ static const struct fuse_op fuse_ops[] = {
 	OP(FUSE_SETUPMAPPING, do_enosys, 0),
 	OP(FUSE_REMOVEMAPPING, do_enosys, 0),
 	OP(FUSE_SYNCFS, do_syncfs, sizeof(struct fuse_syncfs_in)),
-	OP(FUSE_TMPFILE, do_enosys, 0),
 };
 
 const struct fuse_op *fuse_op_lookup(uint32_t opcode)

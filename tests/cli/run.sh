@@ -80,6 +80,11 @@ expect_exit bad-queue-poll 2 "invalid value '-5' for '--queue-poll-us" --queue-p
 expect_exit tag-too-long 2 "36 bytes" --tag 0123456789012345678901234567890123456 --shared-dir "$work/share" --socket-path "$work/s"
 expect_exit missing-socket 2 "socket-path" --shared-dir "$work/share"
 expect_exit fd-and-socket 2 "cannot be used with" --shared-dir "$work/share" --socket-path "$work/s" --fd 3
+expect_exit fuse-mountpoint-and-socket 2 "'--fuse-mountpoint <DIR>' cannot be used with '--socket-path'" --shared-dir "$work/share" --socket-path "$work/s" --fuse-mountpoint "$work"
+mkdir -p "$work/share/inner"
+expect_exit fuse-mountpoint-inside-share 1 "must be outside the shared directory" --shared-dir "$work/share" --fuse-mountpoint "$work/share/inner" --sandbox none
+expect_exit fuse-mountpoint-containing-share 1 "must be outside the shared directory" --shared-dir "$work/share" --fuse-mountpoint "$work" --sandbox none
+expect_exit fuse-mountpoint-missing 1 "fuse mount point .*nope: No such file" --shared-dir "$work/share" --fuse-mountpoint "$work/nope" --sandbox none
 expect_exit missing-shared-dir 1 'does not exist' --shared-dir "$work/nope" --socket-path "$work/s" --sandbox none
 expect_exit legacy-without-source 1 'missing "--shared-dir" or "-o source"' -o cache=auto --socket-path "$work/s"
 expect_exit file-handles-prefer-refused 2 "'--inode-file-handles=prefer' is not supported by vfsd yet" --inode-file-handles=prefer --shared-dir "$work/share" --socket-path "$work/s"

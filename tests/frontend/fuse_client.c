@@ -406,6 +406,27 @@ int fc_create(struct fc *c, uint64_t parent, const char *name, uint32_t flags, u
 	return r;
 }
 
+/* TMPFILE, with the name "/" a Linux kernel sends (the dentry of an unnamed file). */
+int fc_tmpfile(struct fc *c, uint64_t parent, uint32_t flags, uint32_t mode,
+	       struct fuse_entry_out *e, struct fuse_open_out *o)
+{
+	struct fuse_create_in in = { .flags = flags | O_TMPFILE,
+				     .mode = mode & ~LINUX61_UMASK,
+				     .umask = LINUX61_UMASK };
+	struct {
+		struct fuse_entry_out e;
+		struct fuse_open_out o;
+	} out;
+	int r = fc_call_fixed(c, FUSE_TMPFILE, parent, &in, sizeof(in), "/", NULL, &out,
+			      sizeof(out));
+
+	if (r == 0) {
+		*e = out.e;
+		*o = out.o;
+	}
+	return r;
+}
+
 int fc_read(struct fc *c, uint64_t nodeid, uint64_t fh, uint64_t off, void *buf, size_t size,
 	    size_t *got)
 {

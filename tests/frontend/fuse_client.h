@@ -100,6 +100,8 @@ int fc_link(struct fc *c, uint64_t nodeid, uint64_t newparent, const char *newna
 int fc_open(struct fc *c, uint64_t nodeid, uint32_t flags, struct fuse_open_out *o);
 int fc_create(struct fc *c, uint64_t parent, const char *name, uint32_t flags, uint32_t mode,
 	      struct fuse_entry_out *e, struct fuse_open_out *o);
+int fc_tmpfile(struct fc *c, uint64_t parent, uint32_t flags, uint32_t mode,
+	       struct fuse_entry_out *e, struct fuse_open_out *o);
 int fc_read(struct fc *c, uint64_t nodeid, uint64_t fh, uint64_t off, void *buf, size_t size,
 	    size_t *got);
 int fc_write(struct fc *c, uint64_t nodeid, uint64_t fh, uint64_t off, const void *buf, size_t size,

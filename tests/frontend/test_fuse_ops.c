@@ -316,6 +316,45 @@ static void test_create(struct t_ctx *t)
 	CHECK_OK(t, fc_release(c, e.nodeid, o.fh));
 }
 
+/* TMPFILE (beyond the reference): an unnamed file, written, then given a name by LINK. */
+static void test_tmpfile(struct t_ctx *t)
+{
+	struct fc *c = session(t);
+	struct fuse_entry_out e, le;
+	struct fuse_open_out o;
+	struct fuse_attr_out a;
+	char buf[16];
+	size_t n;
+
+	t_mkdir(t, "d");
+	uint64_t d = lookup_id(t, c, FC_ROOT, "d");
+
+	CHECK_OK(t, fc_tmpfile(c, d, O_RDWR, 0640, &e, &o));
+	CHECK(t, S_ISREG(e.attr.mode) && (e.attr.mode & 0777) == 0640 && e.attr.nlink == 0,
+	      "tmpfile attr: mode 0%o nlink %u", e.attr.mode, e.attr.nlink);
+	CHECK_OK(t, fc_write(c, e.nodeid, o.fh, 0, "tmp", 3, &n));
+	CHECK(t, !t_exists(t, "d/named"), "a name appeared before LINK");
+	CHECK_OK(t, fc_link(c, e.nodeid, d, "named", &le));
+	CHECK(t, le.nodeid == e.nodeid && le.attr.nlink == 1, "LINK gave node %llu nlink %u",
+	      (unsigned long long)le.nodeid, le.attr.nlink);
+	CHECK(t, t_read_file(t, "d/named", buf, sizeof(buf)) == 3 && memcmp(buf, "tmp", 3) == 0,
+	      "host content of the linked tmpfile differs");
+	CHECK_OK(t, fc_getattr(c, e.nodeid, &a));
+	CHECK(t, a.attr.size == 3, "size %llu", (unsigned long long)a.attr.size);
+	CHECK_OK(t, fc_release(c, e.nodeid, o.fh));
+
+	/* O_EXCL: never linkable, as on the host. */
+	CHECK_OK(t, fc_tmpfile(c, d, O_RDWR | O_EXCL, 0600, &e, &o));
+	CHECK_ERR(t, fc_link(c, e.nodeid, d, "never", &le), ENOENT);
+	CHECK_OK(t, fc_release(c, e.nodeid, o.fh));
+	CHECK(t, !t_exists(t, "d/never"), "an O_EXCL tmpfile got a name");
+
+	CHECK_ERR(t, fc_tmpfile(c, d, O_RDONLY, 0600, &e, &o), EINVAL);
+	CHECK_ERR(t, fc_tmpfile(c, STALE_ID, O_RDWR, 0600, &e, &o), EBADF);
+	CHECK_ERR(t, fc_tmpfile(c, lookup_id(t, c, d, "named"), O_RDWR, 0600, &e, &o), ENOTDIR);
+	t_still_serving(t, c);
+}
+
 static void test_create_as_guest_user(struct t_ctx *t)
 {
 	struct fc *c = session(t);
@@ -764,10 +803,6 @@ static void test_enosys(struct t_ctx *t)
 	struct fuse_poll_in poll = { 0 };
 	struct fuse_setupmapping_in map = { 0 };
 	struct fuse_removemapping_in unmap = { 0 };
-	struct {
-		struct fuse_create_in in;
-		char name[2];
-	} tmp = { .in = { .flags = O_RDWR, .mode = 0600 }, .name = "x" };
 	static const uint8_t zero[16];
 	const struct {
 		uint32_t opcode;
@@ -785,7 +820,6 @@ static void test_enosys(struct t_ctx *t)
 		{ FUSE_NOTIFY_REPLY, zero, sizeof(zero), false },
 		{ FUSE_SETUPMAPPING, &map, sizeof(map), false },
 		{ FUSE_REMOVEMAPPING, &unmap, sizeof(unmap), false },
-		{ FUSE_TMPFILE, &tmp, sizeof(tmp), false },
 		{ 7, zero, sizeof(zero), true },
 		{ 19, zero, sizeof(zero), true },
 		{ 99, zero, sizeof(zero), true },
@@ -1242,6 +1276,8 @@ static void test_readonly(struct t_ctx *t)
 	CHECK_ERR(t, fc_mknod(c, FC_ROOT, "x", S_IFREG | 0644, 0, &e), EROFS);
 	CHECK_ERR(t, fc_symlink(c, FC_ROOT, "x", "f", &e), EROFS);
 	CHECK_ERR(t, fc_create(c, FC_ROOT, "x", O_CREAT | O_RDWR, 0644, &e, &o), EROFS);
+	if (!t->reference)
+		CHECK_ERR(t, fc_tmpfile(c, FC_ROOT, O_RDWR, 0644, &e, &o), EROFS);
 	CHECK_ERR(t, fc_unlink(c, FC_ROOT, "f"), EROFS);
 	CHECK_ERR(t, fc_rmdir(c, FC_ROOT, "d"), EROFS);
 	CHECK_ERR(t, fc_rename(c, FC_ROOT, "f", FC_ROOT, "g"), EROFS);
@@ -1276,6 +1312,7 @@ static const struct t_case cases[] = {
 	{ "mkdir", test_mkdir, NULL },
 	{ "mknod", test_mknod, NULL },
 	{ "create", test_create, NULL },
+	{ "tmpfile", test_tmpfile, "QEMU 7.2's virtiofsd has no TMPFILE" },
 	{ "create-as-guest-user", test_create_as_guest_user, NULL },
 	{ "unlink-rmdir", test_unlink_rmdir, NULL },
 	{ "rename-rename2", test_rename, NULL },
