@@ -30,6 +30,8 @@ struct vfsd_config {
 	bool readonly;
 	bool readdirplus;
 	bool xattr;
+	const char *xattrmap_spec;     /* --xattrmap / -o xattrmap= (the last one) */
+	struct vfsd_xattrmap xattrmap; /* parsed from it */
 	bool announce_submounts;
 	bool writeback;
 	bool allow_direct_io;

@@ -337,6 +337,7 @@ int vfsd_run(const struct vfsd_config *cfg)
 		.readonly = cfg->readonly,
 		.readdirplus = cfg->readdirplus,
 		.xattr = cfg->xattr,
+		.xattrmap = cfg->xattrmap_spec ? &cfg->xattrmap : NULL,
 		.announce_submounts = cfg->announce_submounts,
 		.writeback = cfg->writeback,
 		.allow_direct_io = cfg->allow_direct_io,

@@ -52,6 +52,7 @@ enum {
 	OPT_ALLOW_DIRECT_IO,
 	OPT_PRESERVE_NOATIME,
 	OPT_FUSE_MOUNTPOINT,
+	OPT_XATTRMAP,
 	OPT_NOT_YET, /* options of virtiofsd that vfsd does not implement yet */
 };
 
@@ -78,7 +79,7 @@ static const struct option long_options[] = {
 	{ "version", no_argument, NULL, 'V' },
 	{ "xattr", no_argument, NULL, OPT_XATTR },
 	{ "posix-acl", no_argument, NULL, OPT_NOT_YET },
-	{ "xattrmap", required_argument, NULL, OPT_NOT_YET },
+	{ "xattrmap", required_argument, NULL, OPT_XATTRMAP },
 	{ "announce-submounts", no_argument, NULL, OPT_ANNOUNCE_SUBMOUNTS },
 	{ "inode-file-handles", required_argument, NULL, OPT_INODE_FILE_HANDLES },
 	{ "allow-mmap", no_argument, NULL, OPT_ALLOW_MMAP },
@@ -138,6 +139,8 @@ static void usage(FILE *out)
 	      "      --cache <POLICY>           never, metadata, auto or always [default: auto]\n"
 	      "      --no-readdirplus           Do not use READDIRPLUS\n"
 	      "      --xattr                    Enable extended attributes\n"
+	      "      --xattrmap <RULES>         Map xattr names between guest and host (implies\n"
+	      "                                 --xattr), e.g. :map:security.selinux:trusted.virtiofs.:\n"
 	      "      --inode-file-handles never Inodes are held by O_PATH fds (prefer and mandatory:\n"
 	      "                                 not yet)\n"
 	      "      --no-announce-submounts    Do not announce submounts (on by default)\n"
@@ -161,7 +164,7 @@ static void usage(FILE *out)
 	      "      --print-capabilities       Print the vhost-user.json capabilities and exit\n"
 	      "  -o <OPTIONS>                   Legacy options: source=DIR, cache=auto|always|none|metadata,\n"
 	      "                                 loglevel=debug|info|warn|err, sandbox=namespace|chroot,\n"
-	      "                                 modcaps=SPEC,\n"
+	      "                                 modcaps=SPEC, xattrmap=RULES,\n"
 	      "                                 [no_]readdirplus, [no_]xattr, [no_]writeback,\n"
 	      "                                 [no_]allow_direct_io, [no_]posix_lock, [no_]flock,\n"
 	      "                                 [no_]killpriv_v2,\n"
@@ -233,7 +236,7 @@ static const struct legacy_flag legacy_flags[] = {
 
 /* Keywords and keys of "-o" that name features vfsd does not have yet. */
 static const char *const legacy_not_yet[] = {
-	"posix_acl", "security_label", "xattrmap",
+	"posix_acl", "security_label",
 };
 
 static int parse_legacy_item(char *item, struct vfsd_config *cfg)
@@ -279,6 +282,8 @@ static int parse_legacy_item(char *item, struct vfsd_config *cfg)
 		cfg->log_level = l;
 	} else if (strcmp(key, "modcaps") == 0) {
 		cfg->modcaps = val;
+	} else if (strcmp(key, "xattrmap") == 0) {
+		cfg->xattrmap_spec = val;
 	} else if (strcmp(key, "sandbox") == 0) {
 		if (strcmp(val, "namespace") == 0)
 			cfg->sandbox = VFSD_SANDBOX_NAMESPACE;
@@ -361,6 +366,9 @@ enum vfsd_parse_result vfsd_parse_args(int argc, char **argv, struct vfsd_config
 			break;
 		case OPT_SOCKET_GROUP:
 			cfg->socket_group = optarg;
+			break;
+		case OPT_XATTRMAP:
+			cfg->xattrmap_spec = optarg;
 			break;
 		case OPT_FUSE_MOUNTPOINT:
 			cfg->fuse_mountpoint = optarg;
@@ -570,6 +578,19 @@ enum vfsd_parse_result vfsd_parse_args(int argc, char **argv, struct vfsd_config
 		*status = parse_legacy(legacy, nlegacy, cfg);
 		if (*status)
 			goto out;
+	}
+	if (cfg->xattrmap_spec) {
+		char err[300], msg[400];
+
+		if (vfsd_xattrmap_parse(cfg->xattrmap_spec, &cfg->xattrmap, err, sizeof(err)) < 0) {
+			snprintf(msg, sizeof(msg), "invalid value for '--xattrmap': %s", err);
+			*status = fail("%s", msg);
+			goto out;
+		}
+		if (!cfg->xattrmap.terminated)
+			fputs("vfsd: warning: no --xattrmap rule matches every name; a name no rule matches is refused (EPERM) or hidden from lists\n",
+			      stderr);
+		cfg->xattr = true; /* as the reference: a map implies --xattr */
 	}
 	if (cfg->print_capabilities) {
 		print_capabilities();

@@ -107,6 +107,7 @@ int fs_setattr(void *opaque, const struct vfsd_req_ctx *ctx, uint64_t nodeid,
 			r = -errno;
 			goto out;
 		}
+		fs_xattr_drop_cap(fs, inode, hfd);
 	}
 	if (in->valid & FATTR_SIZE) {
 		int fd = hfd;
@@ -128,6 +129,7 @@ int fs_setattr(void *opaque, const struct vfsd_req_ctx *ctx, uint64_t nodeid,
 			creds_restore_fsetid();
 		if (r < 0)
 			goto out;
+		fs_xattr_drop_cap(fs, inode, fd);
 	}
 	if (in->valid & (FATTR_ATIME | FATTR_MTIME | FATTR_ATIME_NOW | FATTR_MTIME_NOW)) {
 		r = set_times(fs, inode, hfd, in);

@@ -77,6 +77,14 @@ int fs_open(void *opaque, const struct vfsd_req_ctx *ctx, uint64_t nodeid, uint3
 	r = open_inode(fs, nodeid, host_open_flags(fs, flags), false, out);
 	if (fsetid_dropped)
 		creds_restore_fsetid();
+	if (r == 0 && (flags & O_TRUNC) && fs->cap_xattr) {
+		struct fs_handle *h = handle_get(fs, nodeid, out->fh);
+
+		if (h) {
+			fs_xattr_drop_cap(fs, NULL, h->fd);
+			handle_put(fs, h);
+		}
+	}
 	return r;
 }
 
@@ -285,6 +293,7 @@ int fs_write(void *opaque, const struct vfsd_req_ctx *ctx, uint64_t nodeid, uint
 	if ((write_flags & FUSE_WRITE_KILL_SUIDGID) && fstat(h->fd, &st) == 0 &&
 	    (st.st_mode & (S_ISUID | S_ISGID)))
 		fsetid_dropped = creds_drop_fsetid();
+	fs_xattr_drop_cap(fs, NULL, h->fd);
 	/* An uncached O_APPEND write goes to the host's end of file, wherever that is now. */
 	if (!(write_flags & FUSE_WRITE_CACHE) && (flags & O_APPEND))
 		rwf = RWF_APPEND;

@@ -15,6 +15,7 @@
 #include <sys/uio.h>
 
 #include "fs/idmap.h"
+#include "fs/xattrmap.h"
 
 /* INIT flags newer than the UAPI headers of Debian 12 (Linux 6.1). */
 #ifndef FUSE_DIRECT_IO_ALLOW_MMAP
@@ -162,6 +163,8 @@ struct vfsd_fs_config {
 	bool killpriv_v2;	/* ask for HANDLE_KILLPRIV_V2: the host drops set-id bits */
 	bool posix_lock;	/* POSIX locks through the daemon (POSIX_LOCKS); off: ENOSYS */
 	bool flock;		/* flock locks through the daemon (FLOCK_LOCKS); off: ENOSYS */
+	/* --xattrmap (NULL: names pass as they are); owned by the caller */
+	const struct vfsd_xattrmap *xattrmap;
 	/* --translate-uid / --translate-gid (NULL: ids pass as they are); owned by the caller */
 	const struct vfsd_idmap *uid_map, *gid_map;
 };

@@ -73,6 +73,9 @@ struct vfsd_passthrough {
 	struct handle_table handles;
 	pthread_mutex_t locks_lock; /* the inodes' lock_owners lists */
 	double timeout; /* entry and attribute validity, seconds */
+	/* The host name --xattrmap gives security.capability when it is not that name itself:
+	 * the host kernel then does not drop it on writes and owner changes, so vfsd does. */
+	char *cap_xattr;
 };
 
 #define FS_ROOT_ID 1
@@ -140,6 +143,13 @@ int fs_lookup_open(struct vfsd_passthrough *fs, struct fs_inode *parent, const c
 		   struct fuse_entry_out *e);
 /* Open reply flags of the cache policy. */
 uint32_t fs_open_flags(const struct vfsd_passthrough *fs, bool dir);
+
+/* xattrs (xattr.c) */
+/* Sets fs->cap_xattr from the xattr map; -ENOMEM. */
+int fs_xattr_init(struct vfsd_passthrough *fs);
+/* Removes the remapped security.capability (fs->cap_xattr, if any) from the file open on fd
+ * (fd >= 0) or from the inode. */
+void fs_xattr_drop_cap(struct vfsd_passthrough *fs, const struct fs_inode *inode, int fd);
 
 /* credentials (creds.c) */
 struct fs_creds {

@@ -261,6 +261,8 @@ int vfsd_passthrough_new(const struct vfsd_fs_config *cfg, struct vfsd_passthrou
 		r = handle_table_init(&fs->handles);
 	if (r == 0)
 		r = open_root(fs);
+	if (r == 0)
+		r = fs_xattr_init(fs);
 	if (r < 0) {
 		vfsd_passthrough_free(fs);
 		return r;
@@ -288,6 +290,7 @@ void vfsd_passthrough_free(struct vfsd_passthrough *fs)
 	slot_table_free(&fs->handles.slots);
 	free(fs->inodes.hash);
 	vfsd_closep(&fs->proc_self_fd);
+	free(fs->cap_xattr);
 	free(fs);
 }
 

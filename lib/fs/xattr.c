@@ -4,6 +4,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/limits.h>
+#include <sys/stat.h>
 #include <sys/xattr.h>
 #include <unistd.h>
 
@@ -94,8 +96,14 @@ static ssize_t run_xattr(struct vfsd_passthrough *fs, const struct fs_inode *ino
 	return r < 0 ? -saved : r;
 }
 
+/* Room for a host name: the longest the host takes (XATTR_NAME_MAX) and one byte to spare,
+ * so a longer mapped name is refused as the host would (ERANGE). */
+#define HOST_NAME_ROOM (XATTR_NAME_MAX + 2)
+
 static ssize_t xattr_call(struct vfsd_passthrough *fs, uint64_t nodeid, const struct xargs *a)
 {
+	char host_name[HOST_NAME_ROOM];
+	struct xargs mapped = *a;
 	struct fs_inode *inode;
 	ssize_t r;
 
@@ -103,14 +111,57 @@ static ssize_t xattr_call(struct vfsd_passthrough *fs, uint64_t nodeid, const st
 		return -ENOSYS;
 	if (a->name && is_blocked_acl(a->name))
 		return -ENOTSUP;
+	if (a->name && fs->cfg.xattrmap) {
+		r = vfsd_xattrmap_to_host(fs->cfg.xattrmap, a->name, host_name, sizeof(host_name));
+		if (r < 0) {
+			if (!fs->cfg.xattrmap->terminated && r == -EPERM)
+				log_debug("xattrmap: no rule allows '%s'", a->name);
+			/* As the reference: a GET of a refused name finds nothing. */
+			return r == -EPERM && a->op == XOP_GET ? -ENODATA : r;
+		}
+		mapped.name = host_name;
+	}
 	if (fs->cfg.readonly && (a->op == XOP_SET || a->op == XOP_REMOVE))
 		return -EROFS;
 	inode = inode_get(fs, nodeid);
 	if (!inode)
 		return -EBADF;
-	r = run_xattr(fs, inode, a);
+	/* A new value replaces a remapped capability the host would not drop by itself. */
+	if (a->op == XOP_SET)
+		fs_xattr_drop_cap(fs, inode, -1);
+	r = run_xattr(fs, inode, &mapped);
 	inode_put(fs, inode);
 	return r;
+}
+
+int fs_xattr_init(struct vfsd_passthrough *fs)
+{
+	char host_name[HOST_NAME_ROOM];
+
+	if (!fs->cfg.xattrmap ||
+	    vfsd_xattrmap_to_host(fs->cfg.xattrmap, "security.capability", host_name,
+				  sizeof(host_name)) < 0 ||
+	    strcmp(host_name, "security.capability") == 0)
+		return 0;
+	fs->cap_xattr = strdup(host_name);
+	return fs->cap_xattr ? 0 : -ENOMEM;
+}
+
+void fs_xattr_drop_cap(struct vfsd_passthrough *fs, const struct fs_inode *inode, int fd)
+{
+	struct xargs a = { .op = XOP_REMOVE, .name = fs->cap_xattr };
+	ssize_t r;
+
+	if (!fs->cap_xattr)
+		return;
+	if (fd >= 0)
+		r = fremovexattr(fd, a.name) < 0 ? -errno : 0;
+	else if (inode->type == S_IFREG)
+		r = run_xattr(fs, inode, &a);
+	else
+		return; /* capabilities live on regular files only */
+	if (r < 0 && r != -ENODATA && r != -ENOTSUP)
+		log_warn("xattr: cannot remove %s: %s", a.name, strerror((int)-r));
 }
 
 int fs_getxattr(void *opaque, const struct vfsd_req_ctx *ctx, uint64_t nodeid, const char *name,
@@ -150,18 +201,29 @@ int fs_removexattr(void *opaque, const struct vfsd_req_ctx *ctx, uint64_t nodeid
 	return r < 0 ? (int)r : 0;
 }
 
-/* Drops the blocked ACL names from a NUL-separated list in place; returns the new length. */
-static size_t filter_list(char *list, size_t len)
+/*
+ * Rewrites a host's NUL-separated list in place as the guest sees it: names through the
+ * xattr map (hidden or stripped of a prefix), then without blocked ACL names and empty ones.
+ * Returns the new length.
+ */
+static size_t filter_list(const struct vfsd_passthrough *fs, char *list, size_t len)
 {
 	size_t in = 0, out = 0;
 
 	while (in < len) {
 		size_t n = strnlen(list + in, len - in);
+		const char *name = list + in;
 
-		if (n > 0 && !is_blocked_acl(list + in)) {
-			memmove(list + out, list + in, n);
-			list[out + n] = '\0';
-			out += n + 1;
+		if (n == len - in)
+			break; /* not terminated: the host's list is always, so never seen */
+		if (fs->cfg.xattrmap)
+			name = vfsd_xattrmap_to_guest(fs->cfg.xattrmap, name);
+		if (name && *name && !is_blocked_acl(name)) {
+			size_t m = strlen(name);
+
+			memmove(list + out, name, m); /* out <= name: shorter or in place */
+			list[out + m] = '\0';
+			out += m + 1;
 		}
 		in += n + 1;
 	}
@@ -179,6 +241,6 @@ int fs_listxattr(void *opaque, const struct vfsd_req_ctx *ctx, uint64_t nodeid, 
 	if (r < 0)
 		return (int)r;
 	/* Size 0 asks for the room needed: the host's unfiltered length, as the reference. */
-	*len = size ? filter_list(buf, (size_t)r) : (size_t)r;
+	*len = size ? filter_list(opaque, buf, (size_t)r) : (size_t)r;
 	return 0;
 }

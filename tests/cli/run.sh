@@ -85,6 +85,10 @@ mkdir -p "$work/share/inner"
 expect_exit fuse-mountpoint-inside-share 1 "must be outside the shared directory" --shared-dir "$work/share" --fuse-mountpoint "$work/share/inner" --sandbox none
 expect_exit fuse-mountpoint-containing-share 1 "must be outside the shared directory" --shared-dir "$work/share" --fuse-mountpoint "$work" --sandbox none
 expect_exit fuse-mountpoint-missing 1 "fuse mount point .*nope: No such file" --shared-dir "$work/share" --fuse-mountpoint "$work/nope" --sandbox none
+expect_exit xattrmap-bad-type 2 "invalid value for '--xattrmap': --xattrmap: rule 2 has the invalid type 'allow'" --xattrmap ":ok:all::: :allow:all:::" --shared-dir "$work/share" --socket-path "$work/s"
+expect_exit xattrmap-map-not-last 2 "a 'map' rule must be the last one" -o source="$work/share",xattrmap=:map::user.x.::ok:all::: --socket-path "$work/s"
+expect_exit xattrmap-empty 2 "no rules provided" --xattrmap "  " --shared-dir "$work/share" --socket-path "$work/s"
+expect_exit xattrmap-unterminated-warns 1 "warning: no --xattrmap rule matches every name" -o source="$work/nope",xattrmap=:ok:client:user.:: --socket-path "$work/s" --sandbox none
 expect_exit missing-shared-dir 1 'does not exist' --shared-dir "$work/nope" --socket-path "$work/s" --sandbox none
 expect_exit legacy-without-source 1 'missing "--shared-dir" or "-o source"' -o cache=auto --socket-path "$work/s"
 expect_exit file-handles-prefer-refused 2 "'--inode-file-handles=prefer' is not supported by vfsd yet" --inode-file-handles=prefer --shared-dir "$work/share" --socket-path "$work/s"

@@ -860,6 +860,74 @@ static bool list_has(const char *list, size_t len, const char *name)
 	return false;
 }
 
+/* --xattrmap: the documented "everything under user.virtiofs." map, and a remapped
+ * security.capability that vfsd drops itself where the host kernel would not. */
+static void test_xattrmap(struct t_ctx *t)
+{
+	struct fuse_open_out o;
+	struct fc *c;
+	char buf[256];
+	uint64_t f;
+	size_t len, n;
+
+	t_write_file(t, "f", "data", 4);
+	CHECK(t, setxattr(t_path(t, "f"), "user.plain", "host", 4, 0) == 0, "host setxattr");
+	c = t_session(t, NULL, "--xattrmap=:map::user.virtiofs.:", NULL);
+	f = lookup_id(t, c, FC_ROOT, "f");
+	/* trusted.* of the guest lives in the host's user.* (no privilege needed) */
+	CHECK_OK(t, fc_setxattr(c, f, "trusted.a", "1", 1, 0));
+	host_getxattr(t, "f", "user.virtiofs.trusted.a", buf, sizeof(buf));
+	CHECK(t, strcmp(buf, "1") == 0, "host reads user.virtiofs.trusted.a = '%s'", buf);
+	CHECK_OK(t, fc_getxattr(c, f, "trusted.a", buf, sizeof(buf), &len));
+	CHECK(t, len == 1 && buf[0] == '1', "value of %zu bytes", len);
+	/* the host's unprefixed names are hidden and out of reach */
+	CHECK_ERR(t, fc_getxattr(c, f, "user.plain", buf, sizeof(buf), &len), ENODATA);
+	CHECK_OK(t, fc_listxattr(c, f, buf, sizeof(buf), &len));
+	CHECK(t, list_has(buf, len, "trusted.a") && !list_has(buf, len, "user.plain") &&
+		 !list_has(buf, len, "user.virtiofs.trusted.a"),
+	      "guest list of %zu bytes is not {trusted.a}", len);
+	CHECK_OK(t, fc_removexattr(c, f, "trusted.a"));
+	host_getxattr(t, "f", "user.virtiofs.trusted.a", buf, sizeof(buf));
+	CHECK(t, buf[0] == '\0', "host still has user.virtiofs.trusted.a");
+	/* A capability stored under another name: a write must drop it as the host kernel
+	 * drops a real security.capability. */
+	CHECK_OK(t, fc_setxattr(c, f, "security.capability", "cap", 3, 0));
+	host_getxattr(t, "f", "user.virtiofs.security.capability", buf, sizeof(buf));
+	CHECK(t, strcmp(buf, "cap") == 0, "host capability xattr = '%s'", buf);
+	CHECK_OK(t, fc_open(c, f, O_RDWR, &o));
+	CHECK_OK(t, fc_write(c, f, o.fh, 0, "x", 1, &n));
+	host_getxattr(t, "f", "user.virtiofs.security.capability", buf, sizeof(buf));
+	CHECK(t, buf[0] == '\0', "a WRITE left the remapped capability: '%s'", buf);
+	CHECK_OK(t, fc_release(c, f, o.fh));
+	host_getxattr(t, "f", "user.plain", buf, sizeof(buf));
+	CHECK(t, strcmp(buf, "host") == 0, "the host's own user.plain changed: '%s'", buf);
+}
+
+/* --xattrmap rules without a catch-all: a name none matches is refused, never a crash. */
+static void test_xattrmap_unterminated(struct t_ctx *t)
+{
+	struct fc *c;
+	char buf[256];
+	uint64_t f;
+	size_t len;
+
+	t_write_file(t, "f", "data", 4);
+	CHECK(t, setxattr(t_path(t, "f"), "user.plain", "host", 4, 0) == 0, "host setxattr");
+	c = t_session(t, NULL,
+		      "--xattrmap= :bad:server::user.hidden: :ok:all:user.:: :unsupported:client:trusted.::",
+		      NULL);
+	f = lookup_id(t, c, FC_ROOT, "f");
+	CHECK(t, setxattr(t_path(t, "f"), "user.hidden1", "h", 1, 0) == 0, "host setxattr");
+	CHECK_OK(t, fc_listxattr(c, f, buf, sizeof(buf), &len));
+	CHECK(t, list_has(buf, len, "user.plain") && !list_has(buf, len, "user.hidden1"),
+	      "guest list of %zu bytes", len);
+	CHECK_ERR(t, fc_getxattr(c, f, "trusted.x", buf, sizeof(buf), &len), EOPNOTSUPP);
+	CHECK_ERR(t, fc_setxattr(c, f, "security.x", "v", 1, 0), EPERM);
+	CHECK_ERR(t, fc_getxattr(c, f, "security.x", buf, sizeof(buf), &len), ENODATA);
+	CHECK_ERR(t, fc_removexattr(c, f, "security.x"), EPERM);
+	t_still_serving(t, c);
+}
+
 static void test_xattr(struct t_ctx *t)
 {
 	struct fc *c;
@@ -1340,6 +1408,9 @@ static const struct t_case cases[] = {
 	{ "enosys-unimplemented", test_enosys, NULL },
 	{ "readonly-erofs", test_readonly, NO_READONLY },
 	{ "xattr", test_xattr, NULL },
+	{ "xattrmap", test_xattrmap, "QEMU 7.2's virtiofsd has a different --xattrmap spelling" },
+	{ "xattrmap-unterminated", test_xattrmap_unterminated,
+	  "QEMU 7.2's virtiofsd has a different --xattrmap spelling" },
 	{ "inode-file-handles-never", test_file_handles_never,
 	  "QEMU 7.2's virtiofsd has no --inode-file-handles" },
 	{ "translate-uid-gid", test_translate_ids, "QEMU 7.2's virtiofsd has no --translate-uid" },

@@ -196,5 +196,27 @@ readonly_mount() {
 }
 readonly_mount
 
+# --xattrmap through the kernel: the guest's trusted.* stored in the host's user.virtiofs.*,
+# the host's own names hidden and out of reach.
+xattrmap_mount() {
+	local why= list
+	start xattrmap --sandbox=none --xattrmap=:map::user.virtiofs.: || {
+		check xattrmap 1 "no mount"
+		return
+	}
+	echo data >"$d/share/f"
+	setfattr -n user.host -v h "$d/share/f"
+	setfattr -n trusted.t -v 1 "$d/mnt/f" || why="setfattr trusted.t failed"
+	[[ $(getfattr --absolute-names --only-values -n user.virtiofs.trusted.t "$d/share/f" 2>&1) == 1 ]] ||
+		why="${why:+$why; }the host has no user.virtiofs.trusted.t"
+	list=$(getfattr -d -m - --absolute-names "$d/mnt/f" 2>&1)
+	[[ $list == *'trusted.t="1"'* && $list != *user.host* && $list != *user.virtiofs* ]] ||
+		why="${why:+$why; }the mount lists: $(tr '\n' ' ' <<<"$list")"
+	getfattr -n user.host "$d/mnt/f" >/dev/null 2>&1 && why="${why:+$why; }user.host is reachable"
+	stop || why="${why:+$why; }vfsd did not end cleanly on unmount"
+	check xattrmap "${why:+1}${why:-0}" "$why"
+}
+xattrmap_mount
+
 echo "$pass passed, $fail failed"
 ((fail == 0))
