@@ -30,6 +30,7 @@ struct vfsd_config {
 	bool readonly;
 	bool readdirplus;
 	bool xattr;
+	bool posix_acl;
 	const char *xattrmap_spec;     /* --xattrmap / -o xattrmap= (the last one) */
 	struct vfsd_xattrmap xattrmap; /* parsed from it */
 	bool announce_submounts;

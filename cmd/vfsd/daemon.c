@@ -337,6 +337,7 @@ int vfsd_run(const struct vfsd_config *cfg)
 		.readonly = cfg->readonly,
 		.readdirplus = cfg->readdirplus,
 		.xattr = cfg->xattr,
+		.posix_acl = cfg->posix_acl,
 		.xattrmap = cfg->xattrmap_spec ? &cfg->xattrmap : NULL,
 		.announce_submounts = cfg->announce_submounts,
 		.writeback = cfg->writeback,

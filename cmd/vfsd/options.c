@@ -53,6 +53,7 @@ enum {
 	OPT_PRESERVE_NOATIME,
 	OPT_FUSE_MOUNTPOINT,
 	OPT_XATTRMAP,
+	OPT_POSIX_ACL,
 	OPT_NOT_YET, /* options of virtiofsd that vfsd does not implement yet */
 };
 
@@ -78,7 +79,7 @@ static const struct option long_options[] = {
 	{ "help", no_argument, NULL, 'h' },
 	{ "version", no_argument, NULL, 'V' },
 	{ "xattr", no_argument, NULL, OPT_XATTR },
-	{ "posix-acl", no_argument, NULL, OPT_NOT_YET },
+	{ "posix-acl", no_argument, NULL, OPT_POSIX_ACL },
 	{ "xattrmap", required_argument, NULL, OPT_XATTRMAP },
 	{ "announce-submounts", no_argument, NULL, OPT_ANNOUNCE_SUBMOUNTS },
 	{ "inode-file-handles", required_argument, NULL, OPT_INODE_FILE_HANDLES },
@@ -139,6 +140,8 @@ static void usage(FILE *out)
 	      "      --cache <POLICY>           never, metadata, auto or always [default: auto]\n"
 	      "      --no-readdirplus           Do not use READDIRPLUS\n"
 	      "      --xattr                    Enable extended attributes\n"
+	      "      --posix-acl                POSIX ACLs: the guest's ACLs are the host's (implies\n"
+	      "                                 --xattr; not with --translate-uid/gid)\n"
 	      "      --xattrmap <RULES>         Map xattr names between guest and host (implies\n"
 	      "                                 --xattr), e.g. :map:security.selinux:trusted.virtiofs.:\n"
 	      "      --inode-file-handles never Inodes are held by O_PATH fds (prefer and mandatory:\n"
@@ -165,7 +168,8 @@ static void usage(FILE *out)
 	      "  -o <OPTIONS>                   Legacy options: source=DIR, cache=auto|always|none|metadata,\n"
 	      "                                 loglevel=debug|info|warn|err, sandbox=namespace|chroot,\n"
 	      "                                 modcaps=SPEC, xattrmap=RULES,\n"
-	      "                                 [no_]readdirplus, [no_]xattr, [no_]writeback,\n"
+	      "                                 [no_]readdirplus, [no_]xattr, [no_]posix_acl,\n"
+	      "                                 [no_]writeback,\n"
 	      "                                 [no_]allow_direct_io, [no_]posix_lock, [no_]flock,\n"
 	      "                                 [no_]killpriv_v2,\n"
 	      "                                 announce_submounts and the no_* forms of features vfsd\n"
@@ -207,7 +211,7 @@ static const char *const legacy_noop_keywords[] = {
 	/* on by default, and as the reference it does not undo --no-announce-submounts */
 	"announce_submounts",
 	/* features that are off in vfsd */
-	"no_posix_acl", "no_security_label",
+	"no_security_label",
 };
 
 /* "-o" keywords that switch a flag of the configuration. */
@@ -222,6 +226,8 @@ static const struct legacy_flag legacy_flags[] = {
 	LEGACY_FLAG("no_readdirplus", readdirplus, false),
 	LEGACY_FLAG("xattr", xattr, true),
 	LEGACY_FLAG("no_xattr", xattr, false),
+	LEGACY_FLAG("posix_acl", posix_acl, true),
+	LEGACY_FLAG("no_posix_acl", posix_acl, false),
 	LEGACY_FLAG("writeback", writeback, true),
 	LEGACY_FLAG("no_writeback", writeback, false),
 	LEGACY_FLAG("allow_direct_io", allow_direct_io, true),
@@ -236,7 +242,7 @@ static const struct legacy_flag legacy_flags[] = {
 
 /* Keywords and keys of "-o" that name features vfsd does not have yet. */
 static const char *const legacy_not_yet[] = {
-	"posix_acl", "security_label",
+	"security_label",
 };
 
 static int parse_legacy_item(char *item, struct vfsd_config *cfg)
@@ -366,6 +372,9 @@ enum vfsd_parse_result vfsd_parse_args(int argc, char **argv, struct vfsd_config
 			break;
 		case OPT_SOCKET_GROUP:
 			cfg->socket_group = optarg;
+			break;
+		case OPT_POSIX_ACL:
+			cfg->posix_acl = true;
 			break;
 		case OPT_XATTRMAP:
 			cfg->xattrmap_spec = optarg;
@@ -579,6 +588,16 @@ enum vfsd_parse_result vfsd_parse_args(int argc, char **argv, struct vfsd_config
 		if (*status)
 			goto out;
 	}
+	if (cfg->posix_acl && (cfg->uid_map.to_host.n || cfg->uid_map.to_guest.n ||
+			       cfg->gid_map.to_host.n || cfg->gid_map.to_guest.n)) {
+		/* ACL entries carry the host's raw ids: a translated guest would misread them. */
+		*status = fail("the argument '--posix-acl' cannot be used with %s",
+			       cfg->uid_map.to_host.n || cfg->uid_map.to_guest.n ? "'--translate-uid'"
+										 : "'--translate-gid'");
+		goto out;
+	}
+	if (cfg->posix_acl)
+		cfg->xattr = true; /* as the reference: ACLs are xattrs */
 	if (cfg->xattrmap_spec) {
 		char err[300], msg[400];
 

@@ -28,7 +28,7 @@ enum mk_kind { MK_NOD, MK_DIR, MK_SYMLINK };
 
 struct mk_args {
 	enum mk_kind kind;
-	uint32_t mode, rdev;
+	uint32_t mode, rdev, umask;
 	const char *target;
 };
 
@@ -47,6 +47,7 @@ static int make_entry(struct vfsd_passthrough *fs, const struct vfsd_req_ctx *ct
 		return -EBADF;
 	r = creds_switch(fs, ctx, &saved);
 	if (r == 0) {
+		fs_umask_enter(fs, a->umask);
 		switch (a->kind) {
 		case MK_NOD:
 			r = mknodat(dir->fd, name, a->mode, a->rdev);
@@ -60,6 +61,7 @@ static int make_entry(struct vfsd_passthrough *fs, const struct vfsd_req_ctx *ct
 		}
 		if (r < 0)
 			r = -errno;
+		fs_umask_leave(fs);
 		creds_restore(&saved);
 	}
 	if (r == 0)
@@ -79,18 +81,17 @@ int fs_symlink(void *fs, const struct vfsd_req_ctx *ctx, uint64_t parent, const 
 int fs_mknod(void *fs, const struct vfsd_req_ctx *ctx, uint64_t parent, const char *name,
 	     uint32_t mode, uint32_t rdev, uint32_t umask, struct fuse_entry_out *out)
 {
-	struct mk_args a = { .kind = MK_NOD, .mode = mode, .rdev = rdev };
+	/* Without ACLs the guest applied its umask already, and umask is 0 here. */
+	struct mk_args a = { .kind = MK_NOD, .mode = mode, .rdev = rdev, .umask = umask };
 
-	(void)umask; /* the guest kernel applied it already */
 	return make_entry(fs, ctx, parent, name, &a, out);
 }
 
 int fs_mkdir(void *fs, const struct vfsd_req_ctx *ctx, uint64_t parent, const char *name,
 	     uint32_t mode, uint32_t umask, struct fuse_entry_out *out)
 {
-	struct mk_args a = { .kind = MK_DIR, .mode = mode };
+	struct mk_args a = { .kind = MK_DIR, .mode = mode, .umask = umask };
 
-	(void)umask;
 	return make_entry(fs, ctx, parent, name, &a, out);
 }
 

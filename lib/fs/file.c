@@ -107,7 +107,6 @@ int fs_create(void *opaque, const struct vfsd_req_ctx *ctx, uint64_t parent, con
 	struct fs_creds saved;
 	int fd, r;
 
-	(void)umask;
 	if (fs->cfg.readonly) {
 		/* An existing file may still be opened for reading. */
 		dir = inode_get(fs, parent);
@@ -132,8 +131,10 @@ int fs_create(void *opaque, const struct vfsd_req_ctx *ctx, uint64_t parent, con
 		inode_put(fs, dir);
 		return r;
 	}
+	fs_umask_enter(fs, umask);
 	fd = fs_open_child(fs, dir->fd, name, (int)(flags & ~(O_APPEND | O_NOCTTY)) | O_CREAT | O_EXCL,
 			   mode);
+	fs_umask_leave(fs);
 	creds_restore(&saved);
 	if (fd == -EEXIST && !(flags & O_EXCL)) {
 		/* Someone else made it first: open what is there. */
@@ -186,7 +187,6 @@ int fs_tmpfile(void *opaque, const struct vfsd_req_ctx *ctx, uint64_t parent, ui
 	char procname[16];
 	int fd, pathfd, r, how;
 
-	(void)umask;
 	(void)open_flags;
 	if (fs->cfg.readonly)
 		return -EROFS;
@@ -201,9 +201,11 @@ int fs_tmpfile(void *opaque, const struct vfsd_req_ctx *ctx, uint64_t parent, ui
 		inode_put(fs, dir);
 		return r;
 	}
+	fs_umask_enter(fs, umask);
 	fd = openat(dir->fd, ".", how, mode & 07777);
 	if (fd < 0)
 		fd = -errno;
+	fs_umask_leave(fs);
 	creds_restore(&saved);
 	inode_put(fs, dir);
 	if (fd < 0)

@@ -27,6 +27,14 @@ struct vfsd_req_ctx {
 	uint32_t uid;
 	uint32_t gid;
 	uint32_t pid;
+	/* Request extensions of the creating ops (CREATE, MKNOD, MKDIR, SYMLINK, TMPFILE):
+	 * supplementary groups of the creator (CREATE_SUPP_GROUP; guest ids), and the security
+	 * context to store on the new inode (SECURITY_CTX; secctx_name NULL when none). */
+	const uint32_t *groups;
+	uint32_t ngroups;
+	const char *secctx_name;
+	const void *secctx;
+	uint32_t secctx_len;
 };
 
 /* Where READDIR/READDIRPLUS entries go; add() returns -ENOSPC when the next one does not fit. */
@@ -123,8 +131,9 @@ struct vfsd_fs_ops {
 	int (*listxattr)(void *fs, const struct vfsd_req_ctx *ctx, uint64_t nodeid, void *buf,
 			 size_t size, size_t *len);
 	/* flags: XATTR_CREATE, XATTR_REPLACE. */
+	/* setxattr_flags: FUSE_SETXATTR_ACL_KILL_SGID (with SETXATTR_EXT). */
 	int (*setxattr)(void *fs, const struct vfsd_req_ctx *ctx, uint64_t nodeid, const char *name,
-			const void *value, size_t size, int flags);
+			const void *value, size_t size, int flags, uint32_t setxattr_flags);
 	int (*removexattr)(void *fs, const struct vfsd_req_ctx *ctx, uint64_t nodeid,
 			   const char *name);
 	/*
@@ -155,6 +164,7 @@ struct vfsd_fs_config {
 	bool readonly;
 	bool readdirplus;
 	bool xattr;		/* the four xattr ops; off: ENOSYS */
+	bool posix_acl;		/* ask for POSIX_ACL (+ DONT_MASK, SETXATTR_EXT): host ACLs */
 	bool announce_submounts; /* mark mount points with FUSE_ATTR_SUBMOUNT */
 	bool writeback;		/* ask for WRITEBACK_CACHE */
 	bool allow_direct_io;	/* keep the guest's O_DIRECT */

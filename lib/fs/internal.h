@@ -69,6 +69,7 @@ struct vfsd_passthrough {
 	bool submounts; /* guarded by the FUSE session: announce_submounts and the kernel agreed */
 	bool writeback; /* guarded by the FUSE session: WRITEBACK_CACHE agreed */
 	bool killpriv_v2; /* guarded by the FUSE session: HANDLE_KILLPRIV_V2 agreed */
+	bool acl; /* guarded by the FUSE session: POSIX_ACL, DONT_MASK and SETXATTR_EXT agreed */
 	struct inode_table inodes;
 	struct handle_table handles;
 	pthread_mutex_t locks_lock; /* the inodes' lock_owners lists */
@@ -151,6 +152,22 @@ int fs_xattr_init(struct vfsd_passthrough *fs);
  * (fd >= 0) or from the inode. */
 void fs_xattr_drop_cap(struct vfsd_passthrough *fs, const struct fs_inode *inode, int fd);
 
+/*
+ * With ACLs the guest sends modes without its umask applied (DONT_MASK): a creating op runs
+ * under the guest's umask, so that the host kernel applies it, or the parent's default ACL
+ * instead. The umask is per thread (request threads unshare CLONE_FS) and 0 otherwise.
+ */
+static inline void fs_umask_enter(const struct vfsd_passthrough *fs, uint32_t guest_umask)
+{
+	if (fs->acl)
+		umask(guest_umask & 0777);
+}
+static inline void fs_umask_leave(const struct vfsd_passthrough *fs)
+{
+	if (fs->acl)
+		umask(0);
+}
+
 /* credentials (creds.c) */
 struct fs_creds {
 	bool uid_changed, gid_changed;
@@ -222,7 +239,7 @@ int fs_getxattr(void *fs, const struct vfsd_req_ctx *ctx, uint64_t nodeid, const
 int fs_listxattr(void *fs, const struct vfsd_req_ctx *ctx, uint64_t nodeid, void *buf,
 		 size_t size, size_t *len);
 int fs_setxattr(void *fs, const struct vfsd_req_ctx *ctx, uint64_t nodeid, const char *name,
-		const void *value, size_t size, int flags);
+		const void *value, size_t size, int flags, uint32_t setxattr_flags);
 int fs_removexattr(void *fs, const struct vfsd_req_ctx *ctx, uint64_t nodeid, const char *name);
 int fs_getlk(void *fs, const struct vfsd_req_ctx *ctx, uint64_t nodeid, uint64_t fh,
 	     uint64_t owner, struct fuse_file_lock *lk);

@@ -187,6 +187,19 @@ static int fs_init(void *opaque, uint64_t capable, uint64_t *want)
 		*want |= FUSE_HANDLE_KILLPRIV_V2;
 	else if (fs->cfg.killpriv_v2)
 		log_warn("fuse: cannot enable KILLPRIV_V2, the guest kernel does not support it");
+	fs->acl = false;
+	if (fs->cfg.posix_acl) {
+		const uint64_t acl_flags = FUSE_POSIX_ACL | FUSE_DONT_MASK | FUSE_SETXATTR_EXT;
+
+		/* As the reference: ACLs the guest kernel cannot apply would be a lie. */
+		if ((capable & acl_flags) != acl_flags) {
+			log_error("fuse: --posix-acl needs POSIX_ACL, DONT_MASK and SETXATTR_EXT from the guest kernel, which offers 0x%llx of them",
+				  (unsigned long long)(capable & acl_flags));
+			return -EPROTO;
+		}
+		fs->acl = true;
+		*want |= acl_flags;
+	}
 	if (fs->cfg.posix_lock)
 		*want |= FUSE_POSIX_LOCKS;
 	if (fs->cfg.flock)

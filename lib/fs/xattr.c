@@ -37,6 +37,7 @@ struct xargs {
 	void *buf;	   /* GET and LIST: out; SET: the value */
 	size_t size;
 	int flags;	   /* SET */
+	uint32_t setxattr_flags; /* SET: FUSE_SETXATTR_* */
 };
 
 static ssize_t on_fd(int fd, const struct xargs *a)
@@ -96,6 +97,20 @@ static ssize_t run_xattr(struct vfsd_passthrough *fs, const struct fs_inode *ino
 	return r < 0 ? -saved : r;
 }
 
+static int kill_sgid(struct vfsd_passthrough *fs, const struct fs_inode *inode)
+{
+	struct statx st;
+	char name[16];
+	int r = fs_stat(inode->fd, &st);
+
+	if (r < 0 || !(st.stx_mode & S_ISGID))
+		return r;
+	snprintf(name, sizeof(name), "%d", inode->fd);
+	if (fchmodat(fs->proc_self_fd, name, st.stx_mode & 07777 & ~S_ISGID, 0) < 0)
+		return -errno;
+	return 0;
+}
+
 /* Room for a host name: the longest the host takes (XATTR_NAME_MAX) and one byte to spare,
  * so a longer mapped name is refused as the host would (ERANGE). */
 #define HOST_NAME_ROOM (XATTR_NAME_MAX + 2)
@@ -109,7 +124,7 @@ static ssize_t xattr_call(struct vfsd_passthrough *fs, uint64_t nodeid, const st
 
 	if (!fs->cfg.xattr)
 		return -ENOSYS;
-	if (a->name && is_blocked_acl(a->name))
+	if (a->name && !fs->acl && is_blocked_acl(a->name))
 		return -ENOTSUP;
 	if (a->name && fs->cfg.xattrmap) {
 		r = vfsd_xattrmap_to_host(fs->cfg.xattrmap, a->name, host_name, sizeof(host_name));
@@ -129,6 +144,16 @@ static ssize_t xattr_call(struct vfsd_passthrough *fs, uint64_t nodeid, const st
 	/* A new value replaces a remapped capability the host would not drop by itself. */
 	if (a->op == XOP_SET)
 		fs_xattr_drop_cap(fs, inode, -1);
+	/* The guest kernel asks this when the caller could not keep the setgid bit (not in the
+	 * file's group, no CAP_FSETID); vfsd, which has CAP_FSETID, drops it itself. */
+	if (a->op == XOP_SET && fs->acl && (a->setxattr_flags & FUSE_SETXATTR_ACL_KILL_SGID) &&
+	    strcmp(mapped.name, "system.posix_acl_access") == 0) {
+		r = kill_sgid(fs, inode);
+		if (r < 0) {
+			inode_put(fs, inode);
+			return r;
+		}
+	}
 	r = run_xattr(fs, inode, &mapped);
 	inode_put(fs, inode);
 	return r;
@@ -179,10 +204,10 @@ int fs_getxattr(void *opaque, const struct vfsd_req_ctx *ctx, uint64_t nodeid, c
 }
 
 int fs_setxattr(void *opaque, const struct vfsd_req_ctx *ctx, uint64_t nodeid, const char *name,
-		const void *value, size_t size, int flags)
+		const void *value, size_t size, int flags, uint32_t setxattr_flags)
 {
 	struct xargs a = { .op = XOP_SET, .name = name, .buf = (void *)value, .size = size,
-			   .flags = flags };
+			   .flags = flags, .setxattr_flags = setxattr_flags };
 	ssize_t r;
 
 	(void)ctx;

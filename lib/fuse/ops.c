@@ -567,14 +567,20 @@ static int do_listxattr(struct fuse_req *req)
 
 static int do_setxattr(struct fuse_req *req)
 {
-	/* The 8-byte form unless SETXATTR_EXT was agreed (vfsd does not ask for it). */
+	/* The 8-byte form, and its 16-byte one once SETXATTR_EXT is agreed (with --posix-acl). */
 	const struct fuse_setxattr_in *in = req_arg(req, FUSE_COMPAT_SETXATTR_IN_SIZE);
+	uint32_t setxattr_flags = 0;
 	const char *name;
 	const void *value;
 	int r;
 
-	if (req->srv->enabled & FUSE_SETXATTR_EXT)
-		return -EPROTO; /* not agreed by this server */
+	if (req->srv->enabled & FUSE_SETXATTR_EXT) {
+		const uint32_t *ext = req_arg(req, sizeof(*in) - FUSE_COMPAT_SETXATTR_IN_SIZE);
+
+		if (!ext)
+			return -EINVAL;
+		memcpy(&setxattr_flags, ext, sizeof(setxattr_flags));
+	}
 	r = next_xattr_name(req, &name);
 	if (r < 0)
 		return r;
@@ -584,7 +590,7 @@ static int do_setxattr(struct fuse_req *req)
 	if (!value && in->size)
 		return -EINVAL;
 	return FS_CALL(req, setxattr, &req->ctx, req->in.nodeid, name, value, in->size,
-		       (int)in->flags);
+		       (int)in->flags, setxattr_flags);
 }
 
 static int do_removexattr(struct fuse_req *req)

@@ -11,6 +11,12 @@
 #include "fs/fs.h"
 #include "fuse/server.h"
 
+/* Protocol 7.38 parts that Debian 12's UAPI header (Linux 6.1) lacks. */
+#ifndef FUSE_CREATE_SUPP_GROUP
+#define FUSE_CREATE_SUPP_GROUP (1ULL << 34)
+#endif
+#define VFSD_FUSE_EXT_GROUPS 32 /* enum fuse_ext_type */
+
 /* Most iovecs one READ or WRITE payload is split into (a 1 MiB payload in 4 KiB pages
  * needs 257). */
 #define VFSD_IOV_MAX 1024
@@ -31,6 +37,8 @@ struct fuse_req {
 	bool out_direct; /* the body is already in wr, after the out header */
 	void *treq;	 /* the transport's handle, for fuse_transport.defer */
 	uint64_t outbuf[32];
+	uint32_t groups_inline[16]; /* ctx.groups, copied aligned (the record may not be) */
+	uint32_t *groups_heap;	    /* ... or here when there are more; freed with the request */
 };
 
 /* An opcode handler's answer: the reply will be sent later (the request waits). */

@@ -132,6 +132,120 @@ uint32_t fuse_server_handle(struct fuse_server *srv, const struct iovec *rd, int
 	return fuse_server_handle_async(srv, rd, nrd, wr, nwr, NULL);
 }
 
+static bool is_creating_op(uint32_t opcode)
+{
+	return opcode == FUSE_CREATE || opcode == FUSE_MKNOD || opcode == FUSE_MKDIR ||
+	       opcode == FUSE_SYMLINK || opcode == FUSE_TMPFILE;
+}
+
+/* A security context record: {size, padding}, the xattr name, then size bytes of value. */
+static int parse_secctx(struct fuse_req *req, const uint8_t *p, size_t len, uint32_t nr)
+{
+	struct fuse_secctx sc;
+	const char *name;
+	size_t namelen;
+
+	if (nr > 1) {
+		log_warn("fuse: %s carries %u security contexts, at most 1 is supported",
+			 fuse_opcode_name(req->in.opcode), nr);
+		return -EINVAL;
+	}
+	if (nr == 0)
+		return 0;
+	if (len < sizeof(sc))
+		return -EINVAL;
+	memcpy(&sc, p, sizeof(sc));
+	name = (const char *)p + sizeof(sc);
+	namelen = strnlen(name, len - sizeof(sc));
+	if (namelen == 0 || namelen == len - sizeof(sc) || sc.size == 0 ||
+	    sc.size > len - sizeof(sc) - namelen - 1)
+		return -EINVAL;
+	req->ctx.secctx_name = name;
+	req->ctx.secctx = name + namelen + 1;
+	req->ctx.secctx_len = sc.size;
+	return 0;
+}
+
+/*
+ * The request extensions (protocol 7.38): total_extlen 8-byte units at the end of the
+ * arguments, records {size, type}. Type 0..31 is a security context header (type = how many
+ * contexts), 32 the creator's supplementary groups. Each kind needs its INIT flag, comes at
+ * most once, and anything malformed refuses the request (EINVAL) as a whole.
+ */
+static int parse_extensions(struct fuse_req *req)
+{
+	uint64_t enabled = req->srv->enabled;
+	size_t extlen = (size_t)req->in.total_extlen * 8, pos;
+	bool secctx_seen = false, groups_seen = false;
+	const uint8_t *ext;
+
+	if (extlen == 0)
+		goto check;
+	if (req->in.opcode == FUSE_WRITE || extlen > req->arglen - req->pos ||
+	    !(enabled & (FUSE_SECURITY_CTX | FUSE_CREATE_SUPP_GROUP))) {
+		log_warn("fuse: %s with %zu bytes of extensions the session did not agree",
+			 fuse_opcode_name(req->in.opcode), extlen);
+		return -EINVAL;
+	}
+	req->arglen -= extlen;
+	ext = req->arg + req->arglen;
+	for (pos = 0; pos < extlen;) {
+		struct fuse_ext_header h;
+		const uint8_t *body;
+		size_t blen;
+		int r;
+
+		if (extlen - pos < sizeof(h))
+			return -EINVAL;
+		memcpy(&h, ext + pos, sizeof(h));
+		if (h.size < sizeof(h) || h.size > extlen - pos || h.size % 8)
+			return -EINVAL;
+		body = ext + pos + sizeof(h);
+		blen = h.size - sizeof(h);
+		pos += h.size;
+		if (h.type <= FUSE_MAX_NR_SECCTX) {
+			if (!(enabled & FUSE_SECURITY_CTX) || secctx_seen)
+				return -EINVAL;
+			secctx_seen = true;
+			r = parse_secctx(req, body, blen, h.type);
+			if (r < 0)
+				return r;
+		} else if (h.type == VFSD_FUSE_EXT_GROUPS) {
+			uint32_t n;
+
+			if (!(enabled & FUSE_CREATE_SUPP_GROUP) || groups_seen || blen < 4)
+				return -EINVAL;
+			memcpy(&n, body, 4);
+			if (n > 65536 || blen != ((4 + 4 * (size_t)n + 7) & ~(size_t)7))
+				return -EINVAL;
+			groups_seen = true;
+			if (n <= ARRAY_SIZE(req->groups_inline)) {
+				memcpy(req->groups_inline, body + 4, 4 * (size_t)n);
+				req->ctx.groups = req->groups_inline;
+			} else {
+				req->groups_heap = malloc(4 * (size_t)n);
+				if (!req->groups_heap)
+					return -ENOMEM;
+				memcpy(req->groups_heap, body + 4, 4 * (size_t)n);
+				req->ctx.groups = req->groups_heap;
+			}
+			req->ctx.ngroups = n;
+		} else {
+			log_warn("fuse: %s carries an extension of unknown type %u",
+				 fuse_opcode_name(req->in.opcode), h.type);
+			return -EINVAL;
+		}
+	}
+check:
+	/* With SECURITY_CTX agreed the kernel always sends the header, even with no context. */
+	if ((enabled & FUSE_SECURITY_CTX) && is_creating_op(req->in.opcode) && !secctx_seen) {
+		log_warn("fuse: %s lacks its security context extension",
+			 fuse_opcode_name(req->in.opcode));
+		return -EINVAL;
+	}
+	return 0;
+}
+
 uint32_t fuse_server_handle_async(struct fuse_server *srv, const struct iovec *rd, int nrd,
 				  const struct iovec *wr, int nwr, void *treq)
 {
@@ -196,14 +310,19 @@ uint32_t fuse_server_handle_async(struct fuse_server *srv, const struct iovec *r
 	}
 	if (req.in.opcode != FUSE_WRITE)
 		req.arglen = copy_len;
+	err = parse_extensions(&req);
+	if (err < 0)
+		goto reply;
 	err = op->fn(&req);
 	if (err == FUSE_OP_DEFERRED) {
 		free(heap);
+		free(req.groups_heap);
 		return FUSE_SERVER_DEFERRED;
 	}
 
 reply:
 	free(heap);
+	free(req.groups_heap);
 	if (op && op->noreply && err != -ENOMEM && err != -EOVERFLOW)
 		return 0;
 	return send_reply(&req, err);

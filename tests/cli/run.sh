@@ -70,9 +70,9 @@ expect_exit version 0 '^vfsd [0-9]' --version
 expect_exit no-arguments 2 'Usage' 
 expect_exit print-capabilities 0 '"type": "fs"' --print-capabilities
 expect_exit unknown-option 2 'unexpected argument' --bogus
-expect_exit not-yet-option 2 "not supported by vfsd yet" --posix-acl --shared-dir "$work/share" --socket-path "$work/s"
+expect_exit not-yet-option 2 "not supported by vfsd yet" --security-label --shared-dir "$work/share" --socket-path "$work/s"
 expect_exit legacy-unknown 2 "Invalid compat argument '-o bogus'" -o bogus --socket-path "$work/s"
-expect_exit legacy-posix-acl 2 "'-o posix_acl' is not supported by vfsd yet" -o source=/,posix_lock,no_flock,killpriv_v2,posix_acl --socket-path "$work/s"
+expect_exit legacy-security-label 2 "'-o security_label' is not supported by vfsd yet" -o source=/,posix_lock,no_flock,killpriv_v2,posix_acl,security_label --socket-path "$work/s"
 expect_exit legacy-bad-cache 2 "Invalid compat value" -o source=/,cache=never --socket-path "$work/s"
 expect_exit bad-cache 2 "invalid value 'sometimes'" --cache sometimes --shared-dir "$work/share" --socket-path "$work/s"
 expect_exit bad-sandbox 2 "invalid value" --sandbox jail --shared-dir "$work/share" --socket-path "$work/s"
@@ -85,6 +85,7 @@ mkdir -p "$work/share/inner"
 expect_exit fuse-mountpoint-inside-share 1 "must be outside the shared directory" --shared-dir "$work/share" --fuse-mountpoint "$work/share/inner" --sandbox none
 expect_exit fuse-mountpoint-containing-share 1 "must be outside the shared directory" --shared-dir "$work/share" --fuse-mountpoint "$work" --sandbox none
 expect_exit fuse-mountpoint-missing 1 "fuse mount point .*nope: No such file" --shared-dir "$work/share" --fuse-mountpoint "$work/nope" --sandbox none
+expect_exit posix-acl-with-translate 2 "'--posix-acl' cannot be used with '--translate-gid'" --posix-acl --translate-gid guest:0:0:1 --shared-dir "$work/share" --socket-path "$work/s"
 expect_exit xattrmap-bad-type 2 "invalid value for '--xattrmap': --xattrmap: rule 2 has the invalid type 'allow'" --xattrmap ":ok:all::: :allow:all:::" --shared-dir "$work/share" --socket-path "$work/s"
 expect_exit xattrmap-map-not-last 2 "a 'map' rule must be the last one" -o source="$work/share",xattrmap=:map::user.x.::ok:all::: --socket-path "$work/s"
 expect_exit xattrmap-empty 2 "no rules provided" --xattrmap "  " --shared-dir "$work/share" --socket-path "$work/s"

@@ -34,6 +34,13 @@ void fc_setup(struct fc *c, struct fe_dev *dev)
 	c->timeout_ms = FE_TIMEOUT_MS;
 }
 
+/* A creating op's mode: the kernel applies its umask itself unless DONT_MASK was agreed
+ * (then the daemon does, with the umask sent along). */
+static uint32_t create_mode(const struct fc *c, uint32_t mode)
+{
+	return (c->init.flags & FUSE_DONT_MASK) ? mode : mode & ~LINUX61_UMASK;
+}
+
 const char *fc_strerror(const struct fc *c, int r)
 {
 	static __thread char buf[320];
@@ -329,7 +336,7 @@ int fc_symlink(struct fc *c, uint64_t parent, const char *name, const char *targ
 int fc_mknod(struct fc *c, uint64_t parent, const char *name, uint32_t mode, uint32_t rdev,
 	     struct fuse_entry_out *e)
 {
-	struct fuse_mknod_in in = { .mode = mode & ~LINUX61_UMASK,
+	struct fuse_mknod_in in = { .mode = create_mode(c, mode),
 				    .rdev = rdev,
 				    .umask = LINUX61_UMASK };
 
@@ -339,7 +346,7 @@ int fc_mknod(struct fc *c, uint64_t parent, const char *name, uint32_t mode, uin
 int fc_mkdir(struct fc *c, uint64_t parent, const char *name, uint32_t mode,
 	     struct fuse_entry_out *e)
 {
-	struct fuse_mkdir_in in = { .mode = mode & ~LINUX61_UMASK, .umask = LINUX61_UMASK };
+	struct fuse_mkdir_in in = { .mode = create_mode(c, mode), .umask = LINUX61_UMASK };
 
 	return fc_call_fixed(c, FUSE_MKDIR, parent, &in, sizeof(in), name, NULL, e, sizeof(*e));
 }
@@ -390,7 +397,7 @@ int fc_create(struct fc *c, uint64_t parent, const char *name, uint32_t flags, u
 	      struct fuse_entry_out *e, struct fuse_open_out *o)
 {
 	struct fuse_create_in in = { .flags = flags,
-				     .mode = mode & ~LINUX61_UMASK,
+				     .mode = create_mode(c, mode),
 				     .umask = LINUX61_UMASK };
 	struct {
 		struct fuse_entry_out e;
@@ -411,7 +418,7 @@ int fc_tmpfile(struct fc *c, uint64_t parent, uint32_t flags, uint32_t mode,
 	       struct fuse_entry_out *e, struct fuse_open_out *o)
 {
 	struct fuse_create_in in = { .flags = flags | O_TMPFILE,
-				     .mode = mode & ~LINUX61_UMASK,
+				     .mode = create_mode(c, mode),
 				     .umask = LINUX61_UMASK };
 	struct {
 		struct fuse_entry_out e;
@@ -658,9 +665,17 @@ bool fc_dir_find(const void *buf, size_t len, bool plus, const char *name, struc
 int fc_setxattr(struct fc *c, uint64_t nodeid, const char *name, const void *value, size_t size,
 		uint32_t flags)
 {
-	struct fuse_setxattr_in in = { .size = (uint32_t)size, .flags = flags };
+	return fc_setxattr_ext(c, nodeid, name, value, size, flags, 0);
+}
+
+/* The 16-byte header once SETXATTR_EXT is agreed, as the kernel then always sends it. */
+int fc_setxattr_ext(struct fc *c, uint64_t nodeid, const char *name, const void *value,
+		    size_t size, uint32_t flags, uint32_t setxattr_flags)
+{
+	struct fuse_setxattr_in in = { .size = (uint32_t)size, .flags = flags,
+				       .setxattr_flags = setxattr_flags };
 	struct fc_arg a[3] = {
-		{ &in, FUSE_COMPAT_SETXATTR_IN_SIZE },
+		{ &in, (c->init.flags & FUSE_SETXATTR_EXT) ? sizeof(in) : FUSE_COMPAT_SETXATTR_IN_SIZE },
 		{ name, strlen(name) + 1 },
 		{ value, size },
 	};

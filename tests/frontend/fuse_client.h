@@ -131,6 +131,8 @@ int fc_syncfs(struct fc *c, uint64_t nodeid);
  * listxattr set *len to the size the daemon says is needed. */
 int fc_setxattr(struct fc *c, uint64_t nodeid, const char *name, const void *value, size_t size,
 		uint32_t flags);
+int fc_setxattr_ext(struct fc *c, uint64_t nodeid, const char *name, const void *value,
+		    size_t size, uint32_t flags, uint32_t setxattr_flags);
 int fc_getxattr(struct fc *c, uint64_t nodeid, const char *name, void *buf, size_t size,
 		size_t *len);
 int fc_listxattr(struct fc *c, uint64_t nodeid, void *buf, size_t size, size_t *len);

@@ -860,6 +860,101 @@ static bool list_has(const char *list, size_t len, const char *name)
 	return false;
 }
 
+/* An ACL in the kernel's xattr format: user::rw-, user:1001:r--, group::---, mask::r--,
+ * other::--- (perms of the given ones). */
+static size_t make_acl(uint8_t *buf, uint16_t user_obj, uint16_t named, uint16_t group_obj,
+		       uint16_t mask, uint16_t other)
+{
+	const struct {
+		uint16_t tag, perm;
+		uint32_t id;
+	} e[] = { { 1, user_obj, UINT32_MAX }, { 2, named, 1001 }, { 4, group_obj, UINT32_MAX },
+		  { 0x10, mask, UINT32_MAX }, { 0x20, other, UINT32_MAX } };
+	uint32_t version = 2;
+
+	memcpy(buf, &version, 4);
+	memcpy(buf + 4, e, sizeof(e));
+	return 4 + sizeof(e);
+}
+
+/* --posix-acl: ACL names reach the host, modes come under the guest's umask or the parent's
+ * default ACL, and a SETXATTR that asks for it drops the setgid bit. */
+static void test_posix_acl(struct t_ctx *t)
+{
+	struct fuse_entry_out e;
+	struct fuse_open_out o;
+	struct fc *c;
+	struct stat st;
+	uint8_t acl[64];
+	char buf[128];
+	size_t len, n;
+	uint64_t f, d, g;
+
+	t_write_file(t, "g", "", 0);
+	CHECK(t, chown(t_path(t, "g"), 1001, 0) == 0 && chmod(t_path(t, "g"), 02770) == 0,
+	      "host chown/chmod");
+	c = t_session(t, NULL, "--posix-acl", NULL);
+	CHECK(t, (c->init.flags & (FUSE_POSIX_ACL | FUSE_DONT_MASK | FUSE_SETXATTR_EXT)) ==
+			 (FUSE_POSIX_ACL | FUSE_DONT_MASK | FUSE_SETXATTR_EXT),
+	      "INIT flags 0x%x lack the ACL ones", c->init.flags);
+	/* the guest sends the mode unmasked (DONT_MASK) and its umask 022: vfsd applies it */
+	CHECK_OK(t, fc_create(c, FC_ROOT, "f", O_CREAT | O_RDWR, 0666, &e, &o));
+	f = e.nodeid;
+	CHECK_OK(t, fc_release(c, f, o.fh));
+	host_stat(t, "f", &st);
+	CHECK(t, (st.st_mode & 07777) == 0644, "created with mode 0%o", st.st_mode & 07777);
+	CHECK_OK(t, fc_mkdir(c, FC_ROOT, "d", 0777, &e));
+	d = e.nodeid;
+	host_stat(t, "d", &st);
+	CHECK(t, (st.st_mode & 07777) == 0755, "mkdir gave mode 0%o", st.st_mode & 07777);
+	/* an access ACL: stored on the host, the group bits become the mask */
+	len = make_acl(acl, 6, 4, 0, 4, 0);
+	CHECK_OK(t, fc_setxattr(c, f, "system.posix_acl_access", acl, len, 0));
+	CHECK(t, lgetxattr(t_path(t, "f"), "system.posix_acl_access", buf, sizeof(buf)) == (ssize_t)len,
+	      "the host has no access ACL");
+	host_stat(t, "f", &st);
+	CHECK(t, (st.st_mode & 07777) == 0640, "mode 0%o after the ACL", st.st_mode & 07777);
+	CHECK_OK(t, fc_getxattr(c, f, "system.posix_acl_access", buf, sizeof(buf), &n));
+	CHECK(t, n == len && memcmp(buf, acl, len) == 0, "ACL read back: %zu bytes", n);
+	/* a default ACL decides the mode of what is created below it, not the umask */
+	len = make_acl(acl, 7, 7, 5, 7, 0);
+	CHECK_OK(t, fc_setxattr(c, d, "system.posix_acl_default", acl, len, 0));
+	CHECK_OK(t, fc_create(c, d, "new", O_CREAT | O_RDWR, 0666, &e, &o));
+	CHECK_OK(t, fc_release(c, e.nodeid, o.fh));
+	host_stat(t, "d/new", &st);
+	CHECK(t, (st.st_mode & 07777) == 0660, "created under a default ACL with mode 0%o",
+	      st.st_mode & 07777);
+	/* ACL_KILL_SGID: asked by the kernel when the caller is outside the group */
+	g = lookup_id(t, c, FC_ROOT, "g");
+	len = make_acl(acl, 7, 4, 7, 7, 0);
+	CHECK_OK(t, fc_setxattr_ext(c, g, "system.posix_acl_access", acl, len, 0, 0));
+	host_stat(t, "g", &st);
+	CHECK(t, (st.st_mode & S_ISGID), "setgid dropped without the flag: 0%o", st.st_mode);
+	CHECK_OK(t, fc_setxattr_ext(c, g, "system.posix_acl_access", acl, len, 0,
+				    FUSE_SETXATTR_ACL_KILL_SGID));
+	host_stat(t, "g", &st);
+	CHECK(t, !(st.st_mode & S_ISGID) && (st.st_mode & 0777) == 0770,
+	      "after ACL_KILL_SGID: mode 0%o", st.st_mode & 07777);
+	t_still_serving(t, c);
+}
+
+/* --posix-acl against a kernel that cannot apply ACLs: INIT fails, as the reference. */
+static void test_posix_acl_needs_kernel(struct t_ctx *t)
+{
+	struct fuse_init_out out;
+	int r;
+
+	t_daemon(t, "--posix-acl", NULL);
+	t_connect(t, NULL);
+	CHECK_FE(t, fe_start(t->dev));
+	r = fc_init_with(&t->fc, 7, 38, FUSE_ASYNC_READ | FUSE_INIT_EXT | FUSE_DONT_MASK, &out);
+	CHECK(t, r == -EPROTO, "INIT without POSIX_ACL: %s", fc_strerror(&t->fc, r));
+	/* the session did not start; a kernel that can is served */
+	r = fc_init(&t->fc);
+	CHECK(t, r == 0, "INIT of a 6.1 kernel after it: %s", fc_strerror(&t->fc, r));
+	t_still_serving(t, &t->fc);
+}
+
 /* --xattrmap: the documented "everything under user.virtiofs." map, and a remapped
  * security.capability that vfsd drops itself where the host kernel would not. */
 static void test_xattrmap(struct t_ctx *t)
@@ -1408,6 +1503,9 @@ static const struct t_case cases[] = {
 	{ "enosys-unimplemented", test_enosys, NULL },
 	{ "readonly-erofs", test_readonly, NO_READONLY },
 	{ "xattr", test_xattr, NULL },
+	{ "posix-acl", test_posix_acl, "QEMU 7.2's virtiofsd spells it -o posix_acl" },
+	{ "posix-acl-needs-kernel", test_posix_acl_needs_kernel,
+	  "QEMU 7.2's virtiofsd spells it -o posix_acl" },
 	{ "xattrmap", test_xattrmap, "QEMU 7.2's virtiofsd has a different --xattrmap spelling" },
 	{ "xattrmap-unterminated", test_xattrmap_unterminated,
 	  "QEMU 7.2's virtiofsd has a different --xattrmap spelling" },

@@ -103,18 +103,18 @@ posix() {
 	exit 1
 }
 
-posix posix-namespace --xattr
-posix posix-chroot-cache-never-pool --xattr --sandbox=chroot --cache=never --thread-pool-size=4
+posix posix-namespace --posix-acl
+posix posix-chroot-cache-never-pool --posix-acl --sandbox=chroot --cache=never --thread-pool-size=4
 # With the writeback cache the kernel holds written pages and does not write them back before
 # it asks for SEEK_DATA/SEEK_HOLE (fs/fuse/file.c, fuse_lseek), so vfsd's file has a hole
 # where the kernel's cache has data: a property of the FUSE client, not of vfsd.
-posix posix-none-writeback --allow '^seek-(data|hole)[a-z-]*:' --xattr --sandbox=none --writeback
+posix posix-none-writeback --allow '^seek-(data|hole)[a-z-]*:' --posix-acl --sandbox=none --writeback
 # The sanitizer build without a sandbox and without seccomp, so LeakSanitizer can read /proc
 # and ptrace the threads at exit: a leak or any other report fails it.
 if [[ -x $repo/build/asan/vfsd ]]; then
 	daemon_saved=$daemon
 	daemon=$repo/build/asan/vfsd
-	posix posix-asan-none-pool --xattr --sandbox=none --seccomp=none --thread-pool-size=2
+	posix posix-asan-none-pool -o posix_acl --sandbox=none --seccomp=none --thread-pool-size=2
 	daemon=$daemon_saved
 fi
 

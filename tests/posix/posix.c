@@ -13,6 +13,7 @@
 #include <grp.h>
 #include <linux/falloc.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -135,6 +136,106 @@ static long create_in_sgid(void)
 	int fd = openat(dir, "sg/by-1001", O_CREAT | O_WRONLY, 02755);
 
 	return fd < 0 ? -1 : close(fd);
+}
+
+/* POSIX ACLs in the kernel's xattr format (linux/posix_acl_xattr.h), without libacl. */
+struct acl_entry {
+	uint16_t tag, perm;
+	uint32_t id;
+};
+enum { A_USER_OBJ = 1, A_USER = 2, A_GROUP_OBJ = 4, A_GROUP = 8, A_MASK = 0x10, A_OTHER = 0x20 };
+#define A_ANY UINT32_MAX
+
+/* The xattr calls go through an fd opened under dir: a user the test switches to may not be
+ * able to walk the path to dir. */
+enum xop { XSET, XSIZE, XREMOVE };
+
+static long acl_call(enum xop op, const char *path, const char *name, const struct acl_entry *e,
+		     int n)
+{
+	char buf[4 + 8 * 16];
+	uint32_t version = 2;
+	int fd = openat(dir, path, O_RDONLY), saved;
+	long r;
+
+	if (fd < 0)
+		return -1;
+	memcpy(buf, &version, 4);
+	if (n > 0)
+		memcpy(buf + 4, e, 8 * (size_t)n);
+	if (op == XSET)
+		r = fsetxattr(fd, name, buf, 4 + 8 * (size_t)n, 0);
+	else if (op == XSIZE)
+		r = fgetxattr(fd, name, NULL, 0);
+	else
+		r = fremovexattr(fd, name);
+	saved = errno;
+	close(fd);
+	errno = saved;
+	return r;
+}
+static long set_acl(const char *path, const char *name, const struct acl_entry *e, int n)
+{
+	return acl_call(XSET, path, name, e, n);
+}
+static long acl_size(const char *path, const char *name)
+{
+	return acl_call(XSIZE, path, name, NULL, 0);
+}
+static long read_acl_f(void)
+{
+	int fd = openat(dir, "acl-f", O_RDONLY);
+
+	return fd < 0 ? -1 : close(fd);
+}
+/* The owner, outside the file's group, sets an ACL: the kernel drops the setgid bit. */
+static long acl_on_sgid_file(void)
+{
+	static const struct acl_entry e[] = { { A_USER_OBJ, 7, A_ANY }, { A_USER, 4, 1002 },
+					      { A_GROUP_OBJ, 5, A_ANY }, { A_MASK, 5, A_ANY },
+					      { A_OTHER, 0, A_ANY } };
+
+	return set_acl("acl-sg", "system.posix_acl_access", e, 5);
+}
+
+static void acl_steps(void)
+{
+	static const struct acl_entry access[] = { { A_USER_OBJ, 6, A_ANY }, { A_USER, 4, 1001 },
+						   { A_GROUP_OBJ, 0, A_ANY }, { A_MASK, 4, A_ANY },
+						   { A_OTHER, 0, A_ANY } };
+	static const struct acl_entry dflt[] = { { A_USER_OBJ, 7, A_ANY }, { A_USER, 7, 1001 },
+						 { A_GROUP_OBJ, 5, A_ANY }, { A_MASK, 7, A_ANY },
+						 { A_OTHER, 0, A_ANY } };
+	int fd;
+
+	fd = openat(dir, "acl-f", O_CREAT | O_WRONLY, 0640);
+	close(fd);
+	res("acl-set-access", set_acl("acl-f", "system.posix_acl_access", access, 5));
+	st("acl-access-mode", "acl-f"); /* the group bits are the mask's */
+	res("acl-access-size", acl_size("acl-f", "system.posix_acl_access"));
+	as("acl-read-as-named-user", 1001, 1001, NULL, 0, read_acl_f);
+	as("acl-read-as-other", 1002, 1002, NULL, 0, read_acl_f);
+	/* A default ACL decides new files' modes instead of the umask, and is inherited. */
+	res("acl-mkdir", mkdirat(dir, "acl-d", 0755));
+	res("acl-set-default", set_acl("acl-d", "system.posix_acl_default", dflt, 5));
+	fd = openat(dir, "acl-d/new", O_CREAT | O_WRONLY, 0666);
+	close(fd);
+	st("acl-inherited-file-mode", "acl-d/new");
+	res("acl-inherited-file-access", acl_size("acl-d/new", "system.posix_acl_access"));
+	res("acl-mkdir-inheriting", mkdirat(dir, "acl-d/sub", 0777));
+	st("acl-inherited-dir-mode", "acl-d/sub");
+	res("acl-inherited-dir-default", acl_size("acl-d/sub", "system.posix_acl_default"));
+	res("acl-remove-access", acl_call(XREMOVE, "acl-f", "system.posix_acl_access", NULL, 0));
+	st("acl-removed-mode", "acl-f");
+	res("acl-removed-size", acl_size("acl-f", "system.posix_acl_access"));
+	/* setgid dropped when the owner is not in the group */
+	fd = openat(dir, "acl-sg", O_CREAT | O_WRONLY, 0770);
+	close(fd);
+	fchownat(dir, "acl-sg", 1001, 0, 0);
+	fchmodat(dir, "acl-sg", 02770, 0);
+	st("acl-sgid-before", "acl-sg");
+	as("acl-set-by-owner-outside-group", 1001, 1001, NULL, 0, acl_on_sgid_file);
+	st("acl-sgid-after", "acl-sg");
 }
 
 static int cmp_str(const void *a, const void *b)
@@ -375,6 +476,7 @@ int main(int argc, char **argv)
 	close(fd);
 	close(fd2);
 
+	acl_steps();
 	readdir_steps();
 	return 0;
 }

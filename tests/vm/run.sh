@@ -187,7 +187,7 @@ mount -t tmpfs -o size=4m vfsd-submount "$share/submount" || setup_fail "cannot 
 submount_mounted=1
 start_daemon rootfs /
 # The spelling both vfsd and QEMU 7.2's virtiofsd accept.
-start_daemon test "$share" -o xattr -o announce_submounts
+start_daemon test "$share" -o xattr -o posix_acl -o announce_submounts
 
 # --- files the guest checks -----------------------------------------------------------------
 token=$(tr -d '-' </proc/sys/kernel/random/uuid)
