@@ -31,6 +31,7 @@ struct vfsd_config {
 	bool readdirplus;
 	bool xattr;
 	bool posix_acl;
+	bool security_label;
 	const char *xattrmap_spec;     /* --xattrmap / -o xattrmap= (the last one) */
 	struct vfsd_xattrmap xattrmap; /* parsed from it */
 	bool announce_submounts;

@@ -338,6 +338,7 @@ int vfsd_run(const struct vfsd_config *cfg)
 		.readdirplus = cfg->readdirplus,
 		.xattr = cfg->xattr,
 		.posix_acl = cfg->posix_acl,
+		.security_label = cfg->security_label,
 		.xattrmap = cfg->xattrmap_spec ? &cfg->xattrmap : NULL,
 		.announce_submounts = cfg->announce_submounts,
 		.writeback = cfg->writeback,

@@ -54,6 +54,7 @@ enum {
 	OPT_FUSE_MOUNTPOINT,
 	OPT_XATTRMAP,
 	OPT_POSIX_ACL,
+	OPT_SECURITY_LABEL,
 	OPT_NOT_YET, /* options of virtiofsd that vfsd does not implement yet */
 };
 
@@ -90,7 +91,7 @@ static const struct option long_options[] = {
 	{ "rlimit-nofile", required_argument, NULL, OPT_RLIMIT_NOFILE },
 	{ "killpriv-v2", no_argument, NULL, OPT_KILLPRIV_V2 },
 	{ "no-killpriv-v2", no_argument, NULL, OPT_NO_KILLPRIV_V2 },
-	{ "security-label", no_argument, NULL, OPT_NOT_YET },
+	{ "security-label", no_argument, NULL, OPT_SECURITY_LABEL },
 	{ "uid-map", required_argument, NULL, OPT_UID_MAP },
 	{ "gid-map", required_argument, NULL, OPT_GID_MAP },
 	{ "translate-uid", required_argument, NULL, OPT_TRANSLATE_UID },
@@ -142,6 +143,8 @@ static void usage(FILE *out)
 	      "      --xattr                    Enable extended attributes\n"
 	      "      --posix-acl                POSIX ACLs: the guest's ACLs are the host's (implies\n"
 	      "                                 --xattr; not with --translate-uid/gid)\n"
+	      "      --security-label           Store the security label the guest sends with each\n"
+	      "                                 creation (SECURITY_CTX) as an xattr\n"
 	      "      --xattrmap <RULES>         Map xattr names between guest and host (implies\n"
 	      "                                 --xattr), e.g. :map:security.selinux:trusted.virtiofs.:\n"
 	      "      --inode-file-handles never Inodes are held by O_PATH fds (prefer and mandatory:\n"
@@ -169,6 +172,7 @@ static void usage(FILE *out)
 	      "                                 loglevel=debug|info|warn|err, sandbox=namespace|chroot,\n"
 	      "                                 modcaps=SPEC, xattrmap=RULES,\n"
 	      "                                 [no_]readdirplus, [no_]xattr, [no_]posix_acl,\n"
+	      "                                 [no_]security_label,\n"
 	      "                                 [no_]writeback,\n"
 	      "                                 [no_]allow_direct_io, [no_]posix_lock, [no_]flock,\n"
 	      "                                 [no_]killpriv_v2,\n"
@@ -210,8 +214,6 @@ static int parse_cache(const char *s, bool legacy, enum vfsd_cache_policy *out)
 static const char *const legacy_noop_keywords[] = {
 	/* on by default, and as the reference it does not undo --no-announce-submounts */
 	"announce_submounts",
-	/* features that are off in vfsd */
-	"no_security_label",
 };
 
 /* "-o" keywords that switch a flag of the configuration. */
@@ -228,6 +230,8 @@ static const struct legacy_flag legacy_flags[] = {
 	LEGACY_FLAG("no_xattr", xattr, false),
 	LEGACY_FLAG("posix_acl", posix_acl, true),
 	LEGACY_FLAG("no_posix_acl", posix_acl, false),
+	LEGACY_FLAG("security_label", security_label, true),
+	LEGACY_FLAG("no_security_label", security_label, false),
 	LEGACY_FLAG("writeback", writeback, true),
 	LEGACY_FLAG("no_writeback", writeback, false),
 	LEGACY_FLAG("allow_direct_io", allow_direct_io, true),
@@ -240,10 +244,6 @@ static const struct legacy_flag legacy_flags[] = {
 	LEGACY_FLAG("no_flock", flock, false),
 };
 
-/* Keywords and keys of "-o" that name features vfsd does not have yet. */
-static const char *const legacy_not_yet[] = {
-	"security_label",
-};
 
 static int parse_legacy_item(char *item, struct vfsd_config *cfg)
 {
@@ -259,10 +259,6 @@ static int parse_legacy_item(char *item, struct vfsd_config *cfg)
 		for (size_t i = 0; i < ARRAY_SIZE(legacy_noop_keywords); i++) {
 			if (strcmp(item, legacy_noop_keywords[i]) == 0)
 				return 0;
-		}
-		for (size_t i = 0; i < ARRAY_SIZE(legacy_not_yet); i++) {
-			if (strcmp(item, legacy_not_yet[i]) == 0)
-				return fail("'-o %s' is not supported by vfsd yet", item);
 		}
 		return fail("Invalid compat argument '-o %s'", item);
 	}
@@ -298,10 +294,6 @@ static int parse_legacy_item(char *item, struct vfsd_config *cfg)
 		else
 			return fail("Invalid compat value for '-o sandbox': %s", val);
 	} else {
-		for (size_t i = 0; i < ARRAY_SIZE(legacy_not_yet); i++) {
-			if (strcmp(key, legacy_not_yet[i]) == 0)
-				return fail("'-o %s=...' is not supported by vfsd yet", key);
-		}
 		return fail("Invalid compat argument '-o %s'", key);
 	}
 	return 0;
@@ -375,6 +367,9 @@ enum vfsd_parse_result vfsd_parse_args(int argc, char **argv, struct vfsd_config
 			break;
 		case OPT_POSIX_ACL:
 			cfg->posix_acl = true;
+			break;
+		case OPT_SECURITY_LABEL:
+			cfg->security_label = true;
 			break;
 		case OPT_XATTRMAP:
 			cfg->xattrmap_spec = optarg;
@@ -596,8 +591,8 @@ enum vfsd_parse_result vfsd_parse_args(int argc, char **argv, struct vfsd_config
 										 : "'--translate-gid'");
 		goto out;
 	}
-	if (cfg->posix_acl)
-		cfg->xattr = true; /* as the reference: ACLs are xattrs */
+	if (cfg->posix_acl || cfg->security_label)
+		cfg->xattr = true; /* as the reference: ACLs and labels are xattrs */
 	if (cfg->xattrmap_spec) {
 		char err[300], msg[400];
 

@@ -66,6 +66,14 @@ static int make_entry(struct vfsd_passthrough *fs, const struct vfsd_req_ctx *ct
 	}
 	if (r == 0)
 		r = fs_lookup_open(fs, dir, name, out);
+	/* A label that cannot be stored undoes the creation: the guest is told it failed. */
+	if (r == 0 && ctx->secctx_name) {
+		r = fs_xattr_set_secctx(fs, ctx, out->nodeid);
+		if (r < 0) {
+			unlinkat(dir->fd, name, a->kind == MK_DIR ? AT_REMOVEDIR : 0);
+			fs_forget(fs, out->nodeid, 1);
+		}
+	}
 	inode_put(fs, dir);
 	return r;
 }

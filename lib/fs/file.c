@@ -152,6 +152,14 @@ int fs_create(void *opaque, const struct vfsd_req_ctx *ctx, uint64_t parent, con
 		return fd;
 	}
 	r = fs_lookup_open(fs, dir, name, entry);
+	if (r == 0 && ctx->secctx_name) {
+		r = fs_xattr_set_secctx(fs, ctx, entry->nodeid);
+		if (r < 0) {
+			/* the label cannot be stored: the creation is undone */
+			unlinkat(dir->fd, name, 0);
+			fs_forget(fs, entry->nodeid, 1);
+		}
+	}
 	inode_put(fs, dir);
 	if (r < 0) {
 		close(fd);
@@ -220,6 +228,11 @@ int fs_tmpfile(void *opaque, const struct vfsd_req_ctx *ctx, uint64_t parent, ui
 		return r;
 	}
 	r = inode_register(fs, pathfd, &st, entry);
+	if (r == 0 && ctx->secctx_name) {
+		r = fs_xattr_set_secctx(fs, ctx, entry->nodeid);
+		if (r < 0)
+			fs_forget(fs, entry->nodeid, 1);
+	}
 	if (r < 0) {
 		close(fd);
 		return r;

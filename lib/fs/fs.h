@@ -165,6 +165,7 @@ struct vfsd_fs_config {
 	bool readdirplus;
 	bool xattr;		/* the four xattr ops; off: ENOSYS */
 	bool posix_acl;		/* ask for POSIX_ACL (+ DONT_MASK, SETXATTR_EXT): host ACLs */
+	bool security_label;	/* ask for SECURITY_CTX: store the guest's label on creation */
 	bool announce_submounts; /* mark mount points with FUSE_ATTR_SUBMOUNT */
 	bool writeback;		/* ask for WRITEBACK_CACHE */
 	bool allow_direct_io;	/* keep the guest's O_DIRECT */

@@ -70,6 +70,7 @@ struct vfsd_passthrough {
 	bool writeback; /* guarded by the FUSE session: WRITEBACK_CACHE agreed */
 	bool killpriv_v2; /* guarded by the FUSE session: HANDLE_KILLPRIV_V2 agreed */
 	bool acl; /* guarded by the FUSE session: POSIX_ACL, DONT_MASK and SETXATTR_EXT agreed */
+	bool supp_groups; /* guarded by the FUSE session: CREATE_SUPP_GROUP agreed */
 	struct inode_table inodes;
 	struct handle_table handles;
 	pthread_mutex_t locks_lock; /* the inodes' lock_owners lists */
@@ -151,6 +152,9 @@ int fs_xattr_init(struct vfsd_passthrough *fs);
 /* Removes the remapped security.capability (fs->cap_xattr, if any) from the file open on fd
  * (fd >= 0) or from the inode. */
 void fs_xattr_drop_cap(struct vfsd_passthrough *fs, const struct fs_inode *inode, int fd);
+/* Stores the request's security context (SECURITY_CTX) on the new inode nodeid. */
+int fs_xattr_set_secctx(struct vfsd_passthrough *fs, const struct vfsd_req_ctx *ctx,
+			uint64_t nodeid);
 
 /*
  * With ACLs the guest sends modes without its umask applied (DONT_MASK): a creating op runs
@@ -170,7 +174,7 @@ static inline void fs_umask_leave(const struct vfsd_passthrough *fs)
 
 /* credentials (creds.c) */
 struct fs_creds {
-	bool uid_changed, gid_changed;
+	bool uid_changed, gid_changed, groups_changed;
 	uid_t old_uid;
 	gid_t old_gid;
 };

@@ -176,7 +176,7 @@ static int fs_init(void *opaque, uint64_t capable, uint64_t *want)
 	if (fs->submounts)
 		*want |= FUSE_SUBMOUNTS;
 	else if (fs->cfg.announce_submounts)
-		log_warn("fuse: cannot announce submounts, the guest kernel does not support it");
+		log_warn("fuse: cannot announce submounts, the kernel does not offer it");
 	fs->writeback = fs->cfg.writeback && (capable & FUSE_WRITEBACK_CACHE);
 	if (fs->writeback)
 		*want |= FUSE_WRITEBACK_CACHE;
@@ -186,7 +186,7 @@ static int fs_init(void *opaque, uint64_t capable, uint64_t *want)
 	if (fs->killpriv_v2)
 		*want |= FUSE_HANDLE_KILLPRIV_V2;
 	else if (fs->cfg.killpriv_v2)
-		log_warn("fuse: cannot enable KILLPRIV_V2, the guest kernel does not support it");
+		log_warn("fuse: cannot enable KILLPRIV_V2, the kernel does not offer it");
 	fs->acl = false;
 	if (fs->cfg.posix_acl) {
 		const uint64_t acl_flags = FUSE_POSIX_ACL | FUSE_DONT_MASK | FUSE_SETXATTR_EXT;
@@ -200,6 +200,15 @@ static int fs_init(void *opaque, uint64_t capable, uint64_t *want)
 		fs->acl = true;
 		*want |= acl_flags;
 	}
+	if (fs->cfg.security_label) {
+		if (!(capable & FUSE_SECURITY_CTX)) {
+			log_error("fuse: --security-label needs SECURITY_CTX from the guest kernel");
+			return -EPROTO;
+		}
+		*want |= FUSE_SECURITY_CTX;
+	}
+	/* Agreed whenever offered (the FUSE server's always-supported set). */
+	fs->supp_groups = capable & (1ULL << 34); /* FUSE_CREATE_SUPP_GROUP */
 	if (fs->cfg.posix_lock)
 		*want |= FUSE_POSIX_LOCKS;
 	if (fs->cfg.flock)

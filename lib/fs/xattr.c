@@ -159,6 +159,36 @@ static ssize_t xattr_call(struct vfsd_passthrough *fs, uint64_t nodeid, const st
 	return r;
 }
 
+int fs_xattr_set_secctx(struct vfsd_passthrough *fs, const struct vfsd_req_ctx *ctx,
+			uint64_t nodeid)
+{
+	char host_name[HOST_NAME_ROOM];
+	struct xargs a = { .op = XOP_SET, .name = ctx->secctx_name, .buf = (void *)ctx->secctx,
+			   .size = ctx->secctx_len };
+	struct fs_inode *inode;
+	ssize_t r;
+
+	if (!ctx->secctx_name)
+		return 0;
+	/* The name goes through the xattr map (e.g. security.selinux stored as
+	 * trusted.virtiofs.security.selinux). */
+	if (fs->cfg.xattrmap) {
+		r = vfsd_xattrmap_to_host(fs->cfg.xattrmap, a.name, host_name, sizeof(host_name));
+		if (r < 0)
+			return (int)r;
+		a.name = host_name;
+	}
+	inode = inode_get(fs, nodeid);
+	if (!inode)
+		return -EIO;
+	r = run_xattr(fs, inode, &a);
+	inode_put(fs, inode);
+	if (r < 0)
+		log_warn("xattr: cannot store the security context %s: %s", a.name,
+			 strerror((int)-r));
+	return r < 0 ? (int)r : 0;
+}
+
 int fs_xattr_init(struct vfsd_passthrough *fs)
 {
 	char host_name[HOST_NAME_ROOM];

@@ -22,7 +22,8 @@
 /* Flags agreed whenever the kernel offers them. */
 static const uint64_t always_supported = FUSE_ASYNC_READ | FUSE_ATOMIC_O_TRUNC | FUSE_BIG_WRITES |
 					 FUSE_HAS_IOCTL_DIR | FUSE_AUTO_INVAL_DATA | FUSE_ASYNC_DIO |
-					 FUSE_PARALLEL_DIROPS | FUSE_MAX_PAGES | FUSE_INIT_EXT;
+					 FUSE_PARALLEL_DIROPS | FUSE_MAX_PAGES | FUSE_INIT_EXT |
+					 FUSE_CREATE_SUPP_GROUP;
 
 /* The part of fuse_init_in every kernel sends; flags2 and the rest follow with INIT_EXT. */
 #define FUSE_INIT_IN_BASE offsetof(struct fuse_init_in, flags2)

@@ -70,9 +70,9 @@ expect_exit version 0 '^vfsd [0-9]' --version
 expect_exit no-arguments 2 'Usage' 
 expect_exit print-capabilities 0 '"type": "fs"' --print-capabilities
 expect_exit unknown-option 2 'unexpected argument' --bogus
-expect_exit not-yet-option 2 "not supported by vfsd yet" --security-label --shared-dir "$work/share" --socket-path "$work/s"
+expect_exit not-yet-option 2 "not supported by vfsd yet" --migration-mode find-paths --shared-dir "$work/share" --socket-path "$work/s"
 expect_exit legacy-unknown 2 "Invalid compat argument '-o bogus'" -o bogus --socket-path "$work/s"
-expect_exit legacy-security-label 2 "'-o security_label' is not supported by vfsd yet" -o source=/,posix_lock,no_flock,killpriv_v2,posix_acl,security_label --socket-path "$work/s"
+expect_exit legacy-keywords 1 "missing|does not exist" -o source="$work/nope",posix_lock,no_flock,killpriv_v2,posix_acl,security_label,no_security_label,xattr --socket-path "$work/s" --sandbox none
 expect_exit legacy-bad-cache 2 "Invalid compat value" -o source=/,cache=never --socket-path "$work/s"
 expect_exit bad-cache 2 "invalid value 'sometimes'" --cache sometimes --shared-dir "$work/share" --socket-path "$work/s"
 expect_exit bad-sandbox 2 "invalid value" --sandbox jail --shared-dir "$work/share" --socket-path "$work/s"

@@ -123,6 +123,8 @@ int fc_start(struct fc *c, struct fc_req *rq, uint32_t opcode, uint64_t nodeid,
 	h.len = sizeof(h);
 	for (int i = 0; i < nin; i++)
 		h.len += (uint32_t)in[i].len;
+	h.len += (uint32_t)c->ext_len;
+	h.total_extlen = (uint16_t)(c->ext_len / 8);
 	if (c->inflight++ == 0)
 		fe_mark(c->dev, &c->base);
 
@@ -134,6 +136,12 @@ int fc_start(struct fc *c, struct fc_req *rq, uint32_t opcode, uint64_t nodeid,
 		gpa = fe_put(c->dev, in[i].p, in[i].len);
 		r = gpa ? add_piece(c, b, &n, gpa, in[i].len, false) : -ENOMEM;
 	}
+	if (c->ext_len && r == 0) {
+		gpa = fe_put(c->dev, c->ext, c->ext_len);
+		r = gpa ? add_piece(c, b, &n, gpa, c->ext_len, false) : -ENOMEM;
+	}
+	c->ext = NULL;
+	c->ext_len = 0;
 	if (!rq->noreply && r == 0) {
 		rq->out_gpa = fe_alloc_any(c->dev, sizeof(struct fuse_out_header) + outcap);
 		rq->out_cap = outcap;
@@ -273,8 +281,13 @@ int fc_init_with(struct fc *c, uint32_t major, uint32_t minor, uint64_t flags,
 
 int fc_init(struct fc *c)
 {
-	int r = fc_init_with(c, FUSE_KERNEL_VERSION, FUSE_KERNEL_MINOR_VERSION, LINUX61_INIT_FLAGS,
-			     &c->init);
+	return fc_init_plus(c, 0);
+}
+
+int fc_init_plus(struct fc *c, uint64_t extra_flags)
+{
+	int r = fc_init_with(c, FUSE_KERNEL_VERSION, FUSE_KERNEL_MINOR_VERSION,
+			     LINUX61_INIT_FLAGS | extra_flags, &c->init);
 
 	if (r == 0 && (c->init.major != 7 || c->init.minor < 27))
 		return bad(c, "INIT answered %u.%u", c->init.major, c->init.minor);

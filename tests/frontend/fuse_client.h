@@ -39,6 +39,8 @@ struct fc {
 	uint32_t uid, gid, pid;
 	int timeout_ms;
 	struct fuse_init_out init; /* INIT's answer */
+	const void *ext;	   /* request extensions (7.38) for the next request only, */
+	size_t ext_len;		   /* a multiple of 8: appended, and counted in total_extlen */
 	unsigned int inflight;	   /* requests between fc_start and fc_finish */
 	struct fe_mark base;	   /* guest scratch memory before the first of them */
 	char err[256];
@@ -73,6 +75,8 @@ int fc_call_fixed(struct fc *c, uint32_t opcode, uint64_t nodeid, const void *ar
 
 /* INIT as a Linux 6.1 guest sends it (7.38, INIT_EXT, 104 bytes); fills c->init. */
 int fc_init(struct fc *c);
+/* INIT as a 6.1 kernel, offering extra_flags too (e.g. SECURITY_CTX, CREATE_SUPP_GROUP). */
+int fc_init_plus(struct fc *c, uint64_t extra_flags);
 int fc_init_with(struct fc *c, uint32_t major, uint32_t minor, uint64_t flags,
 		 struct fuse_init_out *out);
 int fc_destroy(struct fc *c);

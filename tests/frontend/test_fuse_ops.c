@@ -955,6 +955,161 @@ static void test_posix_acl_needs_kernel(struct t_ctx *t)
 	t_still_serving(t, &t->fc);
 }
 
+/* Request extensions (protocol 7.38), built as a kernel builds them. */
+#define EXT_SUPP_GROUPS 32
+#define INIT_CREATE_SUPP_GROUP (1ULL << 34)
+
+/* A security context header with nr contexts (0 or 1: name and value). */
+static size_t secctx_ext(uint8_t *buf, uint32_t nr, const char *name, const char *value)
+{
+	struct fuse_ext_header h = { .type = nr };
+	struct fuse_secctx sc = { .size = value ? (uint32_t)strlen(value) : 0 };
+	size_t len = sizeof(h);
+
+	memset(buf, 0, 256);
+	if (nr) {
+		memcpy(buf + len, &sc, sizeof(sc));
+		len += sizeof(sc);
+		memcpy(buf + len, name, strlen(name) + 1);
+		len += strlen(name) + 1;
+		memcpy(buf + len, value, sc.size);
+		len += sc.size;
+	}
+	len = (len + 7) & ~(size_t)7;
+	h.size = (uint32_t)len;
+	memcpy(buf, &h, sizeof(h));
+	return len;
+}
+
+static size_t groups_ext(uint8_t *buf, const uint32_t *groups, uint32_t n)
+{
+	struct fuse_ext_header h = { .type = EXT_SUPP_GROUPS };
+	size_t len = sizeof(h) + 4 + 4 * (size_t)n;
+
+	memset(buf, 0, 256);
+	len = (len + 7) & ~(size_t)7;
+	h.size = (uint32_t)len;
+	memcpy(buf, &h, sizeof(h));
+	memcpy(buf + sizeof(h), &n, 4);
+	memcpy(buf + sizeof(h) + 4, groups, 4 * (size_t)n);
+	return len;
+}
+
+static void ext_next(struct fc *c, const uint8_t *buf, size_t len)
+{
+	c->ext = buf;
+	c->ext_len = len;
+}
+
+/* --security-label: the label a kernel sends with each creation is stored on the new inode
+ * (here under trusted.virtiofs., the documented map), a label that cannot be stored undoes
+ * the creation, and malformed or missing context records are refused. */
+static void test_security_label(struct t_ctx *t)
+{
+	static const char label[] = "system_u:object_r:tmp_t:s0";
+	struct fuse_entry_out e;
+	struct fuse_open_out o;
+	struct fc *c = &t->fc;
+	uint8_t ext[256];
+	char buf[128];
+
+	t_daemon(t, "--security-label", "--xattrmap=:map:security.selinux:trusted.virtiofs.:",
+		 "--modcaps=+sys_admin", NULL);
+	t_connect(t, NULL);
+	CHECK_FE(t, fe_start(t->dev));
+	CHECK_OK(t, fc_init_plus(c, FUSE_SECURITY_CTX));
+	CHECK(t, c->init.flags2 & (FUSE_SECURITY_CTX >> 32), "SECURITY_CTX not agreed");
+
+	ext_next(c, ext, secctx_ext(ext, 1, "security.selinux", label));
+	CHECK_OK(t, fc_mkdir(c, FC_ROOT, "d", 0755, &e));
+	host_getxattr(t, "d", "trusted.virtiofs.security.selinux", buf, sizeof(buf));
+	CHECK(t, strcmp(buf, label) == 0, "the directory's label on the host: '%s'", buf);
+	ext_next(c, ext, secctx_ext(ext, 1, "security.selinux", label));
+	CHECK_OK(t, fc_create(c, FC_ROOT, "f", O_CREAT | O_RDWR, 0644, &e, &o));
+	CHECK_OK(t, fc_release(c, e.nodeid, o.fh));
+	host_getxattr(t, "f", "trusted.virtiofs.security.selinux", buf, sizeof(buf));
+	CHECK(t, strcmp(buf, label) == 0, "the file's label on the host: '%s'", buf);
+	ext_next(c, ext, secctx_ext(ext, 1, "security.selinux", label));
+	CHECK_OK(t, fc_symlink(c, FC_ROOT, "l", "f", &e));
+	CHECK(t, lgetxattr(t_path(t, "l"), "trusted.virtiofs.security.selinux", buf, sizeof(buf)) ==
+			 (ssize_t)strlen(label),
+	      "the symlink has no label of its own");
+	ext_next(c, ext, secctx_ext(ext, 1, "security.selinux", label));
+	CHECK_OK(t, fc_mknod(c, FC_ROOT, "n", S_IFREG | 0600, 0, &e));
+	/* a kernel without a security module sends the header with no context */
+	ext_next(c, ext, secctx_ext(ext, 0, NULL, NULL));
+	CHECK_OK(t, fc_mkdir(c, FC_ROOT, "plain", 0755, &e));
+	CHECK(t, lgetxattr(t_path(t, "plain"), "trusted.virtiofs.security.selinux", buf, sizeof(buf)) < 0,
+	      "a label appeared without a context");
+	/* a label the map refuses: the creation is undone and refused */
+	ext_next(c, ext, secctx_ext(ext, 1, "trusted.virtiofs.x", label));
+	CHECK_ERR(t, fc_mkdir(c, FC_ROOT, "refused", 0755, &e), EPERM);
+	CHECK(t, !t_exists(t, "refused"), "a refused label left the directory behind");
+	ext_next(c, ext, secctx_ext(ext, 1, "trusted.virtiofs.x", label));
+	CHECK_ERR(t, fc_create(c, FC_ROOT, "refused", O_CREAT | O_RDWR, 0644, &e, &o), EPERM);
+	CHECK(t, !t_exists(t, "refused"), "a refused label left the file behind");
+	/* malformed: no context record, two contexts, an empty value, an unknown type */
+	CHECK_ERR(t, fc_mkdir(c, FC_ROOT, "x", 0755, &e), EINVAL);
+	ext_next(c, ext, secctx_ext(ext, 2, "security.selinux", label));
+	CHECK_ERR(t, fc_mkdir(c, FC_ROOT, "x", 0755, &e), EINVAL);
+	ext_next(c, ext, secctx_ext(ext, 1, "security.selinux", ""));
+	CHECK_ERR(t, fc_mkdir(c, FC_ROOT, "x", 0755, &e), EINVAL);
+	secctx_ext(ext, 0, NULL, NULL);
+	ext[4] = 33; /* type */
+	ext_next(c, ext, 8);
+	CHECK_ERR(t, fc_mkdir(c, FC_ROOT, "x", 0755, &e), EINVAL);
+	ext_next(c, ext, groups_ext(ext, (uint32_t[]){ 5 }, 1)); /* groups were not agreed */
+	CHECK_ERR(t, fc_mkdir(c, FC_ROOT, "x", 0755, &e), EINVAL);
+	CHECK(t, !t_exists(t, "x"), "a refused request created x");
+	t_still_serving(t, c);
+}
+
+/* CREATE_SUPP_GROUP: a creator's group that the daemon cannot know otherwise decides on the
+ * host as it did in the guest; without it the host refuses. */
+static void test_supp_groups(struct t_ctx *t)
+{
+	struct fuse_entry_out e;
+	struct fuse_open_out o;
+	struct fc *c = &t->fc;
+	struct stat st;
+	uint8_t ext[256];
+	uint64_t d;
+
+	t_mkdir(t, "g");
+	CHECK(t, chown(t_path(t, "g"), 0, 500) == 0 && chmod(t_path(t, "g"), 0770) == 0,
+	      "host chown/chmod");
+	t_daemon(t, NULL);
+	t_connect(t, NULL);
+	CHECK_FE(t, fe_start(t->dev));
+	CHECK_OK(t, fc_init_plus(c, INIT_CREATE_SUPP_GROUP));
+	CHECK(t, c->init.flags2 & (INIT_CREATE_SUPP_GROUP >> 32), "CREATE_SUPP_GROUP not agreed");
+	d = lookup_id(t, c, FC_ROOT, "g");
+	c->uid = 1001;
+	c->gid = 1001;
+	/* agreed, and no group sent: the host decides with uid 1001 alone */
+	CHECK_ERR(t, fc_create(c, d, "none", O_CREAT | O_RDWR, 0644, &e, &o), EACCES);
+	ext_next(c, ext, groups_ext(ext, (uint32_t[]){ 500 }, 1));
+	CHECK_OK(t, fc_create(c, d, "member", O_CREAT | O_RDWR, 0644, &e, &o));
+	CHECK_OK(t, fc_release(c, e.nodeid, o.fh));
+	host_stat(t, "g/member", &st);
+	CHECK(t, st.st_uid == 1001 && st.st_gid == 1001, "owner %u:%u", st.st_uid, st.st_gid);
+	ext_next(c, ext, groups_ext(ext, (uint32_t[]){ 500 }, 1));
+	CHECK_OK(t, fc_mkdir(c, d, "sub", 0755, &e));
+	ext_next(c, ext, groups_ext(ext, (uint32_t[]){ 600 }, 1)); /* not the directory's group */
+	CHECK_ERR(t, fc_mkdir(c, d, "other", 0755, &e), EACCES);
+	/* a record whose size disagrees with its count */
+	groups_ext(ext, (uint32_t[]){ 500, 501 }, 2);
+	ext[8] = 3;
+	ext_next(c, ext, 16);
+	CHECK_ERR(t, fc_mkdir(c, d, "bad", 0755, &e), EINVAL);
+	/* the thread gave the groups back: root's next creation does not carry them */
+	c->uid = 0;
+	c->gid = 0;
+	CHECK_OK(t, fc_mkdir(c, FC_ROOT, "root-dir", 0755, &e));
+	CHECK(t, !t_exists(t, "g/bad") && !t_exists(t, "g/other"), "a refused creation happened");
+	t_still_serving(t, c);
+}
+
 /* --xattrmap: the documented "everything under user.virtiofs." map, and a remapped
  * security.capability that vfsd drops itself where the host kernel would not. */
 static void test_xattrmap(struct t_ctx *t)
@@ -1503,6 +1658,8 @@ static const struct t_case cases[] = {
 	{ "enosys-unimplemented", test_enosys, NULL },
 	{ "readonly-erofs", test_readonly, NO_READONLY },
 	{ "xattr", test_xattr, NULL },
+	{ "security-label", test_security_label, "QEMU 7.2's virtiofsd has no --security-label" },
+	{ "create-supp-group", test_supp_groups, "QEMU 7.2's virtiofsd has no CREATE_SUPP_GROUP" },
 	{ "posix-acl", test_posix_acl, "QEMU 7.2's virtiofsd spells it -o posix_acl" },
 	{ "posix-acl-needs-kernel", test_posix_acl_needs_kernel,
 	  "QEMU 7.2's virtiofsd spells it -o posix_acl" },

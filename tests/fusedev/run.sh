@@ -103,7 +103,7 @@ posix() {
 	exit 1
 }
 
-posix posix-namespace --posix-acl
+posix posix-namespace --posix-acl --security-label
 posix posix-chroot-cache-never-pool --posix-acl --sandbox=chroot --cache=never --thread-pool-size=4
 # With the writeback cache the kernel holds written pages and does not write them back before
 # it asks for SEEK_DATA/SEEK_HOLE (fs/fuse/file.c, fuse_lseek), so vfsd's file has a hole
