@@ -72,6 +72,10 @@ for sb in namespace none; do
 	BUILD=$fe_build FE_SANDBOX=$sb FE_SUITES=test_escape \
 		run_suite "frontend/escape-sandbox-$sb" tests/frontend/run.sh "$build/vfsd"
 done
+# Every opcode, lock and escape test again with inodes held by file handles.
+BUILD=$fe_build FE_DAEMON_ARGS="--inode-file-handles=mandatory" \
+	FE_SUITES="test_fuse_ops test_locks test_escape" \
+	run_suite frontend/file-handles tests/frontend/run.sh "$build/vfsd"
 if ((!unit_only)) && [[ -x build/asan/vfsd ]]; then
 	# No polling here: the kick and call paths alone must carry every request.
 	BUILD=$fe_build FE_DAEMON_ARGS="--thread-pool-size=4 --queue-poll-us=0" \
@@ -95,8 +99,9 @@ if ((!unit_only)); then
 	run_suite rootless tests/rootless/run.sh "$build/vfsd"
 	# …and built with AddressSanitizer and UBSan, with a worker pool, no guest caching (every
 	# request really reaches vfsd), no ring polling (kicks and calls carry everything),
-	# KILLPRIV_V2 (vfsd, not the guest, drops set-id bits) and the namespace sandbox; a
-	# sanitizer report fails the run.
+	# KILLPRIV_V2 (vfsd, not the guest, drops set-id bits), inodes held by file handles
+	# where the filesystem has them, and the namespace sandbox; a sanitizer report fails
+	# the run.
 	asan=build/asan/vfsd
 	[[ -x $asan ]] || asan=$build/vfsd
 	# LeakSanitizer cannot read /proc once the sandbox pivoted away from it: leaks are checked
@@ -104,7 +109,7 @@ if ((!unit_only)); then
 	ASAN_OPTIONS=detect_leaks=0 \
 	run_suite vm/core-asan-pool-cache-none-namespace tests/vm/run.sh --daemon "$asan" \
 		--cache none --daemon-arg=--thread-pool-size=4 --daemon-arg=--queue-poll-us=0 \
-		--daemon-arg=--killpriv-v2 \
+		--daemon-arg=--killpriv-v2 --daemon-arg=--inode-file-handles=prefer \
 		--daemon-arg=-o \
 		--daemon-arg=sandbox=namespace
 fi

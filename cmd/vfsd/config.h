@@ -28,6 +28,7 @@ struct vfsd_config {
 	struct vfsd_idmap uid_map, gid_map; /* --translate-uid, --translate-gid */
 	struct vfsd_ns_maps ns_maps;	    /* --uid-map, --gid-map */
 	bool readonly;
+	enum vfsd_file_handles file_handles; /* --inode-file-handles */
 	bool readdirplus;
 	bool xattr;
 	bool posix_acl;

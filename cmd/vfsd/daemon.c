@@ -4,6 +4,7 @@
 #include <grp.h>
 #include <libgen.h>
 #include <limits.h>
+#include <linux/capability.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -301,6 +302,15 @@ int vfsd_run(const struct vfsd_config *cfg)
 		return 1;
 	}
 
+	/* open_by_handle_at needs CAP_DAC_READ_SEARCH, so file handles keep it (as the reference). */
+	if (cfg->file_handles != VFSD_FILE_HANDLES_NEVER) {
+		if (mods.remove & (1ull << CAP_DAC_READ_SEARCH)) {
+			log_error("can't disable DAC_READ_SEARCH when using --inode-file-handles=%s",
+				  cfg->file_handles == VFSD_FILE_HANDLES_PREFER ? "prefer" : "mandatory");
+			return 1;
+		}
+		mods.add |= 1ull << CAP_DAC_READ_SEARCH;
+	}
 	if ((cfg->ns_maps.nuid || cfg->ns_maps.ngid) &&
 	    (geteuid() == 0 || cfg->sandbox != VFSD_SANDBOX_NAMESPACE)) {
 		log_error("%s can only be used by unprivileged user where sandbox mod is namespace",
@@ -335,6 +345,7 @@ int vfsd_run(const struct vfsd_config *cfg)
 		.proc_self_fd = sb.proc_self_fd,
 		.cache = cfg->cache,
 		.readonly = cfg->readonly,
+		.file_handles = cfg->file_handles,
 		.readdirplus = cfg->readdirplus,
 		.xattr = cfg->xattr,
 		.posix_acl = cfg->posix_acl,

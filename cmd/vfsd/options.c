@@ -147,8 +147,9 @@ static void usage(FILE *out)
 	      "                                 creation (SECURITY_CTX) as an xattr\n"
 	      "      --xattrmap <RULES>         Map xattr names between guest and host (implies\n"
 	      "                                 --xattr), e.g. :map:security.selinux:trusted.virtiofs.:\n"
-	      "      --inode-file-handles never Inodes are held by O_PATH fds (prefer and mandatory:\n"
-	      "                                 not yet)\n"
+	      "      --inode-file-handles <MODE> never: inodes are held by O_PATH fds (vfsd's\n"
+	      "                                 default); prefer: by file handles where the\n"
+	      "                                 filesystem has them; mandatory: always by handles\n"
 	      "      --no-announce-submounts    Do not announce submounts (on by default)\n"
 	      "      --announce-submounts       No effect: the default (compatibility)\n"
 	      "      --writeback                Ask the guest for its writeback cache\n"
@@ -519,14 +520,20 @@ enum vfsd_parse_result vfsd_parse_args(int argc, char **argv, struct vfsd_config
 			cfg->preserve_noatime = true;
 			break;
 		case OPT_INODE_FILE_HANDLES:
-			/* vfsd holds inodes by O_PATH fds: that is "never". */
-			if (strcmp(optarg, "never") == 0)
+			if (strcmp(optarg, "never") == 0) {
+				cfg->file_handles = VFSD_FILE_HANDLES_NEVER;
 				break;
-			if (strcmp(optarg, "prefer") == 0 || strcmp(optarg, "mandatory") == 0 ||
-			    strcmp(optarg, "fallback") == 0) {
-				*status = fail("'--inode-file-handles=%s' is not supported by vfsd yet (only 'never')",
-					       optarg);
-				goto out;
+			}
+			if (strcmp(optarg, "prefer") == 0 || strcmp(optarg, "fallback") == 0) {
+				if (optarg[0] == 'f')
+					fputs("vfsd: warning: --inode-file-handles=fallback is deprecated, use prefer\n",
+					      stderr);
+				cfg->file_handles = VFSD_FILE_HANDLES_PREFER;
+				break;
+			}
+			if (strcmp(optarg, "mandatory") == 0) {
+				cfg->file_handles = VFSD_FILE_HANDLES_MANDATORY;
+				break;
 			}
 			*status = fail("invalid value '%s' for '--inode-file-handles <MODE>' (never, prefer, mandatory)",
 				       optarg);

@@ -32,7 +32,7 @@ int fs_getattr(void *opaque, const struct vfsd_req_ctx *ctx, uint64_t nodeid,
 
 	(void)ctx;
 	if (!inode)
-		return -EBADF;
+		return inode_get_error();
 	r = fill_attr_out(fs, inode->fd, out);
 	inode_put(fs, inode);
 	return r;
@@ -75,7 +75,7 @@ int fs_setattr(void *opaque, const struct vfsd_req_ctx *ctx, uint64_t nodeid,
 		return -EROFS;
 	inode = inode_get(fs, nodeid);
 	if (!inode)
-		return -EBADF;
+		return inode_get_error();
 	if (in->valid & FATTR_FH) {
 		h = handle_get(fs, nodeid, in->fh);
 		if (!h) {
@@ -153,7 +153,7 @@ int fs_readlink(void *opaque, const struct vfsd_req_ctx *ctx, uint64_t nodeid, c
 
 	(void)ctx;
 	if (!inode)
-		return -EBADF;
+		return inode_get_error();
 	n = readlinkat(inode->fd, "", buf, size);
 	inode_put(fs, inode);
 	if (n < 0)
@@ -172,7 +172,7 @@ int fs_statfs(void *opaque, const struct vfsd_req_ctx *ctx, uint64_t nodeid,
 
 	(void)ctx;
 	if (!inode)
-		return -EBADF;
+		return inode_get_error();
 	r = fstatvfs(inode->fd, &sv) < 0 ? -errno : 0;
 	inode_put(fs, inode);
 	if (r < 0)
@@ -198,7 +198,7 @@ int fs_access(void *opaque, const struct vfsd_req_ctx *ctx, uint64_t nodeid, uin
 	int r;
 
 	if (!inode)
-		return -EBADF;
+		return inode_get_error();
 	r = fs_stat(inode->fd, &st);
 	inode_put(fs, inode);
 	if (r < 0)
@@ -231,7 +231,7 @@ int fs_syncfs(void *opaque, const struct vfsd_req_ctx *ctx, uint64_t nodeid)
 
 	(void)ctx;
 	if (!inode)
-		return -EBADF;
+		return inode_get_error();
 	/* syncfs() needs an fd that is really open, not O_PATH. */
 	fd = fs_reopen(fs, inode, O_RDONLY | O_NONBLOCK);
 	inode_put(fs, inode);

@@ -18,7 +18,7 @@ int fs_lookup(void *opaque, const struct vfsd_req_ctx *ctx, uint64_t parent, con
 
 	(void)ctx;
 	if (!dir)
-		return -EBADF;
+		return inode_get_error();
 	r = fs_lookup_at(fs, dir, name, out);
 	inode_put(fs, dir);
 	return r;
@@ -44,7 +44,7 @@ static int make_entry(struct vfsd_passthrough *fs, const struct vfsd_req_ctx *ct
 		return -EROFS;
 	dir = inode_get(fs, parent);
 	if (!dir)
-		return -EBADF;
+		return inode_get_error();
 	r = creds_switch(fs, ctx, &saved);
 	if (r == 0) {
 		fs_umask_enter(fs, a->umask);
@@ -112,7 +112,7 @@ static int remove_entry(struct vfsd_passthrough *fs, uint64_t parent, const char
 		return -EROFS;
 	dir = inode_get(fs, parent);
 	if (!dir)
-		return -EBADF;
+		return inode_get_error();
 	r = unlinkat(dir->fd, name, flags) < 0 ? -errno : 0;
 	inode_put(fs, dir);
 	return r;
@@ -145,7 +145,7 @@ int fs_rename(void *opaque, const struct vfsd_req_ctx *ctx, uint64_t olddir, con
 	from = inode_get(fs, olddir);
 	to = inode_get(fs, newdir);
 	if (!from || !to)
-		r = -EBADF;
+		r = inode_get_error();
 	else
 		r = renameat2(from->fd, oldname, to->fd, newname, flags) < 0 ? -errno : 0;
 	inode_put(fs, from);
@@ -167,7 +167,7 @@ int fs_link(void *opaque, const struct vfsd_req_ctx *ctx, uint64_t nodeid, uint6
 	inode = inode_get(fs, nodeid);
 	dir = inode_get(fs, newparent);
 	if (!inode || !dir) {
-		r = -EBADF;
+		r = inode_get_error();
 		goto out;
 	}
 	snprintf(procname, sizeof(procname), "%d", inode->fd);

@@ -45,7 +45,7 @@ static int open_inode(struct vfsd_passthrough *fs, uint64_t nodeid, int flags, b
 	int fd, r;
 
 	if (!inode)
-		return -EBADF;
+		return inode_get_error();
 	fd = fs_reopen(fs, inode, flags);
 	if (fd < 0) {
 		inode_put(fs, inode);
@@ -111,7 +111,7 @@ int fs_create(void *opaque, const struct vfsd_req_ctx *ctx, uint64_t parent, con
 		/* An existing file may still be opened for reading. */
 		dir = inode_get(fs, parent);
 		if (!dir)
-			return -EBADF;
+			return inode_get_error();
 		r = fs_lookup_at(fs, dir, name, entry);
 		inode_put(fs, dir);
 		if (r == -ENOENT)
@@ -125,7 +125,7 @@ int fs_create(void *opaque, const struct vfsd_req_ctx *ctx, uint64_t parent, con
 	}
 	dir = inode_get(fs, parent);
 	if (!dir)
-		return -EBADF;
+		return inode_get_error();
 	r = creds_switch(fs, ctx, &saved);
 	if (r < 0) {
 		inode_put(fs, dir);
@@ -203,7 +203,7 @@ int fs_tmpfile(void *opaque, const struct vfsd_req_ctx *ctx, uint64_t parent, ui
 	how = host_open_flags(fs, flags & ~(uint32_t)O_TMPFILE) | O_TMPFILE | (int)(flags & O_EXCL);
 	dir = inode_get(fs, parent);
 	if (!dir)
-		return -EBADF;
+		return inode_get_error();
 	r = creds_switch(fs, ctx, &saved);
 	if (r < 0) {
 		inode_put(fs, dir);

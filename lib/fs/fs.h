@@ -157,12 +157,20 @@ enum vfsd_cache_policy {
 	VFSD_CACHE_ALWAYS,
 };
 
+/* --inode-file-handles: how inodes not in use are held. */
+enum vfsd_file_handles {
+	VFSD_FILE_HANDLES_NEVER,     /* an O_PATH fd each */
+	VFSD_FILE_HANDLES_PREFER,    /* a file handle where the filesystem has them, else an fd */
+	VFSD_FILE_HANDLES_MANDATORY, /* a file handle; EOPNOTSUPP where there is none */
+};
+
 struct vfsd_fs_config {
 	const char *root_dir;	/* path opened as the root inode ("/" inside a sandbox) */
 	int proc_self_fd;	/* O_PATH fd of /proc/self/fd, for re-opening inodes */
 	enum vfsd_cache_policy cache;
 	bool readonly;
 	bool readdirplus;
+	enum vfsd_file_handles file_handles;
 	bool xattr;		/* the four xattr ops; off: ENOSYS */
 	bool posix_acl;		/* ask for POSIX_ACL (+ DONT_MASK, SETXATTR_EXT): host ACLs */
 	bool security_label;	/* ask for SECURITY_CTX: store the guest's label on creation */

@@ -138,6 +138,7 @@ static int maybe_free_locked(struct inode_table *t, struct fs_inode *i)
 	t->count--;
 	fd = i->fd;
 	fs_lock_owners_free(i); /* nobody else holds the inode any more */
+	free(i->fh);
 	free(i);
 	return fd;
 }
@@ -152,6 +153,26 @@ struct fs_inode *inode_get(struct vfsd_passthrough *fs, uint64_t nodeid)
 	if (i)
 		i->refs++;
 	pthread_mutex_unlock(&t->lock);
+	if (!i) {
+		errno = EBADF;
+		return NULL;
+	}
+	/* A handle-backed inode not in use has no fd: open it by its handle. Racing users each
+	 * open one; the first to store it wins. The last inode_put closes it. */
+	if (i && i->fh && __atomic_load_n(&i->fd, __ATOMIC_ACQUIRE) < 0) {
+		int fd = fh_open(i), none = -1;
+
+		if (fd < 0) {
+			log_debug("inode %llu: cannot open its handle: %s",
+				  (unsigned long long)nodeid, strerror(-fd));
+			inode_put(fs, i);
+			errno = -fd == ESTALE ? ESTALE : EBADF;
+			return NULL;
+		}
+		if (!__atomic_compare_exchange_n(&i->fd, &none, fd, false, __ATOMIC_ACQ_REL,
+						 __ATOMIC_ACQUIRE))
+			close(fd);
+	}
 	return i;
 }
 
@@ -171,6 +192,10 @@ void inode_put(struct vfsd_passthrough *fs, struct fs_inode *inode)
 	pthread_mutex_lock(&fs->inodes.lock);
 	inode->refs--;
 	fd = maybe_free_locked(&fs->inodes, inode);
+	if (fd < 0 && inode->refs == 0 && inode->fh && inode->slot != FS_ROOT_ID) {
+		/* the inode stays (the guest knows it); its fd goes, the handle is enough */
+		fd = __atomic_exchange_n(&inode->fd, -1, __ATOMIC_ACQ_REL);
+	}
 	pthread_mutex_unlock(&fs->inodes.lock);
 	vfsd_closep(&fd);
 }
@@ -237,19 +262,34 @@ int inode_register(struct vfsd_passthrough *fs, int fd, const struct statx *st,
 {
 	struct inode_table *t = &fs->inodes;
 	uint64_t dev = makedev(st->stx_dev_major, st->stx_dev_minor);
+	struct file_handle *fh;
 	struct fs_inode *i;
-	int r;
+	int mount_fd, r;
 
+	r = fh_of(fs, fd, st, &fh, &mount_fd);
+	if (r < 0) {
+		close(fd);
+		return r;
+	}
 	pthread_mutex_lock(&t->lock);
 	i = find_locked(t, st);
+	if (i && i->fh && fh && !fh_equal(i->fh, fh)) {
+		/* Same numbers, another object: the one the table knew was deleted and its inode
+		 * number reused (only a handle lets that happen). The old entry leaves the hash;
+		 * the guest's references to it get ESTALE. */
+		hash_remove(t, i);
+		i = NULL;
+	}
 	if (i) {
 		i->nlookup++;
 		pthread_mutex_unlock(&t->lock);
 		close(fd);
+		free(fh);
 	} else {
 		i = calloc(1, sizeof(*i));
 		if (!i) {
 			pthread_mutex_unlock(&t->lock);
+			free(fh);
 			close(fd);
 			return -ENOMEM;
 		}
@@ -257,10 +297,18 @@ int inode_register(struct vfsd_passthrough *fs, int fd, const struct statx *st,
 		if (r < 0) {
 			pthread_mutex_unlock(&t->lock);
 			free(i);
+			free(fh);
 			close(fd);
 			return r;
 		}
+		i->fh = fh;
+		i->mount_fd = mount_fd;
 		i->fd = fd;
+		if (fh) {
+			/* not in use yet: the handle holds it */
+			i->fd = -1;
+			close(fd);
+		}
 		i->dev = dev;
 		i->ino = st->stx_ino;
 		i->mnt_id = st->stx_mnt_id;

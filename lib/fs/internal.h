@@ -2,6 +2,8 @@
 #ifndef VFSD_FS_INTERNAL_H
 #define VFSD_FS_INTERNAL_H
 
+#include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -16,7 +18,11 @@
  * was reused fails the generation check.
  */
 struct fs_inode {
-	int fd;		 /* O_PATH, never a special file opened for I/O */
+	/* O_PATH, never a special file opened for I/O. A handle-backed inode (fh set) has it
+	 * only while refs > 0: inode_get opens it by handle, the last inode_put closes it. */
+	int fd;
+	struct file_handle *fh; /* --inode-file-handles: the inode's handle, or NULL */
+	int mount_fd;		/* with fh: an fd on its mount (owned by the mount table) */
 	uint64_t dev, ino, mnt_id;
 	mode_t type;	 /* S_IFMT bits, fixed for the inode's life */
 	uint32_t slot, gen;
@@ -74,6 +80,11 @@ struct vfsd_passthrough {
 	struct inode_table inodes;
 	struct handle_table handles;
 	pthread_mutex_t locks_lock; /* the inodes' lock_owners lists */
+	bool use_fh; /* file handles in use (configured, and the start-up check passed) */
+	pthread_mutex_t mounts_lock;
+	struct fs_mount { uint64_t id; int fd; } *mounts; /* guarded by mounts_lock */
+	size_t nmounts;					  /* guarded by mounts_lock */
+	bool handles_warned; /* guarded by mounts_lock: the fallback was logged */
 	double timeout; /* entry and attribute validity, seconds */
 	/* The host name --xattrmap gives security.capability when it is not that name itself:
 	 * the host kernel then does not drop it on writes and owner changes, so vfsd does. */
@@ -98,6 +109,12 @@ void inode_table_clear(struct vfsd_passthrough *fs);
 /* Takes a ref on the inode named by nodeid; NULL if the id is not live. */
 struct fs_inode *inode_get(struct vfsd_passthrough *fs, uint64_t nodeid);
 void inode_ref(struct vfsd_passthrough *fs, struct fs_inode *inode);
+/* Right after inode_get returned NULL: -ESTALE for a handle-backed inode whose object is gone
+ * (the guest then looks the name up again), else -EBADF for an id that is not live. */
+static inline int inode_get_error(void)
+{
+	return errno == ESTALE ? -ESTALE : -EBADF;
+}
 void inode_put(struct vfsd_passthrough *fs, struct fs_inode *inode);
 /* Drops n guest references. */
 void inode_forget(struct vfsd_passthrough *fs, uint64_t nodeid, uint64_t n);
@@ -114,6 +131,19 @@ static inline uint64_t inode_id(const struct fs_inode *i)
 {
 	return slot_id(i->slot, i->gen);
 }
+
+/* file handles (fhandle.c) */
+/* Start-up: checks the root's handle when file handles are configured (sets fs->use_fh);
+ * -errno when mandatory and unusable. */
+int fh_start(struct vfsd_passthrough *fs);
+void fh_stop(struct vfsd_passthrough *fs);
+/* The handle of the object open on fd and its mount's fd; *fh NULL when the object is to be
+ * held by its fd (handles off, or prefer on a filesystem without them). */
+int fh_of(struct vfsd_passthrough *fs, int fd, const struct statx *st, struct file_handle **fh,
+	  int *mount_fd);
+/* An O_PATH fd of a handle-backed inode, or -errno (ESTALE when it is gone). */
+int fh_open(const struct fs_inode *inode);
+bool fh_equal(const struct file_handle *a, const struct file_handle *b);
 
 /* handles (handle.c) */
 int handle_table_init(struct handle_table *t);

@@ -92,7 +92,7 @@ static int posix_owner_fd(struct vfsd_passthrough *fs, uint64_t nodeid, uint64_t
 		return r;
 	inode = inode_get(fs, nodeid);
 	if (!inode)
-		return -EBADF;
+		return inode_get_error();
 	fd = owner_fd(fs, inode, owner, !only_if_held);
 	inode_put(fs, inode);
 	return fd;

@@ -107,8 +107,11 @@ int fs_lookup_at(struct vfsd_passthrough *fs, struct fs_inode *parent, const cha
 	/*
 	 * name is one component (never "", ".", ".." or with '/'), not followed if a symlink: the
 	 * stat cannot leave parent. A known (dev, ino, mount) is the object whose O_PATH fd the
-	 * table holds, so its number cannot have been reused.
+	 * table holds, so its number cannot have been reused. With file handles it could have
+	 * been: the name is always opened and its handle compared.
 	 */
+	if (fs->use_fh)
+		return fs_lookup_open(fs, parent, name, e);
 	if (statx(parent->fd, name, AT_SYMLINK_NOFOLLOW | AT_NO_AUTOMOUNT,
 		  STATX_BASIC_STATS | STATX_MNT_ID, &st) == 0) {
 		if (!(st.stx_mask & STATX_MNT_ID))
@@ -278,6 +281,7 @@ int vfsd_passthrough_new(const struct vfsd_fs_config *cfg, struct vfsd_passthrou
 	fs->timeout = cache_timeouts[cfg->cache];
 	fs->has_openat2 = probe_openat2();
 	pthread_mutex_init(&fs->locks_lock, NULL);
+	pthread_mutex_init(&fs->mounts_lock, NULL);
 	r = inode_table_init(&fs->inodes);
 	if (r == 0)
 		r = handle_table_init(&fs->handles);
@@ -285,6 +289,8 @@ int vfsd_passthrough_new(const struct vfsd_fs_config *cfg, struct vfsd_passthrou
 		r = open_root(fs);
 	if (r == 0)
 		r = fs_xattr_init(fs);
+	if (r == 0)
+		r = fh_start(fs);
 	if (r < 0) {
 		vfsd_passthrough_free(fs);
 		return r;
@@ -311,6 +317,7 @@ void vfsd_passthrough_free(struct vfsd_passthrough *fs)
 	slot_table_free(&fs->inodes.slots);
 	slot_table_free(&fs->handles.slots);
 	free(fs->inodes.hash);
+	fh_stop(fs);
 	vfsd_closep(&fs->proc_self_fd);
 	free(fs->cap_xattr);
 	free(fs);

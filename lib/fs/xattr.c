@@ -140,7 +140,7 @@ static ssize_t xattr_call(struct vfsd_passthrough *fs, uint64_t nodeid, const st
 		return -EROFS;
 	inode = inode_get(fs, nodeid);
 	if (!inode)
-		return -EBADF;
+		return inode_get_error();
 	/* A new value replaces a remapped capability the host would not drop by itself. */
 	if (a->op == XOP_SET)
 		fs_xattr_drop_cap(fs, inode, -1);

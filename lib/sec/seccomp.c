@@ -67,9 +67,11 @@ static const char *const allowed[] = {
 	"mprotect",
 	"mremap",
 	"munmap",
+	"name_to_handle_at", /* --inode-file-handles */
 	"nanosleep",
 	"newfstatat",
 	"open",
+	"open_by_handle_at", /* --inode-file-handles */
 	"openat",	     /* re-opening inodes through /proc/self/fd */
 	"openat2",	     /* name resolution that cannot leave the shared directory */
 	"poll",		     /* the socket and the kick eventfds */

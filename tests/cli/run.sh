@@ -92,7 +92,8 @@ expect_exit xattrmap-empty 2 "no rules provided" --xattrmap "  " --shared-dir "$
 expect_exit xattrmap-unterminated-warns 1 "warning: no --xattrmap rule matches every name" -o source="$work/nope",xattrmap=:ok:client:user.:: --socket-path "$work/s" --sandbox none
 expect_exit missing-shared-dir 1 'does not exist' --shared-dir "$work/nope" --socket-path "$work/s" --sandbox none
 expect_exit legacy-without-source 1 'missing "--shared-dir" or "-o source"' -o cache=auto --socket-path "$work/s"
-expect_exit file-handles-prefer-refused 2 "'--inode-file-handles=prefer' is not supported by vfsd yet" --inode-file-handles=prefer --shared-dir "$work/share" --socket-path "$work/s"
+expect_exit file-handles-keep-dac-read-search 1 "can't disable DAC_READ_SEARCH when using --inode-file-handles=mandatory" --inode-file-handles=mandatory --modcaps=-dac_read_search --shared-dir "$work/share" --socket-path "$work/s"
+expect_exit file-handles-fallback-deprecated 1 "fallback is deprecated, use prefer" --inode-file-handles=fallback --shared-dir "$work/nope" --socket-path "$work/s" --sandbox none
 expect_exit file-handles-bad 2 "invalid value 'always' for '--inode-file-handles" --inode-file-handles=always --shared-dir "$work/share" --socket-path "$work/s"
 expect_exit bad-seccomp 2 "invalid value 'maybe' for '--seccomp" --seccomp maybe --shared-dir "$work/share" --socket-path "$work/s"
 expect_exit translate-bad-prefix 2 "Invalid ID map prefix bogus" --translate-uid=bogus:1:2:3 --shared-dir "$work/share" --socket-path "$work/s"

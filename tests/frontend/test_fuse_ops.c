@@ -1324,6 +1324,86 @@ static void test_no_submounts(struct t_ctx *t)
 }
 
 /* --inode-file-handles=never is how vfsd works (O_PATH fds): accepted, and it serves. */
+/* The daemon's open fds, counted in /proc. */
+static int daemon_fds(struct t_ctx *t)
+{
+	char path[64];
+	int n = 0;
+	DIR *d;
+
+	snprintf(path, sizeof(path), "/proc/%d/fd", (int)t->pid);
+	d = opendir(path);
+	if (!d)
+		return -1;
+	while (readdir(d))
+		n++;
+	closedir(d);
+	return n - 2;
+}
+
+/*
+ * --inode-file-handles=mandatory: inodes the guest knows cost no fd (3000 lookups under a
+ * soft limit of 1024 keep the daemon near its base fds), a handle follows its file across a
+ * host rename, an unlinked file still open is still served, and one deleted and closed is
+ * ESTALE (the guest then looks the name up again).
+ */
+static void test_file_handles_mandatory(struct t_ctx *t)
+{
+	struct fuse_entry_out e;
+	struct fuse_open_out o;
+	struct fuse_attr_out a;
+	struct fc *c;
+	char name[32], buf[8];
+	uint64_t dir, moved, gone, open_id;
+	size_t n;
+	int fds;
+
+	t_mkdir(t, "tree");
+	for (int i = 0; i < 3000; i++) {
+		snprintf(name, sizeof(name), "tree/%d", i);
+		t_write_file(t, name, "", 0);
+	}
+	t_write_file(t, "moved", "m", 1);
+	t_write_file(t, "gone", "g", 1);
+	t_write_file(t, "open", "data", 4);
+	t->nofile = 1024;
+	c = t_session(t, NULL, "--inode-file-handles=mandatory", NULL);
+	dir = lookup_id(t, c, FC_ROOT, "tree");
+	for (int i = 0; i < 3000; i++) {
+		int r;
+
+		snprintf(name, sizeof(name), "%d", i);
+		r = fc_lookup(c, dir, name, &e);
+		CHECK(t, r == 0, "LOOKUP %d of 3000: %s", i, fc_strerror(c, r));
+	}
+	fds = daemon_fds(t);
+	CHECK(t, fds >= 0 && fds < 100, "the daemon holds %d fds for 3000 known inodes", fds);
+	snprintf(name, sizeof(name), "%d", 2999);
+	CHECK_OK(t, fc_getattr(c, lookup_id(t, c, dir, name), &a));
+
+	moved = lookup_id(t, c, FC_ROOT, "moved");
+	CHECK(t, rename(t_path(t, "moved"), t_path(t, "tree/elsewhere")) == 0, "host rename");
+	CHECK_OK(t, fc_getattr(c, moved, &a));
+	CHECK(t, a.attr.size == 1, "the moved file: size %llu", (unsigned long long)a.attr.size);
+
+	open_id = lookup_id(t, c, FC_ROOT, "open");
+	CHECK_OK(t, fc_open(c, open_id, O_RDONLY, &o));
+	CHECK(t, unlink(t_path(t, "open")) == 0, "host unlink");
+	CHECK_OK(t, fc_getattr(c, open_id, &a));
+	CHECK_OK(t, fc_read(c, open_id, o.fh, 0, buf, sizeof(buf), &n));
+	CHECK(t, n == 4 && memcmp(buf, "data", 4) == 0, "READ of the unlinked file: %zu bytes", n);
+	CHECK_OK(t, fc_release(c, open_id, o.fh));
+
+	gone = lookup_id(t, c, FC_ROOT, "gone");
+	CHECK(t, unlink(t_path(t, "gone")) == 0, "host unlink");
+	CHECK_ERR(t, fc_getattr(c, gone, &a), ESTALE);
+	t_write_file(t, "gone", "new", 3);
+	CHECK_OK(t, fc_lookup(c, FC_ROOT, "gone", &e));
+	CHECK(t, e.nodeid != gone && e.attr.size == 3, "the new 'gone': node %llu size %llu",
+	      (unsigned long long)e.nodeid, (unsigned long long)e.attr.size);
+	t_still_serving(t, c);
+}
+
 static void test_file_handles_never(struct t_ctx *t)
 {
 	struct fc *c = t_session(t, NULL, "--inode-file-handles=never", NULL);
@@ -1666,6 +1746,8 @@ static const struct t_case cases[] = {
 	{ "xattrmap", test_xattrmap, "QEMU 7.2's virtiofsd has a different --xattrmap spelling" },
 	{ "xattrmap-unterminated", test_xattrmap_unterminated,
 	  "QEMU 7.2's virtiofsd has a different --xattrmap spelling" },
+	{ "inode-file-handles-mandatory", test_file_handles_mandatory,
+	  "QEMU 7.2's virtiofsd has no --inode-file-handles" },
 	{ "inode-file-handles-never", test_file_handles_never,
 	  "QEMU 7.2's virtiofsd has no --inode-file-handles" },
 	{ "translate-uid-gid", test_translate_ids, "QEMU 7.2's virtiofsd has no --translate-uid" },

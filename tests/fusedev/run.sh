@@ -104,7 +104,7 @@ posix() {
 }
 
 posix posix-namespace --posix-acl --security-label
-posix posix-chroot-cache-never-pool --posix-acl --sandbox=chroot --cache=never --thread-pool-size=4
+posix posix-chroot-cache-never-pool-handles --posix-acl --sandbox=chroot --cache=never --thread-pool-size=4 --inode-file-handles=mandatory
 # With the writeback cache the kernel holds written pages and does not write them back before
 # it asks for SEEK_DATA/SEEK_HOLE (fs/fuse/file.c, fuse_lseek), so vfsd's file has a hole
 # where the kernel's cache has data: a property of the FUSE client, not of vfsd.
