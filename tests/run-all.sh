@@ -94,6 +94,10 @@ if ((!unit_only)); then
 	run_suite vm/core tests/vm/run.sh --daemon "$build/vfsd"
 	# …real programs on the share: git, tar, sqlite3 against a host writer, fio, stress-ng…
 	run_suite vm/workloads tests/vm/run.sh --daemon "$build/vfsd" --script guest/workloads.sh
+	# …two guests on one share, each through its own vfsd: a lock taken in one is seen in the
+	# other, whose blocking lock waits for it…
+	run_suite vm/two-guests tests/vm/run.sh --daemon "$build/vfsd" --guests 2 \
+		--script guest/two-guests.sh
 	# …rootless, as container engines launch it: unshare -r --map-auto with chroot and none,
 	# and vfsd's own user namespace with --uid-map/--gid-map…
 	run_suite rootless tests/rootless/run.sh "$build/vfsd"

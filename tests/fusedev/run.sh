@@ -72,7 +72,7 @@ stop() {
 # in a plain directory and on the vfsd mount of a share on the same filesystem must be the
 # same, except for the lines REGEX matches, and vfsd must end cleanly when unmounted.
 posix() {
-	local name=$1 why= allowed='^$'
+	local name=$1 why='' allowed='^$'
 	shift
 	if [[ ${1:-} == --allow ]]; then
 		allowed=$2
@@ -166,7 +166,7 @@ lock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)  # free now
 print("ok")
 PY
 )
-	local why=
+	local why=''
 	[[ $out == ok ]] || why="$(tail -n 2 <<<"$out" | tr '\n' ' ')"
 	stop || why="${why:+$why; }vfsd did not end cleanly on unmount"
 	check "$name" "${why:+1}${why:-0}" "$why"
@@ -176,7 +176,7 @@ lock_interrupt interrupt-flock flock
 
 # --readonly as the host kernel sees it: reads work, every change is EROFS.
 readonly_mount() {
-	local why=
+	local why=''
 	start readonly --readonly --sandbox=none || {
 		check readonly 1 "no mount"
 		return
@@ -199,7 +199,7 @@ readonly_mount
 # --xattrmap through the kernel: the guest's trusted.* stored in the host's user.virtiofs.*,
 # the host's own names hidden and out of reach.
 xattrmap_mount() {
-	local why= list
+	local why='' list
 	start xattrmap --sandbox=none --xattrmap=:map::user.virtiofs.: || {
 		check xattrmap 1 "no mount"
 		return

@@ -25,10 +25,12 @@ finish() {
 }
 
 script=
+guest=1
 read -r cmdline </proc/cmdline
 for arg in $cmdline; do
     case $arg in
     vfsd.script=*) script=${arg#vfsd.script=} ;;
+    vfsd.guest=*) guest=${arg#vfsd.guest=} ;; # which of several guests this is
     esac
 done
 
@@ -90,6 +92,6 @@ fi
 read -r uptime _ </proc/uptime
 echo "VFSD-GUEST-START uptime=$uptime script=$script"
 env -i PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin HOME=/root \
-    LANG=C.UTF-8 TERM=dumb chroot /newroot /bin/bash "$script" /run/test
+    LANG=C.UTF-8 TERM=dumb VFSD_GUEST="$guest" chroot /newroot /bin/bash "$script" /run/test
 status=$?
 finish

@@ -5,6 +5,7 @@
 #
 # Usage: tests/vm/run.sh [--daemon PATH] [--script guest/core.sh] [--cache auto|always|none]
 #                        [--timeout SECS] [--smp N] [--keep] [--verbose] [--daemon-arg ARG]...
+#                        [--guests 2]
 #   --daemon   daemon under test (default: $VFSD, else <repo>/build/vfsd)
 #   --daemon-arg  one more argument for both daemons (repeatable), e.g. --thread-pool-size=4
 #   --known-failure NAME  a guest check this daemon is known to fail (repeatable): reported as
@@ -16,6 +17,9 @@
 #   --smp      guest CPUs (default 2)
 #   --sandbox  --sandbox=MODE for both daemons instead of -o sandbox=chroot
 #   --share-owner USER  the test share belongs to USER (for daemons running as USER)
+#   --guests 2 boot a second guest at the same time, with its own two daemons serving the
+#              same directories; both run the script (VFSD_GUEST=1 or 2 tells them apart),
+#              and the second one's checks are reported as guest2/NAME
 #   --keep     keep the work directory even when everything passed
 #   --verbose  echo the whole guest console, not just result lines
 # Guest scripts print "VFSD-TEST PASS <name>" or "VFSD-TEST FAIL <name> <reason>" per check.
@@ -39,6 +43,7 @@ keep=0
 verbose=0
 extra_args=()
 known_failures=()
+nguests=1
 
 # setup_fail MESSAGE: a failure before the VM ran; still ends with the summary line.
 setup_fail() {
@@ -74,6 +79,8 @@ while (($#)); do
     --daemon-arg=*) extra_args+=("${1#*=}"); shift ;;
     --known-failure) known_failures+=("${2:?}"); shift 2 ;;
     --known-failure=*) known_failures+=("${1#*=}"); shift ;;
+    --guests) nguests=${2:?}; shift 2 ;;
+    --guests=*) nguests=${1#*=}; shift ;;
     --keep) keep=1; shift ;;
     --verbose | -v) verbose=1; shift ;;
     -h | --help) usage 0 ;;
@@ -89,6 +96,7 @@ if [[ $script != /* && -f $here/$script ]]; then
     script=$here/$script
 fi
 [[ -f $script ]] || setup_fail "guest script not found: $script"
+[[ $nguests == 1 || $nguests == 2 ]] || setup_fail "--guests takes 1 or 2, not $nguests"
 script=$(realpath "$script")
 
 env_file=$("$here/setup-kernel.sh") || setup_fail "tests/vm/setup-kernel.sh failed"
@@ -110,7 +118,8 @@ if [[ -n $share_owner ]]; then
     chown "$share_owner:" "$share"
 fi
 declare -A daemon_pid=()           # daemon name -> pid, each in its own process group (setsid)
-qemu_pid="" helper_pid="" lock_helper_pid="" sqlite_helper_pid="" printer_pid=""  # qemu_pid is timeout's, which leads QEMU's group
+declare -A qemu_pids=()            # guest number -> timeout's pid (it leads QEMU's group)
+helper_pid="" lock_helper_pid="" sqlite_helper_pid="" printer_pid=""
 
 # Kill everything this run started; pids are cleared once reaped, so nothing reused is hit.
 # shellcheck disable=SC2317 # invoked by the EXIT trap
@@ -118,13 +127,15 @@ cleanup() {
     local pid
     exec 2>/dev/null # no "Killed" job notices
     if ((failed_run && !reported)); then printf 'work directory kept: %s\n' "$work"; fi
-    for pid in "${daemon_pid[@]}" "$qemu_pid"; do
+    for pid in "${daemon_pid[@]}" "${qemu_pids[@]}"; do
         if [[ -n $pid ]]; then kill -KILL -- "-$pid" 2>/dev/null || true; fi
     done
     for pid in "$helper_pid" "$lock_helper_pid" "$sqlite_helper_pid" "$printer_pid"; do
         if [[ -n $pid ]]; then kill -KILL "$pid" 2>/dev/null || true; fi
     done
-    if [[ -s $work/qemu.pid ]]; then kill -KILL "$(<"$work/qemu.pid")" 2>/dev/null || true; fi
+    for pid in "$work"/qemu*.pid; do
+        if [[ -s $pid ]]; then kill -KILL "$(<"$pid")" 2>/dev/null || true; fi
+    done
     wait 2>/dev/null || true
     if ((submount_mounted)); then umount -l "$share/submount" 2>/dev/null || true; fi
     rm -f "$share/host-big.bin" "$share/guest-big.bin"
@@ -185,9 +196,19 @@ start_daemon() { # NAME SOURCE_DIR [ARG]...
 mkdir "$share/submount"
 mount -t tmpfs -o size=4m vfsd-submount "$share/submount" || setup_fail "cannot mount a tmpfs"
 submount_mounted=1
-start_daemon rootfs /
-# The spelling both vfsd and QEMU 7.2's virtiofsd accept.
-start_daemon test "$share" -o xattr -o posix_acl -o announce_submounts
+# Guest N > 1 has daemons of its own ("rootfsN", "testN") serving the same directories.
+guest_suffixes=("")
+((nguests == 2)) && guest_suffixes+=(2)
+daemon_names=()
+declare -A daemon_guest=() # daemon name -> the guest it serves
+for ((g = 1; g <= nguests; g++)); do
+    sfx=${guest_suffixes[g - 1]}
+    start_daemon "rootfs$sfx" /
+    # The spelling both vfsd and QEMU 7.2's virtiofsd accept.
+    start_daemon "test$sfx" "$share" -o xattr -o posix_acl -o announce_submounts
+    daemon_names+=("rootfs$sfx" "test$sfx")
+    daemon_guest[rootfs$sfx]=$g daemon_guest[test$sfx]=$g
+done
 
 # --- files the guest checks -----------------------------------------------------------------
 token=$(tr -d '-' </proc/sys/kernel/random/uuid)
@@ -299,74 +320,97 @@ PY
 sqlite_helper_pid=$!
 
 # --- QEMU -----------------------------------------------------------------------------------
-qemu_args=(
-    -accel "tcg,thread=multi" -cpu max -smp "$smp" -m 1G
-    -object "memory-backend-memfd,id=mem,size=1G,share=on" -numa "node,memdev=mem"
-    -chardev "socket,id=c0,path=$work/rootfs.sock"
-    -device "vhost-user-fs-pci,queue-size=1024,chardev=c0,tag=rootfs"
-    -chardev "socket,id=c1,path=$work/test.sock"
-    -device "vhost-user-fs-pci,queue-size=1024,chardev=c1,tag=test"
-    -nic none -nographic -no-reboot -pidfile "$work/qemu.pid"
-    -kernel "$VMLINUZ" -initrd "$initrd"
-    -append "console=ttyS0 panic=-1 quiet vfsd.script=$guest_script"
-)
-: >"$console"
+# start_qemu SUFFIX N: guest N, on the daemons rootfsSUFFIX and testSUFFIX, its console in
+# console{SUFFIX}.log.
+start_qemu() {
+    local sfx=$1 n=$2
+    local qemu_args=(
+        -accel "tcg,thread=multi" -cpu max -smp "$smp" -m 1G
+        -object "memory-backend-memfd,id=mem,size=1G,share=on" -numa "node,memdev=mem"
+        -chardev "socket,id=c0,path=$work/rootfs$sfx.sock"
+        -device "vhost-user-fs-pci,queue-size=1024,chardev=c0,tag=rootfs"
+        -chardev "socket,id=c1,path=$work/test$sfx.sock"
+        -device "vhost-user-fs-pci,queue-size=1024,chardev=c1,tag=test"
+        -nic none -nographic -no-reboot -pidfile "$work/qemu$sfx.pid"
+        -kernel "$VMLINUZ" -initrd "$initrd"
+        -append "console=ttyS0 panic=-1 quiet vfsd.script=$guest_script vfsd.guest=$n"
+    )
+    : >"$work/console$sfx.log"
+    timeout --kill-after=10 "$timeout_s" qemu-system-x86_64 "${qemu_args[@]}" \
+        </dev/null >"$work/console$sfx.log" 2>&1 &
+    qemu_pids[$n]=$! # timeout puts itself and QEMU in a process group of their own
+}
 t0=$(now_us) # run time counts from QEMU's start
-timeout --kill-after=10 "$timeout_s" qemu-system-x86_64 "${qemu_args[@]}" \
-    </dev/null >"$console" 2>&1 &
-qemu_pid=$! # timeout puts itself and QEMU in a process group of their own
+for ((g = 1; g <= nguests; g++)); do start_qemu "${guest_suffixes[g - 1]}" "$g"; done
+any_qemu_alive() {
+    local pid
+    for pid in "${qemu_pids[@]}"; do
+        if [[ -n $pid ]] && proc_alive "$pid"; then return 0; fi
+    done
+    return 1
+}
 
-# Live view of the console: result lines (everything with --verbose), stamped with run time.
+# Live view of a console: result lines (everything with --verbose), stamped with run time;
+# printer SUFFIX LABEL QEMU_PID for guest 2 ("guest2/" before its lines).
 printer() {
-    local line
-    tail -n +1 -s 0.2 -F --pid="$qemu_pid" "$console" 2>/dev/null | while IFS= read -r line; do
+    local sfx=$1 label=$2 pid=$3 line
+    tail -n +1 -s 0.2 -F --pid="$pid" "$work/console$sfx.log" 2>/dev/null | while IFS= read -r line; do
         line=${line%$'\r'}
         [[ $line == *VFSD-* ]] && line=VFSD-${line#*VFSD-} # drop escape codes before a marker
         case $line in
         VFSD-GUEST-STEP*)
-            printf '%s\n' "${line#VFSD-GUEST-STEP }" >"$work/init-step"
-            if ((verbose)); then printf '[%6ss] | %s\n' "$(elapsed)" "$line"; fi
+            printf '%s\n' "${line#VFSD-GUEST-STEP }" >"$work/init-step$sfx"
+            if ((verbose)); then printf '[%6ss] %s| %s\n' "$(elapsed)" "$label" "$line"; fi
             ;;
         VFSD-GUEST-START*)
-            elapsed >"$work/boot-seconds"
-            printf '[%6ss] guest script started (%s)\n' "$(elapsed)" "${line#VFSD-GUEST-START }"
+            elapsed >"$work/boot-seconds$sfx"
+            printf '[%6ss] %sguest script started (%s)\n' "$(elapsed)" "$label" "${line#VFSD-GUEST-START }"
             ;;
         "VFSD-TEST PASS "* | "VFSD-TEST FAIL "*)
-            printf '[%6ss] %s\n' "$(elapsed)" "${line#VFSD-TEST }"
+            printf '[%6ss] %s%s\n' "$(elapsed)" "$label" "${line#VFSD-TEST }"
             ;;
         VFSD-GUEST-ERROR* | VFSD-GUEST-EXIT* | *"Kernel panic"* | *"BUG:"* | *"Oops"*)
-            printf '[%6ss] %s\n' "$(elapsed)" "$line"
+            printf '[%6ss] %s%s\n' "$(elapsed)" "$label" "$line"
             ;;
-        *) if ((verbose)); then printf '[%6ss] | %s\n' "$(elapsed)" "$line"; fi ;;
+        *) if ((verbose)); then printf '[%6ss] %s| %s\n' "$(elapsed)" "$label" "$line"; fi ;;
         esac
     done
 }
-printer &
-printer_pid=$!
+printer_pids=()
+for ((g = 1; g <= nguests; g++)); do
+    sfx=${guest_suffixes[g - 1]}
+    printer "$sfx" "${sfx:+guest$sfx/}" "${qemu_pids[$g]}" &
+    printer_pids+=($!)
+done
+printer_pid=${printer_pids[0]}
 
 # Watchdog: every daemon exit before QEMU's is a crash, and the guest would hang on it; a boot
 # that never reaches the guest script hangs too (typically in mount). Stop QEMU in both cases.
 declare -A died_early
 boot_hung="" stop_at=""
 stop_qemu() { # TERM now (QEMU shuts down cleanly); the loop escalates to KILL after 10 s
-    kill -TERM -- "-$qemu_pid" 2>/dev/null || true
+    local pid
+    for pid in "${qemu_pids[@]}"; do kill -TERM -- "-$pid" 2>/dev/null || true; done
     stop_at=${stop_at:-$(now_us)}
 }
-while proc_alive "$qemu_pid"; do
+while any_qemu_alive; do
     if [[ -n $stop_at ]] && (($(now_us) - stop_at > 10000000)); then
-        kill -KILL -- "-$qemu_pid" 2>/dev/null || true
+        for pid in "${qemu_pids[@]}"; do kill -KILL -- "-$pid" 2>/dev/null || true; done
     fi
-    if [[ -z $boot_hung && ! -e $work/boot-seconds ]] &&
-        (($(now_us) - t0 > boot_timeout_s * 1000000)); then
-        boot_hung="guest script did not start within $boot_timeout_s s"
-        boot_hung+=" (last init step: $(cat "$work/init-step" 2>/dev/null || echo none))"
-        stop_qemu
-    fi
-    for name in rootfs test; do
+    for sfx in "${guest_suffixes[@]}"; do
+        if [[ -z $boot_hung && ! -e $work/boot-seconds$sfx ]] &&
+            (($(now_us) - t0 > boot_timeout_s * 1000000)); then
+            boot_hung="guest${sfx:-1} script did not start within $boot_timeout_s s"
+            boot_hung+=" (last init step: $(cat "$work/init-step$sfx" 2>/dev/null || echo none))"
+            stop_qemu
+        fi
+    done
+    for name in "${daemon_names[@]}"; do
         if [[ -z ${died_early[$name]:-} ]] && ! proc_alive "${daemon_pid[$name]}"; then
-            # QEMU closes its sockets while exiting: give it a moment to finish first.
-            for ((i = 0; i < 30; i++)); do proc_alive "$qemu_pid" && sleep 0.1; done
-            if proc_alive "$qemu_pid"; then
+            # Its QEMU closes the sockets while exiting: give it a moment to finish first.
+            pid=${qemu_pids[${daemon_guest[$name]}]}
+            for ((i = 0; i < 30; i++)); do proc_alive "$pid" && sleep 0.1; done
+            if proc_alive "$pid"; then
                 died_early[$name]=1
                 stop_qemu
 
@@ -375,17 +419,20 @@ while proc_alive "$qemu_pid"; do
     done
     sleep 0.5
 done
-qemu_rc=0
-wait "$qemu_pid" || qemu_rc=$?
-qemu_pid=""
-rm -f "$work/qemu.pid"
+declare -A qemu_rcs=()
+for ((g = 1; g <= nguests; g++)); do
+    qemu_rcs[$g]=0
+    wait "${qemu_pids[$g]}" || qemu_rcs[$g]=$?
+    qemu_pids[$g]=""
+done
+rm -f "$work"/qemu*.pid
 total=$(elapsed)
-wait "$printer_pid" 2>/dev/null || true
+for pid in "${printer_pids[@]}"; do wait "$pid" 2>/dev/null || true; done
 printer_pid=""
 
 # --- host-side checks after the VM is gone --------------------------------------------------
 # Daemons exit on their own, status 0, once the VMM disconnects.
-for name in rootfs test; do
+for name in "${daemon_names[@]}"; do
     pid=${daemon_pid[$name]}
     for ((i = 0; i < 50; i++)); do proc_alive "$pid" || break; sleep 0.1; done
     if proc_alive "$pid"; then
@@ -414,15 +461,24 @@ done
 
 if [[ -n $boot_hung ]]; then
     result "FAIL guest-boot $boot_hung"
-elif ((qemu_rc == 124 || qemu_rc == 137)); then
-
-    result "FAIL qemu-exit timed out after $timeout_s s"
-elif ((qemu_rc != 0)); then
-    result "FAIL qemu-exit status $qemu_rc"
 fi
+for ((g = 1; g <= nguests; g++)); do
+    label=${guest_suffixes[g - 1]:+guest$g/}
+    if ((qemu_rcs[$g] == 124 || qemu_rcs[$g] == 137)); then
+        result "FAIL ${label}qemu-exit timed out after $timeout_s s"
+    elif ((qemu_rcs[$g] != 0)); then
+        result "FAIL ${label}qemu-exit status ${qemu_rcs[$g]}"
+    fi
+done
 
-# Result lines, with \r and any escape codes or printk text before the marker removed.
+# Result lines, with \r and any escape codes or printk text before the marker removed; a
+# second guest's check names get "guest2/" in front.
 sed -e 's/\r$//' -e 's/^.*\(VFSD-\(TEST\|GUEST\|SHA\)\)/\1/' "$console" >"$work/console.txt"
+if ((nguests == 2)); then
+    sed -e 's/\r$//' -e 's/^.*\(VFSD-\(TEST\|GUEST\|SHA\)\)/\1/' \
+        -e 's/^VFSD-TEST \([A-Z-]*\) /VFSD-TEST \1 guest2\//' \
+        "$work/console2.log" >"$work/console2.txt"
+fi
 known_hit=0
 for name in "${known_failures[@]}"; do
     if grep -q "^VFSD-TEST FAIL $name\( \|$\)" "$work/console.txt"; then
@@ -435,11 +491,24 @@ guest_fails=$(grep -c '^VFSD-TEST FAIL ' "$work/console.txt" || true)
 while IFS= read -r line; do
     result "FAIL guest-init ${line#VFSD-GUEST-ERROR }"
 done < <(grep '^VFSD-GUEST-ERROR' "$work/console.txt" || true)
-exit_line=$(grep -m1 '^VFSD-GUEST-EXIT ' "$work/console.txt" || true)
-if [[ -z $exit_line ]]; then
-    result "FAIL guest-exit no VFSD-GUEST-EXIT line on the console (guest hung or crashed)"
-elif [[ ${exit_line#VFSD-GUEST-EXIT } != 0 && $guest_fails == 0 && $known_hit == 0 ]]; then
-    result "FAIL guest-exit guest script exited with status ${exit_line#VFSD-GUEST-EXIT } without reporting a failure"
+check_guest_exit() { # CONSOLE_TXT LABEL FAILS
+    local exit_line
+    exit_line=$(grep -m1 '^VFSD-GUEST-EXIT ' "$1" || true)
+    if [[ -z $exit_line ]]; then
+        result "FAIL ${2}guest-exit no VFSD-GUEST-EXIT line on the console (guest hung or crashed)"
+    elif [[ ${exit_line#VFSD-GUEST-EXIT } != 0 && $3 == 0 && $known_hit == 0 ]]; then
+        result "FAIL ${2}guest-exit guest script exited with status ${exit_line#VFSD-GUEST-EXIT } without reporting a failure"
+    fi
+}
+check_guest_exit "$work/console.txt" "" "$guest_fails"
+if ((nguests == 2)); then
+    guest2_fails=$(grep -c '^VFSD-TEST FAIL ' "$work/console2.txt" || true)
+    while IFS= read -r line; do
+        result "FAIL guest2/guest-init ${line#VFSD-GUEST-ERROR }"
+    done < <(grep '^VFSD-GUEST-ERROR' "$work/console2.txt" || true)
+    check_guest_exit "$work/console2.txt" guest2/ "$guest2_fails"
+    guest_fails=$((guest_fails + guest2_fails))
+    grep '^VFSD-TEST ' "$work/console2.txt" >>"$work/console.txt" || true
 fi
 
 # The guest-written 256 MiB file, hashed again on the host.
@@ -478,14 +547,14 @@ logdir=${VFSD_VM_LOGDIR:-$cache/logs}
 mkdir -p "$logdir"
 base=$(basename "$script" .sh)-$(basename "$daemon")
 cp "$work/console.txt" "$logdir/$base.console.log"
-for name in rootfs test; do cp "$work/daemon-$name.log" "$logdir/$base.daemon-$name.log"; done
+for name in "${daemon_names[@]}"; do cp "$work/daemon-$name.log" "$logdir/$base.daemon-$name.log"; done
 
 boot=$(cat "$work/boot-seconds" 2>/dev/null || echo '?')
 printf 'QEMU start to guest script: %s s, QEMU total: %s s; logs: %s/%s.*\n' "$boot" "$total" "$logdir" "$base"
 if ((failed)); then
     printf -- '--- last console lines ---\n'
     tail -n 15 "$work/console.txt"
-    for name in rootfs test; do
+    for name in "${daemon_names[@]}"; do
         printf -- '--- daemon-%s.log (tail) ---\n' "$name"
         tail -n 10 "$work/daemon-$name.log"
     done

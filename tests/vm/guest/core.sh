@@ -17,15 +17,12 @@ set -uo pipefail
 
 T=${1:?usage: core.sh TESTDIR}
 W=$T/core # each check works in $W/<name>
-CHECK_TIMEOUT=${VFSD_CHECK_TIMEOUT:-300}
 export T W
 exec 3>&1 # checks print VFSD-SHA lines on fd 3, straight to the console
+# shellcheck source=lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh" # run, report, fail
 
 # --- helpers used inside checks (each check runs in bash with set -euo pipefail) ---------------
-fail() {
-    printf '%s\n' "$*" >&2
-    exit 1
-}
 expect_eq() { # ACTUAL EXPECTED WHAT
     [[ $1 == "$2" ]] || fail "$3: got '${1:0:120}', want '${2:0:120}'"
 }
@@ -683,32 +680,8 @@ t_posix_differential() {
     [[ $(wc -l <host.cmp) -gt 70 ]] || fail "the transcript is short: $(wc -l <host.cmp) lines"
 }
 
-# --- runner -------------------------------------------------------------------------------------
-failures=0
-# run NAME [LIMIT]: t_NAME in its own bash (errexit on) with a time limit; one result line.
-run() {
-    local name=$1 limit=${2:-$CHECK_TIMEOUT} fn out rc reason
-    fn=t_${name//-/_}
-    mkdir -p "$W/$name"
-    out=$(cd "$W/$name" && timeout -k 5 "$limit" bash -c "set -euo pipefail; $fn" 2>&1)
-    rc=$?
-    if ((rc == 0)); then
-        echo "VFSD-TEST PASS $name"
-        rm -rf "${W:?}/$name"
-        return
-    fi
-    if ((rc == 124 || rc == 137)); then
-        reason="timed out after $limit s"
-    else
-        reason=$(printf '%s\n' "$out" | grep -v '^[[:space:]]*$' | tail -n 1)
-        reason="${reason:-exit status $rc}"
-    fi
-    echo "VFSD-TEST FAIL $name ${reason:0:300}"
-    failures=$((failures + 1))
-}
-
-mapfile -t checks < <(compgen -A function t_)
-export -f fail expect_eq drop_caches sha renameat2_py "${checks[@]}"
+# --- runner: tests/vm/guest/lib.sh ---------------------------------------------------------
+export_checks expect_eq drop_caches sha renameat2_py
 mkdir -p "$W"
 
 run visibility 60

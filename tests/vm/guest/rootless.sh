@@ -4,16 +4,8 @@
 # and the subordinate ids from /etc/subuid are the rest. Usage: rootless.sh TESTDIR
 set -uo pipefail
 T=${1:?usage: rootless.sh TESTDIR}
-rc=0
-
-report() { # NAME STATUS [REASON]
-    if (($2 == 0)); then
-        echo "VFSD-TEST PASS $1"
-    else
-        echo "VFSD-TEST FAIL $1 ${3:-}"
-        rc=1
-    fi
-}
+# shellcheck source=lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh" # report
 
 drop_caches() {
     sync
@@ -50,4 +42,4 @@ report kept-files $?
 
 rm -rf "$d"
 report cleanup $?
-exit $rc
+((failures == 0))

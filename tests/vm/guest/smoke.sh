@@ -2,16 +2,8 @@
 # Quick guest script: both shares are virtiofs and a file round-trips. Usage: smoke.sh TESTDIR
 set -uo pipefail
 dir=${1:?usage: smoke.sh TESTDIR}
-rc=0
-
-report() { # NAME STATUS [REASON]
-    if (($2 == 0)); then
-        echo "VFSD-TEST PASS $1"
-    else
-        echo "VFSD-TEST FAIL $1 ${3:-}"
-        rc=1
-    fi
-}
+# shellcheck source=lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh" # report
 
 fs_type() { stat -f -c %t "$1"; } # 65735546 = FUSE_SUPER_MAGIC
 
@@ -21,4 +13,4 @@ report root-is-virtiofs $? "/ is $(fs_type /)"
 report test-is-virtiofs $? "$dir is $(fs_type "$dir")"
 echo smoke >"$dir/smoke" && [[ $(cat "$dir/smoke") == smoke ]] && rm "$dir/smoke"
 report write-read $?
-exit $rc
+((failures == 0))

@@ -13,12 +13,8 @@ W=$T/workloads
 export T W HOME=/tmp GIT_CONFIG_NOSYSTEM=1
 export GIT_AUTHOR_NAME=vfsd GIT_AUTHOR_EMAIL=vfsd@test GIT_COMMITTER_NAME=vfsd \
     GIT_COMMITTER_EMAIL=vfsd@test
-failures=0
-
-fail() {
-    printf '%s\n' "$*" >&2
-    exit 1
-}
+# shellcheck source=lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh" # run, report, fail
 
 # A repository with a real history, cloned on the share (git links objects), then checked.
 t_git() {
@@ -86,24 +82,7 @@ t_stress_ng() {
     ! grep -qi 'fail' stress.log || fail "stress-ng: $(grep -m1 -i fail stress.log)"
 }
 
-run() { # NAME LIMIT
-    local name=$1 fn out rc
-    fn=t_${name//-/_}
-    mkdir -p "$W/$name"
-    out=$(cd "$W/$name" && timeout -k 5 "$2" bash -c "set -euo pipefail; $fn" 2>&1)
-    rc=$?
-    if ((rc == 0)); then
-        echo "VFSD-TEST PASS $name"
-        rm -rf "${W:?}/$name"
-    else
-        ((rc == 124 || rc == 137)) && out="timed out after $2 s"
-        echo "VFSD-TEST FAIL $name $(printf '%s\n' "$out" | grep -v '^[[:space:]]*$' | tail -n 1 | cut -c1-300)"
-        failures=$((failures + 1))
-    fi
-}
-
-mapfile -t checks < <(compgen -A function t_)
-export -f fail "${checks[@]}"
+export_checks
 mkdir -p "$W" "$W/stress-ng"
 
 run git 300
