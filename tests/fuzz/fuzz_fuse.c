@@ -3,7 +3,9 @@
  * passthrough filesystem on a scratch directory.
  *
  * Input: one config byte (bit 0 readonly, bit 1 readdirplus, bits 2-3 cache policy, bit 4
- * xattr, bit 5 POSIX and flock locks, bit 6 announced submounts), then
+ * xattr, bit 5 POSIX and flock locks, bit 6 announced submounts, bit 7 the 7.38 side: POSIX
+ * ACLs, security labels and supplementary groups agreed at INIT, an xattr map, inodes held
+ * by file handles), then
  * records until the input ends:
  *     u16 writable capacity | u8 shape | u16 length | length bytes of request
  * shape: bits 0-1 readable iovecs (1 + n % 3), bits 2-3 writable iovecs (1 + n % 3),
@@ -316,7 +318,7 @@ static void serve_record(struct fuse_server *srv, size_t cap, uint8_t shape, con
 		free(wr[i].iov_base);
 }
 
-static void send_init(struct fuse_server *srv)
+static void send_init(struct fuse_server *srv, uint64_t extra)
 {
 	struct {
 		struct fuse_in_header h;
@@ -327,7 +329,8 @@ static void send_init(struct fuse_server *srv)
 		       .max_readahead = 131072,
 		       .flags = FUSE_ASYNC_READ | FUSE_ATOMIC_O_TRUNC | FUSE_BIG_WRITES |
 				FUSE_DO_READDIRPLUS | FUSE_READDIRPLUS_AUTO | FUSE_PARALLEL_DIROPS |
-				FUSE_MAX_PAGES | FUSE_INIT_EXT },
+				FUSE_MAX_PAGES | FUSE_INIT_EXT | (uint32_t)extra,
+		       .flags2 = (uint32_t)(extra >> 32) },
 	};
 	struct {
 		struct fuse_out_header h;
@@ -351,6 +354,8 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	return 0;
 }
 
+static struct vfsd_xattrmap xattr_map;
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct fuzz_in in = { data, size };
@@ -366,14 +371,27 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		.posix_lock = conf & 32,
 		.flock = conf & 32,
 		.announce_submounts = conf & 64,
+		.posix_acl = conf & 128,
+		.security_label = conf & 128,
+		.file_handles = conf & 128 ? VFSD_FILE_HANDLES_PREFER : VFSD_FILE_HANDLES_NEVER,
+		.xattrmap = conf & 128 ? &xattr_map : NULL,
 	};
+	/* POSIX_ACL, DONT_MASK, SETXATTR_EXT, SECURITY_CTX, CREATE_SUPP_GROUP */
+	const uint64_t ext_flags = FUSE_POSIX_ACL | FUSE_DONT_MASK | FUSE_SETXATTR_EXT |
+				   FUSE_SECURITY_CTX | (1ULL << 34);
 	static bool once;
 	int fds_before, r;
 
 	if (!once) {
+		char err[128];
+
 		/* EFBIG is the answer past MAX_FILE_SIZE, not a signal (libFuzzer installs its
 		 * own handler after LLVMFuzzerInitialize). */
 		signal(SIGXFSZ, SIG_IGN);
+		/* guest trusted.* in the host's user.virtiofs.*, everything else as it is */
+		FUZZ_CHECK(vfsd_xattrmap_parse(":prefix:all:trusted.:user.virtiofs.: :ok:all:::",
+					       &xattr_map, err, sizeof(err)) == 0,
+			   "xattrmap: %s", err);
 		once = true;
 	}
 	if (tree_dirty)
@@ -384,7 +402,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	r = vfsd_passthrough_new(&cfg, &fs);
 	FUZZ_CHECK(r == 0, "vfsd_passthrough_new: %s", strerror(-r));
 	fuse_server_init(&srv, &vfsd_passthrough_ops, fs);
-	send_init(&srv);
+	send_init(&srv, conf & 128 ? ext_flags : 0);
 
 	for (int n = 0; n < MAX_RECORDS && in.left > 0; n++) {
 		size_t cap = (size_t)fuzz_take(&in, 2);

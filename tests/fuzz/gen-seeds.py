@@ -14,17 +14,35 @@ STATFS, RELEASE, FSYNC, FLUSH, INIT, OPENDIR, READDIR, RELEASEDIR = 17, 18, 20, 
 ACCESS, CREATE, INTERRUPT, DESTROY, BATCH_FORGET, READDIRPLUS, RENAME2 = 34, 35, 36, 38, 42, 44, 45
 FALLOCATE, LSEEK, COPY_FILE_RANGE, SYNCFS = 43, 46, 47, 50
 SETXATTR, GETXATTR, LISTXATTR, REMOVEXATTR, GETLK, SETLK, SETLKW = 21, 22, 23, 24, 31, 32, 33
-# conf bits: 1 readonly, 2 readdirplus, 4|8 cache policy, 16 xattr, 32 locks, 64 submounts
+TMPFILE = 51
+# conf bits: 1 readonly, 2 readdirplus, 4|8 cache policy, 16 xattr, 32 locks, 64 submounts,
+# 128 ACLs + security labels + supplementary groups + an xattr map + file handles
 FIX_LEN = 0x10  # shape bit: the harness writes the real length into the header
 
 unique = 100
 
 
-def fuse_req(opcode, nodeid=0, args=b"", uid=0, gid=0):
+def fuse_req(opcode, nodeid=0, args=b"", uid=0, gid=0, ext=b""):
     global unique
     unique += 1
-    return struct.pack("<IIQQIIIHH", 40 + len(args), opcode, unique, nodeid, uid, gid, 1234,
-                       0, 0) + args
+    return struct.pack("<IIQQIIIHH", 40 + len(args) + len(ext), opcode, unique, nodeid, uid, gid,
+                       1234, len(ext) // 8, 0) + args + ext
+
+
+def pad8(b):
+    return b + b"\0" * (-len(b) % 8)
+
+
+def secctx(name_=None, value=b""):
+    # request extension: {size, type = number of contexts}, then {size, padding} name value
+    body = b"" if name_ is None else struct.pack("<II", len(value), 0) + name(name_) + value
+    rec_ = pad8(struct.pack("<II", 0, 0 if name_ is None else 1) + body)
+    return struct.pack("<II", len(rec_), 0 if name_ is None else 1) + rec_[8:]
+
+
+def groups(*gids):
+    rec_ = pad8(struct.pack("<III", 0, 32, len(gids)) + b"".join(struct.pack("<I", g) for g in gids))
+    return struct.pack("<II", len(rec_), 32) + rec_[8:]
 
 
 def rec(req, cap=4096, shape=FIX_LEN):
@@ -114,6 +132,27 @@ def fuse_seeds():
         rec(fuse_req(SETLK, 2, lk(1, 8, 0, 9, F_UNLCK))) + \
         rec(fuse_req(INTERRUPT, 0, struct.pack("<Q", 5))) + \
         rec(fuse_req(RELEASE, 2, struct.pack("<QIIQ", 1, 0, 0, 0)))
+    # ACLs (SETXATTR_EXT), labels and groups (7.38 extensions), TMPFILE, the xattr map
+    acl = struct.pack("<I", 2) + b"".join(struct.pack("<HHI", t, p, i) for t, p, i in
+                                          ((1, 6, 2**32 - 1), (2, 4, 1001), (4, 4, 2**32 - 1),
+                                           (0x10, 4, 2**32 - 1), (0x20, 0, 2**32 - 1)))
+    label = secctx("security.selinux", b"system_u:object_r:tmp_t:s0")
+    s["acl-ext-tmpfile"] = bytes([16 | 128]) + \
+        rec(fuse_req(MKDIR, 1, struct.pack("<II", 0o755, 0o22) + name("sd"), ext=label)) + \
+        rec(fuse_req(CREATE, 1, struct.pack("<IIII", os.O_RDWR, 0o644, 0, 0) + name("sf"),
+                     uid=1001, gid=1001, ext=secctx() + groups(0))) + \
+        rec(fuse_req(TMPFILE, 1, struct.pack("<IIII", os.O_RDWR | 0o20200000, 0o600, 0o22, 0) +
+                     name("/"), ext=secctx())) + \
+        rec(fuse_req(LINK, 4, struct.pack("<Q", 4) + name("linked"))) + \
+        rec(fuse_req(SETXATTR, 3, struct.pack("<IIII", len(acl), 0, 1, 0) +
+                     name("system.posix_acl_access") + acl)) + \
+        rec(fuse_req(GETXATTR, 3, struct.pack("<II", 64, 0) + name("system.posix_acl_access")),
+            cap=96) + \
+        rec(fuse_req(SETXATTR, 3, struct.pack("<IIII", 1, 0, 0, 0) + name("trusted.t") + b"1")) + \
+        rec(fuse_req(LISTXATTR, 3, struct.pack("<II", 256, 0)), cap=300) + \
+        rec(fuse_req(SYMLINK, 1, name("sl") + name("sf"), ext=secctx(""))) + \
+        rec(fuse_req(MKNOD, 1, struct.pack("<IIII", 0o100644, 0, 0o22, 0) + name("sn"),
+                     ext=groups(1, 2, 3)))
     return s
 
 
