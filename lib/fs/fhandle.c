@@ -91,7 +91,9 @@ int fh_of(struct vfsd_passthrough *fs, int fd, const struct statx *st, struct fi
 		warn_fallback(fs, st->stx_mnt_id, strerror(err));
 		return 0;
 	}
-	mfd = mount_fd_for(fs, st->stx_mnt_id, fd, st->stx_mode & S_IFMT);
+	/* The mount id name_to_handle_at reports: the one open_by_handle_at will need, also
+	 * where statx has no STATX_MNT_ID. */
+	mfd = mount_fd_for(fs, (uint64_t)mnt, fd, st->stx_mode & S_IFMT);
 	if (mfd < 0) {
 		free(fh);
 		if (fs->cfg.file_handles == VFSD_FILE_HANDLES_MANDATORY)

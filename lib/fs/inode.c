@@ -126,13 +126,15 @@ static void hash_grow(struct inode_table *t)
 	free(oldh);
 }
 
-/* Removes the inode if nobody references it; called with the lock held. Returns the fd to close. */
+/* Removes the inode if nobody references it; called with the lock held. Returns the fd to
+ * close (-1 for none), and -2 when the inode was kept. */
+#define INODE_KEPT (-2)
 static int maybe_free_locked(struct inode_table *t, struct fs_inode *i)
 {
 	int fd;
 
 	if (i->nlookup > 0 || i->refs > 0 || i->slot == FS_ROOT_ID)
-		return -1;
+		return INODE_KEPT;
 	hash_remove(t, i);
 	slot_release(&t->slots, i->slot);
 	t->count--;
@@ -191,10 +193,13 @@ void inode_put(struct vfsd_passthrough *fs, struct fs_inode *inode)
 		return;
 	pthread_mutex_lock(&fs->inodes.lock);
 	inode->refs--;
-	fd = maybe_free_locked(&fs->inodes, inode);
-	if (fd < 0 && inode->refs == 0 && inode->fh && inode->slot != FS_ROOT_ID) {
-		/* the inode stays (the guest knows it); its fd goes, the handle is enough */
-		fd = __atomic_exchange_n(&inode->fd, -1, __ATOMIC_ACQ_REL);
+	fd = maybe_free_locked(&fs->inodes, inode); /* inode may be gone after this */
+	if (fd == INODE_KEPT) {
+		fd = -1;
+		if (inode->refs == 0 && inode->fh && inode->slot != FS_ROOT_ID) {
+			/* the guest still knows it: its fd goes, the handle is enough */
+			fd = __atomic_exchange_n(&inode->fd, -1, __ATOMIC_ACQ_REL);
+		}
 	}
 	pthread_mutex_unlock(&fs->inodes.lock);
 	vfsd_closep(&fd);

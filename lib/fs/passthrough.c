@@ -205,7 +205,7 @@ static int fs_init(void *opaque, uint64_t capable, uint64_t *want)
 	}
 	if (fs->cfg.security_label) {
 		if (!(capable & FUSE_SECURITY_CTX)) {
-			log_error("fuse: --security-label needs SECURITY_CTX from the guest kernel");
+			log_error("fuse: --security-label needs SECURITY_CTX with protocol 7.38 (Linux 6.1) from the guest kernel");
 			return -EPROTO;
 		}
 		*want |= FUSE_SECURITY_CTX;

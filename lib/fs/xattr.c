@@ -97,7 +97,8 @@ static ssize_t run_xattr(struct vfsd_passthrough *fs, const struct fs_inode *ino
 	return r < 0 ? -saved : r;
 }
 
-static int kill_sgid(struct vfsd_passthrough *fs, const struct fs_inode *inode)
+/* Drops the setgid bit; returns 1 (*old_mode set) if it did, 0 if there was none, or -errno. */
+static int kill_sgid(struct vfsd_passthrough *fs, const struct fs_inode *inode, mode_t *old_mode)
 {
 	struct statx st;
 	char name[16];
@@ -108,7 +109,8 @@ static int kill_sgid(struct vfsd_passthrough *fs, const struct fs_inode *inode)
 	snprintf(name, sizeof(name), "%d", inode->fd);
 	if (fchmodat(fs->proc_self_fd, name, st.stx_mode & 07777 & ~S_ISGID, 0) < 0)
 		return -errno;
-	return 0;
+	*old_mode = st.stx_mode & 07777;
+	return 1;
 }
 
 /* Room for a host name: the longest the host takes (XATTR_NAME_MAX) and one byte to spare,
@@ -146,15 +148,26 @@ static ssize_t xattr_call(struct vfsd_passthrough *fs, uint64_t nodeid, const st
 		fs_xattr_drop_cap(fs, inode, -1);
 	/* The guest kernel asks this when the caller could not keep the setgid bit (not in the
 	 * file's group, no CAP_FSETID); vfsd, which has CAP_FSETID, drops it itself. */
+	mode_t old_mode = 0;
+	int killed = 0;
+
 	if (a->op == XOP_SET && fs->acl && (a->setxattr_flags & FUSE_SETXATTR_ACL_KILL_SGID) &&
 	    strcmp(mapped.name, "system.posix_acl_access") == 0) {
-		r = kill_sgid(fs, inode);
-		if (r < 0) {
+		killed = kill_sgid(fs, inode, &old_mode);
+		if (killed < 0) {
 			inode_put(fs, inode);
-			return r;
+			return killed;
 		}
 	}
 	r = run_xattr(fs, inode, &mapped);
+	if (r < 0 && killed > 0) {
+		char name[16];
+
+		/* the ACL was refused: the file keeps the mode it had */
+		snprintf(name, sizeof(name), "%d", inode->fd);
+		if (fchmodat(fs->proc_self_fd, name, old_mode, 0) < 0)
+			log_warn("xattr: cannot restore the setgid bit: %s", strerror(errno));
+	}
 	inode_put(fs, inode);
 	return r;
 }
@@ -273,7 +286,7 @@ static size_t filter_list(const struct vfsd_passthrough *fs, char *list, size_t 
 			break; /* not terminated: the host's list is always, so never seen */
 		if (fs->cfg.xattrmap)
 			name = vfsd_xattrmap_to_guest(fs->cfg.xattrmap, name);
-		if (name && *name && !is_blocked_acl(name)) {
+		if (name && *name && (fs->acl || !is_blocked_acl(name))) {
 			size_t m = strlen(name);
 
 			memmove(list + out, name, m); /* out <= name: shorter or in place */

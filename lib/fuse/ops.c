@@ -59,6 +59,11 @@ static int do_init(struct fuse_req *req)
 		return -EPROTO;
 	}
 
+	/* Before 7.38 a security context came as a bare trailing argument, not as an extension
+	 * record: vfsd parses only the records, so such a kernel is not offered to the fs. */
+	if (in.minor < 38)
+		capable &= ~FUSE_SECURITY_CTX;
+
 	pthread_mutex_lock(&srv->lock);
 	if (srv->initialized) {
 		log_info("fuse: INIT on a live session, starting over");

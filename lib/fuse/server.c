@@ -160,6 +160,12 @@ static int parse_secctx(struct fuse_req *req, const uint8_t *p, size_t len, uint
 	if (namelen == 0 || namelen == len - sizeof(sc) || sc.size == 0 ||
 	    sc.size > len - sizeof(sc) - namelen - 1)
 		return -EINVAL;
+	/* A security module's attribute, never another namespace (an ACL, trusted.*). */
+	if (strncmp(name, "security.", 9) != 0) {
+		log_warn("fuse: %s carries a security context named '%.*s', refused",
+			 fuse_opcode_name(req->in.opcode), (int)namelen, name);
+		return -EINVAL;
+	}
 	req->ctx.secctx_name = name;
 	req->ctx.secctx = name + namelen + 1;
 	req->ctx.secctx_len = sc.size;
@@ -181,7 +187,7 @@ static int parse_extensions(struct fuse_req *req)
 
 	if (extlen == 0)
 		goto check;
-	if (req->in.opcode == FUSE_WRITE || extlen > req->arglen - req->pos ||
+	if (!is_creating_op(req->in.opcode) || extlen > req->arglen - req->pos ||
 	    !(enabled & (FUSE_SECURITY_CTX | FUSE_CREATE_SUPP_GROUP))) {
 		log_warn("fuse: %s with %zu bytes of extensions the session did not agree",
 			 fuse_opcode_name(req->in.opcode), extlen);
@@ -311,6 +317,8 @@ uint32_t fuse_server_handle_async(struct fuse_server *srv, const struct iovec *r
 	if (req.in.opcode != FUSE_WRITE)
 		req.arglen = copy_len;
 	err = parse_extensions(&req);
+	if (err == 0 && req.arglen < op->min_arg)
+		err = -EINVAL; /* the extensions took bytes the fixed arguments need */
 	if (err < 0)
 		goto reply;
 	err = op->fn(&req);

@@ -916,6 +916,9 @@ static void test_posix_acl(struct t_ctx *t)
 	CHECK(t, (st.st_mode & 07777) == 0640, "mode 0%o after the ACL", st.st_mode & 07777);
 	CHECK_OK(t, fc_getxattr(c, f, "system.posix_acl_access", buf, sizeof(buf), &n));
 	CHECK(t, n == len && memcmp(buf, acl, len) == 0, "ACL read back: %zu bytes", n);
+	CHECK_OK(t, fc_listxattr(c, f, buf, sizeof(buf), &n));
+	CHECK(t, list_has(buf, n, "system.posix_acl_access"), "the list hides the ACL (%zu bytes)",
+	      n); /* cp -a and rsync -X copy what the list names */
 	/* a default ACL decides the mode of what is created below it, not the umask */
 	len = make_acl(acl, 7, 7, 5, 7, 0);
 	CHECK_OK(t, fc_setxattr(c, d, "system.posix_acl_default", acl, len, 0));
@@ -1041,13 +1044,19 @@ static void test_security_label(struct t_ctx *t)
 	CHECK_OK(t, fc_mkdir(c, FC_ROOT, "plain", 0755, &e));
 	CHECK(t, lgetxattr(t_path(t, "plain"), "trusted.virtiofs.security.selinux", buf, sizeof(buf)) < 0,
 	      "a label appeared without a context");
-	/* a label the map refuses: the creation is undone and refused */
-	ext_next(c, ext, secctx_ext(ext, 1, "trusted.virtiofs.x", label));
-	CHECK_ERR(t, fc_mkdir(c, FC_ROOT, "refused", 0755, &e), EPERM);
+	/* a label the host refuses (not a valid capability): the creation is undone */
+	ext_next(c, ext, secctx_ext(ext, 1, "security.capability", "bad"));
+	CHECK_ERR(t, fc_mkdir(c, FC_ROOT, "refused", 0755, &e), EINVAL);
 	CHECK(t, !t_exists(t, "refused"), "a refused label left the directory behind");
-	ext_next(c, ext, secctx_ext(ext, 1, "trusted.virtiofs.x", label));
-	CHECK_ERR(t, fc_create(c, FC_ROOT, "refused", O_CREAT | O_RDWR, 0644, &e, &o), EPERM);
+	ext_next(c, ext, secctx_ext(ext, 1, "security.capability", "bad"));
+	CHECK_ERR(t, fc_create(c, FC_ROOT, "refused", O_CREAT | O_RDWR, 0644, &e, &o), EINVAL);
 	CHECK(t, !t_exists(t, "refused"), "a refused label left the file behind");
+	/* a "context" outside security.* (an ACL, trusted.*) is refused before anything */
+	ext_next(c, ext, secctx_ext(ext, 1, "trusted.virtiofs.x", label));
+	CHECK_ERR(t, fc_mkdir(c, FC_ROOT, "refused", 0755, &e), EINVAL);
+	ext_next(c, ext, secctx_ext(ext, 1, "system.posix_acl_default", label));
+	CHECK_ERR(t, fc_mkdir(c, FC_ROOT, "refused", 0755, &e), EINVAL);
+	CHECK(t, !t_exists(t, "refused"), "a refused context created the directory");
 	/* malformed: no context record, two contexts, an empty value, an unknown type */
 	CHECK_ERR(t, fc_mkdir(c, FC_ROOT, "x", 0755, &e), EINVAL);
 	ext_next(c, ext, secctx_ext(ext, 2, "security.selinux", label));
@@ -1062,6 +1071,23 @@ static void test_security_label(struct t_ctx *t)
 	CHECK_ERR(t, fc_mkdir(c, FC_ROOT, "x", 0755, &e), EINVAL);
 	CHECK(t, !t_exists(t, "x"), "a refused request created x");
 	t_still_serving(t, c);
+}
+
+/* --security-label with a kernel older than 7.38 (its context format is not the extension
+ * records vfsd reads): INIT fails with EPROTO, rather than every creation later. */
+static void test_security_label_needs_738(struct t_ctx *t)
+{
+	struct fuse_init_out out;
+	int r;
+
+	t_daemon(t, "--security-label", NULL);
+	t_connect(t, NULL);
+	CHECK_FE(t, fe_start(t->dev));
+	r = fc_init_with(&t->fc, 7, 37, FUSE_ASYNC_READ | FUSE_INIT_EXT | FUSE_SECURITY_CTX, &out);
+	CHECK(t, r == -EPROTO, "INIT 7.37 with SECURITY_CTX: %s", fc_strerror(&t->fc, r));
+	r = fc_init_plus(&t->fc, FUSE_SECURITY_CTX);
+	CHECK(t, r == 0, "INIT 7.38 after it: %s", fc_strerror(&t->fc, r));
+	t_still_serving(t, &t->fc);
 }
 
 /* CREATE_SUPP_GROUP: a creator's group that the daemon cannot know otherwise decides on the
@@ -1097,6 +1123,14 @@ static void test_supp_groups(struct t_ctx *t)
 	CHECK_OK(t, fc_mkdir(c, d, "sub", 0755, &e));
 	ext_next(c, ext, groups_ext(ext, (uint32_t[]){ 600 }, 1)); /* not the directory's group */
 	CHECK_ERR(t, fc_mkdir(c, d, "other", 0755, &e), EACCES);
+	/* extensions belong to creating ops only: a READ with one is refused, whole */
+	{
+		char rbuf[16];
+		size_t got;
+
+		ext_next(c, ext, groups_ext(ext, (uint32_t[]){ 500 }, 1));
+		CHECK_ERR(t, fc_read(c, d, 1, 0, rbuf, sizeof(rbuf), &got), EINVAL);
+	}
 	/* a record whose size disagrees with its count */
 	groups_ext(ext, (uint32_t[]){ 500, 501 }, 2);
 	ext[8] = 3;
@@ -1739,6 +1773,8 @@ static const struct t_case cases[] = {
 	{ "readonly-erofs", test_readonly, NO_READONLY },
 	{ "xattr", test_xattr, NULL },
 	{ "security-label", test_security_label, "QEMU 7.2's virtiofsd has no --security-label" },
+	{ "security-label-needs-7.38", test_security_label_needs_738,
+	  "QEMU 7.2's virtiofsd has no --security-label" },
 	{ "create-supp-group", test_supp_groups, "QEMU 7.2's virtiofsd has no CREATE_SUPP_GROUP" },
 	{ "posix-acl", test_posix_acl, "QEMU 7.2's virtiofsd spells it -o posix_acl" },
 	{ "posix-acl-needs-kernel", test_posix_acl_needs_kernel,

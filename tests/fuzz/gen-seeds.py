@@ -153,6 +153,11 @@ def fuse_seeds():
         rec(fuse_req(SYMLINK, 1, name("sl") + name("sf"), ext=secctx(""))) + \
         rec(fuse_req(MKNOD, 1, struct.pack("<IIII", 0o100644, 0, 0o22, 0) + name("sn"),
                      ext=groups(1, 2, 3)))
+    # regression: an extension on a READ took bytes of its fixed arguments (a NULL
+    # dereference before extensions were limited to creating ops)
+    s["ext-on-read"] = bytes([128]) + rec(fuse_req(LOOKUP, 1, name("f"))) + \
+        rec(fuse_req(OPEN, 2, struct.pack("<II", os.O_RDONLY, 0))) + \
+        rec(fuse_req(READ, 2, read_in(1, 0, 16)[:24], ext=groups(0)), cap=64)
     return s
 
 
