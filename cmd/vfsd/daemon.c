@@ -174,6 +174,33 @@ static int set_nofile_limit(const struct vfsd_config *cfg)
 	return 0;
 }
 
+/*
+ * The fds the guest may make vfsd hold (§2.3 of virtiofsd's behaviour): the open-file limit
+ * less what the daemon keeps for itself (609, and one per worker thread). Negative: too
+ * small, with the message printed.
+ */
+static long guest_fd_budget(const struct vfsd_config *cfg)
+{
+	unsigned int threads = cfg->thread_pool_size > 1 ? cfg->thread_pool_size : 1;
+	long reserved = 609 + (long)threads, limit;
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0) {
+		log_error("getrlimit: %s", strerror(errno));
+		return -1;
+	}
+	limit = rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur > LONG_MAX ? LONG_MAX : (long)rl.rlim_cur;
+	if (limit <= reserved) { /* (0 left would leave the guest nothing: refused too) */
+		log_error("Maximum number of file descriptors too small: Limit is %ld, must be at least %ld",
+			  limit, reserved);
+		return -1;
+	}
+	if (limit - reserved < 128)
+		log_warn("File descriptor count limit is very small, leaving only %ld file descriptors for the guest",
+			 limit - reserved);
+	return limit - reserved;
+}
+
 struct daemon {
 	struct vfsd_passthrough *fs;
 	struct fuse_server server;
@@ -296,6 +323,10 @@ int vfsd_run(const struct vfsd_config *cfg)
 
 	if (set_nofile_limit(cfg) < 0)
 		return 1;
+	long guest_fd_limit = guest_fd_budget(cfg);
+
+	if (guest_fd_limit < 0)
+		return 1;
 
 	if (cfg->modcaps && vfsd_caps_parse(cfg->modcaps, &mods, err, sizeof(err)) < 0) {
 		log_error("%s", err);
@@ -351,6 +382,7 @@ int vfsd_run(const struct vfsd_config *cfg)
 		.posix_acl = cfg->posix_acl,
 		.security_label = cfg->security_label,
 		.xattrmap = cfg->xattrmap_spec ? &cfg->xattrmap : NULL,
+		.guest_fd_limit = guest_fd_limit,
 		.announce_submounts = cfg->announce_submounts,
 		.writeback = cfg->writeback,
 		.allow_direct_io = cfg->allow_direct_io,

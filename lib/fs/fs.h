@@ -182,6 +182,8 @@ struct vfsd_fs_config {
 	bool killpriv_v2;	/* ask for HANDLE_KILLPRIV_V2: the host drops set-id bits */
 	bool posix_lock;	/* POSIX locks through the daemon (POSIX_LOCKS); off: ENOSYS */
 	bool flock;		/* flock locks through the daemon (FLOCK_LOCKS); off: ENOSYS */
+	/* fds the daemon may hold for the guest (inodes' O_PATH fds, open files); 0: no limit */
+	long guest_fd_limit;
 	/* --xattrmap (NULL: names pass as they are); owned by the caller */
 	const struct vfsd_xattrmap *xattrmap;
 	/* --translate-uid / --translate-gid (NULL: ids pass as they are); owned by the caller */

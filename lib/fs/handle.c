@@ -15,6 +15,7 @@ int handle_table_init(struct handle_table *t)
 static void handle_free(struct vfsd_passthrough *fs, struct fs_handle *h)
 {
 	vfsd_closep(&h->fd);
+	fs_fd_give(fs);
 	free(h->dents);
 	inode_put(fs, h->inode);
 	pthread_mutex_destroy(&h->lock);
@@ -23,11 +24,17 @@ static void handle_free(struct vfsd_passthrough *fs, struct fs_handle *h)
 
 int handle_new(struct vfsd_passthrough *fs, struct fs_inode *inode, int fd, uint64_t *fh)
 {
-	struct fs_handle *h = calloc(1, sizeof(*h));
-	int r;
+	struct fs_handle *h;
+	int r = fs_fd_take(fs);
 
+	if (r < 0) {
+		close(fd);
+		return r;
+	}
+	h = calloc(1, sizeof(*h));
 	if (!h) {
 		close(fd);
+		fs_fd_give(fs);
 		return -ENOMEM;
 	}
 	h->fd = fd;
@@ -38,6 +45,7 @@ int handle_new(struct vfsd_passthrough *fs, struct fs_inode *inode, int fd, uint
 	pthread_mutex_unlock(&fs->handles.lock);
 	if (r < 0) {
 		close(fd);
+		fs_fd_give(fs);
 		pthread_mutex_destroy(&h->lock);
 		free(h);
 		return r;

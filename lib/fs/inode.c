@@ -129,8 +129,9 @@ static void hash_grow(struct inode_table *t)
 /* Removes the inode if nobody references it; called with the lock held. Returns the fd to
  * close (-1 for none), and -2 when the inode was kept. */
 #define INODE_KEPT (-2)
-static int maybe_free_locked(struct inode_table *t, struct fs_inode *i)
+static int maybe_free_locked(struct vfsd_passthrough *fs, struct fs_inode *i)
 {
+	struct inode_table *t = &fs->inodes;
 	int fd;
 
 	if (i->nlookup > 0 || i->refs > 0 || i->slot == FS_ROOT_ID)
@@ -139,6 +140,8 @@ static int maybe_free_locked(struct inode_table *t, struct fs_inode *i)
 	slot_release(&t->slots, i->slot);
 	t->count--;
 	fd = i->fd;
+	if (!i->fh)
+		fs_fd_give(fs); /* a handle-backed inode's fd was never counted */
 	fs_lock_owners_free(i); /* nobody else holds the inode any more */
 	free(i->fh);
 	free(i);
@@ -193,7 +196,7 @@ void inode_put(struct vfsd_passthrough *fs, struct fs_inode *inode)
 		return;
 	pthread_mutex_lock(&fs->inodes.lock);
 	inode->refs--;
-	fd = maybe_free_locked(&fs->inodes, inode); /* inode may be gone after this */
+	fd = maybe_free_locked(fs, inode); /* inode may be gone after this */
 	if (fd == INODE_KEPT) {
 		fd = -1;
 		if (inode->refs == 0 && inode->fh && inode->slot != FS_ROOT_ID) {
@@ -215,7 +218,7 @@ void inode_forget(struct vfsd_passthrough *fs, uint64_t nodeid, uint64_t n)
 	i = slot_get(&t->slots, nodeid);
 	if (i) {
 		i->nlookup = n >= i->nlookup ? 0 : i->nlookup - n;
-		fd = maybe_free_locked(t, i);
+		fd = maybe_free_locked(fs, i);
 	}
 	pthread_mutex_unlock(&t->lock);
 	vfsd_closep(&fd);
@@ -298,7 +301,13 @@ int inode_register(struct vfsd_passthrough *fs, int fd, const struct statx *st,
 			close(fd);
 			return -ENOMEM;
 		}
-		r = slot_alloc(&t->slots, i, &i->slot, &i->gen);
+		/* an inode held by its fd spends one of the guest's fds */
+		r = fh ? 0 : fs_fd_take(fs);
+		if (r == 0) {
+			r = slot_alloc(&t->slots, i, &i->slot, &i->gen);
+			if (r < 0 && !fh)
+				fs_fd_give(fs);
+		}
 		if (r < 0) {
 			pthread_mutex_unlock(&t->lock);
 			free(i);
@@ -347,7 +356,7 @@ void inode_table_clear(struct vfsd_passthrough *fs)
 			continue;
 		}
 		if (i->refs == 0) {
-			int fd = maybe_free_locked(t, i);
+			int fd = maybe_free_locked(fs, i);
 
 			vfsd_closep(&fd);
 		}

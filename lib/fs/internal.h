@@ -80,6 +80,8 @@ struct vfsd_passthrough {
 	struct inode_table inodes;
 	struct handle_table handles;
 	pthread_mutex_t locks_lock; /* the inodes' lock_owners lists */
+	long fd_budget;	     /* atomic: fds the guest may still make vfsd hold (see fs_fd_take) */
+	bool fd_budget_warned; /* atomic: the exhaustion was logged */
 	bool use_fh; /* file handles in use (configured, and the start-up check passed) */
 	pthread_mutex_t mounts_lock;
 	struct fs_mount { uint64_t id; int fd; } *mounts; /* guarded by mounts_lock */
@@ -131,6 +133,12 @@ static inline uint64_t inode_id(const struct fs_inode *i)
 {
 	return slot_id(i->slot, i->gen);
 }
+
+/* The guest fd budget (passthrough.c): every inode held by an O_PATH fd and every open file
+ * takes one fd of cfg.guest_fd_limit, so a guest cannot spend the fds the daemon needs for
+ * itself. -ENFILE (logged once) when spent. */
+int fs_fd_take(struct vfsd_passthrough *fs);
+void fs_fd_give(struct vfsd_passthrough *fs);
 
 /* file handles (fhandle.c) */
 /* Start-up: checks the root's handle when file handles are configured (sets fs->use_fh);

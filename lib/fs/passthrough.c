@@ -99,6 +99,28 @@ static void mark_submount(const struct vfsd_passthrough *fs, const struct fs_ino
 		e->attr.flags |= FUSE_ATTR_SUBMOUNT;
 }
 
+int fs_fd_take(struct vfsd_passthrough *fs)
+{
+	long left;
+
+	if (fs->cfg.guest_fd_limit <= 0)
+		return 0;
+	left = __atomic_sub_fetch(&fs->fd_budget, 1, __ATOMIC_RELAXED);
+	if (left >= 0)
+		return 0;
+	__atomic_add_fetch(&fs->fd_budget, 1, __ATOMIC_RELAXED);
+	if (!__atomic_exchange_n(&fs->fd_budget_warned, true, __ATOMIC_RELAXED))
+		log_warn("No more file descriptors available to the guest (0 available out of %ld initially), consider increasing the --rlimit-nofile value",
+			 fs->cfg.guest_fd_limit);
+	return -ENFILE;
+}
+
+void fs_fd_give(struct vfsd_passthrough *fs)
+{
+	if (fs->cfg.guest_fd_limit > 0)
+		__atomic_add_fetch(&fs->fd_budget, 1, __ATOMIC_RELAXED);
+}
+
 int fs_lookup_at(struct vfsd_passthrough *fs, struct fs_inode *parent, const char *name,
 		 struct fuse_entry_out *e)
 {
@@ -279,6 +301,7 @@ int vfsd_passthrough_new(const struct vfsd_fs_config *cfg, struct vfsd_passthrou
 	fs->cfg = *cfg;
 	fs->proc_self_fd = cfg->proc_self_fd;
 	fs->timeout = cache_timeouts[cfg->cache];
+	fs->fd_budget = cfg->guest_fd_limit;
 	fs->has_openat2 = probe_openat2();
 	pthread_mutex_init(&fs->locks_lock, NULL);
 	pthread_mutex_init(&fs->mounts_lock, NULL);

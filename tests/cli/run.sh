@@ -90,6 +90,8 @@ expect_exit xattrmap-bad-type 2 "invalid value for '--xattrmap': --xattrmap: rul
 expect_exit xattrmap-map-not-last 2 "a 'map' rule must be the last one" -o source="$work/share",xattrmap=:map::user.x.::ok:all::: --socket-path "$work/s"
 expect_exit xattrmap-empty 2 "no rules provided" --xattrmap "  " --shared-dir "$work/share" --socket-path "$work/s"
 expect_exit xattrmap-unterminated-warns 1 "warning: no --xattrmap rule matches every name" -o source="$work/nope",xattrmap=:ok:client:user.:: --socket-path "$work/s" --sandbox none
+expect_exit fd-limit-too-small 1 "Maximum number of file descriptors too small: Limit is 600, must be at least 613" --rlimit-nofile 600 --thread-pool-size 4 --shared-dir "$work/share" --socket-path "$work/s" --sandbox none
+expect_exit fd-limit-above-nr-open 1 "Error increasing number of open files: It cannot be increased above" --rlimit-nofile 99999999999 --shared-dir "$work/share" --socket-path "$work/s" --sandbox none
 expect_exit missing-shared-dir 1 'does not exist' --shared-dir "$work/nope" --socket-path "$work/s" --sandbox none
 expect_exit legacy-without-source 1 'missing "--shared-dir" or "-o source"' -o cache=auto --socket-path "$work/s"
 expect_exit file-handles-keep-dac-read-search 1 "can't disable DAC_READ_SEARCH when using --inode-file-handles=mandatory" --inode-file-handles=mandatory --modcaps=-dac_read_search --shared-dir "$work/share" --socket-path "$work/s"

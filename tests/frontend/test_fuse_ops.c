@@ -759,6 +759,56 @@ static void test_many_lookups_low_fd_limit(struct t_ctx *t)
 	t_still_serving(t, c);
 }
 
+/*
+ * The guest fd budget: with --rlimit-nofile=800 the daemon keeps 610 fds for itself and the
+ * guest's inodes and open files may hold 190. The next one gets ENFILE (never a crash, and
+ * the daemon's own fds are untouched), a FORGET or RELEASE gives fds back.
+ */
+static void test_guest_fd_budget(struct t_ctx *t)
+{
+	struct fuse_entry_out e;
+	struct fuse_open_out o;
+	struct fc *c;
+	char name[32];
+	uint64_t dir, ids[300];
+	int ok = 0, r = 0;
+
+	t_mkdir(t, "many");
+	for (int i = 0; i < 300; i++) {
+		snprintf(name, sizeof(name), "many/%d", i);
+		t_write_file(t, name, "", 0);
+	}
+	/* the numbers below hold without a pool and with inodes held by fds (these win over
+	 * FE_DAEMON_ARGS, which come first) */
+	c = t_session(t, NULL, "--rlimit-nofile=800", "--thread-pool-size=0",
+		      "--inode-file-handles=never", NULL);
+	dir = lookup_id(t, c, FC_ROOT, "many");
+	for (int i = 0; i < 300; i++) {
+		snprintf(name, sizeof(name), "%d", i);
+		r = fc_lookup(c, dir, name, &e);
+		if (r != 0)
+			break;
+		ids[ok++] = e.nodeid;
+	}
+	CHECK(t, r == -ENFILE, "LOOKUP %d: %s, expected ENFILE once the budget is spent", ok,
+	      fc_strerror(c, r));
+	CHECK(t, ok == 188, "%d lookups before ENFILE, expected 188 (190 less the root and the directory)",
+	      ok);
+	CHECK_ERR(t, fc_open(c, ids[0], O_RDONLY, &o), ENFILE);
+	t_still_serving(t, c);
+	/* forgetting 2 inodes gives 2 fds back: one for an open file, one for a lookup */
+	CHECK_OK(t, fc_forget(c, ids[1], 1));
+	CHECK_OK(t, fc_forget(c, ids[2], 1));
+	CHECK_OK(t, fc_open(c, ids[0], O_RDONLY, &o));
+	snprintf(name, sizeof(name), "%d", ok);
+	CHECK_OK(t, fc_lookup(c, dir, name, &e));
+	snprintf(name, sizeof(name), "%d", ok + 1);
+	CHECK_ERR(t, fc_lookup(c, dir, name, &e), ENFILE);
+	CHECK_OK(t, fc_release(c, ids[0], o.fh));
+	CHECK_OK(t, fc_lookup(c, dir, name, &e));
+	t_still_serving(t, c);
+}
+
 /* ---- session ---- */
 
 static void test_destroy(struct t_ctx *t)
@@ -1762,6 +1812,7 @@ static const struct t_case cases[] = {
 	{ "readdir-300-entries", test_large_directory, NULL },
 	{ "many-lookups-low-fd-limit", test_many_lookups_low_fd_limit,
 	  "QEMU 7.2's virtiofsd leaves RLIMIT_NOFILE alone (the Rust one raises it, §2.2)" },
+	{ "guest-fd-budget", test_guest_fd_budget, "QEMU 7.2's virtiofsd has no fd budget" },
 	{ "destroy", test_destroy, NULL },
 	{ "interrupt", test_interrupt,
 	  "the C virtiofsd stops serving after an INTERRUPT (Linux never sends one to virtio-fs)" },
