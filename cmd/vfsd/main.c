@@ -10,5 +10,6 @@ int main(int argc, char **argv)
 		status = vfsd_run(&cfg);
 	vfsd_idmap_free(&cfg.uid_map);
 	vfsd_idmap_free(&cfg.gid_map);
+	vfsd_xattrmap_free(&cfg.xattrmap);
 	return status;
 }
