@@ -98,12 +98,36 @@ int fs_opendir(void *opaque, const struct vfsd_req_ctx *ctx, uint64_t nodeid, ui
 	return open_inode(fs, nodeid, O_RDONLY | O_DIRECTORY, true, out);
 }
 
+/*
+ * CREATE's and TMPFILE's last step: fd (consumed) becomes the handle of the entry just made,
+ * which holds one guest reference; if that fails the reference is dropped again.
+ */
+static int open_new_entry(struct vfsd_passthrough *fs, const struct fuse_entry_out *entry, int fd,
+			  struct fuse_open_out *open)
+{
+	struct fs_inode *inode = inode_get(fs, entry->nodeid);
+	int r;
+
+	if (!inode) {
+		close(fd);
+		r = -EIO;
+	} else {
+		open->open_flags = fs_open_flags(fs, false);
+		open->padding = 0;
+		r = handle_new(fs, inode, fd, &open->fh);
+		inode_put(fs, inode);
+	}
+	if (r < 0)
+		fs_forget(fs, entry->nodeid, 1);
+	return r;
+}
+
 int fs_create(void *opaque, const struct vfsd_req_ctx *ctx, uint64_t parent, const char *name,
 	      uint32_t flags, uint32_t mode, uint32_t umask, uint32_t open_flags,
 	      struct fuse_entry_out *entry, struct fuse_open_out *open)
 {
 	struct vfsd_passthrough *fs = opaque;
-	struct fs_inode *dir, *inode;
+	struct fs_inode *dir;
 	struct fs_creds saved;
 	int fd, r;
 
@@ -165,18 +189,7 @@ int fs_create(void *opaque, const struct vfsd_req_ctx *ctx, uint64_t parent, con
 		close(fd);
 		return r;
 	}
-	inode = inode_get(fs, entry->nodeid);
-	if (!inode) {
-		close(fd);
-		return -EIO;
-	}
-	open->open_flags = fs_open_flags(fs, false);
-	open->padding = 0;
-	r = handle_new(fs, inode, fd, &open->fh);
-	inode_put(fs, inode);
-	if (r < 0)
-		fs_forget(fs, entry->nodeid, 1);
-	return r;
+	return open_new_entry(fs, entry, fd, open);
 }
 
 /*
@@ -189,7 +202,7 @@ int fs_tmpfile(void *opaque, const struct vfsd_req_ctx *ctx, uint64_t parent, ui
 	       struct fuse_open_out *open)
 {
 	struct vfsd_passthrough *fs = opaque;
-	struct fs_inode *dir, *inode;
+	struct fs_inode *dir;
 	struct fs_creds saved;
 	struct statx st;
 	char procname[16];
@@ -237,18 +250,7 @@ int fs_tmpfile(void *opaque, const struct vfsd_req_ctx *ctx, uint64_t parent, ui
 		close(fd);
 		return r;
 	}
-	inode = inode_get(fs, entry->nodeid);
-	if (!inode) {
-		close(fd);
-		return -EIO;
-	}
-	open->open_flags = fs_open_flags(fs, false);
-	open->padding = 0;
-	r = handle_new(fs, inode, fd, &open->fh);
-	inode_put(fs, inode);
-	if (r < 0)
-		fs_forget(fs, entry->nodeid, 1);
-	return r;
+	return open_new_entry(fs, entry, fd, open);
 }
 
 int fs_read(void *opaque, const struct vfsd_req_ctx *ctx, uint64_t nodeid, uint64_t fh,

@@ -7,6 +7,10 @@
 #define VFSD_FS_FS_H
 
 #include <linux/fuse.h>
+/* Protocol 7.38's INIT flag that Debian 12's UAPI header (Linux 6.1) lacks. */
+#ifndef FUSE_CREATE_SUPP_GROUP
+#define FUSE_CREATE_SUPP_GROUP (1ULL << 34)
+#endif
 #include <linux/limits.h>
 #include <stdbool.h>
 #include <stddef.h>

@@ -233,7 +233,7 @@ static int fs_init(void *opaque, uint64_t capable, uint64_t *want)
 		*want |= FUSE_SECURITY_CTX;
 	}
 	/* Agreed whenever offered (the FUSE server's always-supported set). */
-	fs->supp_groups = capable & (1ULL << 34); /* FUSE_CREATE_SUPP_GROUP */
+	fs->supp_groups = capable & FUSE_CREATE_SUPP_GROUP;
 	if (fs->cfg.posix_lock)
 		*want |= FUSE_POSIX_LOCKS;
 	if (fs->cfg.flock)

@@ -313,13 +313,16 @@ static int do_opendir(struct fuse_req *req)
 	return r < 0 ? r : reply_struct(req, &out, sizeof(out));
 }
 
+/* CREATE's and TMPFILE's reply: the new entry and its open. */
+struct create_out {
+	struct fuse_entry_out e;
+	struct fuse_open_out o;
+};
+
 static int do_create(struct fuse_req *req)
 {
 	const struct fuse_create_in *in = req_arg(req, sizeof(*in));
-	struct {
-		struct fuse_entry_out e;
-		struct fuse_open_out o;
-	} out;
+	struct create_out out;
 	const char *name;
 	int r = next_name(req, &name);
 
@@ -334,10 +337,7 @@ static int do_create(struct fuse_req *req)
 static int do_tmpfile(struct fuse_req *req)
 {
 	const struct fuse_create_in *in = req_arg(req, sizeof(*in));
-	struct {
-		struct fuse_entry_out e;
-		struct fuse_open_out o;
-	} out;
+	struct create_out out;
 	int r;
 
 	if (!req_name(req))

@@ -11,10 +11,7 @@
 #include "fs/fs.h"
 #include "fuse/server.h"
 
-/* Protocol 7.38 parts that Debian 12's UAPI header (Linux 6.1) lacks. */
-#ifndef FUSE_CREATE_SUPP_GROUP
-#define FUSE_CREATE_SUPP_GROUP (1ULL << 34)
-#endif
+/* Protocol 7.38's extension type that Debian 12's UAPI header (Linux 6.1) lacks. */
 #define VFSD_FUSE_EXT_GROUPS 32 /* enum fuse_ext_type */
 
 /* Most iovecs one READ or WRITE payload is split into (a 1 MiB payload in 4 KiB pages
