@@ -108,7 +108,7 @@ static const char *const allowed[] = {
 	"statx",	     /* GETATTR, LOOKUP */
 	"symlinkat",	     /* SYMLINK */
 	"syncfs",	     /* SYNCFS */
-	"tgkill",	     /* abort(), pthread_kill */
+	"tgkill",	     /* pthread_kill: SIGUSR2 ends a lock waiter */
 	"tkill",
 	"umask",
 	"unlink",

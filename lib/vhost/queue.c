@@ -49,6 +49,20 @@ static void log_bad_chain(const struct vhost_vq *vq, uint16_t head, int r)
 		 head, strerror(-r));
 }
 
+/* The end of a chain counted in flight (pool work, a deferred reply): its reply is pushed,
+ * unless it was deferred once more, and a ring waiting to stop learns it is drained. */
+static void vq_finish_inflight(struct vhost_vq *vq, uint16_t head, uint32_t len)
+{
+	pthread_mutex_lock(&vq->lock);
+	if (len != VHOST_DEFERRED) {
+		virtq_push(&vq->ring, head, len);
+		vq_notify_locked(vq);
+	}
+	if (--vq->inflight == 0)
+		pthread_cond_broadcast(&vq->drained);
+	pthread_mutex_unlock(&vq->lock);
+}
+
 static void pool_run(void *arg)
 {
 	struct pool_job *job = arg;
@@ -65,14 +79,7 @@ static void pool_run(void *arg)
 		len = dev->backend.handle(dev->backend.opaque, &elem);
 	else
 		log_bad_chain(vq, job->head, r);
-	pthread_mutex_lock(&vq->lock);
-	if (len != VHOST_DEFERRED) {
-		virtq_push(&vq->ring, job->head, len);
-		vq_notify_locked(vq);
-	}
-	if (--vq->inflight == 0)
-		pthread_cond_broadcast(&vq->drained);
-	pthread_mutex_unlock(&vq->lock);
+	vq_finish_inflight(vq, job->head, len);
 	pthread_rwlock_unlock(&dev->mem_lock);
 	free(job);
 }
@@ -118,12 +125,7 @@ void vhost_dev_complete(struct vhost_deferred *d, const void *reply, uint32_t le
 		log_warn("queue %u: deferred reply to chain %u does not fit, returned empty",
 			 vq->index, d->head);
 	}
-	pthread_mutex_lock(&vq->lock);
-	virtq_push(&vq->ring, d->head, written);
-	vq_notify_locked(vq);
-	if (--vq->inflight == 0)
-		pthread_cond_broadcast(&vq->drained);
-	pthread_mutex_unlock(&vq->lock);
+	vq_finish_inflight(vq, d->head, written);
 	pthread_rwlock_unlock(&dev->mem_lock);
 	free(elem);
 	free(d);
