@@ -8,7 +8,8 @@ repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 daemon=${1:-$repo/build/vfsd}
 work=$(mktemp -d -t vfsd-cli.XXXXXX)
 pids=()
-pass=0 fail=0
+# shellcheck source=../lib/check.sh
+source "$repo/tests/lib/check.sh" # check, counted, summary
 
 cleanup() {
 	for p in "${pids[@]}"; do kill -KILL "$p" 2>/dev/null; done
@@ -16,16 +17,6 @@ cleanup() {
 	rm -rf "$work"
 }
 trap cleanup EXIT
-
-check() { # NAME STATUS [REASON]
-	if [[ $2 == 0 ]]; then
-		echo "PASS $1"
-		pass=$((pass + 1))
-	else
-		echo "FAIL $1 ${3:-}"
-		fail=$((fail + 1))
-	fi
-}
 
 # expect_exit NAME CODE PATTERN ARGS...: exit status CODE and output matching PATTERN
 expect_exit() {
@@ -226,5 +217,4 @@ if ((EUID == 0)); then
 	check modcaps-legacy-seccomp-log "$([[ $got == "$want $want $want 2 " ]]; echo $?)" "got '$got'"
 fi
 
-echo "$pass passed, $fail failed"
-((fail == 0))
+summary

@@ -406,8 +406,10 @@ int fc_open(struct fc *c, uint64_t nodeid, uint32_t flags, struct fuse_open_out 
 	return fc_call_fixed(c, FUSE_OPEN, nodeid, &in, sizeof(in), NULL, NULL, o, sizeof(*o));
 }
 
-int fc_create(struct fc *c, uint64_t parent, const char *name, uint32_t flags, uint32_t mode,
-	      struct fuse_entry_out *e, struct fuse_open_out *o)
+/* CREATE and TMPFILE: the same arguments and the same entry + open reply. */
+static int create_call(struct fc *c, uint32_t opcode, uint64_t parent, const char *name,
+		       uint32_t flags, uint32_t mode, struct fuse_entry_out *e,
+		       struct fuse_open_out *o)
 {
 	struct fuse_create_in in = { .flags = flags,
 				     .mode = create_mode(c, mode),
@@ -416,8 +418,7 @@ int fc_create(struct fc *c, uint64_t parent, const char *name, uint32_t flags, u
 		struct fuse_entry_out e;
 		struct fuse_open_out o;
 	} out;
-	int r = fc_call_fixed(c, FUSE_CREATE, parent, &in, sizeof(in), name, NULL, &out,
-			      sizeof(out));
+	int r = fc_call_fixed(c, opcode, parent, &in, sizeof(in), name, NULL, &out, sizeof(out));
 
 	if (r == 0) {
 		*e = out.e;
@@ -426,25 +427,17 @@ int fc_create(struct fc *c, uint64_t parent, const char *name, uint32_t flags, u
 	return r;
 }
 
+int fc_create(struct fc *c, uint64_t parent, const char *name, uint32_t flags, uint32_t mode,
+	      struct fuse_entry_out *e, struct fuse_open_out *o)
+{
+	return create_call(c, FUSE_CREATE, parent, name, flags, mode, e, o);
+}
+
 /* TMPFILE, with the name "/" a Linux kernel sends (the dentry of an unnamed file). */
 int fc_tmpfile(struct fc *c, uint64_t parent, uint32_t flags, uint32_t mode,
 	       struct fuse_entry_out *e, struct fuse_open_out *o)
 {
-	struct fuse_create_in in = { .flags = flags | O_TMPFILE,
-				     .mode = create_mode(c, mode),
-				     .umask = LINUX61_UMASK };
-	struct {
-		struct fuse_entry_out e;
-		struct fuse_open_out o;
-	} out;
-	int r = fc_call_fixed(c, FUSE_TMPFILE, parent, &in, sizeof(in), "/", NULL, &out,
-			      sizeof(out));
-
-	if (r == 0) {
-		*e = out.e;
-		*o = out.o;
-	}
-	return r;
+	return create_call(c, FUSE_TMPFILE, parent, "/", flags | O_TMPFILE, mode, e, o);
 }
 
 int fc_read(struct fc *c, uint64_t nodeid, uint64_t fh, uint64_t off, void *buf, size_t size,

@@ -249,22 +249,41 @@ struct fe_dev *t_connect(struct t_ctx *t, const struct fe_opts *opts)
 	return t->dev;
 }
 
-struct fc *t_session(struct t_ctx *t, const struct fe_opts *opts, ...)
+static struct fc *start_va(struct t_ctx *t, const struct fe_opts *opts, va_list ap)
 {
 	const char *extra[MAX_EXTRA + 1];
-	va_list ap;
 	int n = 0;
 
-	va_start(ap, opts);
 	for (const char *a; (a = va_arg(ap, const char *)) && n < MAX_EXTRA;)
 		extra[n++] = a;
-	va_end(ap);
 	extra[n] = NULL;
 	t_daemon_argv(t, extra);
 	t_connect(t, opts);
 	CHECK_FE(t, fe_start(t->dev));
-	CHECK_OK(t, fc_init(&t->fc));
 	return &t->fc;
+}
+
+struct fc *t_started(struct t_ctx *t, const struct fe_opts *opts, ...)
+{
+	struct fc *c;
+	va_list ap;
+
+	va_start(ap, opts);
+	c = start_va(t, opts, ap);
+	va_end(ap);
+	return c;
+}
+
+struct fc *t_session(struct t_ctx *t, const struct fe_opts *opts, ...)
+{
+	struct fc *c;
+	va_list ap;
+
+	va_start(ap, opts);
+	c = start_va(t, opts, ap);
+	va_end(ap);
+	CHECK_OK(t, fc_init(c));
+	return c;
 }
 
 void t_still_serving(struct t_ctx *t, struct fc *c)

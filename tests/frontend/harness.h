@@ -45,7 +45,10 @@ void t_daemon(struct t_ctx *t, ...) __attribute__((sentinel));
 void t_daemon_argv(struct t_ctx *t, const char *const *extra);
 /* Connects a frontend (opts may be NULL) without negotiating anything. */
 struct fe_dev *t_connect(struct t_ctx *t, const struct fe_opts *opts);
-/* Daemon (extra args NULL-terminated), frontend started with opts, FUSE INIT done. */
+/* Daemon (extra args NULL-terminated) and frontend started with opts, no FUSE INIT yet (for
+ * tests of INIT itself). */
+struct fc *t_started(struct t_ctx *t, const struct fe_opts *opts, ...) __attribute__((sentinel));
+/* The same, with the FUSE INIT of a Linux 6.1 guest done. */
 struct fc *t_session(struct t_ctx *t, const struct fe_opts *opts, ...) __attribute__((sentinel));
 /* The daemon is still running. */
 bool t_alive(struct t_ctx *t);

@@ -997,9 +997,7 @@ static void test_posix_acl_needs_kernel(struct t_ctx *t)
 	struct fuse_init_out out;
 	int r;
 
-	t_daemon(t, "--posix-acl", NULL);
-	t_connect(t, NULL);
-	CHECK_FE(t, fe_start(t->dev));
+	t_started(t, NULL, "--posix-acl", NULL);
 	r = fc_init_with(&t->fc, 7, 38, FUSE_ASYNC_READ | FUSE_INIT_EXT | FUSE_DONT_MASK, &out);
 	CHECK(t, r == -EPROTO, "INIT without POSIX_ACL: %s", fc_strerror(&t->fc, r));
 	/* the session did not start; a kernel that can is served */
@@ -1066,10 +1064,8 @@ static void test_security_label(struct t_ctx *t)
 	uint8_t ext[256];
 	char buf[128];
 
-	t_daemon(t, "--security-label", "--xattrmap=:map:security.selinux:trusted.virtiofs.:",
-		 "--modcaps=+sys_admin", NULL);
-	t_connect(t, NULL);
-	CHECK_FE(t, fe_start(t->dev));
+	t_started(t, NULL, "--security-label", "--xattrmap=:map:security.selinux:trusted.virtiofs.:",
+		  "--modcaps=+sys_admin", NULL);
 	CHECK_OK(t, fc_init_plus(c, FUSE_SECURITY_CTX));
 	CHECK(t, c->init.flags2 & (FUSE_SECURITY_CTX >> 32), "SECURITY_CTX not agreed");
 
@@ -1130,9 +1126,7 @@ static void test_security_label_needs_738(struct t_ctx *t)
 	struct fuse_init_out out;
 	int r;
 
-	t_daemon(t, "--security-label", NULL);
-	t_connect(t, NULL);
-	CHECK_FE(t, fe_start(t->dev));
+	t_started(t, NULL, "--security-label", NULL);
 	r = fc_init_with(&t->fc, 7, 37, FUSE_ASYNC_READ | FUSE_INIT_EXT | FUSE_SECURITY_CTX, &out);
 	CHECK(t, r == -EPROTO, "INIT 7.37 with SECURITY_CTX: %s", fc_strerror(&t->fc, r));
 	r = fc_init_plus(&t->fc, FUSE_SECURITY_CTX);
@@ -1154,9 +1148,7 @@ static void test_supp_groups(struct t_ctx *t)
 	t_mkdir(t, "g");
 	CHECK(t, chown(t_path(t, "g"), 0, 500) == 0 && chmod(t_path(t, "g"), 0770) == 0,
 	      "host chown/chmod");
-	t_daemon(t, NULL);
-	t_connect(t, NULL);
-	CHECK_FE(t, fe_start(t->dev));
+	t_started(t, NULL, NULL);
 	CHECK_OK(t, fc_init_plus(c, INIT_CREATE_SUPP_GROUP));
 	CHECK(t, c->init.flags2 & (INIT_CREATE_SUPP_GROUP >> 32), "CREATE_SUPP_GROUP not agreed");
 	d = lookup_id(t, c, FC_ROOT, "g");

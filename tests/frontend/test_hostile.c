@@ -360,9 +360,7 @@ static void test_before_init(struct t_ctx *t)
 	struct fuse_attr_out a;
 	struct fuse_entry_out e;
 
-	t_daemon(t, NULL);
-	t_connect(t, NULL);
-	CHECK_FE(t, fe_start(t->dev));
+	t_started(t, NULL, NULL);
 	refused_fc(t, fc_getattr(&t->fc, FC_ROOT, &a), "GETATTR before INIT");
 	refused_fc(t, fc_lookup(&t->fc, FC_ROOT, "x", &e), "LOOKUP before INIT");
 	refused_fc(t, fc_mkdir(&t->fc, FC_ROOT, "x", 0755, &e), "MKDIR before INIT");

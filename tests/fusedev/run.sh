@@ -11,7 +11,8 @@ daemon=${1:-$repo/build/vfsd}
 posix=${POSIX_BIN:-$repo/build/posix/posix-transcript}
 # Under /tmp: the plain directory the transcript is compared with is on the share's filesystem.
 work=$(mktemp -d -t vfsd-fusedev.XXXXXX)
-pass=0 fail=0
+# shellcheck source=../lib/check.sh
+source "$repo/tests/lib/check.sh" # check, counted, summary
 declare -A pid_of=()
 
 cleanup() {
@@ -24,16 +25,6 @@ cleanup() {
 	rm -rf "$work"
 }
 trap cleanup EXIT
-
-check() { # NAME STATUS [REASON]
-	if [[ $2 == 0 ]]; then
-		echo "PASS $1"
-		pass=$((pass + 1))
-	else
-		echo "FAIL $1 ${3:-}"
-		fail=$((fail + 1))
-	fi
-}
 
 # start NAME ARGS...: vfsd serves $work/NAME/share on $work/NAME/mnt; sets d to $work/NAME.
 start() {
@@ -218,5 +209,4 @@ xattrmap_mount() {
 }
 xattrmap_mount
 
-echo "$pass passed, $fail failed"
-((fail == 0))
+summary

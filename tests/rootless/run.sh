@@ -12,7 +12,8 @@ repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 daemon=${1:-$repo/build/vfsd}
 user=vfsd-rootless
 sub=300000
-total_pass=0 total_fail=0
+# shellcheck source=../lib/check.sh
+source "$repo/tests/lib/check.sh" # check, counted, summary
 
 if ((EUID != 0)); then
 	echo "FAIL rootless-setup creating the test user needs root"
@@ -43,16 +44,6 @@ exec runuser -u $user -- $bin/vfsd "\$@" --uid-map :0:$uid:1: --uid-map :1:$sub:
 SH
 chmod 755 "$bin/unshare-map-auto" "$bin/own-userns"
 
-check() { # NAME STATUS [REASON]
-	if [[ $2 == 0 ]]; then
-		echo "PASS $1"
-		total_pass=$((total_pass + 1))
-	else
-		echo "FAIL $1 ${3:-}"
-		total_fail=$((total_fail + 1))
-	fi
-}
-
 # The owners the guest's files got on the host: the user itself for the guest's root, and
 # the subordinate id for the guest's 1000 (ns 1 is the first subordinate id, so 1000 is
 # sub + 999).
@@ -77,8 +68,7 @@ run() { # NAME WRAPPER SANDBOX
 		printf '%s\n' "$out" | tail -n 15
 		p=0 f=1
 	fi
-	total_pass=$((total_pass + p))
-	total_fail=$((total_fail + f))
+	counted "$p" "$f"
 	if [[ -n $work && -d $work ]]; then
 		host_owners "$1" "$work"
 		rm -rf "$work"
@@ -109,5 +99,4 @@ run unshare-map-auto-chroot unshare-map-auto chroot
 run unshare-map-auto-none unshare-map-auto none
 run namespace-uid-map own-userns namespace
 
-echo "$total_pass passed, $total_fail failed"
-((total_fail == 0))
+summary
