@@ -15,9 +15,6 @@
 #include "base/log.h"
 #include "fs/internal.h"
 
-/* As the reference: a handle larger than this is "unsupported" (EOVERFLOW). */
-#define FH_MAX_BYTES 128
-
 /* The mount's fd, found or made from fd (an O_PATH fd of an object on it); -1 if none. */
 static int mount_fd_for(struct vfsd_passthrough *fs, uint64_t mnt_id, int fd, mode_t type)
 {
@@ -64,23 +61,21 @@ static void warn_fallback(struct vfsd_passthrough *fs, uint64_t mnt_id, const ch
 			 (unsigned long long)mnt_id, why);
 }
 
-int fh_of(struct vfsd_passthrough *fs, int fd, const struct statx *st, struct file_handle **out,
-	  int *mount_fd)
+/* As the reference: a handle larger than FH_MAX_BYTES is "unsupported" (EOVERFLOW). Every
+ * lookup makes one, on the caller's stack: only a new inode keeps a copy (fh_dup). */
+int fh_of(struct vfsd_passthrough *fs, int fd, const struct statx *st, struct fh_buf *buf,
+	  struct file_handle **out, int *mount_fd)
 {
-	struct file_handle *fh;
+	struct file_handle *fh = (struct file_handle *)(void *)buf->raw;
 	int mnt, mfd, err;
 
 	*out = NULL;
 	*mount_fd = -1;
 	if (!fs->use_fh)
 		return 0;
-	fh = malloc(sizeof(*fh) + FH_MAX_BYTES);
-	if (!fh)
-		return -ENOMEM;
 	fh->handle_bytes = FH_MAX_BYTES;
 	if (name_to_handle_at(fd, "", fh, &mnt, AT_EMPTY_PATH) < 0) {
 		err = errno;
-		free(fh);
 		if (err != EOPNOTSUPP && err != EOVERFLOW)
 			return -err;
 		if (fs->cfg.file_handles == VFSD_FILE_HANDLES_MANDATORY) {
@@ -95,7 +90,6 @@ int fh_of(struct vfsd_passthrough *fs, int fd, const struct statx *st, struct fi
 	 * where statx has no STATX_MNT_ID. */
 	mfd = mount_fd_for(fs, (uint64_t)mnt, fd, st->stx_mode & S_IFMT);
 	if (mfd < 0) {
-		free(fh);
 		if (fs->cfg.file_handles == VFSD_FILE_HANDLES_MANDATORY)
 			return -EOPNOTSUPP;
 		warn_fallback(fs, st->stx_mnt_id, "no directory or file of it can be opened");
@@ -113,6 +107,16 @@ int fh_open(const struct fs_inode *inode)
 	return fd < 0 ? -errno : fd;
 }
 
+struct file_handle *fh_dup(const struct file_handle *fh)
+{
+	size_t size = sizeof(*fh) + fh->handle_bytes;
+	struct file_handle *copy = malloc(size);
+
+	if (copy)
+		memcpy(copy, fh, size);
+	return copy;
+}
+
 bool fh_equal(const struct file_handle *a, const struct file_handle *b)
 {
 	return a->handle_type == b->handle_type && a->handle_bytes == b->handle_bytes &&
@@ -122,6 +126,7 @@ bool fh_equal(const struct file_handle *a, const struct file_handle *b)
 int fh_start(struct vfsd_passthrough *fs)
 {
 	struct statx st;
+	struct fh_buf buf;
 	struct file_handle *fh;
 	int mfd, fd, r;
 
@@ -131,14 +136,13 @@ int fh_start(struct vfsd_passthrough *fs)
 	fs->use_fh = true;
 	r = fs_stat(fs->root_fd, &st);
 	if (r == 0)
-		r = fh_of(fs, fs->root_fd, &st, &fh, &mfd);
+		r = fh_of(fs, fs->root_fd, &st, &buf, &fh, &mfd);
 	if (r == 0 && !fh)
 		r = -EOPNOTSUPP;
 	if (r == 0) {
 		struct fs_inode probe = { .fh = fh, .mount_fd = mfd };
 
 		fd = fh_open(&probe);
-		free(fh);
 		if (fd < 0)
 			r = fd;
 		else

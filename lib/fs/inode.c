@@ -270,11 +270,12 @@ int inode_register(struct vfsd_passthrough *fs, int fd, const struct statx *st,
 {
 	struct inode_table *t = &fs->inodes;
 	uint64_t dev = makedev(st->stx_dev_major, st->stx_dev_minor);
+	struct fh_buf fh_buf;
 	struct file_handle *fh;
 	struct fs_inode *i;
 	int mount_fd, r;
 
-	r = fh_of(fs, fd, st, &fh, &mount_fd);
+	r = fh_of(fs, fd, st, &fh_buf, &fh, &mount_fd);
 	if (r < 0) {
 		close(fd);
 		return r;
@@ -292,12 +293,17 @@ int inode_register(struct vfsd_passthrough *fs, int fd, const struct statx *st,
 		i->nlookup++;
 		pthread_mutex_unlock(&t->lock);
 		close(fd);
-		free(fh);
 	} else {
 		i = calloc(1, sizeof(*i));
+		if (i && fh) {
+			i->fh = fh_dup(fh); /* the table's own copy; fh is on our stack */
+			if (!i->fh) {
+				free(i);
+				i = NULL;
+			}
+		}
 		if (!i) {
 			pthread_mutex_unlock(&t->lock);
-			free(fh);
 			close(fd);
 			return -ENOMEM;
 		}
@@ -310,12 +316,11 @@ int inode_register(struct vfsd_passthrough *fs, int fd, const struct statx *st,
 		}
 		if (r < 0) {
 			pthread_mutex_unlock(&t->lock);
+			free(i->fh);
 			free(i);
-			free(fh);
 			close(fd);
 			return r;
 		}
-		i->fh = fh;
 		i->mount_fd = mount_fd;
 		i->fd = fd;
 		if (fh) {

@@ -145,10 +145,17 @@ void fs_fd_give(struct vfsd_passthrough *fs);
  * -errno when mandatory and unusable. */
 int fh_start(struct vfsd_passthrough *fs);
 void fh_stop(struct vfsd_passthrough *fs);
-/* The handle of the object open on fd and its mount's fd; *fh NULL when the object is to be
- * held by its fd (handles off, or prefer on a filesystem without them). */
-int fh_of(struct vfsd_passthrough *fs, int fd, const struct statx *st, struct file_handle **fh,
-	  int *mount_fd);
+/* Room for a handle as name_to_handle_at fills it (a larger one counts as unsupported). */
+#define FH_MAX_BYTES 128
+struct fh_buf {
+	_Alignas(struct file_handle) unsigned char raw[sizeof(struct file_handle) + FH_MAX_BYTES];
+};
+/* The handle of the object open on fd, in buf, and its mount's fd; *fh NULL when the object is
+ * to be held by its fd (handles off, or prefer on a filesystem without them). */
+int fh_of(struct vfsd_passthrough *fs, int fd, const struct statx *st, struct fh_buf *buf,
+	  struct file_handle **fh, int *mount_fd);
+/* A copy of fh the size it needs, for an inode to keep; NULL without memory. */
+struct file_handle *fh_dup(const struct file_handle *fh);
 /* An O_PATH fd of a handle-backed inode, or -errno (ESTALE when it is gone). */
 int fh_open(const struct fs_inode *inode);
 bool fh_equal(const struct file_handle *a, const struct file_handle *b);
