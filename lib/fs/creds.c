@@ -90,7 +90,7 @@ static int set_groups(const struct vfsd_passthrough *fs, const struct vfsd_req_c
 }
 
 int creds_switch(const struct vfsd_passthrough *fs, const struct vfsd_req_ctx *ctx,
-		 struct fs_creds *saved)
+		 uint32_t guest_umask, struct fs_creds *saved)
 {
 	uint32_t uid, gid;
 	bool need_override;
@@ -101,6 +101,7 @@ int creds_switch(const struct vfsd_passthrough *fs, const struct vfsd_req_ctx *c
 	saved->old_uid = geteuid();
 	saved->old_gid = getegid();
 	saved->groups_changed = false;
+	saved->umask_set = false;
 	/* Requests from root keep the daemon's own ids, as the reference does. */
 	saved->gid_changed = gid != 0 && gid != saved->old_gid;
 	saved->uid_changed = uid != 0 && uid != saved->old_uid;
@@ -139,6 +140,10 @@ int creds_switch(const struct vfsd_passthrough *fs, const struct vfsd_req_ctx *c
 	}
 	if (saved->uid_changed && need_override)
 		raise_dac_override();
+	if (fs->acl) {
+		umask(guest_umask & 0777);
+		saved->umask_set = true;
+	}
 	return 0;
 }
 
@@ -150,4 +155,6 @@ void creds_restore(const struct fs_creds *saved)
 	if (saved->gid_changed && syscall(SYS_setresgid, -1, saved->old_gid, -1) < 0)
 		log_error("cannot restore effective gid %u: %s", saved->old_gid, strerror(errno));
 	restore_groups(saved);
+	if (saved->umask_set)
+		umask(0);
 }

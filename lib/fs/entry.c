@@ -45,9 +45,8 @@ static int make_entry(struct vfsd_passthrough *fs, const struct vfsd_req_ctx *ct
 	dir = inode_get(fs, parent);
 	if (!dir)
 		return inode_get_error();
-	r = creds_switch(fs, ctx, &saved);
+	r = creds_switch(fs, ctx, a->umask, &saved);
 	if (r == 0) {
-		fs_umask_enter(fs, a->umask);
 		switch (a->kind) {
 		case MK_NOD:
 			r = mknodat(dir->fd, name, a->mode, a->rdev);
@@ -61,7 +60,6 @@ static int make_entry(struct vfsd_passthrough *fs, const struct vfsd_req_ctx *ct
 		}
 		if (r < 0)
 			r = -errno;
-		fs_umask_leave(fs);
 		creds_restore(&saved);
 	}
 	if (r == 0)

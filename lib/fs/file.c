@@ -150,15 +150,13 @@ int fs_create(void *opaque, const struct vfsd_req_ctx *ctx, uint64_t parent, con
 	dir = inode_get(fs, parent);
 	if (!dir)
 		return inode_get_error();
-	r = creds_switch(fs, ctx, &saved);
+	r = creds_switch(fs, ctx, umask, &saved);
 	if (r < 0) {
 		inode_put(fs, dir);
 		return r;
 	}
-	fs_umask_enter(fs, umask);
 	fd = fs_open_child(fs, dir->fd, name, (int)(flags & ~(O_APPEND | O_NOCTTY)) | O_CREAT | O_EXCL,
 			   mode);
-	fs_umask_leave(fs);
 	creds_restore(&saved);
 	if (fd == -EEXIST && !(flags & O_EXCL)) {
 		/* Someone else made it first: open what is there. */
@@ -217,16 +215,14 @@ int fs_tmpfile(void *opaque, const struct vfsd_req_ctx *ctx, uint64_t parent, ui
 	dir = inode_get(fs, parent);
 	if (!dir)
 		return inode_get_error();
-	r = creds_switch(fs, ctx, &saved);
+	r = creds_switch(fs, ctx, umask, &saved);
 	if (r < 0) {
 		inode_put(fs, dir);
 		return r;
 	}
-	fs_umask_enter(fs, umask);
 	fd = openat(dir->fd, ".", how, mode & 07777);
 	if (fd < 0)
 		fd = -errno;
-	fs_umask_leave(fs);
 	creds_restore(&saved);
 	inode_put(fs, dir);
 	if (fd < 0)

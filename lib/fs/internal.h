@@ -201,32 +201,22 @@ void fs_xattr_drop_cap(struct vfsd_passthrough *fs, const struct fs_inode *inode
 int fs_xattr_set_secctx(struct vfsd_passthrough *fs, const struct vfsd_req_ctx *ctx,
 			uint64_t nodeid);
 
-/*
- * With ACLs the guest sends modes without its umask applied (DONT_MASK): a creating op runs
- * under the guest's umask, so that the host kernel applies it, or the parent's default ACL
- * instead. The umask is per thread (request threads unshare CLONE_FS) and 0 otherwise.
- */
-static inline void fs_umask_enter(const struct vfsd_passthrough *fs, uint32_t guest_umask)
-{
-	if (fs->acl)
-		umask(guest_umask & 0777);
-}
-static inline void fs_umask_leave(const struct vfsd_passthrough *fs)
-{
-	if (fs->acl)
-		umask(0);
-}
-
 /* credentials (creds.c) */
 struct fs_creds {
-	bool uid_changed, gid_changed, groups_changed;
+	bool uid_changed, gid_changed, groups_changed, umask_set;
 	uid_t old_uid;
 	gid_t old_gid;
 };
-/* Switches this thread's effective uid/gid to the request's (translated to host ids; -EPERM
- * for a forbidden one); undone by creds_restore. */
+/*
+ * A creating op's identity: this thread's effective uid/gid become the request's (translated
+ * to host ids; -EPERM for a forbidden one), with its supplementary groups when the kernel sent
+ * them. With ACLs (the guest sent the mode without its umask, DONT_MASK) the thread also takes
+ * guest_umask, so that the host kernel applies it, or the parent's default ACL instead; the
+ * umask is per thread (request threads unshare CLONE_FS) and 0 otherwise. Undone by
+ * creds_restore.
+ */
 int creds_switch(const struct vfsd_passthrough *fs, const struct vfsd_req_ctx *ctx,
-		 struct fs_creds *saved);
+		 uint32_t guest_umask, struct fs_creds *saved);
 void creds_restore(const struct fs_creds *saved);
 /* Drops CAP_FSETID from this thread's effective set, so that the host kernel clears set-id
  * bits as for an unprivileged writer; returns whether it did (then restore it). */
