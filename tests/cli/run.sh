@@ -8,8 +8,8 @@ repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 daemon=${1:-$repo/build/vfsd}
 work=$(mktemp -d -t vfsd-cli.XXXXXX)
 pids=()
-# shellcheck source=../lib/check.sh
-source "$repo/tests/lib/check.sh" # check, counted, summary
+# shellcheck source=../lib/host-test.sh
+source "$repo/tests/lib/host-test.sh" # check, counted, summary, exit_status_of
 
 cleanup() {
 	for p in "${pids[@]}"; do kill -KILL "$p" 2>/dev/null; done
@@ -40,19 +40,6 @@ wait_for() {
 		sleep 0.1
 	done
 	return 1
-}
-
-# exit_status_of PID: sets rc to the daemon's exit status, or 124 if it runs on after 5 s.
-exit_status_of() {
-	rc=124
-	for _ in $(seq 50); do
-		if ! kill -0 "$1" 2>/dev/null; then
-			wait "$1"
-			rc=$?
-			return
-		fi
-		sleep 0.1
-	done
 }
 
 mkdir -p "$work/share"

@@ -11,8 +11,8 @@ daemon=${1:-$repo/build/vfsd}
 posix=${POSIX_BIN:-$repo/build/posix/posix-transcript}
 # Under /tmp: the plain directory the transcript is compared with is on the share's filesystem.
 work=$(mktemp -d -t vfsd-fusedev.XXXXXX)
-# shellcheck source=../lib/check.sh
-source "$repo/tests/lib/check.sh" # check, counted, summary
+# shellcheck source=../lib/host-test.sh
+source "$repo/tests/lib/host-test.sh" # check, counted, summary, exit_status_of
 declare -A pid_of=()
 
 cleanup() {
@@ -44,16 +44,9 @@ start() {
 
 # stop: unmounting ends the daemon; returns its exit status (124 if it runs on).
 stop() {
-	local pid=${pid_of[$d]} rc=124
+	local rc
 	umount "$d/mnt" || umount -l "$d/mnt"
-	for _ in $(seq 100); do
-		if ! kill -0 "$pid" 2>/dev/null; then
-			wait "$pid"
-			rc=$?
-			break
-		fi
-		sleep 0.05
-	done
+	exit_status_of "${pid_of[$d]}"
 	((rc == 124)) || unset "pid_of[$d]" # one that runs on is killed at exit
 	((rc == 0)) || echo "   vfsd exit status $rc: $(tail -n 3 "$d/log")"
 	return $rc

@@ -12,8 +12,8 @@ repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 daemon=${1:-$repo/build/vfsd}
 user=vfsd-rootless
 sub=300000
-# shellcheck source=../lib/check.sh
-source "$repo/tests/lib/check.sh" # check, counted, summary
+# shellcheck source=../lib/host-test.sh
+source "$repo/tests/lib/host-test.sh" # check, counted, summary, exit_status_of
 
 if ((EUID != 0)); then
 	echo "FAIL rootless-setup creating the test user needs root"
