@@ -1,0 +1,935 @@
+/*
+ * The supervisor's children: spawning a per-sandbox daemon (fork, checks under the caller's
+ * credentials, cgroup, setns into the sandbox's user namespace, exec of vfsd), its readiness,
+ * its end, stop, and the state file that lets a restarted supervisor re-adopt it.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <libgen.h>
+#include <limits.h>
+#include <linux/magic.h>
+#include <linux/nsfs.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/fsuid.h>
+#include <sys/ioctl.h>
+#include <sys/pidfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "base/cleanup.h"
+#include "base/log.h"
+#include "base/util.h"
+#include "ctl/supervisor.h"
+#include "daemon/config.h"
+
+#define CHILD_LISTEN_FD 3
+#define CHILD_READY_FD 4
+
+static const char *const state_names[] = {
+	[CHILD_STARTING] = "starting",
+	[CHILD_RUNNING] = "running",
+	[CHILD_STOPPING] = "stopping",
+	[CHILD_EXITED] = "exited",
+};
+
+struct ctl_child *ctl_child_find(struct ctl_supervisor *s, const char *sandbox)
+{
+	for (struct ctl_child *ch = s->children; ch; ch = ch->next) {
+		if (strcmp(ch->sandbox, sandbox) == 0)
+			return ch;
+	}
+	return NULL;
+}
+
+static const char *info_str(const struct ctl_child *ch, const char *key)
+{
+	struct json_object *v;
+
+	if (!json_object_object_get_ex(ch->info, key, &v) || !json_object_is_type(v, json_type_string))
+		return NULL;
+	return json_object_get_string(v);
+}
+
+/* /proc/PID/stat's start time (field 22): with the pid, it names one process for good. */
+static int proc_start_ticks(pid_t pid, unsigned long long *out)
+{
+	char path[64], buf[1024], *p;
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return -EIO;
+	buf[n] = '\0';
+	p = strrchr(buf, ')'); /* the command name may hold anything, ')' included */
+	if (!p)
+		return -EIO;
+	p++;
+	for (int field = 3; field < 22; field++) { /* p is at the space before field 3 */
+		p = strchr(p + 1, ' ');
+		if (!p)
+			return -EIO;
+	}
+	return sscanf(p, " %llu", out) == 1 ? 0 : -EIO;
+}
+
+static int child_dir(const struct ctl_supervisor *s, const char *sandbox, const char *file,
+		     char *out, size_t len)
+{
+	int n = snprintf(out, len, "%s/%s%s%s", s->sandboxes_dir, sandbox, file ? "/" : "",
+			 file ? file : "");
+
+	return n < 0 || (size_t)n >= len ? -ENAMETOOLONG : 0;
+}
+
+/* --- the state file ------------------------------------------------------------------ */
+
+struct json_object *ctl_child_status(const struct ctl_child *ch)
+{
+	struct json_object *o = json_object_new_object();
+
+	json_object_object_foreach(ch->info, k, v)
+		json_object_object_add(o, k, json_object_get(v));
+	json_object_object_add(o, "state", json_object_new_string(state_names[ch->state]));
+	json_object_object_add(o, "pid", json_object_new_int(ch->pid));
+	json_object_object_add(o, "started_at", json_object_new_int64(ch->started_at));
+	json_object_object_add(o, "adopted", json_object_new_boolean(ch->adopted));
+	if (ch->state == CHILD_EXITED) {
+		if (!ch->exit_known)
+			json_object_object_add(o, "exit_status", NULL);
+		else if (ch->exit_signal)
+			json_object_object_add(o, "signal", json_object_new_int(ch->exit_signal));
+		else
+			json_object_object_add(o, "exit_status", json_object_new_int(ch->exit_status));
+	}
+	if (ch->error[0])
+		json_object_object_add(o, "error", json_object_new_string(ch->error));
+	return o;
+}
+
+struct json_object *ctl_child_reply(const struct ctl_child *ch, struct json_object *id)
+{
+	struct json_object *o = ctl_reply_new(true, id), *st = ctl_child_status(ch);
+
+	json_object_object_foreach(st, k, v)
+		json_object_object_add(o, k, json_object_get(v));
+	json_object_put(st);
+	return o;
+}
+
+/* Written anew (a temporary file renamed over it) at every change of state. */
+static void state_save(struct ctl_supervisor *s, const struct ctl_child *ch)
+{
+	char path[PATH_MAX], tmp[PATH_MAX + 8];
+	struct json_object *o;
+
+	if (child_dir(s, ch->sandbox, "state.json", path, sizeof(path)) < 0)
+		return;
+	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+	o = ctl_child_status(ch);
+	json_object_object_add(o, "start_ticks", json_object_new_uint64(ch->start_ticks));
+	json_object_object_add(o, "own_socket", json_object_new_boolean(ch->own_socket));
+	if (json_object_to_file_ext(tmp, o, JSON_C_TO_STRING_PLAIN) < 0 || rename(tmp, path) < 0)
+		log_warn("cannot write %s: %s", path, strerror(errno));
+	json_object_put(o);
+}
+
+static void remove_tree(const char *dir)
+{
+	DIR *d = opendir(dir);
+	struct dirent *e;
+
+	if (d) {
+		while ((e = readdir(d))) {
+			if (strcmp(e->d_name, ".") && strcmp(e->d_name, ".."))
+				unlinkat(dirfd(d), e->d_name, 0);
+		}
+		closedir(d);
+	}
+	rmdir(dir);
+}
+
+/* --- the list ------------------------------------------------------------------------ */
+
+static struct ctl_child *child_new(struct ctl_supervisor *s, const char *sandbox)
+{
+	struct ctl_child *ch = calloc(1, sizeof(*ch));
+
+	if (!ch)
+		return NULL;
+	snprintf(ch->sandbox, sizeof(ch->sandbox), "%s", sandbox);
+	ch->pidfd = ch->ready_fd = -1;
+	ch->exit_w = (struct ctl_watch){ W_CHILD_EXIT, ch };
+	ch->ready_w = (struct ctl_watch){ W_CHILD_READY, ch };
+	ch->next = s->children;
+	if (s->children)
+		s->children->prev = ch;
+	s->children = ch;
+	return ch;
+}
+
+static void close_ready(struct ctl_supervisor *s, struct ctl_child *ch)
+{
+	if (ch->ready_fd < 0)
+		return;
+	epoll_ctl(s->epfd, EPOLL_CTL_DEL, ch->ready_fd, NULL);
+	close(ch->ready_fd);
+	ch->ready_fd = -1;
+}
+
+static void close_pidfd(struct ctl_supervisor *s, struct ctl_child *ch)
+{
+	if (ch->pidfd < 0)
+		return;
+	epoll_ctl(s->epfd, EPOLL_CTL_DEL, ch->pidfd, NULL);
+	close(ch->pidfd);
+	ch->pidfd = -1;
+}
+
+static void child_unlink(struct ctl_supervisor *s, struct ctl_child *ch)
+{
+	close_ready(s, ch);
+	close_pidfd(s, ch);
+	if (ch->prev)
+		ch->prev->next = ch->next;
+	else
+		s->children = ch->next;
+	if (ch->next)
+		ch->next->prev = ch->prev;
+	json_object_put(ch->waiter_id);
+	ch->waiter_id = NULL;
+	ch->waiter = NULL;
+	ch->dead = true;
+	ch->next = s->dead_children;
+	s->dead_children = ch;
+}
+
+void ctl_child_forget(struct ctl_supervisor *s, struct ctl_child *ch)
+{
+	char dir[PATH_MAX];
+
+	if (child_dir(s, ch->sandbox, NULL, dir, sizeof(dir)) == 0)
+		remove_tree(dir);
+	child_unlink(s, ch);
+}
+
+void ctl_children_reap_dead(struct ctl_supervisor *s)
+{
+	while (s->dead_children) {
+		struct ctl_child *ch = s->dead_children;
+
+		s->dead_children = ch->next;
+		json_object_put(ch->info);
+		free(ch);
+	}
+}
+
+void ctl_children_free(struct ctl_supervisor *s)
+{
+	while (s->children)
+		child_unlink(s, s->children); /* the children themselves go on */
+	ctl_children_reap_dead(s);
+}
+
+void ctl_children_forget_client(struct ctl_supervisor *s, struct ctl_client *c)
+{
+	for (struct ctl_child *ch = s->children; ch; ch = ch->next) {
+		if (ch->waiter == c) {
+			ch->waiter = NULL;
+			json_object_put(ch->waiter_id);
+			ch->waiter_id = NULL;
+		}
+	}
+}
+
+/* Replies to whoever waits on ch (and lets that client go on). Takes obj. */
+static void reply_waiter(struct ctl_supervisor *s, struct ctl_child *ch, struct json_object *obj)
+{
+	struct ctl_client *c = ch->waiter;
+
+	ch->waiter = NULL;
+	json_object_put(ch->waiter_id);
+	ch->waiter_id = NULL;
+	if (!c) {
+		json_object_put(obj);
+		return;
+	}
+	ctl_client_send(s, c, obj);
+	if (!c->dead)
+		ctl_client_done(s, c);
+}
+
+static void set_waiter(struct ctl_child *ch, struct ctl_client *c, const struct ctl_request *req)
+{
+	ch->waiter = c;
+	ch->waiter_id = req->id ? json_object_get(req->id) : NULL;
+	ch->waiter_op = req->op;
+	c->busy = true;
+}
+
+static struct json_object *event_new(const char *event, const struct ctl_child *ch)
+{
+	struct json_object *o = json_object_new_object();
+
+	json_object_object_add(o, "event", json_object_new_string(event));
+	json_object_object_add(o, "sandbox", json_object_new_string(ch->sandbox));
+	json_object_object_add(o, "pid", json_object_new_int(ch->pid));
+	return o;
+}
+
+/* --- the end of a child ---------------------------------------------------------------- */
+
+/* The last error line of the child's log (or its last line): why it failed to start. */
+static void log_tail(struct ctl_supervisor *s, const struct ctl_child *ch, char *out, size_t len)
+{
+	char path[PATH_MAX], buf[4096], *line, *save = NULL, *best = NULL, *last = NULL;
+	ssize_t n = -1;
+	int fd;
+
+	out[0] = '\0';
+	if (child_dir(s, ch->sandbox, "vfsd.log", path, sizeof(path)) < 0)
+		return;
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd >= 0) {
+		off_t size = lseek(fd, 0, SEEK_END);
+
+		n = pread(fd, buf, sizeof(buf) - 1, size > (off_t)sizeof(buf) - 1
+							     ? size - (off_t)sizeof(buf) + 1
+							     : 0);
+		close(fd);
+	}
+	if (n <= 0)
+		return;
+	buf[n] = '\0';
+	for (line = strtok_r(buf, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		last = line;
+		if (strstr(line, "ERROR") || strstr(line, "error:"))
+			best = line;
+	}
+	snprintf(out, len, "%s", best ? best : last ? last : "");
+}
+
+/* Removes the socket and pid file the child made, if they are still a socket and a file. */
+static void remove_socket(const struct ctl_child *ch)
+{
+	const char *sock = info_str(ch, "socket_path");
+	char pidpath[PATH_MAX];
+	struct stat st;
+
+	if (!ch->own_socket || !sock)
+		return;
+	if (lstat(sock, &st) == 0 && S_ISSOCK(st.st_mode))
+		unlink(sock);
+	snprintf(pidpath, sizeof(pidpath), "%s.pid", sock);
+	if (lstat(pidpath, &st) == 0 && S_ISREG(st.st_mode))
+		unlink(pidpath);
+}
+
+void ctl_child_on_exit(struct ctl_supervisor *s, struct ctl_child *ch)
+{
+	siginfo_t si = { 0 };
+	struct json_object *ev, *o;
+	char why[600] = "";
+	enum ctl_child_state was = ch->state;
+
+	if (ch->pidfd < 0)
+		return;
+	if (!ch->adopted) {
+		if (waitid(P_PIDFD, (id_t)ch->pidfd, &si, WEXITED | WNOHANG) < 0) {
+			log_warn("waitid for sandbox %s: %s", ch->sandbox, strerror(errno));
+		} else if (si.si_pid == 0) {
+			return; /* not yet: a spurious wake-up */
+		}
+	}
+	if (si.si_pid) {
+		ch->exit_known = true;
+		ch->exit_signal = si.si_code == CLD_EXITED ? 0 : si.si_status;
+		ch->exit_status = si.si_code == CLD_EXITED ? si.si_status : 128 + si.si_status;
+	}
+	close_pidfd(s, ch);
+	close_ready(s, ch);
+	ch->state = CHILD_EXITED;
+	ch->deadline_ms = 0;
+	remove_socket(ch);
+	if (was == CHILD_STARTING && !ch->error[0]) {
+		log_tail(s, ch, why, sizeof(why));
+		snprintf(ch->error, sizeof(ch->error), "the daemon exited before it was ready%s%s",
+			 why[0] ? ": " : "", why);
+	}
+	log_info("sandbox %s: daemon %d ended (%s %d)", ch->sandbox, (int)ch->pid,
+		 !ch->exit_known ? "status unknown" : ch->exit_signal ? "signal" : "status",
+		 ch->exit_signal ? ch->exit_signal : ch->exit_status);
+	state_save(s, ch);
+	ev = event_new("exited", ch);
+	if (!ch->exit_known)
+		json_object_object_add(ev, "exit_status", NULL);
+	else if (ch->exit_signal)
+		json_object_object_add(ev, "signal", json_object_new_int(ch->exit_signal));
+	else
+		json_object_object_add(ev, "exit_status", json_object_new_int(ch->exit_status));
+	if (was == CHILD_STARTING) /* it never ran: "started" was never sent either */
+		json_object_put(ev);
+	else
+		ctl_broadcast(s, ev);
+	if (!ch->waiter)
+		return;
+	if (ch->waiter_op == CTL_OP_SPAWN) {
+		o = ctl_reply_error(ch->waiter_id, EIO, "sandbox %s: %s", ch->sandbox, ch->error);
+		reply_waiter(s, ch, o);
+		return;
+	}
+	/* a stop: the runtime wants it gone, record and all, once it has ended */
+	o = ctl_child_reply(ch, ch->waiter_id);
+	reply_waiter(s, ch, o);
+	ctl_child_forget(s, ch);
+}
+
+/* "R\n" once the daemon serves; "E<errno> <message>\n" from the child before it exec'd. */
+void ctl_child_on_ready(struct ctl_supervisor *s, struct ctl_child *ch)
+{
+	char buf[600];
+	ssize_t n;
+
+	if (ch->ready_fd < 0)
+		return;
+	n = read(ch->ready_fd, buf, sizeof(buf) - 1);
+	if (n < 0 && (errno == EAGAIN || errno == EINTR))
+		return;
+	close_ready(s, ch); /* one message, then nothing: the exit says the rest */
+	if (n <= 0)
+		return;
+	buf[n] = '\0';
+	buf[strcspn(buf, "\n")] = '\0';
+	if (buf[0] == 'E') {
+		char *msg = NULL;
+		long e = strtol(buf + 1, &msg, 10);
+
+		snprintf(ch->error, sizeof(ch->error), "%.500s", msg && *msg == ' ' ? msg + 1 : buf + 1);
+		if (ch->waiter && ch->state == CHILD_STARTING && ch->waiter_op == CTL_OP_SPAWN)
+			reply_waiter(s, ch, ctl_reply_error(ch->waiter_id, e > 0 && e < 4096 ? (int)e : EIO,
+							    "sandbox %s: %s", ch->sandbox, ch->error));
+		return;
+	}
+	if (buf[0] != 'R' || ch->state != CHILD_STARTING)
+		return;
+	ch->state = CHILD_RUNNING;
+	ch->deadline_ms = 0;
+	state_save(s, ch);
+	log_info("sandbox %s: daemon %d ready", ch->sandbox, (int)ch->pid);
+	ctl_broadcast(s, event_new("started", ch));
+	if (ch->waiter && ch->waiter_op == CTL_OP_SPAWN) {
+		struct json_object *o = ctl_reply_new(true, ch->waiter_id);
+
+		json_object_object_add(o, "sandbox", json_object_new_string(ch->sandbox));
+		json_object_object_add(o, "pid", json_object_new_int(ch->pid));
+		json_object_object_add(o, "socket_path",
+				       info_str(ch, "socket_path")
+					       ? json_object_new_string(info_str(ch, "socket_path"))
+					       : NULL);
+		json_object_object_add(o, "state", json_object_new_string("running"));
+		reply_waiter(s, ch, o);
+	}
+}
+
+int ctl_children_tick(struct ctl_supervisor *s)
+{
+	uint64_t now = ctl_now_ms(), next = UINT64_MAX;
+
+	for (struct ctl_child *ch = s->children; ch; ch = ch->next) {
+		if (!ch->deadline_ms)
+			continue;
+		if (ch->deadline_ms <= now) {
+			if (ch->state == CHILD_STARTING)
+				snprintf(ch->error, sizeof(ch->error),
+					 "the daemon was not ready within %d s: killed",
+					 CTL_SPAWN_TIMEOUT_MS / 1000);
+			log_warn("sandbox %s: SIGKILL to daemon %d", ch->sandbox, (int)ch->pid);
+			if (ch->pidfd >= 0)
+				pidfd_send_signal(ch->pidfd, SIGKILL, NULL, 0);
+			ch->deadline_ms = 0;
+			continue;
+		}
+		next = MIN(next, ch->deadline_ms);
+	}
+	return next == UINT64_MAX ? -1 : (int)MIN(next - now, (uint64_t)INT32_MAX);
+}
+
+/* --- stop ---------------------------------------------------------------------------- */
+
+void ctl_child_stop(struct ctl_supervisor *s, struct ctl_client *c, struct ctl_child *ch,
+		    const struct ctl_request *req)
+{
+	struct json_object *o;
+
+	if (ch->state == CHILD_EXITED) { /* already ended: forget it */
+		o = ctl_child_reply(ch, req->id);
+		ctl_child_forget(s, ch);
+		ctl_client_send(s, c, o);
+		return;
+	}
+	if (ch->state == CHILD_STOPPING || (ch->waiter && ch->waiter_op == CTL_OP_STOP)) {
+		ctl_client_send(s, c, ctl_reply_error(req->id, EALREADY,
+						      "sandbox %s is already being stopped",
+						      ch->sandbox));
+		return;
+	}
+	if (ch->waiter) /* a spawn still waits for it */
+		reply_waiter(s, ch, ctl_reply_error(ch->waiter_id, ECANCELED,
+						    "sandbox %s was stopped before it was ready",
+						    ch->sandbox));
+	snprintf(ch->error, sizeof(ch->error), "%s", ch->state == CHILD_STARTING ? "stopped before it was ready" : "");
+	if (pidfd_send_signal(ch->pidfd, SIGTERM, NULL, 0) < 0 && errno != ESRCH) {
+		ctl_client_send(s, c, ctl_reply_error(req->id, errno, "cannot signal sandbox %s: %s",
+						      ch->sandbox, strerror(errno)));
+		return;
+	}
+	ch->state = CHILD_STOPPING;
+	ch->deadline_ms = ctl_now_ms() + (req->has_grace ? req->grace_ms : s->cfg->sup.stop_timeout_ms);
+	state_save(s, ch);
+	set_waiter(ch, c, req);
+}
+
+/* --- spawn: in the child, between fork and exec ----------------------------------------- */
+
+struct spawn_plan {
+	char **argv;
+	const char *exe;
+	int log_fd, ready_fd, listen_fd;
+	const struct ctl_caller *caller;
+	const char *shared_dir, *socket_path, *userns, *cgroup;
+};
+
+static void __attribute__((noreturn, format(printf, 2, 3))) child_fail(int errnum, const char *fmt,
+								      ...)
+{
+	char msg[560];
+	int n = snprintf(msg, sizeof(msg), "E%d ", errnum);
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg + n, sizeof(msg) - (size_t)n - 1, fmt, ap);
+	va_end(ap);
+	n = (int)strlen(msg);
+	msg[n++] = '\n'; /* room kept above */
+	if (write(CHILD_READY_FD, msg, (size_t)n) < 0)
+		_exit(126);
+	_exit(127);
+}
+
+/* Puts fd at target (dup2 clears close-on-exec); -1 closes target. */
+static void place_fd(int fd, int target)
+{
+	if (fd < 0) {
+		close(target);
+		return;
+	}
+	if (fd != target && dup2(fd, target) < 0)
+		_exit(125);
+	if (fd == target)
+		fcntl(fd, F_SETFD, 0);
+}
+
+/* What the caller could do itself: the checks run with its filesystem credentials. */
+static void check_as_caller(const struct spawn_plan *p, int *nsfd, int *cgfd)
+{
+	const struct ctl_caller *who = p->caller;
+	char dir[PATH_MAX];
+	struct stat st;
+	struct statfs sfs;
+
+	if (who->uid != 0) {
+		if (setgroups((size_t)who->ngroups, who->groups) < 0)
+			child_fail(errno, "setgroups: %s", strerror(errno));
+		setfsgid(who->gid);
+		setfsuid(who->uid);
+		if ((uid_t)setfsuid((uid_t)-1) != who->uid)
+			child_fail(EPERM, "cannot take the caller's credentials");
+	}
+	if (stat(p->shared_dir, &st) < 0 || !S_ISDIR(st.st_mode))
+		child_fail(errno ? errno : ENOTDIR, "shared_dir %s does not exist or is not a directory",
+			   p->shared_dir);
+	if (faccessat(AT_FDCWD, p->shared_dir, R_OK | X_OK, AT_EACCESS) < 0)
+		child_fail(errno, "the caller (uid %u) cannot read shared_dir %s: %s", who->uid,
+			   p->shared_dir, strerror(errno));
+	if (p->socket_path) {
+		if (lstat(p->socket_path, &st) == 0)
+			child_fail(EEXIST, "socket_path %s already exists", p->socket_path);
+		snprintf(dir, sizeof(dir), "%s", p->socket_path);
+		if (faccessat(AT_FDCWD, dirname(dir), W_OK | X_OK, AT_EACCESS) < 0)
+			child_fail(errno, "the caller (uid %u) cannot create socket_path %s: %s",
+				   who->uid, p->socket_path, strerror(errno));
+	}
+	if (p->userns) {
+		*nsfd = open(p->userns, O_RDONLY | O_CLOEXEC);
+		if (*nsfd < 0)
+			child_fail(errno, "the caller (uid %u) cannot open userns %s: %s", who->uid,
+				   p->userns, strerror(errno));
+	}
+	if (p->cgroup) {
+		if (snprintf(dir, sizeof(dir), "%s/cgroup.procs", p->cgroup) >= (int)sizeof(dir))
+			child_fail(ENAMETOOLONG, "cgroup path too long");
+		if (statfs(p->cgroup, &sfs) < 0 || sfs.f_type != CGROUP2_SUPER_MAGIC)
+			child_fail(errno ? errno : EINVAL, "cgroup %s is not a cgroup v2 directory",
+				   p->cgroup);
+		/* cgroup.procs checks the opener's credentials when it is written */
+		*cgfd = open(dir, O_WRONLY | O_CLOEXEC);
+		if (*cgfd < 0)
+			child_fail(errno, "the caller (uid %u) cannot move processes into cgroup %s: %s",
+				   who->uid, p->cgroup, strerror(errno));
+	}
+	if (who->uid != 0) {
+		setfsuid(0);
+		setfsgid(0);
+		if (setgroups(0, NULL) < 0)
+			child_fail(errno, "setgroups: %s", strerror(errno));
+	}
+}
+
+static void join_userns(const struct spawn_plan *p, int nsfd)
+{
+	struct stat ns, self;
+	unsigned int owner;
+	int type = ioctl(nsfd, NS_GET_NSTYPE);
+
+	if (type < 0 || type != CLONE_NEWUSER)
+		child_fail(EINVAL, "userns %s is not a user namespace", p->userns);
+	if (ioctl(nsfd, NS_GET_OWNER_UID, &owner) < 0)
+		child_fail(errno, "userns %s: %s", p->userns, strerror(errno));
+	if (p->caller->uid != 0 && owner != p->caller->uid)
+		child_fail(EPERM, "user namespace %s belongs to uid %u, not to the caller (uid %u)",
+			   p->userns, owner, p->caller->uid);
+	if (fstat(nsfd, &ns) == 0 && stat("/proc/self/ns/user", &self) == 0 &&
+	    ns.st_ino == self.st_ino && ns.st_dev == self.st_dev)
+		return; /* already there */
+	if (setns(nsfd, CLONE_NEWUSER) < 0)
+		child_fail(errno, "cannot join userns %s: %s", p->userns, strerror(errno));
+	if (setgroups(0, NULL) < 0 && errno != EPERM) /* EPERM: setgroups is denied there */
+		child_fail(errno, "setgroups in userns %s: %s", p->userns, strerror(errno));
+	if (setresgid(0, 0, 0) < 0 || setresuid(0, 0, 0) < 0)
+		child_fail(errno, "uid or gid 0 is not mapped in userns %s: %s", p->userns,
+			   strerror(errno));
+}
+
+static void __attribute__((noreturn)) child_main(const struct spawn_plan *p)
+{
+	int devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
+	int log_fd = fcntl(p->log_fd, F_DUPFD_CLOEXEC, 10);
+	int ready_fd = fcntl(p->ready_fd, F_DUPFD_CLOEXEC, 10);
+	int listen_fd = p->listen_fd >= 0 ? fcntl(p->listen_fd, F_DUPFD_CLOEXEC, 10) : -1;
+	int nsfd = -1, cgfd = -1;
+	sigset_t all;
+
+	/* Its own session: a signal to the supervisor's group never reaches a child. */
+	setsid();
+	sigemptyset(&all);
+	sigprocmask(SIG_SETMASK, &all, NULL);
+	signal(SIGPIPE, SIG_DFL);
+	if (devnull < 0 || log_fd < 0 || ready_fd < 0 || (p->listen_fd >= 0 && listen_fd < 0))
+		_exit(125);
+	place_fd(devnull, 0);
+	place_fd(log_fd, 1);
+	place_fd(log_fd, 2);
+	place_fd(listen_fd, CHILD_LISTEN_FD);
+	place_fd(ready_fd, CHILD_READY_FD);
+	close_range(CHILD_READY_FD + 1, ~0u, 0); /* nothing of the supervisor's goes along */
+
+	check_as_caller(p, &nsfd, &cgfd);
+	if (cgfd >= 0 && write(cgfd, "0\n", 2) != 2)
+		child_fail(errno, "cannot move the daemon into cgroup %s: %s", p->cgroup,
+			   strerror(errno));
+	if (nsfd >= 0)
+		join_userns(p, nsfd);
+	execv(p->exe, p->argv);
+	child_fail(errno, "cannot run %s: %s", p->exe, strerror(errno));
+}
+
+/* --- spawn: in the supervisor -------------------------------------------------------- */
+
+#define SPAWN_FAIL(e, ...)                                                                 \
+	do {                                                                               \
+		ctl_client_send(s, c, ctl_reply_error(req->id, (e), __VA_ARGS__));         \
+		r = -(e);                                                                  \
+		goto out;                                                                  \
+	} while (0)
+
+/* The socket a runtime passes must be a listening AF_UNIX stream socket, as for --fd. */
+static int check_listener(int fd)
+{
+	int v = 0;
+	socklen_t len = sizeof(v);
+
+	if (getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &v, &len) < 0 || v != AF_UNIX)
+		return -ENOTSOCK;
+	len = sizeof(v);
+	if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &v, &len) < 0 || v != SOCK_STREAM)
+		return -ENOTSOCK;
+	len = sizeof(v);
+	if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &v, &len) < 0 || !v)
+		return -EINVAL;
+	return 0;
+}
+
+/*
+ * The child's command line: what the request names first, the sandbox default, then the
+ * runtime's args. It is parsed here by the daemon's own parser, so a bad option is refused
+ * now, in the daemon's words, and args cannot override what the request decides.
+ */
+static int build_argv(struct ctl_supervisor *s, const struct ctl_request *req, bool by_fd,
+		      char **argv, char *err, size_t errlen)
+{
+	struct vfsd_config cfg;
+	struct vfsd_parse_error perr;
+	int argc = 0, r = 0;
+
+	argv[argc++] = s->exe;
+	argv[argc++] = "--shared-dir";
+	argv[argc++] = (char *)req->shared_dir;
+	if (by_fd) {
+		argv[argc++] = "--fd";
+		argv[argc++] = "3";
+	} else {
+		argv[argc++] = "--socket-path";
+		argv[argc++] = (char *)req->socket_path;
+	}
+	argv[argc++] = "--ready-fd";
+	argv[argc++] = "4";
+	argv[argc++] = "--sandbox";
+	argv[argc++] = "chroot";
+	for (unsigned int i = 0; i < req->nargs; i++)
+		argv[argc++] = (char *)req->args[i];
+	argv[argc] = NULL;
+	if (vfsd_parse_args(argc, argv, VFSD_PARSE_QUIET, &cfg, &perr) == VFSD_PARSE_EXIT) {
+		snprintf(err, errlen, "args: %s", perr.msg);
+		r = -EINVAL;
+	} else if (cfg.action != VFSD_ACTION_SERVE || cfg.shared_dir != req->shared_dir ||
+		   cfg.socket_path != (by_fd ? NULL : req->socket_path) ||
+		   cfg.fd != (by_fd ? 3 : -1) || cfg.ready_fd != 4 || cfg.fuse_mountpoint) {
+		snprintf(err, errlen,
+			 "args may not set the share, the socket, --fd, --ready-fd, --fuse-mountpoint, --help, --version or --print-capabilities: the request's own fields say them");
+		r = -EINVAL;
+	}
+	vfsd_config_free(&cfg);
+	return r;
+}
+
+static struct json_object *info_new(const struct ctl_request *req, const struct ctl_caller *who,
+				    bool by_fd)
+{
+	struct json_object *o = json_object_new_object(), *args = json_object_new_array();
+
+#define ADD_STR(k, v) json_object_object_add(o, k, (v) ? json_object_new_string(v) : NULL)
+	ADD_STR("sandbox", req->sandbox);
+	ADD_STR("shared_dir", req->shared_dir);
+	ADD_STR("socket_path", req->socket_path);
+	json_object_object_add(o, "socket_fd", json_object_new_boolean(by_fd));
+	ADD_STR("userns", req->userns);
+	ADD_STR("cgroup", req->cgroup);
+#undef ADD_STR
+	for (unsigned int i = 0; i < req->nargs; i++)
+		json_object_array_add(args, json_object_new_string(req->args[i]));
+	json_object_object_add(o, "args", args);
+	json_object_object_add(o, "labels", req->labels ? json_object_get(req->labels)
+							 : json_object_new_object());
+	json_object_object_add(o, "caller_uid", json_object_new_int64(who->uid));
+	return o;
+}
+
+int ctl_child_spawn(struct ctl_supervisor *s, struct ctl_client *c, const struct ctl_request *req,
+		    int listen_fd)
+{
+	char *argv[CTL_ARGS_MAX + 12], err[600], dir[PATH_MAX], logpath[PATH_MAX];
+	struct ctl_child *ch = ctl_child_find(s, req->sandbox);
+	bool by_fd = listen_fd >= 0;
+	int pipefd[2] = { -1, -1 }, log_fd = -1, r = 0;
+	struct stat st;
+	pid_t pid;
+
+	if (ch && ch->state != CHILD_EXITED)
+		SPAWN_FAIL(EEXIST, "sandbox %s already has a daemon (pid %d, %s)", req->sandbox,
+			   (int)ch->pid, state_names[ch->state]);
+	if (by_fd == !!req->socket_path)
+		SPAWN_FAIL(EINVAL, "a spawn needs either \"socket_path\" or a listening socket passed with the request (SCM_RIGHTS), %s",
+			   by_fd ? "not both" : "and has neither");
+	if (by_fd && (r = check_listener(listen_fd)) < 0)
+		SPAWN_FAIL(-r, "the file descriptor passed with the request is not a listening unix stream socket");
+	if (c->who.uid != 0 && !req->userns)
+		SPAWN_FAIL(EPERM, "only root may spawn a daemon in the supervisor's own user namespace: name the sandbox's \"userns\"");
+	if (req->socket_path && lstat(req->socket_path, &st) == 0)
+		SPAWN_FAIL(EEXIST, "socket_path %s already exists", req->socket_path);
+	if ((r = build_argv(s, req, by_fd, argv, err, sizeof(err))) < 0)
+		SPAWN_FAIL(-r, "%s", err);
+	if (child_dir(s, req->sandbox, NULL, dir, sizeof(dir)) < 0 ||
+	    child_dir(s, req->sandbox, "vfsd.log", logpath, sizeof(logpath)) < 0)
+		SPAWN_FAIL(ENAMETOOLONG, "runtime dir too long for sandbox %s", req->sandbox);
+	if (ch)
+		ctl_child_forget(s, ch); /* an exited one of the same name makes room */
+	if (mkdir(dir, 0700) < 0 && errno != EEXIST)
+		SPAWN_FAIL(errno, "cannot create %s: %s", dir, strerror(errno));
+	log_fd = open(logpath, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0600);
+	if (log_fd < 0)
+		SPAWN_FAIL(errno, "cannot create %s: %s", logpath, strerror(errno));
+	if (pipe2(pipefd, O_CLOEXEC) < 0)
+		SPAWN_FAIL(errno, "pipe: %s", strerror(errno));
+
+	struct spawn_plan plan = {
+		.argv = argv, .exe = s->exe, .log_fd = log_fd, .ready_fd = pipefd[1],
+		.listen_fd = listen_fd, .caller = &c->who, .shared_dir = req->shared_dir,
+		.socket_path = req->socket_path, .userns = req->userns, .cgroup = req->cgroup,
+	};
+
+	pid = fork();
+	if (pid < 0)
+		SPAWN_FAIL(errno, "fork: %s", strerror(errno));
+	if (pid == 0)
+		child_main(&plan);
+
+	ch = child_new(s, req->sandbox);
+	if (!ch) {
+		kill(pid, SIGKILL);
+		waitpid(pid, NULL, 0);
+		SPAWN_FAIL(ENOMEM, "out of memory");
+	}
+	ch->pid = pid;
+	ch->pidfd = pidfd_open(pid, 0);
+	ch->ready_fd = take_fd(pipefd[0]);
+	ch->state = CHILD_STARTING;
+	ch->started_at = time(NULL);
+	ch->own_socket = !by_fd;
+	ch->info = info_new(req, &c->who, by_fd);
+	ch->deadline_ms = ctl_now_ms() + CTL_SPAWN_TIMEOUT_MS;
+	if (proc_start_ticks(pid, &ch->start_ticks) < 0 || ch->pidfd < 0)
+		log_warn("sandbox %s: cannot track daemon %d: %s", ch->sandbox, (int)pid,
+			 strerror(errno));
+	fcntl(ch->ready_fd, F_SETFL, O_NONBLOCK);
+	struct epoll_event ev = { .events = EPOLLIN, .data.ptr = &ch->ready_w };
+
+	epoll_ctl(s->epfd, EPOLL_CTL_ADD, ch->ready_fd, &ev);
+	ev.data.ptr = &ch->exit_w;
+	if (ch->pidfd >= 0)
+		epoll_ctl(s->epfd, EPOLL_CTL_ADD, ch->pidfd, &ev);
+	state_save(s, ch);
+	set_waiter(ch, c, req);
+	log_info("sandbox %s: daemon %d starting for uid %u on %s", ch->sandbox, (int)pid,
+		 c->who.uid, req->shared_dir);
+out:
+	if (pipefd[0] >= 0)
+		close(pipefd[0]);
+	if (pipefd[1] >= 0)
+		close(pipefd[1]);
+	if (log_fd >= 0)
+		close(log_fd);
+	if (listen_fd >= 0)
+		close(listen_fd);
+	return r;
+}
+
+/* --- re-adoption after a restart ------------------------------------------------------ */
+
+static void adopt_one(struct ctl_supervisor *s, const char *name)
+{
+	char path[PATH_MAX];
+	struct json_object *st, *v;
+	struct ctl_child *ch;
+	unsigned long long ticks = 0;
+	const char *state;
+
+	if (!ctl_sandbox_id_valid(name) || child_dir(s, name, "state.json", path, sizeof(path)) < 0)
+		return;
+	st = json_object_from_file(path);
+	if (!st || !json_object_is_type(st, json_type_object)) {
+		log_warn("%s: not a state file, ignored", path);
+		json_object_put(st);
+		return;
+	}
+	ch = child_new(s, name);
+	if (!ch) {
+		json_object_put(st);
+		return;
+	}
+	ch->info = json_object_new_object();
+	json_object_object_foreach(st, k, val)
+	{
+		static const char *const keep[] = { "sandbox", "shared_dir", "socket_path", "socket_fd",
+						    "userns", "cgroup", "args", "labels", "caller_uid" };
+
+		for (size_t i = 0; i < ARRAY_SIZE(keep); i++) {
+			if (strcmp(k, keep[i]) == 0)
+				json_object_object_add(ch->info, k, json_object_get(val));
+		}
+	}
+	if (json_object_object_get_ex(st, "pid", &v))
+		ch->pid = json_object_get_int(v);
+	if (json_object_object_get_ex(st, "start_ticks", &v))
+		ch->start_ticks = json_object_get_uint64(v);
+	if (json_object_object_get_ex(st, "started_at", &v))
+		ch->started_at = json_object_get_int64(v);
+	if (json_object_object_get_ex(st, "own_socket", &v))
+		ch->own_socket = json_object_get_boolean(v);
+	if (json_object_object_get_ex(st, "adopted", &v))
+		ch->adopted = json_object_get_boolean(v);
+	state = json_object_object_get_ex(st, "state", &v) ? json_object_get_string(v) : "exited";
+	if (strcmp(state, "exited") == 0) {
+		ch->state = CHILD_EXITED;
+		if (json_object_object_get_ex(st, "exit_status", &v) && v) {
+			ch->exit_known = true;
+			ch->exit_status = json_object_get_int(v);
+		}
+		if (json_object_object_get_ex(st, "signal", &v) && v) {
+			ch->exit_known = true;
+			ch->exit_signal = json_object_get_int(v);
+		}
+		if (json_object_object_get_ex(st, "error", &v) && v)
+			snprintf(ch->error, sizeof(ch->error), "%s", json_object_get_string(v));
+		json_object_put(st);
+		return;
+	}
+	json_object_put(st);
+	/* Alive, and the same process (not a reused pid): adopt it. */
+	if (ch->pid > 0 && proc_start_ticks(ch->pid, &ticks) == 0 && ticks == ch->start_ticks)
+		ch->pidfd = pidfd_open(ch->pid, 0);
+	if (ch->pidfd < 0) {
+		ch->state = CHILD_EXITED;
+		snprintf(ch->error, sizeof(ch->error), "ended while no supervisor watched it");
+		remove_socket(ch);
+		log_info("sandbox %s: daemon %d ended while no supervisor ran", name, (int)ch->pid);
+	} else {
+		struct epoll_event ev = { .events = EPOLLIN, .data.ptr = &ch->exit_w };
+
+		ch->state = CHILD_RUNNING; /* one that was starting is running or will soon exit */
+		ch->adopted = true;
+		epoll_ctl(s->epfd, EPOLL_CTL_ADD, ch->pidfd, &ev);
+		log_info("sandbox %s: re-adopted daemon %d", name, (int)ch->pid);
+	}
+	state_save(s, ch);
+}
+
+void ctl_children_adopt(struct ctl_supervisor *s)
+{
+	DIR *d = opendir(s->sandboxes_dir);
+	struct dirent *e;
+
+	if (!d)
+		return;
+	while ((e = readdir(d))) {
+		if (e->d_name[0] != '.')
+			adopt_one(s, e->d_name);
+	}
+	closedir(d);
+}

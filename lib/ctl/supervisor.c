@@ -1,0 +1,676 @@
+/*
+ * The supervisor's event loop: one epoll set over the control socket, its clients, each
+ * child's pidfd and ready pipe, and a signalfd. Every fd is non-blocking; a client's replies
+ * are queued and written as it reads them, so no client can stall another or a spawn.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/file.h>
+#include <sys/resource.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "base/log.h"
+#include "base/util.h"
+#include "ctl/ctl.h"
+#include "ctl/supervisor.h"
+
+uint64_t ctl_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+static void watch_set(struct ctl_supervisor *s, int op, int fd, uint32_t events,
+		      struct ctl_watch *w)
+{
+	struct epoll_event ev = { .events = events, .data.ptr = w };
+
+	if (epoll_ctl(s->epfd, op, fd, &ev) < 0 && op != EPOLL_CTL_DEL)
+		log_error("epoll_ctl: %s", strerror(errno));
+}
+
+/* What the client's fd should wake us for: input unless a request of its own is under way,
+ * output while replies wait. */
+static void client_rearm(struct ctl_supervisor *s, struct ctl_client *c)
+{
+	uint32_t ev = EPOLLRDHUP;
+
+	if (!c->busy && !c->closing)
+		ev |= EPOLLIN;
+	if (c->out_len)
+		ev |= EPOLLOUT;
+	watch_set(s, EPOLL_CTL_MOD, c->fd, ev, &c->w);
+}
+
+void ctl_client_close(struct ctl_supervisor *s, struct ctl_client *c)
+{
+	if (c->dead)
+		return;
+	ctl_children_forget_client(s, c);
+	watch_set(s, EPOLL_CTL_DEL, c->fd, 0, NULL);
+	close(c->fd);
+	for (unsigned int i = 0; i < c->nfds; i++)
+		close(c->fds[i]);
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		s->clients = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	s->nclients--;
+	c->dead = true;
+	c->next = s->dead_clients;
+	s->dead_clients = c;
+}
+
+static void reap_dead_clients(struct ctl_supervisor *s)
+{
+	while (s->dead_clients) {
+		struct ctl_client *c = s->dead_clients;
+
+		s->dead_clients = c->next;
+		free(c->in);
+		free(c->out);
+		free(c);
+	}
+}
+
+/* Writes what it can; false when the client is gone (freed). */
+static bool client_flush(struct ctl_supervisor *s, struct ctl_client *c)
+{
+	while (c->out_len) {
+		ssize_t n = send(c->fd, c->out, c->out_len, MSG_NOSIGNAL | MSG_DONTWAIT);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			break;
+		if (n <= 0) { /* the peer went away mid-reply */
+			ctl_client_close(s, c);
+			return false;
+		}
+		memmove(c->out, c->out + n, c->out_len - (size_t)n);
+		c->out_len -= (size_t)n;
+	}
+	if (!c->out_len && c->closing) {
+		ctl_client_close(s, c);
+		return false;
+	}
+	client_rearm(s, c);
+	return true;
+}
+
+static bool client_queue(struct ctl_client *c, const char *line, size_t len)
+{
+	if (c->out_len + len > CTL_OUT_MAX)
+		return false;
+	if (c->out_len + len > c->out_cap) {
+		size_t cap = MAX(c->out_cap * 2, c->out_len + len);
+		char *p = realloc(c->out, MIN(cap, (size_t)CTL_OUT_MAX));
+
+		if (!p)
+			return false;
+		c->out = p;
+		c->out_cap = MIN(cap, (size_t)CTL_OUT_MAX);
+	}
+	memcpy(c->out + c->out_len, line, len);
+	c->out_len += len;
+	return true;
+}
+
+void ctl_client_send(struct ctl_supervisor *s, struct ctl_client *c, struct json_object *obj)
+{
+	size_t len;
+	char *line = obj ? ctl_line(obj, &len) : NULL;
+
+	json_object_put(obj);
+	if (!line || !client_queue(c, line, len)) {
+		log_warn("dropping control client (pid %d): %s", (int)c->who.pid,
+			 line ? "it does not read its replies" : "out of memory");
+		free(line);
+		ctl_client_close(s, c);
+		return;
+	}
+	free(line);
+	client_flush(s, c);
+}
+
+void ctl_broadcast(struct ctl_supervisor *s, struct json_object *obj)
+{
+	size_t len;
+	char *line = obj ? ctl_line(obj, &len) : NULL;
+	struct ctl_client *c, *next;
+
+	json_object_put(obj);
+	if (!line)
+		return;
+	for (c = s->clients; c; c = next) {
+		next = c->next;
+		if (!c->watching)
+			continue;
+		if (!client_queue(c, line, len)) {
+			log_warn("dropping watcher (pid %d): it does not read its events",
+				 (int)c->who.pid);
+			ctl_client_close(s, c);
+			continue;
+		}
+		client_flush(s, c);
+	}
+	free(line);
+}
+
+/* --- authorization --------------------------------------------------------------------- */
+
+static bool caller_allowed(const struct ctl_supervisor *s, const struct ctl_caller *who)
+{
+	const struct vfsd_supervisor_config *sc = &s->cfg->sup;
+
+	if (who->uid == 0)
+		return true;
+	for (unsigned int i = 0; i < sc->nallow_uid; i++) {
+		if (sc->allow_uid[i] == who->uid)
+			return true;
+	}
+	for (unsigned int i = 0; i < sc->nallow_gid; i++) {
+		if (sc->allow_gid[i] == who->gid)
+			return true;
+		for (int j = 0; j < who->ngroups; j++) {
+			if (sc->allow_gid[i] == who->groups[j])
+				return true;
+		}
+	}
+	return false;
+}
+
+static int read_caller(int fd, struct ctl_caller *who)
+{
+	struct ucred cred;
+	socklen_t len = sizeof(cred);
+
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0)
+		return -errno;
+	who->pid = cred.pid;
+	who->uid = cred.uid;
+	who->gid = cred.gid;
+	len = sizeof(who->groups);
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, who->groups, &len) < 0)
+		return errno == ERANGE ? -E2BIG : -errno; /* never half a group list */
+	who->ngroups = (int)(len / sizeof(gid_t));
+	return 0;
+}
+
+/* A connection that may not stay: one error line, sent without waiting, then closed. */
+static void refuse(int fd, int errnum, const char *fmt, unsigned long arg)
+{
+	struct json_object *o = ctl_reply_error(NULL, errnum, fmt, arg);
+	size_t len;
+	char *line = o ? ctl_line(o, &len) : NULL;
+
+	if (line && send(fd, line, len, MSG_NOSIGNAL | MSG_DONTWAIT) < 0)
+		log_debug("refused client: %s", strerror(errno));
+	free(line);
+	json_object_put(o);
+	close(fd);
+}
+
+static void on_accept(struct ctl_supervisor *s)
+{
+	for (;;) {
+		int fd = accept4(s->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		struct ctl_caller who = { 0 };
+		struct ctl_client *c;
+		int r;
+
+		if (fd < 0) {
+			if (errno == EMFILE || errno == ENFILE)
+				log_warn("control socket: %s", strerror(errno));
+			else if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED)
+				log_error("accept: %s", strerror(errno));
+			return;
+		}
+		r = read_caller(fd, &who);
+		if (r < 0) {
+			refuse(fd, -r, "cannot tell who is calling: %s", (unsigned long)0);
+			continue;
+		}
+		if (!caller_allowed(s, &who)) {
+			log_warn("control socket: refused uid %u (pid %d)", who.uid, (int)who.pid);
+			refuse(fd, EACCES,
+			       "uid %lu may not use this control socket (root and --control-allow-uid/-gid may)",
+			       (unsigned long)who.uid);
+			continue;
+		}
+		if (s->nclients >= CTL_CLIENTS_MAX) {
+			refuse(fd, EMFILE, "too many control connections (at most %lu)",
+			       (unsigned long)CTL_CLIENTS_MAX);
+			continue;
+		}
+		c = calloc(1, sizeof(*c));
+		if (c)
+			c->in = malloc(CTL_LINE_MAX + 1);
+		if (!c || !c->in) {
+			if (c)
+				free(c);
+			refuse(fd, ENOMEM, "out of memory%.0lu", 0);
+			continue;
+		}
+		c->w = (struct ctl_watch){ W_CLIENT, c };
+		c->fd = fd;
+		c->who = who;
+		c->next = s->clients;
+		if (s->clients)
+			s->clients->prev = c;
+		s->clients = c;
+		s->nclients++;
+		watch_set(s, EPOLL_CTL_ADD, fd, EPOLLIN | EPOLLRDHUP, &c->w);
+	}
+}
+
+/* --- requests ------------------------------------------------------------------------- */
+
+static struct json_object *version_reply(struct json_object *id)
+{
+	struct json_object *o = ctl_reply_new(true, id), *list = json_object_new_array();
+
+	json_object_object_add(o, "version", json_object_new_string(VFSD_VERSION));
+	json_object_object_add(o, "protocol", json_object_new_int(CTL_PROTOCOL_VERSION));
+	for (int i = 0; i < CTL_OP_COUNT; i++)
+		json_object_array_add(list, json_object_new_string(ctl_op_name((enum ctl_op)i)));
+	json_object_object_add(o, "ops", list);
+	return o;
+}
+
+/* Takes the fds that arrived with the request; spawn may use one, the rest are closed. */
+static int take_passed_fd(struct ctl_client *c, int *fd)
+{
+	int r = 0;
+
+	*fd = -1;
+	if (c->nfds > 1)
+		r = -E2BIG;
+	else if (c->nfds == 1)
+		*fd = c->fds[0];
+	if (r < 0) {
+		for (unsigned int i = 0; i < c->nfds; i++)
+			close(c->fds[i]);
+	}
+	c->nfds = 0;
+	return r;
+}
+
+static void handle_request(struct ctl_supervisor *s, struct ctl_client *c, const char *line,
+			   size_t len)
+{
+	struct ctl_request req;
+	struct ctl_child *ch;
+	struct json_object *o;
+	char err[512];
+	int passed_fd, r = ctl_request_parse(line, len, &req, err, sizeof(err));
+
+	if (take_passed_fd(c, &passed_fd) < 0 && r == 0) {
+		snprintf(err, sizeof(err), "a request may come with one file descriptor at most");
+		r = -E2BIG;
+	}
+	if (r == 0 && passed_fd >= 0 && req.op != CTL_OP_SPAWN) {
+		snprintf(err, sizeof(err), "only spawn takes a file descriptor");
+		r = -EINVAL;
+	}
+	if (r < 0) {
+		if (passed_fd >= 0)
+			close(passed_fd);
+		ctl_client_send(s, c, ctl_reply_error(req.id, -r, "%s", err));
+		ctl_request_free(&req);
+		return;
+	}
+	log_debug("control: uid %u: %s", c->who.uid, ctl_op_name(req.op));
+	switch (req.op) {
+	case CTL_OP_PING:
+		ctl_client_send(s, c, ctl_reply_new(true, req.id));
+		break;
+	case CTL_OP_VERSION:
+		ctl_client_send(s, c, version_reply(req.id));
+		break;
+	case CTL_OP_SPAWN:
+		ctl_child_spawn(s, c, &req, passed_fd); /* it replies, now or once ready */
+		break;
+	case CTL_OP_STOP:
+	case CTL_OP_STATUS:
+		ch = ctl_child_find(s, req.sandbox);
+		if (!ch) {
+			ctl_client_send(s, c, ctl_reply_error(req.id, ENOENT, "no sandbox '%s'",
+							      req.sandbox));
+		} else if (req.op == CTL_OP_STOP) {
+			ctl_child_stop(s, c, ch, &req);
+		} else {
+			ctl_client_send(s, c, ctl_child_reply(ch, req.id));
+		}
+		break;
+	case CTL_OP_LIST: {
+		struct json_object *list = json_object_new_array();
+
+		for (ch = s->children; ch; ch = ch->next)
+			json_object_array_add(list, ctl_child_status(ch));
+		o = ctl_reply_new(true, req.id);
+		json_object_object_add(o, "sandboxes", list);
+		ctl_client_send(s, c, o);
+		break;
+	}
+	case CTL_OP_WATCH:
+		c->watching = true;
+		ctl_client_send(s, c, ctl_reply_new(true, req.id));
+		break;
+	case CTL_OP_COUNT:
+		break;
+	}
+	ctl_request_free(&req);
+}
+
+/* Answers complete lines until a request has to wait; false when the client is gone. */
+static bool client_process(struct ctl_supervisor *s, struct ctl_client *c)
+{
+	char *nl;
+
+	while (!c->busy && !c->closing && (nl = memchr(c->in, '\n', c->in_len))) {
+		size_t len = (size_t)(nl - c->in);
+
+		handle_request(s, c, c->in, len);
+		if (c->dead)
+			return false; /* dropped while answering */
+		memmove(c->in, nl + 1, c->in_len - len - 1);
+		c->in_len -= len + 1;
+	}
+	if (!c->busy && !c->closing && c->in_len >= CTL_LINE_MAX) {
+		ctl_client_send(s, c, ctl_reply_error(NULL, E2BIG,
+						      "request line longer than %d bytes: closing",
+						      CTL_LINE_MAX));
+		if (c->dead)
+			return false;
+		c->closing = true;
+		return client_flush(s, c);
+	}
+	return true;
+}
+
+void ctl_client_done(struct ctl_supervisor *s, struct ctl_client *c)
+{
+	c->busy = false;
+	if (client_process(s, c))
+		client_rearm(s, c);
+}
+
+static void on_client_input(struct ctl_supervisor *s, struct ctl_client *c)
+{
+	char cbuf[CMSG_SPACE(sizeof(int) * 8)];
+	struct iovec iov = { c->in + c->in_len, CTL_LINE_MAX - c->in_len };
+	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf,
+			      .msg_controllen = sizeof(cbuf) };
+	ssize_t n;
+
+	if (iov.iov_len == 0) /* a full buffer with no newline: client_process refused it */
+		return;
+	n = recvmsg(c->fd, &msg, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+	if (n < 0 && (errno == EAGAIN || errno == EINTR))
+		return;
+	for (struct cmsghdr *cm = CMSG_FIRSTHDR(&msg); n >= 0 && cm; cm = CMSG_NXTHDR(&msg, cm)) {
+		if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS)
+			continue;
+		size_t k = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+		int fds[8];
+
+		memcpy(fds, CMSG_DATA(cm), MIN(k, ARRAY_SIZE(fds)) * sizeof(int));
+		for (size_t i = 0; i < k && i < ARRAY_SIZE(fds); i++) {
+			if (c->nfds < CTL_CLIENT_FDS_MAX)
+				c->fds[c->nfds++] = fds[i];
+			else
+				close(fds[i]);
+		}
+	}
+	if (n <= 0) { /* gone; a half line with it */
+		ctl_client_close(s, c);
+		return;
+	}
+	c->in_len += (size_t)n;
+	if (client_process(s, c))
+		client_rearm(s, c);
+}
+
+static void on_client(struct ctl_supervisor *s, struct ctl_client *c, uint32_t events)
+{
+	if (events & EPOLLOUT) {
+		if (!client_flush(s, c))
+			return;
+	}
+	if (events & EPOLLIN) {
+		on_client_input(s, c);
+		return;
+	}
+	if (events & (EPOLLERR | EPOLLHUP | EPOLLRDHUP)) {
+		if (c->busy || c->out_len) {
+			/* half-closed: keep writing what is owed; a read shows the end */
+			if (!(events & (EPOLLERR | EPOLLHUP)))
+				return;
+		}
+		ctl_client_close(s, c);
+	}
+}
+
+/* --- set-up -------------------------------------------------------------------------- */
+
+static int make_dir(const char *path, mode_t mode)
+{
+	if (mkdir(path, mode) < 0 && errno != EEXIST) {
+		log_error("cannot create %s: %s", path, strerror(errno));
+		return -errno;
+	}
+	return 0;
+}
+
+static int listen_control(struct ctl_supervisor *s, const char *path)
+{
+	struct sockaddr_un addr = { .sun_family = AF_UNIX };
+	const char *group = s->cfg->sup.control_socket_group;
+	mode_t old;
+	int fd;
+
+	if (strlen(path) >= sizeof(addr.sun_path)) {
+		log_error("control socket path '%s' is too long", path);
+		return -ENAMETOOLONG;
+	}
+	memcpy(addr.sun_path, path, strlen(path) + 1);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	unlink(path); /* a previous supervisor's: the lock says none runs */
+	old = umask(0117);
+	if (bind(fd, (struct sockaddr *)&addr, sizeof(addr)) < 0 || listen(fd, 512) < 0) {
+		int e = errno;
+
+		umask(old);
+		log_error("cannot listen on %s: %s", path, strerror(e));
+		close(fd);
+		return -e;
+	}
+	umask(old);
+	if (group) {
+		struct group *g = getgrnam(group);
+
+		if (!g || chown(path, (uid_t)-1, g->gr_gid) < 0) {
+			log_error("cannot give %s to group '%s': %s", path, group,
+				  g ? strerror(errno) : "no such group");
+			close(fd);
+			return -EINVAL;
+		}
+	}
+	return fd;
+}
+
+/* A supervisor has many clients and its children inherit the hard limit: raise both as far
+ * as the kernel lets (without CAP_SYS_RESOURCE, the soft limit up to the hard one). */
+static void raise_nofile(void)
+{
+	struct rlimit rl = { 1048576, 1048576 };
+	FILE *f = fopen("/proc/sys/fs/nr_open", "re");
+	unsigned long long nr;
+
+	if (f) {
+		if (fscanf(f, "%llu", &nr) == 1 && nr < rl.rlim_max)
+			rl.rlim_cur = rl.rlim_max = nr;
+		fclose(f);
+	}
+	if (setrlimit(RLIMIT_NOFILE, &rl) == 0 || getrlimit(RLIMIT_NOFILE, &rl) < 0)
+		return;
+	rl.rlim_cur = rl.rlim_max;
+	if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
+		log_warn("cannot raise the open-file limit: %s", strerror(errno));
+}
+
+static int setup(struct ctl_supervisor *s, const struct vfsd_config *cfg, char *sock,
+		 size_t socklen)
+{
+	char lock[PATH_MAX];
+	sigset_t mask;
+	ssize_t n;
+
+	s->cfg = cfg;
+	s->runtime_dir = cfg->sup.runtime_dir ? cfg->sup.runtime_dir : VFSD_RUNTIME_DIR;
+	if (s->runtime_dir[0] != '/') {
+		log_error("--runtime-dir must be an absolute path");
+		return -EINVAL;
+	}
+	if (snprintf(s->sandboxes_dir, sizeof(s->sandboxes_dir), "%s/sandboxes", s->runtime_dir) >=
+		    (int)sizeof(s->sandboxes_dir) ||
+	    snprintf(lock, sizeof(lock), "%s/supervisor.lock", s->runtime_dir) >= (int)sizeof(lock)) {
+		log_error("--runtime-dir is too long");
+		return -ENAMETOOLONG;
+	}
+	if (cfg->sup.control_socket)
+		snprintf(sock, socklen, "%s", cfg->sup.control_socket);
+	else
+		snprintf(sock, socklen, "%s/" VFSD_CONTROL_SOCKET_NAME, s->runtime_dir);
+	n = readlink("/proc/self/exe", s->exe, sizeof(s->exe) - 1);
+	if (n < 0) {
+		log_error("cannot find the vfsd binary (/proc/self/exe): %s", strerror(errno));
+		return -errno;
+	}
+	s->exe[n] = '\0';
+	if (make_dir(s->runtime_dir, 0711) < 0 || make_dir(s->sandboxes_dir, 0711) < 0)
+		return -EIO;
+	s->lock_fd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (s->lock_fd < 0 || flock(s->lock_fd, LOCK_EX | LOCK_NB) < 0) {
+		log_error("%s: %s", lock,
+			  errno == EWOULDBLOCK ? "another supervisor runs with this runtime dir"
+					       : strerror(errno));
+		return -EBUSY;
+	}
+	raise_nofile();
+	s->epfd = epoll_create1(EPOLL_CLOEXEC);
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGINT);
+	sigaddset(&mask, SIGHUP);
+	sigprocmask(SIG_BLOCK, &mask, NULL);
+	s->signal_fd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
+	if (s->epfd < 0 || s->signal_fd < 0) {
+		log_error("epoll/signalfd: %s", strerror(errno));
+		return -errno;
+	}
+	signal(SIGPIPE, SIG_IGN);
+	s->signal_w = (struct ctl_watch){ W_SIGNAL, NULL };
+	watch_set(s, EPOLL_CTL_ADD, s->signal_fd, EPOLLIN, &s->signal_w);
+	ctl_children_adopt(s); /* before the socket: a client sees the whole table at once */
+	s->listen_fd = listen_control(s, sock);
+	if (s->listen_fd < 0)
+		return s->listen_fd;
+	s->listen_w = (struct ctl_watch){ W_LISTEN, NULL };
+	watch_set(s, EPOLL_CTL_ADD, s->listen_fd, EPOLLIN, &s->listen_w);
+	return 0;
+}
+
+int vfsd_supervise(const struct vfsd_config *cfg)
+{
+	struct ctl_supervisor s = { .epfd = -1, .listen_fd = -1, .signal_fd = -1, .lock_fd = -1 };
+	char sock[PATH_MAX];
+	int status = 0;
+
+	vfsd_log_init(cfg->log_level_debug_forced ? VFSD_LOG_DEBUG : cfg->log_level, cfg->syslog,
+		      "vfsd-supervisor");
+	if (setup(&s, cfg, sock, sizeof(sock)) < 0) {
+		status = 1;
+		goto out;
+	}
+	log_info("Supervisor listening on %s (runtime dir %s)", sock, s.runtime_dir);
+	while (!s.quit) {
+		struct epoll_event evs[64];
+		int n = epoll_wait(s.epfd, evs, ARRAY_SIZE(evs), ctl_children_tick(&s));
+
+		if (n < 0 && errno != EINTR) {
+			log_error("epoll_wait: %s", strerror(errno));
+			status = 1;
+			break;
+		}
+		for (int i = 0; i < n; i++) {
+			struct ctl_watch *w = evs[i].data.ptr;
+
+			/* an earlier event of this round may have closed what a later one names:
+			 * it is only freed after the round, and marked dead */
+			switch (w->kind) {
+			case W_LISTEN:
+				on_accept(&s);
+				break;
+			case W_CLIENT:
+				if (!((struct ctl_client *)w->obj)->dead)
+					on_client(&s, w->obj, evs[i].events);
+				break;
+			case W_CHILD_EXIT:
+				if (!((struct ctl_child *)w->obj)->dead)
+					ctl_child_on_exit(&s, w->obj);
+				break;
+			case W_CHILD_READY:
+				if (!((struct ctl_child *)w->obj)->dead)
+					ctl_child_on_ready(&s, w->obj);
+				break;
+			case W_SIGNAL: {
+				struct signalfd_siginfo si;
+
+				if (read(s.signal_fd, &si, sizeof(si)) == sizeof(si)) {
+					log_info("signal %u: the supervisor stops, its children go on",
+						 si.ssi_signo);
+					s.quit = true;
+				}
+				break;
+			}
+			}
+		}
+		reap_dead_clients(&s);
+		ctl_children_reap_dead(&s);
+	}
+	unlink(sock);
+out:
+	while (s.clients)
+		ctl_client_close(&s, s.clients);
+	reap_dead_clients(&s);
+	ctl_children_free(&s);
+	if (s.listen_fd >= 0)
+		close(s.listen_fd);
+	if (s.signal_fd >= 0)
+		close(s.signal_fd);
+	if (s.epfd >= 0)
+		close(s.epfd);
+	if (s.lock_fd >= 0)
+		close(s.lock_fd);
+	return status;
+}

@@ -1,0 +1,140 @@
+/*
+ * The supervisor's state, shared by its event loop (supervisor.c), its children
+ * (child.c: spawn, exit, stop, state files and re-adoption) and its handlers. Everything runs
+ * on the one supervisor thread: no field needs a lock.
+ */
+#ifndef VFSD_CTL_SUPERVISOR_H
+#define VFSD_CTL_SUPERVISOR_H
+
+#include <json-c/json.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <time.h>
+
+#include "ctl/proto.h"
+#include "daemon/config.h"
+
+#define CTL_CLIENTS_MAX 8192
+#define CTL_CLIENT_FDS_MAX 4		/* fds received and not yet taken by a request */
+#define CTL_OUT_MAX (4u << 20)		/* replies and events a client has not read yet */
+#define CTL_SPAWN_TIMEOUT_MS 30000	/* from fork to "ready" */
+#define CTL_GROUPS_MAX 64
+
+/* What an epoll event belongs to. */
+enum ctl_watch_kind { W_LISTEN, W_CLIENT, W_CHILD_EXIT, W_CHILD_READY, W_SIGNAL };
+
+struct ctl_watch {
+	enum ctl_watch_kind kind;
+	void *obj;
+};
+
+/* Who is on the other end of a connection (SO_PEERCRED, SO_PEERGROUPS). */
+struct ctl_caller {
+	pid_t pid;
+	uid_t uid;
+	gid_t gid;
+	gid_t groups[CTL_GROUPS_MAX];
+	int ngroups;
+};
+
+struct ctl_client {
+	struct ctl_watch w;
+	int fd;
+	struct ctl_caller who;
+	char *in; /* CTL_LINE_MAX + 1 bytes */
+	size_t in_len;
+	int fds[CTL_CLIENT_FDS_MAX]; /* arrived with the line being read */
+	unsigned int nfds;
+	char *out;
+	size_t out_len, out_cap;
+	bool watching; /* receives every child's started/exited event */
+	bool busy;     /* a spawn or stop of its own is under way: its next line waits */
+	bool closing;  /* close once out is written */
+	bool dead;     /* closed; freed after this round of events (the graveyard) */
+	struct ctl_client *prev, *next;
+};
+
+enum ctl_child_state { CHILD_STARTING, CHILD_RUNNING, CHILD_STOPPING, CHILD_EXITED };
+
+struct ctl_child {
+	struct ctl_watch exit_w, ready_w;
+	char sandbox[CTL_SANDBOX_MAX + 1];
+	enum ctl_child_state state;
+	pid_t pid;
+	int pidfd;	       /* -1 once it exited */
+	int ready_fd;	       /* read end of the child's --ready-fd pipe while starting, or -1 */
+	unsigned long long start_ticks; /* /proc/PID/stat field 22: pid plus this is unique */
+	time_t started_at;     /* wall clock */
+	bool adopted;	       /* found alive by a restarted supervisor: not our child */
+	bool own_socket;       /* the child created socket_path: removed when it ends */
+	struct json_object *info; /* sandbox, shared_dir, socket_path, userns, cgroup, args, labels,
+				     caller: what status reports and the state file keeps */
+	bool exit_known;
+	int exit_status, exit_signal; /* when exit_known */
+	char error[512];       /* why it failed to start, when it did */
+	uint64_t deadline_ms;  /* starting: give up; stopping: SIGKILL; 0: none */
+	struct ctl_client *waiter; /* gets the spawn's or stop's reply */
+	struct json_object *waiter_id;
+	enum ctl_op waiter_op;
+	bool dead; /* forgotten; freed after this round of events */
+	struct ctl_child *prev, *next;
+};
+
+struct ctl_supervisor {
+	const struct vfsd_config *cfg;
+	const char *runtime_dir;
+	char sandboxes_dir[4096];
+	char exe[4096]; /* the vfsd binary children exec */
+	int epfd, listen_fd, signal_fd, lock_fd;
+	struct ctl_watch listen_w, signal_w;
+	struct ctl_client *clients;
+	unsigned int nclients;
+	struct ctl_child *children;
+	/* Closed clients and forgotten children, freed once the round of events that may
+	 * still name them is over. */
+	struct ctl_client *dead_clients;
+	struct ctl_child *dead_children;
+	bool quit;
+};
+
+uint64_t ctl_now_ms(void);
+
+/* Queues one reply or event line for a client (and takes obj); a client whose backlog passes
+ * CTL_OUT_MAX is dropped. */
+void ctl_client_send(struct ctl_supervisor *s, struct ctl_client *c, struct json_object *obj);
+/* Sends an event to every watching client (takes obj). */
+void ctl_broadcast(struct ctl_supervisor *s, struct json_object *obj);
+/* The client's request is answered: it may read its next line. */
+void ctl_client_done(struct ctl_supervisor *s, struct ctl_client *c);
+
+/* Closes a client; its memory goes once this round of events is over. */
+void ctl_client_close(struct ctl_supervisor *s, struct ctl_client *c);
+
+/* child.c */
+struct ctl_child *ctl_child_find(struct ctl_supervisor *s, const char *sandbox);
+/* Starts a spawn; the reply goes to c once the child is ready or has failed. Takes listen_fd
+ * (the socket passed with the request, or -1). Returns 0, or a negative errno after replying. */
+int ctl_child_spawn(struct ctl_supervisor *s, struct ctl_client *c, const struct ctl_request *req,
+		    int listen_fd);
+/* Stops a child (SIGTERM, SIGKILL after the grace period) and replies once it ended. */
+void ctl_child_stop(struct ctl_supervisor *s, struct ctl_client *c, struct ctl_child *ch,
+		    const struct ctl_request *req);
+/* A status object of ch (the caller owns it), and a reply {"ok": true, id, status...}. */
+struct json_object *ctl_child_status(const struct ctl_child *ch);
+struct json_object *ctl_child_reply(const struct ctl_child *ch, struct json_object *id);
+void ctl_child_on_exit(struct ctl_supervisor *s, struct ctl_child *ch);
+void ctl_child_on_ready(struct ctl_supervisor *s, struct ctl_child *ch);
+/* Deadlines: kills what is overdue; returns the epoll timeout until the next one (-1: none). */
+int ctl_children_tick(struct ctl_supervisor *s);
+/* A client goes away: its pending replies are dropped, the children stay. */
+void ctl_children_forget_client(struct ctl_supervisor *s, struct ctl_client *c);
+/* Re-adopts the children a previous supervisor left (state files under sandboxes_dir). */
+void ctl_children_adopt(struct ctl_supervisor *s);
+/* Forgets an exited child: its record, state directory and log go. */
+void ctl_child_forget(struct ctl_supervisor *s, struct ctl_child *ch);
+void ctl_children_free(struct ctl_supervisor *s);
+/* Frees the children forgotten during the last round of events. */
+void ctl_children_reap_dead(struct ctl_supervisor *s);
+
+#endif
