@@ -551,7 +551,7 @@ static void check_as_caller(const struct spawn_plan *p, int *nsfd, int *cgfd)
 {
 	const struct ctl_caller *who = p->caller;
 	char dir[PATH_MAX];
-	struct stat st;
+	struct stat st = { 0 };
 	struct statfs sfs;
 
 	if (who->uid != 0) {
@@ -563,8 +563,8 @@ static void check_as_caller(const struct spawn_plan *p, int *nsfd, int *cgfd)
 			child_fail(EPERM, "cannot take the caller's credentials");
 	}
 	if (stat(p->shared_dir, &st) < 0 || !S_ISDIR(st.st_mode))
-		child_fail(errno ? errno : ENOTDIR, "shared_dir %s does not exist or is not a directory",
-			   p->shared_dir);
+		child_fail(S_ISDIR(st.st_mode) ? errno : ENOTDIR,
+			   "shared_dir %s does not exist or is not a directory", p->shared_dir);
 	if (faccessat(AT_FDCWD, p->shared_dir, R_OK | X_OK, AT_EACCESS) < 0)
 		child_fail(errno, "the caller (uid %u) cannot read shared_dir %s: %s", who->uid,
 			   p->shared_dir, strerror(errno));
@@ -585,9 +585,10 @@ static void check_as_caller(const struct spawn_plan *p, int *nsfd, int *cgfd)
 	if (p->cgroup) {
 		if (snprintf(dir, sizeof(dir), "%s/cgroup.procs", p->cgroup) >= (int)sizeof(dir))
 			child_fail(ENAMETOOLONG, "cgroup path too long");
-		if (statfs(p->cgroup, &sfs) < 0 || sfs.f_type != CGROUP2_SUPER_MAGIC)
-			child_fail(errno ? errno : EINVAL, "cgroup %s is not a cgroup v2 directory",
-				   p->cgroup);
+		if (statfs(p->cgroup, &sfs) < 0)
+			child_fail(errno, "cgroup %s: %s", p->cgroup, strerror(errno));
+		if (sfs.f_type != CGROUP2_SUPER_MAGIC)
+			child_fail(EINVAL, "cgroup %s is not a cgroup v2 directory", p->cgroup);
 		/* cgroup.procs checks the opener's credentials when it is written */
 		*cgfd = open(dir, O_WRONLY | O_CLOEXEC);
 		if (*cgfd < 0)

@@ -393,7 +393,7 @@ static bool client_process(struct ctl_supervisor *s, struct ctl_client *c)
 		memmove(c->in, nl + 1, c->in_len - len - 1);
 		c->in_len -= len + 1;
 	}
-	if (!c->busy && !c->closing && c->in_len >= CTL_LINE_MAX) {
+	if (!c->busy && !c->closing && c->in_len > CTL_LINE_MAX) {
 		ctl_client_send(s, c, ctl_reply_error(NULL, E2BIG,
 						      "request line longer than %d bytes: closing",
 						      CTL_LINE_MAX));
@@ -415,7 +415,7 @@ void ctl_client_done(struct ctl_supervisor *s, struct ctl_client *c)
 static void on_client_input(struct ctl_supervisor *s, struct ctl_client *c)
 {
 	char cbuf[CMSG_SPACE(sizeof(int) * 8)];
-	struct iovec iov = { c->in + c->in_len, CTL_LINE_MAX - c->in_len };
+	struct iovec iov = { c->in + c->in_len, CTL_LINE_MAX + 1 - c->in_len };
 	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf,
 			      .msg_controllen = sizeof(cbuf) };
 	ssize_t n;

@@ -42,7 +42,7 @@ struct ctl_client {
 	struct ctl_watch w;
 	int fd;
 	struct ctl_caller who;
-	char *in; /* CTL_LINE_MAX + 1 bytes */
+	char *in; /* CTL_LINE_MAX + 1 bytes: a longest line and its newline */
 	size_t in_len;
 	int fds[CTL_CLIENT_FDS_MAX]; /* arrived with the line being read */
 	unsigned int nfds;
