@@ -25,6 +25,7 @@
 #include "base/util.h"
 #include "ctl/ctl.h"
 #include "ctl/supervisor.h"
+#include "sec/caps.h"
 
 uint64_t ctl_now_ms(void)
 {
@@ -541,7 +542,7 @@ static void raise_nofile(void)
 static int setup(struct ctl_supervisor *s, const struct vfsd_config *cfg, char *sock,
 		 size_t socklen)
 {
-	char lock[PATH_MAX];
+	char lock[PATH_MAX], why[256];
 	sigset_t mask;
 	ssize_t n;
 
@@ -577,6 +578,10 @@ static int setup(struct ctl_supervisor *s, const struct vfsd_config *cfg, char *
 		return -EBUSY;
 	}
 	raise_nofile();
+	if (vfsd_caps_limit_supervisor(why, sizeof(why)) < 0) {
+		log_error("%s", why);
+		return -EPERM;
+	}
 	s->epfd = epoll_create1(EPOLL_CLOEXEC);
 	sigemptyset(&mask);
 	sigaddset(&mask, SIGTERM);

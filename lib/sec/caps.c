@@ -67,17 +67,45 @@ int vfsd_caps_parse(const char *spec, struct vfsd_caps_mods *mods, char *err, si
 	return r;
 }
 
-int vfsd_caps_drop(const struct vfsd_caps_mods *mods, char *err, size_t errlen)
+/* What a supervisor needs for itself and for the children it starts (docs/control.md). */
+static const int supervisor_caps[] = {
+	CAP_SYS_ADMIN,	     /* setns into a sandbox's user namespace; a child's namespace sandbox */
+	CAP_SETUID,	     /* the caller's fsuid for the checks, uid 0 in the namespace */
+	CAP_SETGID,
+	CAP_DAC_OVERRIDE,    /* the runtime dir, cgroups, children's sockets */
+	CAP_DAC_READ_SEARCH, /* a child with --inode-file-handles */
+	CAP_SYS_PTRACE,	     /* /proc/PID/ns/user and /proc/PID/stat of other users' processes */
+	CAP_KILL,	     /* stopping children that run as other users */
+	CAP_SETPCAP,	     /* a child dropping its bounding set */
+	CAP_SYS_CHROOT,	     /* a child's chroot sandbox */
+	CAP_SYS_RESOURCE,    /* raising the children's open-file limit */
+	CAP_CHOWN,	     /* and what a root daemon keeps (with --modcaps' common additions) */
+	CAP_FOWNER,
+	CAP_FSETID,
+	CAP_MKNOD,
+	CAP_SETFCAP,
+	CAP_LINUX_IMMUTABLE,
+	CAP_AUDIT_WRITE,
+};
+
+/* Keeps exactly keep in the permitted, effective and bounding sets. */
+static int caps_keep(uint64_t keep, char *err, size_t errlen)
 {
-	uint64_t keep = 0;
 	int r;
 
-	if (geteuid() != 0)
-		return 0;
-	for (size_t i = 0; i < sizeof(base_caps) / sizeof(base_caps[0]); i++)
-		keep |= 1ull << base_caps[i];
-	if (mods)
-		keep = (keep | mods->add) & ~mods->remove;
+	/* A capability outside the bounding set (a container's, or a supervisor's) cannot
+	 * come back: name it rather than fail with libcap-ng's number. */
+	if (capng_get_caps_process() == 0) {
+		for (int cap = 0; cap < 64; cap++) {
+			if ((keep & (1ull << cap)) &&
+			    !capng_have_capability(CAPNG_BOUNDING_SET, (unsigned int)cap)) {
+				snprintf(err, errlen,
+					 "capabilities: cannot keep %s: it is not in this process's bounding set",
+					 capng_capability_to_name((unsigned int)cap));
+				return -EPERM;
+			}
+		}
+	}
 	capng_clear(CAPNG_SELECT_BOTH);
 	for (int cap = 0; cap < 64; cap++) {
 		if ((keep & (1ull << cap)) &&
@@ -94,4 +122,42 @@ int vfsd_caps_drop(const struct vfsd_caps_mods *mods, char *err, size_t errlen)
 		return -EPERM;
 	}
 	return 0;
+}
+
+static uint64_t cap_set(const int *caps, size_t n)
+{
+	uint64_t set = 0;
+
+	for (size_t i = 0; i < n; i++)
+		set |= 1ull << caps[i];
+	return set;
+}
+
+int vfsd_caps_drop(const struct vfsd_caps_mods *mods, char *err, size_t errlen)
+{
+	uint64_t keep = cap_set(base_caps, sizeof(base_caps) / sizeof(base_caps[0]));
+
+	if (geteuid() != 0)
+		return 0;
+	if (mods)
+		keep = (keep | mods->add) & ~mods->remove;
+	return caps_keep(keep, err, errlen);
+}
+
+int vfsd_caps_limit_supervisor(char *err, size_t errlen)
+{
+	uint64_t keep = cap_set(supervisor_caps, sizeof(supervisor_caps) / sizeof(supervisor_caps[0]));
+
+	if (geteuid() != 0)
+		return 0;
+	/* What a container runtime did not give us cannot be kept (e.g. CAP_SYS_RESOURCE). */
+	if (capng_get_caps_process() < 0) {
+		snprintf(err, errlen, "capabilities: cannot read the process's set");
+		return -EPERM;
+	}
+	for (int cap = 0; cap < 64; cap++) {
+		if ((keep & (1ull << cap)) && !capng_have_capability(CAPNG_PERMITTED, (unsigned int)cap))
+			keep &= ~(1ull << cap);
+	}
+	return caps_keep(keep, err, errlen);
 }

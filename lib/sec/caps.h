@@ -25,4 +25,12 @@ int vfsd_caps_parse(const char *spec, struct vfsd_caps_mods *mods, char *err, si
  */
 int vfsd_caps_drop(const struct vfsd_caps_mods *mods, char *err, size_t errlen);
 
+/*
+ * When root: keeps what the supervisor and the children it starts need (setns, the caller's
+ * ids, chroot, ptrace-read of /proc, kill, and a root daemon's set), in the permitted,
+ * effective and bounding sets, so a spawn's --modcaps can add no other. Returns 0 or a
+ * negative errno with a message in err.
+ */
+int vfsd_caps_limit_supervisor(char *err, size_t errlen);
+
 #endif
