@@ -370,7 +370,7 @@ void ctl_child_on_exit(struct ctl_supervisor *s, struct ctl_child *ch)
 	remove_socket(ch);
 	if (was == CHILD_STARTING && !ch->error[0]) {
 		log_tail(s, ch, why, sizeof(why));
-		snprintf(ch->error, sizeof(ch->error), "the daemon exited before it was ready%s%s",
+		snprintf(ch->error, sizeof(ch->error), "the daemon exited before it was ready%s%.440s",
 			 why[0] ? ": " : "", why);
 	}
 	log_info("sandbox %s: daemon %d ended (%s %d)", ch->sandbox, (int)ch->pid,
@@ -547,7 +547,7 @@ static void place_fd(int fd, int target)
 }
 
 /* What the caller could do itself: the checks run with its filesystem credentials. */
-static void check_as_caller(const struct spawn_plan *p, int *nsfd, int *cgfd)
+static void check_as_caller(const struct spawn_plan *p, int *nsfd, int *cgdir)
 {
 	const struct ctl_caller *who = p->caller;
 	char dir[PATH_MAX];
@@ -583,15 +583,14 @@ static void check_as_caller(const struct spawn_plan *p, int *nsfd, int *cgfd)
 				   p->userns, strerror(errno));
 	}
 	if (p->cgroup) {
-		if (snprintf(dir, sizeof(dir), "%s/cgroup.procs", p->cgroup) >= (int)sizeof(dir))
-			child_fail(ENAMETOOLONG, "cgroup path too long");
-		if (statfs(p->cgroup, &sfs) < 0)
+		/* The directory is held from here on: the move goes where the check went. */
+		*cgdir = open(p->cgroup, O_PATH | O_DIRECTORY | O_CLOEXEC);
+		if (*cgdir < 0 || fstatfs(*cgdir, &sfs) < 0)
 			child_fail(errno, "cgroup %s: %s", p->cgroup, strerror(errno));
 		if (sfs.f_type != CGROUP2_SUPER_MAGIC)
 			child_fail(EINVAL, "cgroup %s is not a cgroup v2 directory", p->cgroup);
-		/* cgroup.procs checks the opener's credentials when it is written */
-		*cgfd = open(dir, O_WRONLY | O_CLOEXEC);
-		if (*cgfd < 0)
+		/* Delegation gives the caller write access to the cgroup.procs of its cgroups. */
+		if (faccessat(*cgdir, "cgroup.procs", W_OK, AT_EACCESS) < 0)
 			child_fail(errno, "the caller (uid %u) cannot move processes into cgroup %s: %s",
 				   who->uid, p->cgroup, strerror(errno));
 	}
@@ -634,7 +633,7 @@ static void __attribute__((noreturn)) child_main(const struct spawn_plan *p)
 	int log_fd = fcntl(p->log_fd, F_DUPFD_CLOEXEC, 10);
 	int ready_fd = fcntl(p->ready_fd, F_DUPFD_CLOEXEC, 10);
 	int listen_fd = p->listen_fd >= 0 ? fcntl(p->listen_fd, F_DUPFD_CLOEXEC, 10) : -1;
-	int nsfd = -1, cgfd = -1;
+	int nsfd = -1, cgdir = -1;
 	sigset_t all;
 
 	/* Its own session: a signal to the supervisor's group never reaches a child. */
@@ -651,10 +650,22 @@ static void __attribute__((noreturn)) child_main(const struct spawn_plan *p)
 	place_fd(ready_fd, CHILD_READY_FD);
 	close_range(CHILD_READY_FD + 1, ~0u, 0); /* nothing of the supervisor's goes along */
 
-	check_as_caller(p, &nsfd, &cgfd);
-	if (cgfd >= 0 && write(cgfd, "0\n", 2) != 2)
-		child_fail(errno, "cannot move the daemon into cgroup %s: %s", p->cgroup,
-			   strerror(errno));
+	check_as_caller(p, &nsfd, &cgdir);
+	/*
+	 * The move is written with the supervisor's credentials, once the caller's were checked:
+	 * the kernel also checks the writer against the cgroup.procs of the common ancestor of
+	 * the daemon's cgroup (the supervisor's) and the target, which a caller with a
+	 * delegated subtree can never write.
+	 */
+	if (cgdir >= 0) {
+		int cgfd = openat(cgdir, "cgroup.procs", O_WRONLY | O_CLOEXEC);
+
+		if (cgfd < 0 || write(cgfd, "0\n", 2) != 2)
+			child_fail(errno, "cannot move the daemon into cgroup %s: %s", p->cgroup,
+				   strerror(errno));
+		close(cgfd);
+		close(cgdir);
+	}
 	if (nsfd >= 0)
 		join_userns(p, nsfd);
 	execv(p->exe, p->argv);
