@@ -93,6 +93,72 @@ static bool label_name_valid(const char *s)
 	return true;
 }
 
+/*
+ * Well-formed UTF-8 (RFC 3629): no overlong forms, no surrogates, nothing past U+10FFFF.
+ * The protocol is UTF-8 both ways and json-c does not check it (its own check lets overlong
+ * forms and surrogates through): a request's bytes would reach the replies, and a strict
+ * client (Python's json.loads, serde_json) could not read them.
+ */
+static bool utf8_valid(const char *s, size_t len)
+{
+	for (size_t i = 0; i < len;) {
+		unsigned char c = (unsigned char)s[i];
+		size_t more;
+		uint32_t cp;
+
+		if (c < 0x80) {
+			i++;
+			continue;
+		}
+		if (c >= 0xc2 && c <= 0xdf) {
+			more = 1;
+			cp = c & 0x1f;
+		} else if (c >= 0xe0 && c <= 0xef) {
+			more = 2;
+			cp = c & 0x0f;
+		} else if (c >= 0xf0 && c <= 0xf4) {
+			more = 3;
+			cp = c & 0x07;
+		} else {
+			return false;
+		}
+		if (len - i <= more)
+			return false;
+		for (size_t k = 1; k <= more; k++) {
+			if (((unsigned char)s[i + k] & 0xc0) != 0x80)
+				return false;
+			cp = cp << 6 | ((unsigned char)s[i + k] & 0x3f);
+		}
+		if ((more == 2 && cp < 0x800) || (more == 3 && cp < 0x10000) || cp > 0x10ffff ||
+		    (cp >= 0xd800 && cp <= 0xdfff))
+			return false;
+		i += more + 1;
+	}
+	return true;
+}
+
+/* The first n bytes of s, a UTF-8 string cut there, less the incomplete character the cut
+ * may have left at their end: a cut message must stay UTF-8 too. */
+static size_t utf8_cut(const char *s, size_t n)
+{
+	size_t i = n, need;
+	unsigned char lead;
+
+	while (i > 0 && n - i < 3 && ((unsigned char)s[i - 1] & 0xc0) == 0x80)
+		i--;
+	if (i == 0)
+		return n;
+	lead = (unsigned char)s[i - 1];
+	need = lead >= 0xf0 ? 4 : lead >= 0xe0 ? 3 : lead >= 0xc0 ? 2 : 1;
+	return need > n - i + 1 ? i - 1 : n;
+}
+
+/* How many bytes of s to quote in a message for at most max ("%.*s"). */
+static int quote_len(const char *s, size_t max)
+{
+	return (int)utf8_cut(s, strnlen(s, max));
+}
+
 #define BAD(...)                                     \
 	do {                                         \
 		snprintf(err, errlen, __VA_ARGS__); \
@@ -120,7 +186,7 @@ static int path_field(struct json_object *v, const char *name, size_t max, const
 	if (!s)
 		BAD("\"%s\" must be a string of at most %zu bytes with no NUL", name, max);
 	if (s[0] != '/')
-		BAD("\"%s\" must be an absolute path, not '%.200s'", name, s);
+		BAD("\"%s\" must be an absolute path, not '%.*s'", name, quote_len(s, 200), s);
 	*out = s;
 	return 0;
 }
@@ -155,7 +221,8 @@ static int decode_labels(struct json_object *v, struct ctl_request *req, char *e
 	json_object_object_foreach(v, key, val)
 	{
 		if (!label_name_valid(key))
-			BAD("label name '%.80s' is not [A-Za-z_][A-Za-z0-9_]* of at most 63 bytes", key);
+			BAD("label name '%.*s' is not [A-Za-z_][A-Za-z0-9_]* of at most 63 bytes",
+			    quote_len(key, 80), key);
 		if (!string_of(val, CTL_LABEL_MAX))
 			BAD("label '%s' must be a string of at most %d bytes with no NUL", key,
 			    CTL_LABEL_MAX);
@@ -216,6 +283,8 @@ int ctl_request_parse(const char *line, size_t len, struct ctl_request *req, cha
 	}
 	if (memchr(line, '\0', len))
 		BAD("request line contains a NUL byte");
+	if (!utf8_valid(line, len))
+		BAD("request line is not UTF-8");
 	tok = json_tokener_new_ex(16);
 	if (!tok) {
 		snprintf(err, errlen, "out of memory");
@@ -270,7 +339,7 @@ int ctl_request_parse(const char *line, size_t len, struct ctl_request *req, cha
 				bit = fields[i].bit;
 		}
 		if (!(bit & (ops[req->op].allowed | F_OP | F_ID)))
-			BAD("unknown field '%.80s' for op '%s'", key, name);
+			BAD("unknown field '%.*s' for op '%s'", quote_len(key, 80), key, name);
 		r = decode_field(key, val, req, err, errlen);
 		if (r < 0)
 			return r;
@@ -306,12 +375,15 @@ struct json_object *ctl_reply_error(struct json_object *id, int errnum, const ch
 	struct json_object *o = ctl_reply_new(false, id);
 	char msg[1024];
 	va_list ap;
+	int n;
 
 	if (!o)
 		return NULL;
 	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
+	n = vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
+	if (n >= (int)sizeof(msg))
+		msg[utf8_cut(msg, sizeof(msg) - 1)] = '\0'; /* cut, not inside a character */
 	json_object_object_add(o, "error", json_object_new_string(msg));
 	json_object_object_add(o, "errno", json_object_new_int(errnum));
 	return o;

@@ -6,16 +6,22 @@
 FUZZ_CC ?= clang
 FUZZ_SECONDS ?= 60
 FUZZ_DIR := $(BUILD)/fuzz
-FUZZ_TARGETS := fuzz_fuse fuzz_vhost fuzz_virtq
+FUZZ_TARGETS := fuzz_fuse fuzz_vhost fuzz_virtq fuzz_ctl
 FUZZ_BINS := $(FUZZ_TARGETS:%=$(FUZZ_DIR)/%)
 
 FUZZ_SAN := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
-FUZZ_CFLAGS := -O1 -g -std=gnu11 -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wno-format-nonliteral \
-	-fno-strict-aliasing -D_GNU_SOURCE -DVFSD_VERSION='"$(VERSION)"' -pthread -Ilib
+# json-c for lib/ctl/proto.c and fuzz_ctl; asked only when building, as in the Makefile.
+FUZZ_JSON_CFLAGS = $(shell pkg-config --cflags json-c 2>/dev/null)
+FUZZ_JSON_LIBS = $(shell pkg-config --libs json-c 2>/dev/null)
+FUZZ_CFLAGS = -O1 -g -std=gnu11 -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wno-format-nonliteral \
+	-fno-strict-aliasing -D_GNU_SOURCE -DVFSD_VERSION='"$(VERSION)"' -pthread -Ilib \
+	$(FUZZ_JSON_CFLAGS)
 # lib/fuse/ops.c names opcodes with `#code + 5`, which clang (not gcc) warns about.
-FUZZ_LIB_CFLAGS := $(FUZZ_CFLAGS) -Wno-string-plus-int -fsanitize=fuzzer-no-link $(FUZZ_SAN)
-# lib/sec is left out: the targets do not sandbox, and it needs libseccomp and libcap-ng.
-FUZZ_LIB_SRCS := $(sort $(wildcard lib/base/*.c lib/fs/*.c lib/fuse/*.c lib/vhost/*.c))
+FUZZ_LIB_CFLAGS = $(FUZZ_CFLAGS) -Wno-string-plus-int -fsanitize=fuzzer-no-link $(FUZZ_SAN)
+# lib/sec is left out: the targets do not sandbox, and it needs libseccomp and libcap-ng. Of
+# lib/ctl only the wire format: the rest is the supervisor.
+FUZZ_LIB_SRCS := $(sort $(wildcard lib/base/*.c lib/fs/*.c lib/fuse/*.c lib/vhost/*.c) \
+	lib/ctl/proto.c)
 FUZZ_LIB_OBJS := $(FUZZ_LIB_SRCS:%.c=$(FUZZ_DIR)/obj/%.o)
 
 # libFuzzer flags for every run, and per target.
@@ -23,6 +29,8 @@ FUZZ_RUN_FLAGS := -timeout=30 -rss_limit_mb=4096 -print_final_stats=1 -use_value
 FUZZ_FLAGS_fuzz_fuse := -max_len=16384
 FUZZ_FLAGS_fuzz_vhost := -max_len=8192
 FUZZ_FLAGS_fuzz_virtq := -max_len=8192
+# a request line may have 65536 bytes: a little more, for the too-long ones
+FUZZ_FLAGS_fuzz_ctl := -max_len=70000
 
 .PHONY: fuzz-build fuzz fuzz-check-cc
 
@@ -48,7 +56,8 @@ $(FUZZ_BINS): $(FUZZ_DIR)/%: tests/fuzz/%.c tests/fuzz/guard_mem.c $(FUZZ_DIR)/l
 	@mkdir -p $(dir $@)
 	@echo "  FUZZ-LD $@"
 	@$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer $(FUZZ_SAN) -Itests/fuzz -MMD -MP -MF $@.d \
-		-o $@ $< tests/fuzz/guard_mem.c $(FUZZ_DIR)/libvfsd-fuzz.a $(FUZZ_GUARD_LDFLAGS)
+		-o $@ $< tests/fuzz/guard_mem.c $(FUZZ_DIR)/libvfsd-fuzz.a $(FUZZ_GUARD_LDFLAGS) \
+		$(FUZZ_JSON_LIBS)
 
 # One target at a time, one process each (the machine has two cores). New inputs go to
 # corpus-work/, the committed seeds are only read; a crash, leak or timeout fails the run.

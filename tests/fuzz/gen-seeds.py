@@ -2,6 +2,7 @@
 """Writes the hand-made seed inputs of tests/fuzz/corpus/ (run from anywhere; the files are
 committed, this script only documents and regenerates them). Formats: the comment at the top
 of each fuzz_*.c."""
+import json
 import os
 import struct
 
@@ -256,6 +257,75 @@ def virtq_seeds():
     }
 
 
+# ---- control protocol (fuzz_ctl) ----
+def ctl_line(*objs):
+    """Request lines as a client writes them: each one compact and with its newline."""
+    return b"".join(json.dumps(o, separators=(",", ":"), ensure_ascii=False).encode() + b"\n"
+                    for o in objs)
+
+
+def ctl_seeds():
+    spawn = {"op": "spawn", "id": "sp-1", "sandbox": "vm-7.a_b", "shared_dir": "/srv/share",
+             "socket_path": "/run/vfsd/vm-7.sock", "userns": "/proc/4242/ns/user",
+             "cgroup": "/sys/fs/cgroup/vfsd/vm-7",
+             "args": ["--cache=auto", "--xattr", "--log-level=debug", ""],
+             "labels": {"tenant": "acme", "zone_2": "eu-west", "owner": "J\u00fcrgen \u2603"}}
+    s = {
+        # every op, as it should be
+        "ping": ctl_line({"op": "ping"}),
+        "version-id-string": ctl_line({"op": "version", "id": "req-1"}),
+        "version-id-int": ctl_line({"id": 42, "op": "version"}),
+        "spawn-full": ctl_line(spawn),
+        "spawn-minimal": ctl_line({"op": "spawn", "sandbox": "s", "shared_dir": "/",
+                                   "args": [], "labels": {}}),
+        "stop-grace": ctl_line({"op": "stop", "sandbox": "vm-7", "grace_ms": 2500, "id": None}),
+        "list": ctl_line({"op": "list", "id": -1}),
+        "status": ctl_line({"op": "status", "sandbox": "vm-7"}),
+        "watch": ctl_line({"op": "watch", "id": "w"}),
+        # a session: several lines, one with a CR, one left without its newline
+        "session": ctl_line({"op": "ping", "id": 1}, {"op": "status", "sandbox": "a", "id": 2}) +
+        b'{"op":"stop","sandbox":"a","grace_ms":0}\r\n\n{"op":"list"',
+        # and the ways to get it wrong
+        "unknown-field": ctl_line({"op": "list", "sandbox": "a"}, {"op": "ping", "bogus": 1}),
+        "unknown-op": ctl_line({"op": "reboot", "id": "x"}),
+        "missing-field": ctl_line({"op": "spawn", "sandbox": "a"}, {"op": "stop"}, {"id": 3}),
+        "wrong-types": ctl_line({"op": "stop", "sandbox": "a", "grace_ms": "10"},
+                                {"op": 7}, {"op": "ping", "id": 1.5}, {"op": "ping", "id": [1]},
+                                {"op": "status", "sandbox": 12}),
+        "spawn-bad-fields": ctl_line(
+            {"op": "spawn", "sandbox": "a", "shared_dir": "srv/share"},
+            {"op": "spawn", "sandbox": "-a", "shared_dir": "/s"},
+            {"op": "spawn", "sandbox": "a", "shared_dir": "/s", "args": "--xattr"},
+            {"op": "spawn", "sandbox": "a", "shared_dir": "/s", "args": [1]},
+            {"op": "spawn", "sandbox": "a", "shared_dir": "/s", "labels": {"9x": "v"}},
+            {"op": "spawn", "sandbox": "a", "shared_dir": "/s", "labels": {"k": 1}},
+            {"op": "spawn", "sandbox": "a", "shared_dir": "/s", "socket_path": "/" + "s" * 107}),
+        "too-many": ctl_line(
+            {"op": "spawn", "sandbox": "a", "shared_dir": "/s", "args": ["-x"] * 65},
+            {"op": "spawn", "sandbox": "a", "shared_dir": "/s",
+             "labels": {"l%d" % i: "v" for i in range(17)}}),
+        "nul-escape": b'{"op":"spawn","sandbox":"a","shared_dir":"/srv\\u0000/etc"}\n'
+                      b'{"op":"ping","id":"a\\u0000b"}\n{"op\\u0000x":"ping"}\n',
+        "nul-byte": b'{"op":"ping"}\0\n{"op":"ping","id":"\0"}\n',
+        "deep-nesting": b'{"op":"ping","id":' + b"[" * 40 + b"]" * 40 + b"}\n" + b"[" * 20 +
+                        b"\n",
+        "trailing-garbage": b'{"op":"ping"} x\n{"op":"ping"} \t\r\n{"op":"ping"},\n',
+        "two-objects": b'{"op":"ping"}{"op":"list"}\n{"op":"ping"} {"op":"list"}\n',
+        "huge-number": b'{"op":"stop","sandbox":"a","grace_ms":99999999999999999999999}\n'
+                       b'{"op":"ping","id":18446744073709551616}\n'
+                       b'{"op":"stop","sandbox":"a","grace_ms":3600001}\n'
+                       b'{"op":"stop","sandbox":"a","grace_ms":-1}\n',
+        "non-object": b'["op","ping"]\n"ping"\n42\nnull\ntrue\n',
+        "empty-line": b"\n",
+        "unterminated-string": b'{"op":"ping","id":"abc\n{"op":"ping\n',
+        "json-c-leniency": b"{'op':'ping'}\n{\"op\":\"ping\",}\n{\"op\":\"ping\" /* c */}\n"
+                           b'{"op":"ping","id":NaN}\n{"op":"status","sandbox":"\\ud800"}\n',
+        # past CTL_LINE_MAX: -E2BIG whole, and the supervisor's closing reply without a newline
+        "line-too-long": b'{"op":"ping","id":"' + b"a" * 65536 + b'"}',
+    }
+    return s
+
+
 def write(target, seeds):
     d = os.path.join(HERE, "corpus", target)
     os.makedirs(d, exist_ok=True)
@@ -267,3 +337,4 @@ def write(target, seeds):
 write("fuzz_fuse", fuse_seeds())
 write("fuzz_vhost", vhost_seeds())
 write("fuzz_virtq", virtq_seeds())
+write("fuzz_ctl", ctl_seeds())
