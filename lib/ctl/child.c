@@ -358,6 +358,13 @@ void ctl_child_on_exit(struct ctl_supervisor *s, struct ctl_child *ch)
 			return; /* not yet: a spurious wake-up */
 		}
 	}
+	/* What it wrote before it ended, if its exit is seen first: "ready" or why not. */
+	if (ch->ready_fd >= 0) {
+		ctl_child_on_ready(s, ch);
+		if (ch->dead)
+			return;
+		was = ch->state;
+	}
 	if (si.si_pid) {
 		ch->exit_known = true;
 		ch->exit_signal = si.si_code == CLD_EXITED ? 0 : si.si_status;
@@ -388,17 +395,23 @@ void ctl_child_on_exit(struct ctl_supervisor *s, struct ctl_child *ch)
 		json_object_put(ev);
 	else
 		ctl_broadcast(s, ev);
-	if (!ch->waiter)
-		return;
-	if (ch->waiter_op == CTL_OP_SPAWN) {
-		o = ctl_reply_error(ch->waiter_id, EIO, "sandbox %s: %s", ch->sandbox, ch->error);
+	if (ch->waiter && ch->waiter_op == CTL_OP_SPAWN) {
+		o = ctl_reply_error(ch->waiter_id, ch->error_errno ? ch->error_errno : EIO,
+				    "sandbox %s: %s", ch->sandbox, ch->error);
 		reply_waiter(s, ch, o);
 		return;
 	}
-	/* a stop: the runtime wants it gone, record and all, once it has ended */
-	o = ctl_child_reply(ch, ch->waiter_id);
-	reply_waiter(s, ch, o);
-	ctl_child_forget(s, ch);
+	if (was != CHILD_STOPPING)
+		return; /* it ended on its own: listed as exited until stopped or spawned again */
+	/* a stop: the runtime wants it gone, record and all, once it has ended, even when the
+	 * client that asked has hung up since */
+	if (ch->waiter) {
+		o = ctl_child_reply(ch, ch->waiter_id);
+		reply_waiter(s, ch, o);
+	}
+	/* the reply let the client's next request run: a spawn of this id forgot ch already */
+	if (!ch->dead)
+		ctl_child_forget(s, ch);
 }
 
 /* "R\n" once the daemon serves; "E<errno> <message>\n" from the child before it exec'd. */
@@ -422,9 +435,9 @@ void ctl_child_on_ready(struct ctl_supervisor *s, struct ctl_child *ch)
 		long e = strtol(buf + 1, &msg, 10);
 
 		snprintf(ch->error, sizeof(ch->error), "%.500s", msg && *msg == ' ' ? msg + 1 : buf + 1);
-		if (ch->waiter && ch->state == CHILD_STARTING && ch->waiter_op == CTL_OP_SPAWN)
-			reply_waiter(s, ch, ctl_reply_error(ch->waiter_id, e > 0 && e < 4096 ? (int)e : EIO,
-							    "sandbox %s: %s", ch->sandbox, ch->error));
+		/* The spawn is answered once the child has exited (right after this message):
+		 * until then the id is taken, and a client told to retry would get EEXIST. */
+		ch->error_errno = e > 0 && e < 4096 ? (int)e : EIO;
 		return;
 	}
 	if (buf[0] != 'R' || ch->state != CHILD_STARTING)
@@ -562,9 +575,11 @@ static void check_as_caller(const struct spawn_plan *p, int *nsfd, int *cgdir)
 		if ((uid_t)setfsuid((uid_t)-1) != who->uid)
 			child_fail(EPERM, "cannot take the caller's credentials");
 	}
-	if (stat(p->shared_dir, &st) < 0 || !S_ISDIR(st.st_mode))
-		child_fail(S_ISDIR(st.st_mode) ? errno : ENOTDIR,
-			   "shared_dir %s does not exist or is not a directory", p->shared_dir);
+	/* Two checks: a failed stat's own errno (ENOENT, EACCES...), ENOTDIR for anything else. */
+	if (stat(p->shared_dir, &st) < 0)
+		child_fail(errno, "shared_dir %s: %s", p->shared_dir, strerror(errno));
+	if (!S_ISDIR(st.st_mode))
+		child_fail(ENOTDIR, "shared_dir %s is not a directory", p->shared_dir);
 	if (faccessat(AT_FDCWD, p->shared_dir, R_OK | X_OK, AT_EACCESS) < 0)
 		child_fail(errno, "the caller (uid %u) cannot read shared_dir %s: %s", who->uid,
 			   p->shared_dir, strerror(errno));
@@ -886,6 +901,8 @@ static void adopt_one(struct ctl_supervisor *s, const char *name)
 				json_object_object_add(ch->info, k, json_object_get(val));
 		}
 	}
+	/* The record is the directory's: a file that names another sandbox does not rename it. */
+	json_object_object_add(ch->info, "sandbox", json_object_new_string(name));
 	if (json_object_object_get_ex(st, "pid", &v))
 		ch->pid = json_object_get_int(v);
 	if (json_object_object_get_ex(st, "start_ticks", &v))
@@ -896,7 +913,11 @@ static void adopt_one(struct ctl_supervisor *s, const char *name)
 		ch->own_socket = json_object_get_boolean(v);
 	if (json_object_object_get_ex(st, "adopted", &v))
 		ch->adopted = json_object_get_boolean(v);
-	state = json_object_object_get_ex(st, "state", &v) ? json_object_get_string(v) : "exited";
+	/* No state is an ended daemon; a "state" that is not a string (null included: no string
+	 * at all) is not "exited", so a daemon that still runs is looked for below. */
+	state = "exited";
+	if (json_object_object_get_ex(st, "state", &v))
+		state = json_object_is_type(v, json_type_string) ? json_object_get_string(v) : "?";
 	if (strcmp(state, "exited") == 0) {
 		ch->state = CHILD_EXITED;
 		if (json_object_object_get_ex(st, "exit_status", &v) && v) {
@@ -918,6 +939,7 @@ static void adopt_one(struct ctl_supervisor *s, const char *name)
 		ch->pidfd = pidfd_open(ch->pid, 0);
 	if (ch->pidfd < 0) {
 		ch->state = CHILD_EXITED;
+		ch->adopted = false; /* nothing was adopted, whatever the file said */
 		snprintf(ch->error, sizeof(ch->error), "ended while no supervisor watched it");
 		remove_socket(ch);
 		log_info("sandbox %s: daemon %d ended while no supervisor ran", name, (int)ch->pid);

@@ -48,10 +48,13 @@ static void watch_set(struct ctl_supervisor *s, int op, int fd, uint32_t events,
  * output while replies wait. */
 static void client_rearm(struct ctl_supervisor *s, struct ctl_client *c)
 {
-	uint32_t ev = EPOLLRDHUP;
+	uint32_t ev = 0;
 
+	/* EPOLLRDHUP only with EPOLLIN: it stays raised once the client has shut down its side,
+	 * and unread it would wake the loop without end while a spawn or stop is under way.
+	 * A client that goes away altogether still shows as EPOLLHUP. */
 	if (!c->busy && !c->closing)
-		ev |= EPOLLIN;
+		ev |= EPOLLIN | EPOLLRDHUP;
 	if (c->out_len)
 		ev |= EPOLLOUT;
 	watch_set(s, EPOLL_CTL_MOD, c->fd, ev, &c->w);
@@ -295,22 +298,33 @@ static struct json_object *version_reply(struct json_object *id)
 	return o;
 }
 
-/* Takes the fds that arrived with the request; spawn may use one, the rest are closed. */
-static int take_passed_fd(struct ctl_client *c, int *fd)
+/*
+ * Takes the fds that came with the request, the line of len bytes at the start of c->in:
+ * those whose message ended within it. Pipelined requests arrive in one read with the fds
+ * of the last; those of a later line stay. Spawn may use one, the rest are closed.
+ */
+static int take_passed_fd(struct ctl_client *c, size_t len, int *fd)
 {
-	int r = 0;
+	unsigned int n = 0, keep = 0;
 
 	*fd = -1;
-	if (c->nfds > 1)
-		r = -E2BIG;
-	else if (c->nfds == 1)
-		*fd = c->fds[0];
-	if (r < 0) {
-		for (unsigned int i = 0; i < c->nfds; i++)
+	for (unsigned int i = 0; i < c->nfds; i++) {
+		if (c->fd_at[i] > len) { /* a later line's */
+			c->fds[keep] = c->fds[i];
+			c->fd_at[keep++] = c->fd_at[i];
+		} else if (n++ == 0) {
+			*fd = c->fds[i];
+		} else {
 			close(c->fds[i]);
+		}
 	}
-	c->nfds = 0;
-	return r;
+	c->nfds = keep;
+	if (n > 1) {
+		close(*fd);
+		*fd = -1;
+		return -E2BIG;
+	}
+	return 0;
 }
 
 static void handle_request(struct ctl_supervisor *s, struct ctl_client *c, const char *line,
@@ -322,7 +336,7 @@ static void handle_request(struct ctl_supervisor *s, struct ctl_client *c, const
 	char err[512];
 	int passed_fd, r = ctl_request_parse(line, len, &req, err, sizeof(err));
 
-	if (take_passed_fd(c, &passed_fd) < 0 && r == 0) {
+	if (take_passed_fd(c, len, &passed_fd) < 0 && r == 0) {
 		snprintf(err, sizeof(err), "a request may come with one file descriptor at most");
 		r = -E2BIG;
 	}
@@ -393,6 +407,8 @@ static bool client_process(struct ctl_supervisor *s, struct ctl_client *c)
 			return false; /* dropped while answering */
 		memmove(c->in, nl + 1, c->in_len - len - 1);
 		c->in_len -= len + 1;
+		for (unsigned int i = 0; i < c->nfds; i++)
+			c->fd_at[i] -= len + 1; /* all of a later line: past this one */
 	}
 	if (!c->busy && !c->closing && c->in_len > CTL_LINE_MAX) {
 		ctl_client_send(s, c, ctl_reply_error(NULL, E2BIG,
@@ -420,12 +436,15 @@ static void on_client_input(struct ctl_supervisor *s, struct ctl_client *c)
 	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf,
 			      .msg_controllen = sizeof(cbuf) };
 	ssize_t n;
+	size_t at;
 
 	if (iov.iov_len == 0) /* a full buffer with no newline: client_process refused it */
 		return;
 	n = recvmsg(c->fd, &msg, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
 	if (n < 0 && (errno == EAGAIN || errno == EINTR))
 		return;
+	/* a read ends with the message that carried fds, if one did */
+	at = n > 0 ? c->in_len + (size_t)n - 1 : c->in_len;
 	for (struct cmsghdr *cm = CMSG_FIRSTHDR(&msg); n >= 0 && cm; cm = CMSG_NXTHDR(&msg, cm)) {
 		if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS)
 			continue;
@@ -434,11 +453,18 @@ static void on_client_input(struct ctl_supervisor *s, struct ctl_client *c)
 
 		memcpy(fds, CMSG_DATA(cm), MIN(k, ARRAY_SIZE(fds)) * sizeof(int));
 		for (size_t i = 0; i < k && i < ARRAY_SIZE(fds); i++) {
-			if (c->nfds < CTL_CLIENT_FDS_MAX)
+			if (c->nfds < CTL_CLIENT_FDS_MAX) {
+				c->fd_at[c->nfds] = at;
 				c->fds[c->nfds++] = fds[i];
-			else
+			} else {
 				close(fds[i]);
+			}
 		}
+	}
+	if (n == 0 && c->out_len) { /* shut down its side: it still gets what it is owed */
+		c->closing = true;
+		client_flush(s, c);
+		return;
 	}
 	if (n <= 0) { /* gone; a half line with it */
 		ctl_client_close(s, c);

@@ -44,7 +44,9 @@ struct ctl_client {
 	struct ctl_caller who;
 	char *in; /* CTL_LINE_MAX + 1 bytes: a longest line and its newline */
 	size_t in_len;
-	int fds[CTL_CLIENT_FDS_MAX]; /* arrived with the line being read */
+	int fds[CTL_CLIENT_FDS_MAX]; /* arrived with a line not yet answered */
+	size_t fd_at[CTL_CLIENT_FDS_MAX]; /* where in `in` the message that brought each ended:
+					     the fd goes with the line holding that byte */
 	unsigned int nfds;
 	char *out;
 	size_t out_len, out_cap;
@@ -73,6 +75,7 @@ struct ctl_child {
 	bool exit_known;
 	int exit_status, exit_signal; /* when exit_known */
 	char error[512];       /* why it failed to start, when it did */
+	int error_errno;       /* the errno the child reported with it ("E<errno> ..."), or 0 */
 	uint64_t deadline_ms;  /* starting: give up; stopping: SIGKILL; 0: none */
 	struct ctl_client *waiter; /* gets the spawn's or stop's reply */
 	struct json_object *waiter_id;
