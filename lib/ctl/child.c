@@ -394,7 +394,7 @@ void ctl_child_on_exit(struct ctl_supervisor *s, struct ctl_child *ch)
 	if (was == CHILD_STARTING) /* it never ran: "started" was never sent either */
 		json_object_put(ev);
 	else
-		ctl_broadcast(s, ev);
+		ctl_broadcast(s, ch, ev);
 	if (ch->waiter && ch->waiter_op == CTL_OP_SPAWN) {
 		o = ctl_reply_error(ch->waiter_id, ch->error_errno ? ch->error_errno : EIO,
 				    "sandbox %s: %s", ch->sandbox, ch->error);
@@ -446,7 +446,7 @@ void ctl_child_on_ready(struct ctl_supervisor *s, struct ctl_child *ch)
 	ch->deadline_ms = 0;
 	state_save(s, ch);
 	log_info("sandbox %s: daemon %d ready", ch->sandbox, (int)ch->pid);
-	ctl_broadcast(s, event_new("started", ch));
+	ctl_broadcast(s, ch, event_new("started", ch));
 	if (ch->waiter && ch->waiter_op == CTL_OP_SPAWN) {
 		struct json_object *o = ctl_reply_new(true, ch->waiter_id);
 
@@ -840,6 +840,7 @@ int ctl_child_spawn(struct ctl_supervisor *s, struct ctl_client *c, const struct
 	ch->started_at = time(NULL);
 	ch->own_socket = !by_fd;
 	ch->info = info_new(req, &c->who, by_fd);
+	ch->owner = c->who.uid;
 	ch->deadline_ms = ctl_now_ms() + CTL_SPAWN_TIMEOUT_MS;
 	if (proc_start_ticks(pid, &ch->start_ticks) < 0 || ch->pidfd < 0)
 		log_warn("sandbox %s: cannot track daemon %d: %s", ch->sandbox, (int)pid,
@@ -903,6 +904,10 @@ static void adopt_one(struct ctl_supervisor *s, const char *name)
 	}
 	/* The record is the directory's: a file that names another sandbox does not rename it. */
 	json_object_object_add(ch->info, "sandbox", json_object_new_string(name));
+	if (json_object_object_get_ex(st, "caller_uid", &v) && json_object_is_type(v, json_type_int))
+		ch->owner = (uid_t)json_object_get_int64(v);
+	else
+		ch->owner = 0; /* unknown: root's alone */
 	if (json_object_object_get_ex(st, "pid", &v))
 		ch->pid = json_object_get_int(v);
 	if (json_object_object_get_ex(st, "start_ticks", &v))

@@ -294,7 +294,16 @@ int ctl_request_parse(const char *line, size_t len, struct ctl_request *req, cha
 	enum json_tokener_error jerr = json_tokener_get_error(tok);
 	size_t end = json_tokener_get_parse_end(tok);
 
+	/* A bare number or word ("42", "true") may go on: the end of the line ends it. */
+	if (jerr == json_tokener_continue && end == len) {
+		req->root = json_tokener_parse_ex(tok, "", 1);
+		jerr = json_tokener_get_error(tok);
+		if (jerr == json_tokener_success && !req->root)
+			jerr = json_tokener_success; /* "null" */
+	}
 	json_tokener_free(tok);
+	if (jerr == json_tokener_success && !req->root)
+		BAD("a request must be a JSON object");
 	if (!req->root || jerr != json_tokener_success) {
 		json_object_put(req->root);
 		req->root = NULL;
@@ -309,9 +318,9 @@ int ctl_request_parse(const char *line, size_t len, struct ctl_request *req, cha
 	if (!json_object_is_type(req->root, json_type_object))
 		BAD("a request must be a JSON object");
 	if (json_object_object_get_ex(req->root, "id", &id)) {
-		if (!json_object_is_type(id, json_type_string) &&
-		    !json_object_is_type(id, json_type_int) && !json_object_is_type(id, json_type_null))
-			BAD("\"id\" must be a string, an integer or null");
+		/* (json-c has no object for null: an "id" of null could not be echoed) */
+		if (!json_object_is_type(id, json_type_string) && !json_object_is_type(id, json_type_int))
+			BAD("\"id\" must be a string or an integer");
 		if (json_object_is_type(id, json_type_string) && !string_of(id, 256))
 			BAD("\"id\" must be at most 256 bytes with no NUL");
 		req->id = id;

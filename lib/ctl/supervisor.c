@@ -153,7 +153,12 @@ void ctl_client_send(struct ctl_supervisor *s, struct ctl_client *c, struct json
 	client_flush(s, c);
 }
 
-void ctl_broadcast(struct ctl_supervisor *s, struct json_object *obj)
+bool ctl_may_see(const struct ctl_client *c, const struct ctl_child *ch)
+{
+	return c->who.uid == 0 || c->who.uid == ch->owner;
+}
+
+void ctl_broadcast(struct ctl_supervisor *s, const struct ctl_child *ch, struct json_object *obj)
 {
 	size_t len;
 	char *line = obj ? ctl_line(obj, &len) : NULL;
@@ -164,7 +169,7 @@ void ctl_broadcast(struct ctl_supervisor *s, struct json_object *obj)
 		return;
 	for (c = s->clients; c; c = next) {
 		next = c->next;
-		if (!c->watching)
+		if (!c->watching || !ctl_may_see(c, ch))
 			continue;
 		if (!client_queue(c, line, len)) {
 			log_warn("dropping watcher (pid %d): it does not read its events",
@@ -368,6 +373,10 @@ static void handle_request(struct ctl_supervisor *s, struct ctl_client *c, const
 		if (!ch) {
 			ctl_client_send(s, c, ctl_reply_error(req.id, ENOENT, "no sandbox '%s'",
 							      req.sandbox));
+		} else if (!ctl_may_see(c, ch)) {
+			ctl_client_send(s, c, ctl_reply_error(req.id, EPERM,
+							      "sandbox '%s' was spawned by another user",
+							      req.sandbox));
 		} else if (req.op == CTL_OP_STOP) {
 			ctl_child_stop(s, c, ch, &req);
 		} else {
@@ -377,8 +386,10 @@ static void handle_request(struct ctl_supervisor *s, struct ctl_client *c, const
 	case CTL_OP_LIST: {
 		struct json_object *list = json_object_new_array();
 
-		for (ch = s->children; ch; ch = ch->next)
-			json_object_array_add(list, ctl_child_status(ch));
+		for (ch = s->children; ch; ch = ch->next) {
+			if (ctl_may_see(c, ch))
+				json_object_array_add(list, ctl_child_status(ch));
+		}
 		o = ctl_reply_new(true, req.id);
 		json_object_object_add(o, "sandboxes", list);
 		ctl_client_send(s, c, o);

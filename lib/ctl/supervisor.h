@@ -72,6 +72,7 @@ struct ctl_child {
 	bool own_socket;       /* the child created socket_path: removed when it ends */
 	struct json_object *info; /* sandbox, shared_dir, socket_path, userns, cgroup, args, labels,
 				     caller: what status reports and the state file keeps */
+	uid_t owner; /* the uid that spawned it (info's caller_uid) */
 	bool exit_known;
 	int exit_status, exit_signal; /* when exit_known */
 	char error[512];       /* why it failed to start, when it did */
@@ -106,8 +107,10 @@ uint64_t ctl_now_ms(void);
 /* Queues one reply or event line for a client (and takes obj); a client whose backlog passes
  * CTL_OUT_MAX is dropped. */
 void ctl_client_send(struct ctl_supervisor *s, struct ctl_client *c, struct json_object *obj);
-/* Sends an event to every watching client (takes obj). */
-void ctl_broadcast(struct ctl_supervisor *s, struct json_object *obj);
+/* Sends an event about ch to every watching client that may see ch (takes obj). */
+void ctl_broadcast(struct ctl_supervisor *s, const struct ctl_child *ch, struct json_object *obj);
+/* Root sees every daemon; another caller only those it spawned. */
+bool ctl_may_see(const struct ctl_client *c, const struct ctl_child *ch);
 /* The client's request is answered: it may read its next line. */
 void ctl_client_done(struct ctl_supervisor *s, struct ctl_client *c);
 

@@ -416,6 +416,7 @@ enum vfsd_parse_result vfsd_parse_args(int argc, char **argv, unsigned int flags
 	int nlegacy = 0, c, idx;
 	bool socket_alias = false, any_legacy = false, quiet = flags & VFSD_PARSE_QUIET;
 	const char *daemon_option = NULL; /* the first option that only a daemon takes */
+	char daemon_option_buf[64];
 	uint64_t v;
 
 	*cfg = (struct vfsd_config){
@@ -442,7 +443,12 @@ enum vfsd_parse_result vfsd_parse_args(int argc, char **argv, unsigned int flags
 	optind = 0; /* a fresh scan: the supervisor parses many option lists */
 	while ((c = getopt_long(argc, argv, ":hVdfo:", long_options, &idx)) != -1) {
 		if (!daemon_option && !supervisor_option(c) && c != ':' && c != '?')
-			daemon_option = c == 'o' ? "-o" : c == 'f' ? "-f" : long_options[idx].name;
+		{
+			snprintf(daemon_option_buf, sizeof(daemon_option_buf), "%s%s",
+				 c == 'o' || c == 'f' ? "-" : "--",
+				 c == 'o' ? "o" : c == 'f' ? "f" : long_options[idx].name);
+			daemon_option = daemon_option_buf;
+		}
 		switch (c) {
 		case OPT_SUPERVISOR:
 			cfg->action = VFSD_ACTION_SUPERVISE;

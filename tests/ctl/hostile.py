@@ -1183,6 +1183,26 @@ class Suite:
         except OSError as e:
             check("user-connect-to-child-socket", False, str(e))
         v.close()
+        if "rootsb" in self.opts:
+            # a daemon root spawned: not listed, not shown, not stopped, not watched
+            rs = self.opts["rootsb"]
+            r = c.req({"op": "list"})
+            names = [x.get("sandbox") for x in (r or {}).get("sandboxes", [])]
+            check("user-list-shows-only-its-own", r and r.get("ok") is True and rs not in names
+                  and "uok" in names, describe(r))
+            B(c, "user-status-of-roots-daemon-eperm", json.dumps({"op": "status", "sandbox": rs}),
+              errno.EPERM, "another user")
+            B(c, "user-stop-of-roots-daemon-eperm", json.dumps({"op": "stop", "sandbox": rs}),
+              errno.EPERM, "another user")
+            w = Conn(self.sock, timeout=10)
+            r = w.req({"op": "watch"})
+            r = quick(self.sock, {"op": "spawn", "sandbox": "uok2", "shared_dir": f"{u}/share",
+                                  "socket_path": f"{u}/sock/uok2.sock", "userns": ns})
+            ev = w.recv()
+            check("user-watch-sees-its-own-events", ev and ev.get("event") == "started" and
+                  ev.get("sandbox") == "uok2", describe(ev))
+            quick(self.sock, {"op": "stop", "sandbox": "uok2"})
+            w.close()
         r = c.req({"op": "stop", "sandbox": "uok"})
         check("user-stop", r and r.get("ok") is True and wait_until(lambda: gone(pid), 2),
               describe(r))

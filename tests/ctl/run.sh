@@ -150,7 +150,11 @@ check control-socket-mode "$([[ $mode == "660 $user" ]]; echo $?)" "got '$mode'"
 LIMIT=40 hostile root "$sock" "$work" "sup=$sup" "bin=$bin/vfsd" "${cgopt[@]}"
 RUNAS=$other hostile denied "$sock"
 if [[ -n $nspid ]]; then
-	RUNAS=$user hostile user "$sock" "$work" "nspid=$nspid" "${cgopt[@]}"
+	# root's own daemon, which the user may not see, look at or stop
+	timeout 10 "$bin/vfsd" ctl --control-socket "$sock" spawn roots --shared-dir "$work/share" \
+		--socket-path "$work/s/roots.sock" >/dev/null 2>&1
+	RUNAS=$user hostile user "$sock" "$work" "nspid=$nspid" "rootsb=roots" "${cgopt[@]}"
+	timeout 10 "$bin/vfsd" ctl --control-socket "$sock" stop roots >/dev/null 2>&1
 fi
 alive "$sup"
 check supervisor-survived-the-clients $? "$(tail -n 5 "$work/sup1.log")"
