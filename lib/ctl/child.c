@@ -379,6 +379,7 @@ void ctl_child_on_exit(struct ctl_supervisor *s, struct ctl_child *ch)
 		log_tail(s, ch, why, sizeof(why));
 		snprintf(ch->error, sizeof(ch->error), "the daemon exited before it was ready%s%.440s",
 			 why[0] ? ": " : "", why);
+		ctl_utf8_clean(ch->error); /* a log line, cut anywhere */
 	}
 	log_info("sandbox %s: daemon %d ended (%s %d)", ch->sandbox, (int)ch->pid,
 		 !ch->exit_known ? "status unknown" : ch->exit_signal ? "signal" : "status",
@@ -435,6 +436,7 @@ void ctl_child_on_ready(struct ctl_supervisor *s, struct ctl_child *ch)
 		long e = strtol(buf + 1, &msg, 10);
 
 		snprintf(ch->error, sizeof(ch->error), "%.500s", msg && *msg == ' ' ? msg + 1 : buf + 1);
+		ctl_utf8_clean(ch->error);
 		/* The spawn is answered once the child has exited (right after this message):
 		 * until then the id is taken, and a client told to retry would get EEXIST. */
 		ch->error_errno = e > 0 && e < 4096 ? (int)e : EIO;
@@ -933,8 +935,10 @@ static void adopt_one(struct ctl_supervisor *s, const char *name)
 			ch->exit_known = true;
 			ch->exit_signal = json_object_get_int(v);
 		}
-		if (json_object_object_get_ex(st, "error", &v) && v)
+		if (json_object_object_get_ex(st, "error", &v) && v) {
 			snprintf(ch->error, sizeof(ch->error), "%s", json_object_get_string(v));
+			ctl_utf8_clean(ch->error);
+		}
 		json_object_put(st);
 		return;
 	}

@@ -1,5 +1,6 @@
 /* `vfsd ctl`: the control socket's client for people and probes (docs/control.md). */
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -291,6 +292,9 @@ static int parse_spawn(int argc, char **argv, struct json_object *req, int *pass
 		case 'f':
 			if (parse_u64(optarg, INT32_MAX, &v) < 0)
 				return usage_error("invalid value '%s' for '--fd'", optarg);
+			/* else sendmsg's EBADF would read as the supervisor's failure */
+			if (fcntl((int)v, F_GETFD) < 0)
+				return usage_error("--fd %s is not an open file descriptor", optarg);
 			*pass_fd = (int)v;
 			break;
 		case 'l': {

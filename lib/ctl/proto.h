@@ -65,6 +65,10 @@ struct json_object *ctl_reply_new(bool ok, struct json_object *id);
 struct json_object *ctl_reply_error(struct json_object *id, int errnum, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
+/* Replaces every byte of s that does not belong to a UTF-8 character with '?': text from
+ * elsewhere (a daemon's log) for a reply, which must be UTF-8. */
+void ctl_utf8_clean(char *s);
+
 /* Serializes obj as one line with its newline into a malloc'ed string (*len bytes). */
 char *ctl_line(struct json_object *obj, size_t *len);
 
