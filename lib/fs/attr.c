@@ -121,7 +121,7 @@ int fs_setattr(void *opaque, const struct vfsd_req_ctx *ctx, uint64_t nodeid,
 			fd = tmpfd;
 		}
 		/* KILLPRIV_V2: a truncate by a guest user without CAP_FSETID drops set-id bits. */
-		bool fsetid_dropped = fs->killpriv_v2 && (in->valid & FATTR_KILL_SUIDGID) &&
+		bool fsetid_dropped = fs_session(fs, FS_SESSION_KILLPRIV_V2) && (in->valid & FATTR_KILL_SUIDGID) &&
 				      creds_drop_fsetid();
 
 		r = ftruncate(fd, (off_t)in->size) < 0 ? -errno : 0;

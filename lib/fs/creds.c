@@ -113,7 +113,7 @@ int creds_switch(const struct vfsd_passthrough *fs, const struct vfsd_req_ctx *c
 	 * (raised below). Where setgroups is refused (a user namespace with setgroups denied),
 	 * the same stand-in is used.
 	 */
-	need_override = !fs->supp_groups;
+	need_override = !fs_session(fs, FS_SESSION_SUPP_GROUPS);
 	if (ctx->ngroups && saved->uid_changed) {
 		int r = set_groups(fs, ctx);
 
@@ -140,7 +140,7 @@ int creds_switch(const struct vfsd_passthrough *fs, const struct vfsd_req_ctx *c
 	}
 	if (saved->uid_changed && need_override)
 		raise_dac_override();
-	if (fs->acl) {
+	if (fs_session(fs, FS_SESSION_ACL)) {
 		umask(guest_umask & 0777);
 		saved->umask_set = true;
 	}

@@ -23,7 +23,7 @@ static int host_open_flags(const struct vfsd_passthrough *fs, uint32_t flags)
 		strip |= O_NOATIME;
 	flags &= ~strip;
 	/* With the writeback cache the guest reads pages it only writes to. */
-	if (fs->writeback && (flags & O_ACCMODE) == O_WRONLY)
+	if (fs_session(fs, FS_SESSION_WRITEBACK) && (flags & O_ACCMODE) == O_WRONLY)
 		flags = (flags & ~(uint32_t)O_ACCMODE) | O_RDWR;
 	return (int)flags | O_CLOEXEC;
 }
@@ -72,7 +72,7 @@ int fs_open(void *opaque, const struct vfsd_req_ctx *ctx, uint64_t nodeid, uint3
 			return r;
 	}
 	/* KILLPRIV_V2: an O_TRUNC open by a guest user without CAP_FSETID drops set-id bits. */
-	if (fs->killpriv_v2 && (open_flags & FUSE_OPEN_KILL_SUIDGID))
+	if (fs_session(fs, FS_SESSION_KILLPRIV_V2) && (open_flags & FUSE_OPEN_KILL_SUIDGID))
 		fsetid_dropped = creds_drop_fsetid();
 	r = open_inode(fs, nodeid, host_open_flags(fs, flags), false, out);
 	if (fsetid_dropped)

@@ -67,16 +67,23 @@ struct handle_table {
 	struct slot_table slots;
 };
 
+/* What the FUSE session agreed that changes how requests are served. */
+enum {
+	FS_SESSION_SUBMOUNTS = 1u << 0,	  /* announce_submounts and the kernel agreed */
+	FS_SESSION_WRITEBACK = 1u << 1,	  /* WRITEBACK_CACHE */
+	FS_SESSION_KILLPRIV_V2 = 1u << 2, /* HANDLE_KILLPRIV_V2 */
+	FS_SESSION_ACL = 1u << 3,	  /* POSIX_ACL, DONT_MASK and SETXATTR_EXT */
+	FS_SESSION_SUPP_GROUPS = 1u << 4, /* CREATE_SUPP_GROUP */
+};
+
 struct vfsd_passthrough {
 	struct vfsd_fs_config cfg;
 	int proc_self_fd;
 	int root_fd; /* O_PATH fd of the shared root, the root inode's (where threads' cwd is) */
 	bool has_openat2;
-	bool submounts; /* guarded by the FUSE session: announce_submounts and the kernel agreed */
-	bool writeback; /* guarded by the FUSE session: WRITEBACK_CACHE agreed */
-	bool killpriv_v2; /* guarded by the FUSE session: HANDLE_KILLPRIV_V2 agreed */
-	bool acl; /* guarded by the FUSE session: POSIX_ACL, DONT_MASK and SETXATTR_EXT agreed */
-	bool supp_groups; /* guarded by the FUSE session: CREATE_SUPP_GROUP agreed */
+	/* FS_SESSION_* agreed at INIT: written once per INIT (fs_init, under the FUSE server's
+	 * lock) and read by requests on every thread, only through fs_session(). */
+	unsigned int session;
 	struct inode_table inodes;
 	struct handle_table handles;
 	pthread_mutex_t locks_lock; /* the inodes' lock_owners lists */
@@ -98,6 +105,11 @@ struct vfsd_passthrough {
 /* slot tables */
 int slot_alloc(struct slot_table *t, void *item, uint32_t *slot, uint32_t *gen);
 void *slot_get(const struct slot_table *t, uint64_t id);
+
+static inline bool fs_session(const struct vfsd_passthrough *fs, unsigned int flag)
+{
+	return __atomic_load_n(&fs->session, __ATOMIC_ACQUIRE) & flag;
+}
 void slot_release(struct slot_table *t, uint32_t slot);
 void slot_table_free(struct slot_table *t);
 static inline uint64_t slot_id(uint32_t slot, uint32_t gen)

@@ -126,7 +126,7 @@ static ssize_t xattr_call(struct vfsd_passthrough *fs, uint64_t nodeid, const st
 
 	if (!fs->cfg.xattr)
 		return -ENOSYS;
-	if (a->name && !fs->acl && is_blocked_acl(a->name))
+	if (a->name && !fs_session(fs, FS_SESSION_ACL) && is_blocked_acl(a->name))
 		return -ENOTSUP;
 	if (a->name && fs->cfg.xattrmap) {
 		r = vfsd_xattrmap_to_host(fs->cfg.xattrmap, a->name, host_name, sizeof(host_name));
@@ -151,7 +151,7 @@ static ssize_t xattr_call(struct vfsd_passthrough *fs, uint64_t nodeid, const st
 	mode_t old_mode = 0;
 	int killed = 0;
 
-	if (a->op == XOP_SET && fs->acl && (a->setxattr_flags & FUSE_SETXATTR_ACL_KILL_SGID) &&
+	if (a->op == XOP_SET && fs_session(fs, FS_SESSION_ACL) && (a->setxattr_flags & FUSE_SETXATTR_ACL_KILL_SGID) &&
 	    strcmp(mapped.name, "system.posix_acl_access") == 0) {
 		killed = kill_sgid(fs, inode, &old_mode);
 		if (killed < 0) {
@@ -286,7 +286,7 @@ static size_t filter_list(const struct vfsd_passthrough *fs, char *list, size_t 
 			break; /* not terminated: the host's list is always, so never seen */
 		if (fs->cfg.xattrmap)
 			name = vfsd_xattrmap_to_guest(fs->cfg.xattrmap, name);
-		if (name && *name && (fs->acl || !is_blocked_acl(name))) {
+		if (name && *name && (fs_session(fs, FS_SESSION_ACL) || !is_blocked_acl(name))) {
 			size_t m = strlen(name);
 
 			memmove(list + out, name, m); /* out <= name: shorter or in place */
