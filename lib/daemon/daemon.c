@@ -211,10 +211,8 @@ struct daemon {
 static uint32_t handle_request(void *opaque, struct virtq_elem *elem)
 {
 	struct daemon *d = opaque;
-	uint32_t len = fuse_server_handle_async(&d->server, virtq_elem_rd(elem), elem->nrd,
-						virtq_elem_wr(elem), elem->nwr, elem);
-
-	return len == FUSE_SERVER_DEFERRED ? VHOST_DEFERRED : len;
+	return fuse_server_handle_async(&d->server, virtq_elem_rd(elem), elem->nrd,
+					virtq_elem_wr(elem), elem->nwr, elem);
 }
 
 /* A waiting lock request: the FUSE server answers it later through the device. */

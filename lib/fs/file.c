@@ -41,11 +41,12 @@ static int readonly_check(uint32_t flags)
 static int open_inode(struct vfsd_passthrough *fs, uint64_t nodeid, int flags, bool dir,
 		      struct fuse_open_out *out)
 {
-	struct fs_inode *inode = inode_get(fs, nodeid);
+	struct fs_inode *inode;
 	int fd, r;
 
-	if (!inode)
-		return inode_get_error();
+	r = inode_get(fs, nodeid, &inode);
+	if (r < 0)
+		return r;
 	fd = fs_reopen(fs, inode, flags);
 	if (fd < 0) {
 		inode_put(fs, inode);
@@ -105,12 +106,12 @@ int fs_opendir(void *opaque, const struct vfsd_req_ctx *ctx, uint64_t nodeid, ui
 static int open_new_entry(struct vfsd_passthrough *fs, const struct fuse_entry_out *entry, int fd,
 			  struct fuse_open_out *open)
 {
-	struct fs_inode *inode = inode_get(fs, entry->nodeid);
-	int r;
+	struct fs_inode *inode;
+	int r = inode_get(fs, entry->nodeid, &inode);
 
-	if (!inode) {
+	if (r < 0) {
 		close(fd);
-		r = -EIO;
+		r = -EIO; /* the entry was made a moment ago: it cannot be stale */
 	} else {
 		open->open_flags = fs_open_flags(fs, false);
 		open->padding = 0;
@@ -133,9 +134,9 @@ int fs_create(void *opaque, const struct vfsd_req_ctx *ctx, uint64_t parent, con
 
 	if (fs->cfg.readonly) {
 		/* An existing file may still be opened for reading. */
-		dir = inode_get(fs, parent);
-		if (!dir)
-			return inode_get_error();
+		r = inode_get(fs, parent, &dir);
+		if (r < 0)
+			return r;
 		r = fs_lookup_at(fs, dir, name, entry);
 		inode_put(fs, dir);
 		if (r == -ENOENT)
@@ -147,9 +148,9 @@ int fs_create(void *opaque, const struct vfsd_req_ctx *ctx, uint64_t parent, con
 		}
 		return r;
 	}
-	dir = inode_get(fs, parent);
-	if (!dir)
-		return inode_get_error();
+	r = inode_get(fs, parent, &dir);
+	if (r < 0)
+		return r;
 	r = creds_switch(fs, ctx, umask, &saved);
 	if (r < 0) {
 		inode_put(fs, dir);
@@ -212,9 +213,9 @@ int fs_tmpfile(void *opaque, const struct vfsd_req_ctx *ctx, uint64_t parent, ui
 	if ((flags & O_ACCMODE) == O_RDONLY)
 		return -EINVAL; /* as open(2): O_TMPFILE needs write access */
 	how = host_open_flags(fs, flags & ~(uint32_t)O_TMPFILE) | O_TMPFILE | (int)(flags & O_EXCL);
-	dir = inode_get(fs, parent);
-	if (!dir)
-		return inode_get_error();
+	r = inode_get(fs, parent, &dir);
+	if (r < 0)
+		return r;
 	r = creds_switch(fs, ctx, umask, &saved);
 	if (r < 0) {
 		inode_put(fs, dir);

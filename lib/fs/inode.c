@@ -126,42 +126,40 @@ static void hash_grow(struct inode_table *t)
 	free(oldh);
 }
 
-/* Removes the inode if nobody references it; called with the lock held. Returns the fd to
- * close (-1 for none), and -2 when the inode was kept. */
-#define INODE_KEPT (-2)
-static int maybe_free_locked(struct vfsd_passthrough *fs, struct fs_inode *i)
+/* Removes the inode if nobody references it; called with the lock held. Returns whether it
+ * did, with the fd the caller closes (once the lock is let go) in *fd, else -1. */
+static bool maybe_free_locked(struct vfsd_passthrough *fs, struct fs_inode *i, int *fd)
 {
 	struct inode_table *t = &fs->inodes;
-	int fd;
 
+	*fd = -1;
 	if (i->nlookup > 0 || i->refs > 0 || i->slot == FS_ROOT_ID)
-		return INODE_KEPT;
+		return false;
 	hash_remove(t, i);
 	slot_release(&t->slots, i->slot);
 	t->count--;
-	fd = i->fd;
+	*fd = i->fd;
 	if (!i->fh)
 		fs_fd_give(fs); /* a handle-backed inode's fd was never counted */
 	fs_lock_owners_free(i); /* nobody else holds the inode any more */
 	free(i->fh);
 	free(i);
-	return fd;
+	return true;
 }
 
-struct fs_inode *inode_get(struct vfsd_passthrough *fs, uint64_t nodeid)
+int inode_get(struct vfsd_passthrough *fs, uint64_t nodeid, struct fs_inode **out)
 {
 	struct inode_table *t = &fs->inodes;
 	struct fs_inode *i;
 
+	*out = NULL;
 	pthread_mutex_lock(&t->lock);
 	i = slot_get(&t->slots, nodeid);
 	if (i)
 		i->refs++;
 	pthread_mutex_unlock(&t->lock);
-	if (!i) {
-		errno = EBADF;
-		return NULL;
-	}
+	if (!i)
+		return -EBADF;
 	/* A handle-backed inode not in use has no fd: open it by its handle. Racing users each
 	 * open one; the first to store it wins. The last inode_put closes it. */
 	if (i && i->fh && __atomic_load_n(&i->fd, __ATOMIC_ACQUIRE) < 0) {
@@ -171,14 +169,14 @@ struct fs_inode *inode_get(struct vfsd_passthrough *fs, uint64_t nodeid)
 			log_debug("inode %llu: cannot open its handle: %s",
 				  (unsigned long long)nodeid, strerror(-fd));
 			inode_put(fs, i);
-			errno = -fd == ESTALE ? ESTALE : EBADF;
-			return NULL;
+			return fd == -ESTALE ? -ESTALE : -EBADF;
 		}
 		if (!__atomic_compare_exchange_n(&i->fd, &none, fd, false, __ATOMIC_ACQ_REL,
 						 __ATOMIC_ACQUIRE))
 			close(fd);
 	}
-	return i;
+	*out = i;
+	return 0;
 }
 
 void inode_ref(struct vfsd_passthrough *fs, struct fs_inode *inode)
@@ -196,9 +194,7 @@ void inode_put(struct vfsd_passthrough *fs, struct fs_inode *inode)
 		return;
 	pthread_mutex_lock(&fs->inodes.lock);
 	inode->refs--;
-	fd = maybe_free_locked(fs, inode); /* inode may be gone after this */
-	if (fd == INODE_KEPT) {
-		fd = -1;
+	if (!maybe_free_locked(fs, inode, &fd)) { /* else inode is gone */
 		if (inode->refs == 0 && inode->fh && inode->slot != FS_ROOT_ID) {
 			/* the guest still knows it: its fd goes, the handle is enough */
 			fd = __atomic_exchange_n(&inode->fd, -1, __ATOMIC_ACQ_REL);
@@ -218,7 +214,7 @@ void inode_forget(struct vfsd_passthrough *fs, uint64_t nodeid, uint64_t n)
 	i = slot_get(&t->slots, nodeid);
 	if (i) {
 		i->nlookup = n >= i->nlookup ? 0 : i->nlookup - n;
-		fd = maybe_free_locked(fs, i);
+		maybe_free_locked(fs, i, &fd);
 	}
 	pthread_mutex_unlock(&t->lock);
 	vfsd_closep(&fd);
@@ -361,8 +357,9 @@ void inode_table_clear(struct vfsd_passthrough *fs)
 			continue;
 		}
 		if (i->refs == 0) {
-			int fd = maybe_free_locked(fs, i);
+			int fd;
 
+			maybe_free_locked(fs, i, &fd);
 			vfsd_closep(&fd);
 		}
 	}

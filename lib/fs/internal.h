@@ -120,15 +120,11 @@ static inline uint64_t slot_id(uint32_t slot, uint32_t gen)
 /* inodes (inode.c) */
 int inode_table_init(struct inode_table *t);
 void inode_table_clear(struct vfsd_passthrough *fs);
-/* Takes a ref on the inode named by nodeid; NULL if the id is not live. */
-struct fs_inode *inode_get(struct vfsd_passthrough *fs, uint64_t nodeid);
+/* Takes a ref on the inode named by nodeid into *out. Returns 0, -EBADF for an id that is not
+ * live, or -ESTALE for a handle-backed inode whose object is gone (the guest then looks the
+ * name up again). */
+int inode_get(struct vfsd_passthrough *fs, uint64_t nodeid, struct fs_inode **out);
 void inode_ref(struct vfsd_passthrough *fs, struct fs_inode *inode);
-/* Right after inode_get returned NULL: -ESTALE for a handle-backed inode whose object is gone
- * (the guest then looks the name up again), else -EBADF for an id that is not live. */
-static inline int inode_get_error(void)
-{
-	return errno == ESTALE ? -ESTALE : -EBADF;
-}
 void inode_put(struct vfsd_passthrough *fs, struct fs_inode *inode);
 /* Drops n guest references. */
 void inode_forget(struct vfsd_passthrough *fs, uint64_t nodeid, uint64_t n);

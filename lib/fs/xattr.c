@@ -140,9 +140,9 @@ static ssize_t xattr_call(struct vfsd_passthrough *fs, uint64_t nodeid, const st
 	}
 	if (fs->cfg.readonly && (a->op == XOP_SET || a->op == XOP_REMOVE))
 		return -EROFS;
-	inode = inode_get(fs, nodeid);
-	if (!inode)
-		return inode_get_error();
+	r = inode_get(fs, nodeid, &inode);
+	if (r < 0)
+		return r;
 	/* A new value replaces a remapped capability the host would not drop by itself. */
 	if (a->op == XOP_SET)
 		fs_xattr_drop_cap(fs, inode, -1);
@@ -191,8 +191,7 @@ int fs_xattr_set_secctx(struct vfsd_passthrough *fs, const struct vfsd_req_ctx *
 			return (int)r;
 		a.name = host_name;
 	}
-	inode = inode_get(fs, nodeid);
-	if (!inode)
+	if (inode_get(fs, nodeid, &inode) < 0)
 		return -EIO;
 	r = run_xattr(fs, inode, &a);
 	inode_put(fs, inode);

@@ -326,7 +326,7 @@ uint32_t fuse_server_handle_async(struct fuse_server *srv, const struct iovec *r
 	if (err == FUSE_OP_DEFERRED) {
 		free(heap);
 		free(req.groups_heap);
-		return FUSE_SERVER_DEFERRED;
+		return VFSD_DEFERRED;
 	}
 
 reply:

@@ -11,6 +11,7 @@
 #include <stdint.h>
 #include <sys/uio.h>
 
+#include "base/util.h"
 #include "fs/fs.h"
 
 /* Largest payload of READ/WRITE/READDIR (max_write), and the largest request accepted. */
@@ -29,8 +30,6 @@ struct fuse_transport {
 	void *opaque;
 };
 
-/* fuse_server_handle_async: the reply will come through the transport's complete(). */
-#define FUSE_SERVER_DEFERRED UINT32_MAX
 
 struct fuse_waiter;
 
@@ -71,7 +70,7 @@ void fuse_server_cleanup(struct fuse_server *srv);
 uint32_t fuse_server_handle(struct fuse_server *srv, const struct iovec *rd, int nrd,
 			    const struct iovec *wr, int nwr);
 /* The same, for a transport that can answer later: treq is passed to its defer(); returns
- * FUSE_SERVER_DEFERRED when it will. */
+ * VFSD_DEFERRED when it will (through the transport's complete()). */
 uint32_t fuse_server_handle_async(struct fuse_server *srv, const struct iovec *rd, int nrd,
 				  const struct iovec *wr, int nwr, void *treq);
 /* Ends every waiting request now with EINTR (the transport stops a ring). */

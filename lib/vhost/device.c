@@ -565,14 +565,20 @@ int vhost_dev_new(const struct vhost_dev_config *cfg, const struct vhost_backend
 	pthread_rwlockattr_setkind_np(&attr, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
 	pthread_rwlock_init(&dev->mem_lock, &attr);
 	pthread_rwlockattr_destroy(&attr);
+	/* Every ring is set up, its fds -1, before anything can fail: vhost_dev_free then
+	 * closes only what was opened. */
 	for (unsigned int i = 0; i < VHOST_DEV_NUM_QUEUES; i++) {
 		struct vhost_vq *vq = &dev->vqs[i];
 
 		vq->dev = dev;
 		vq->index = i;
-		vq->call_fd = vq->kick_fd = vq->err_fd = -1;
+		vq->call_fd = vq->kick_fd = vq->err_fd = vq->stop_fd = -1;
 		pthread_mutex_init(&vq->lock, NULL);
 		pthread_cond_init(&vq->drained, NULL);
+	}
+	for (unsigned int i = 0; i < VHOST_DEV_NUM_QUEUES; i++) {
+		struct vhost_vq *vq = &dev->vqs[i];
+
 		vq->stop_fd = eventfd(0, EFD_CLOEXEC);
 		if (vq->stop_fd < 0) {
 			r = -errno;

@@ -54,7 +54,7 @@ static void log_bad_chain(const struct vhost_vq *vq, uint16_t head, int r)
  * memory. */
 static void vq_push_reply(struct vhost_vq *vq, uint16_t head, uint32_t len)
 {
-	if (len == VHOST_DEFERRED)
+	if (len == VFSD_DEFERRED)
 		return;
 	pthread_mutex_lock(&vq->lock);
 	virtq_push(&vq->ring, head, len);
@@ -189,7 +189,7 @@ static int vq_serve_one(struct vhost_vq *vq)
 	} else {
 		log_bad_chain(vq, head, r);
 	}
-	if (len == VHOST_DEFERRED)
+	if (len == VFSD_DEFERRED)
 		return 1; /* vhost_dev_complete pushes it */
 	virtq_push(&vq->ring, head, len);
 	/* Each reply is signalled at once (EVENT_IDX spares the calls the guest did not ask for): a
