@@ -13,6 +13,7 @@
 
 #include "base/cleanup.h"
 #include "base/log.h"
+#include "base/unix.h"
 #include "base/util.h"
 #include "vhost/device_int.h"
 #include "vhost/protocol.h"
@@ -406,39 +407,19 @@ static bool has_own_reply(uint32_t request)
 
 static int recv_msg(int sock, struct vhost_user_msg *msg)
 {
-	union {
-		char buf[CMSG_SPACE(sizeof(int) * VHOST_USER_MAX_FDS)];
-		struct cmsghdr align;
-	} control;
 	struct iovec iov = { .iov_base = &msg->hdr, .iov_len = sizeof(msg->hdr) };
-	struct msghdr mh = {
-		.msg_iov = &iov,
-		.msg_iovlen = 1,
-		.msg_control = control.buf,
-		.msg_controllen = sizeof(control.buf),
-	};
-	ssize_t n;
+	unsigned int nfds;
+	ssize_t n = unix_recv_fds(sock, &iov, 1, 0, msg->fds, VHOST_USER_MAX_FDS, &nfds);
 
-	msg->nfds = 0;
-	do {
-		n = recvmsg(sock, &mh, MSG_CMSG_CLOEXEC);
-	} while (n < 0 && errno == EINTR);
+	msg->nfds = (int)nfds;
 	if (n == 0)
 		return -ECONNRESET;
-	if (n < 0)
-		return -errno;
-	for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c)) {
-		if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS) {
-			int cnt = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-
-			memcpy(msg->fds + msg->nfds, CMSG_DATA(c), cnt * sizeof(int));
-			msg->nfds += cnt;
-		}
-	}
-	if (mh.msg_flags & MSG_CTRUNC) {
+	if (n == -EMSGSIZE) {
 		log_error("vhost-user: too many file descriptors in one message");
 		return -EPROTO;
 	}
+	if (n < 0)
+		return (int)n;
 	if ((size_t)n != sizeof(msg->hdr)) {
 		log_error("vhost-user: short header (%zd bytes)", n);
 		return -EPROTO;
