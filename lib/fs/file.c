@@ -250,33 +250,47 @@ int fs_tmpfile(void *opaque, const struct vfsd_req_ctx *ctx, uint64_t parent, ui
 	return open_new_entry(fs, entry, fd, open);
 }
 
+/*
+ * READ's and WRITE's loop: size bytes between fd at off and iov, going on after a short
+ * transfer until the end of file (a read) or an error. Returns 0 with *done bytes moved, or
+ * -errno when nothing could be (an error after some bytes is the short count, as the kernel
+ * reports it).
+ */
+static int transfer(int fd, bool write, const struct iovec *iov, int cnt, size_t size,
+		    uint64_t off, int rwf, size_t *done)
+{
+	struct iovec rest[1024];
+
+	*done = 0;
+	while (*done < size) {
+		/* The whole request at first; only what is left after a short one is re-sliced. */
+		int n = *done ? iov_slice(iov, cnt, *done, size - *done, rest, ARRAY_SIZE(rest)) : cnt;
+		const struct iovec *v = *done ? rest : iov;
+		off_t at = (off_t)(off + *done);
+		ssize_t moved = write ? pwritev2(fd, v, n, at, rwf) : preadv2(fd, v, n, at, rwf);
+
+		if (moved < 0 && errno == EINTR)
+			continue;
+		if (moved < 0)
+			return *done ? 0 : -errno;
+		if (moved == 0)
+			break;
+		*done += (size_t)moved;
+	}
+	return 0;
+}
+
 int fs_read(void *opaque, const struct vfsd_req_ctx *ctx, uint64_t nodeid, uint64_t fh,
 	    uint64_t off, size_t size, const struct iovec *dst, int cnt, size_t *done)
 {
 	struct vfsd_passthrough *fs = opaque;
 	struct fs_handle *h = handle_get(fs, nodeid, fh);
-	struct iovec rest[1024];
-	int r = 0;
+	int r;
 
 	(void)ctx;
 	if (!h)
 		return -EBADF;
-	*done = 0;
-	while (*done < size) {
-		/* The whole request at first; only what is left after a short read is re-sliced. */
-		int n = *done ? iov_slice(dst, cnt, *done, size - *done, rest, ARRAY_SIZE(rest)) : cnt;
-		ssize_t got = preadv(h->fd, *done ? rest : dst, n, (off_t)(off + *done));
-
-		if (got < 0 && errno == EINTR)
-			continue;
-		if (got < 0) {
-			r = *done ? 0 : -errno;
-			break;
-		}
-		if (got == 0)
-			break;
-		*done += got;
-	}
+	r = transfer(h->fd, false, dst, cnt, size, off, 0, done);
 	handle_put(fs, h);
 	return r;
 }
@@ -287,11 +301,9 @@ int fs_write(void *opaque, const struct vfsd_req_ctx *ctx, uint64_t nodeid, uint
 {
 	struct vfsd_passthrough *fs = opaque;
 	struct fs_handle *h;
-	size_t size = iov_length(src, cnt);
-	struct iovec rest[1024];
 	bool fsetid_dropped = false;
 	struct stat st;
-	int rwf = 0, r = 0;
+	int rwf = 0, r;
 
 	(void)ctx;
 	if (fs->cfg.readonly)
@@ -311,21 +323,7 @@ int fs_write(void *opaque, const struct vfsd_req_ctx *ctx, uint64_t nodeid, uint
 	/* An uncached O_APPEND write goes to the host's end of file, wherever that is now. */
 	if (!(write_flags & FUSE_WRITE_CACHE) && (flags & O_APPEND))
 		rwf = RWF_APPEND;
-	*done = 0;
-	while (*done < size) {
-		int n = *done ? iov_slice(src, cnt, *done, size - *done, rest, ARRAY_SIZE(rest)) : cnt;
-		ssize_t put = pwritev2(h->fd, *done ? rest : src, n, (off_t)(off + *done), rwf);
-
-		if (put < 0 && errno == EINTR)
-			continue;
-		if (put < 0) {
-			r = *done ? 0 : -errno;
-			break;
-		}
-		if (put == 0)
-			break;
-		*done += put;
-	}
+	r = transfer(h->fd, true, src, cnt, iov_length(src, cnt), off, rwf, done);
 	if (fsetid_dropped)
 		creds_restore_fsetid();
 	handle_put(fs, h);
