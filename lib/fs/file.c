@@ -11,7 +11,7 @@
 #include "base/util.h"
 #include "fs/internal.h"
 
-/* Open flags the guest asks for, adjusted the way the reference does. */
+/* Open flags the guest asks for, adjusted the way virtiofsd does. */
 static int host_open_flags(const struct vfsd_passthrough *fs, uint32_t flags)
 {
 	/* Appends are done per write (RWF_APPEND). */
@@ -192,7 +192,7 @@ int fs_create(void *opaque, const struct vfsd_req_ctx *ctx, uint64_t parent, con
 }
 
 /*
- * TMPFILE (beyond the reference): an unnamed file in the directory, open, as O_TMPFILE makes
+ * TMPFILE (beyond virtiofsd): an unnamed file in the directory, open, as O_TMPFILE makes
  * it. The inode is held like any other (an O_PATH fd to it), so a LINK of it gives it a name,
  * unless the guest asked O_EXCL.
  */

@@ -132,7 +132,7 @@ int fs_lookup_at(struct vfsd_passthrough *fs, struct fs_inode *parent, const cha
 	 * table holds, so its number cannot have been reused. With file handles it could have
 	 * been: the name is always opened and its handle compared.
 	 */
-	if (fs->use_fh)
+	if (fs->use_khandles)
 		return fs_lookup_open(fs, parent, name, e);
 	if (statx(parent->fd, name, AT_SYMLINK_NOFOLLOW | AT_NO_AUTOMOUNT,
 		  STATX_BASIC_STATS | STATX_MNT_ID, &st) == 0) {
@@ -220,7 +220,7 @@ static int fs_init(void *opaque, uint64_t capable, uint64_t *want)
 	if (fs->cfg.posix_acl) {
 		const uint64_t acl_flags = FUSE_POSIX_ACL | FUSE_DONT_MASK | FUSE_SETXATTR_EXT;
 
-		/* As the reference: ACLs the guest kernel cannot apply would be a lie. */
+		/* As virtiofsd: ACLs the guest kernel cannot apply would be a lie. */
 		if ((capable & acl_flags) != acl_flags) {
 			log_error("fuse: --posix-acl needs POSIX_ACL, DONT_MASK and SETXATTR_EXT from the guest kernel, which offers 0x%llx of them",
 				  (unsigned long long)(capable & acl_flags));
@@ -319,7 +319,7 @@ int vfsd_passthrough_new(const struct vfsd_fs_config *cfg, struct vfsd_passthrou
 	if (r == 0)
 		r = fs_xattr_init(fs);
 	if (r == 0)
-		r = fh_start(fs);
+		r = khandle_start(fs);
 	if (r < 0) {
 		vfsd_passthrough_free(fs);
 		return r;
@@ -346,7 +346,7 @@ void vfsd_passthrough_free(struct vfsd_passthrough *fs)
 	slot_table_free(&fs->inodes.slots);
 	slot_table_free(&fs->handles.slots);
 	free(fs->inodes.hash);
-	fh_stop(fs);
+	khandle_stop(fs);
 	vfsd_closep(&fs->proc_self_fd);
 	free(fs->cap_xattr);
 	free(fs);

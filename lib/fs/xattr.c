@@ -13,8 +13,9 @@
 #include "base/log.h"
 #include "fs/internal.h"
 
-/* ACL names are refused unless ACL mode is on (it is not yet): the guest kernel would apply
- * them itself otherwise, and a host ACL would not be what the guest believes. */
+/* ACL names are refused unless --posix-acl agreed ACLs with the kernel (FS_SESSION_ACL):
+ * otherwise the guest kernel would apply them itself, and a host ACL would not be what the
+ * guest believes. */
 static const char *const acl_names[] = { "system.posix_acl_access", "system.posix_acl_default" };
 
 static bool is_blocked_acl(const char *name)
@@ -22,7 +23,7 @@ static bool is_blocked_acl(const char *name)
 	size_t len = strlen(name);
 
 	for (size_t i = 0; i < sizeof(acl_names) / sizeof(acl_names[0]); i++) {
-		/* As the reference: any prefix of an ACL name, the full name included. */
+		/* As virtiofsd: any prefix of an ACL name, the full name included. */
 		if (strncmp(acl_names[i], name, len) == 0)
 			return true;
 	}
@@ -133,7 +134,7 @@ static ssize_t xattr_call(struct vfsd_passthrough *fs, uint64_t nodeid, const st
 		if (r < 0) {
 			if (!fs->cfg.xattrmap->terminated && r == -EPERM)
 				log_debug("xattrmap: no rule allows '%s'", a->name);
-			/* As the reference: a GET of a refused name finds nothing. */
+			/* As virtiofsd: a GET of a refused name finds nothing. */
 			return r == -EPERM && a->op == XOP_GET ? -ENODATA : r;
 		}
 		mapped.name = host_name;
@@ -307,7 +308,7 @@ int fs_listxattr(void *opaque, const struct vfsd_req_ctx *ctx, uint64_t nodeid, 
 	r = xattr_call(opaque, nodeid, &a);
 	if (r < 0)
 		return (int)r;
-	/* Size 0 asks for the room needed: the host's unfiltered length, as the reference. */
+	/* Size 0 asks for the room needed: the host's unfiltered length, as virtiofsd. */
 	*len = size ? filter_list(opaque, buf, (size_t)r) : (size_t)r;
 	return 0;
 }

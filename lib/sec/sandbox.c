@@ -224,7 +224,7 @@ static int enter_userns(const struct vfsd_ns_maps *maps, char *err, size_t errle
 		errno = EPERM;
 		FAIL("cannot map ids into the user namespace (see the message above)");
 	}
-	/* Root inside, when the maps give us 0 (only warned, as the reference). */
+	/* Root inside, when the maps give us 0 (only warned, as virtiofsd). */
 	if (setresgid(0, 0, 0) < 0)
 		log_warn("cannot become gid 0 in the user namespace: %s", strerror(errno));
 	if (setresuid(0, 0, 0) < 0)

@@ -81,11 +81,11 @@ static void test_init(struct t_ctx *t)
 	struct fuse_init_out again;
 
 	CHECK(t, o->major == 7, "major %u", o->major);
-	CHECK(t, t->reference ? o->minor >= 31 : o->minor == 38, "minor %u", o->minor);
+	CHECK(t, t->c_virtiofsd ? o->minor >= 31 : o->minor == 38, "minor %u", o->minor);
 	CHECK(t, !(flags & FUSE_SECURITY_CTX) && !(flags & FUSE_WRITEBACK_CACHE),
 	      "flags 0x%llx enable what this session did not ask for", (unsigned long long)flags);
 	CHECK(t, o->max_write >= 4096, "max_write %u", o->max_write);
-	if (!t->reference) {
+	if (!t->c_virtiofsd) {
 		CHECK(t, flags == vfsd_flags, "flags 0x%llx, expected 0x%llx",
 		      (unsigned long long)flags, (unsigned long long)vfsd_flags);
 		CHECK(t, o->max_write == 1u << 20 && o->max_pages == 256,
@@ -146,7 +146,7 @@ static void test_lookup(struct t_ctx *t)
 	CHECK_ERR(t, fc_lookup(c, FC_ROOT, "missing", &e), ENOENT);
 	CHECK_ERR(t, fc_lookup(c, lookup_id(t, c, FC_ROOT, "hello"), "x", &e), ENOTDIR);
 	/* The C virtiofsd says ENOENT for a parent it does not know. */
-	CHECK_ERR(t, fc_lookup(c, STALE_ID, "hello", &e), t->reference ? ENOENT : EBADF);
+	CHECK_ERR(t, fc_lookup(c, STALE_ID, "hello", &e), t->c_virtiofsd ? ENOENT : EBADF);
 }
 
 static void test_getattr(struct t_ctx *t)
@@ -307,7 +307,7 @@ static void test_create(struct t_ctx *t)
 	CHECK_OK(t, fc_release(c, e.nodeid, o.fh));
 	CHECK_ERR(t, fc_create(c, FC_ROOT, "new", O_CREAT | O_EXCL | O_RDWR, 0644, &e, &o), EEXIST);
 	CHECK_ERR(t, fc_create(c, STALE_ID, "x", O_CREAT | O_RDWR, 0644, &e, &o), EBADF);
-	if (t->reference)
+	if (t->c_virtiofsd)
 		return; /* the C virtiofsd aborts on what follows (openat with O_CREAT, no mode) */
 	/* Without O_EXCL an existing file is opened as it is (a guest racing another). */
 	CHECK_OK(t, fc_create(c, FC_ROOT, "new", O_CREAT | O_RDWR, 0644, &e, &o));
@@ -316,7 +316,7 @@ static void test_create(struct t_ctx *t)
 	CHECK_OK(t, fc_release(c, e.nodeid, o.fh));
 }
 
-/* TMPFILE (beyond the reference): an unnamed file, written, then given a name by LINK. */
+/* TMPFILE (beyond virtiofsd): an unnamed file, written, then given a name by LINK. */
 static void test_tmpfile(struct t_ctx *t)
 {
 	struct fc *c = session(t);
@@ -383,7 +383,7 @@ static void test_create_as_guest_user(struct t_ctx *t)
 static void test_unlink_rmdir(struct t_ctx *t)
 {
 	struct fc *c = session(t);
-	int unseen = t->reference ? EIO : ENOENT;
+	int unseen = t->c_virtiofsd ? EIO : ENOENT;
 	uint64_t full;
 
 	t_write_file(t, "f", "x", 1);
@@ -403,7 +403,7 @@ static void test_unlink_rmdir(struct t_ctx *t)
 	CHECK_OK(t, fc_rmdir(c, FC_ROOT, "d"));
 	CHECK(t, !t_exists(t, "d"), "d still on the host");
 	CHECK_ERR(t, fc_rmdir(c, FC_ROOT, "d"), unseen);
-	CHECK_ERR(t, fc_unlink(c, STALE_ID, "x"), t->reference ? EIO : EBADF);
+	CHECK_ERR(t, fc_unlink(c, STALE_ID, "x"), t->c_virtiofsd ? EIO : EBADF);
 }
 
 static void test_rename(struct t_ctx *t)
@@ -420,7 +420,7 @@ static void test_rename(struct t_ctx *t)
 	CHECK_OK(t, fc_rename(c, FC_ROOT, "a", d, "moved"));
 	CHECK(t, !t_exists(t, "a") && t_read_file(t, "dir/moved", buf, 8) == 1 && buf[0] == 'A',
 	      "rename did not move a to dir/moved");
-	CHECK_ERR(t, fc_rename(c, FC_ROOT, "a", FC_ROOT, "c"), t->reference ? EIO : ENOENT);
+	CHECK_ERR(t, fc_rename(c, FC_ROOT, "a", FC_ROOT, "c"), t->c_virtiofsd ? EIO : ENOENT);
 	lookup_id(t, c, d, "moved");
 	CHECK_OK(t, fc_rename2(c, d, "moved", FC_ROOT, "a", 0));
 	lookup_id(t, c, FC_ROOT, "a");
@@ -429,7 +429,7 @@ static void test_rename(struct t_ctx *t)
 	CHECK_OK(t, fc_rename2(c, FC_ROOT, "a", FC_ROOT, "b", RENAME_EXCHANGE));
 	CHECK(t, t_read_file(t, "a", buf, 8) == 1 && buf[0] == 'B', "exchange: a holds %c", buf[0]);
 	CHECK(t, t_read_file(t, "b", buf, 8) == 1 && buf[0] == 'A', "exchange: b holds %c", buf[0]);
-	if (!t->reference) {
+	if (!t->c_virtiofsd) {
 		/* The C virtiofsd masks unknown flags away and needs known names. */
 		CHECK_ERR(t, fc_rename2(c, FC_ROOT, "a", FC_ROOT, "z", 1u << 3), EINVAL);
 		CHECK_ERR(t, fc_rename(c, STALE_ID, "a", FC_ROOT, "z"), EBADF);
@@ -502,7 +502,7 @@ static void test_open_read(struct t_ctx *t)
 	CHECK_ERR(t, fc_open(c, STALE_ID, O_RDONLY, &(struct fuse_open_out){ 0 }), EBADF);
 	CHECK_OK(t, fc_release(c, id, fh));
 	CHECK_ERR(t, fc_read(c, id, fh, 0, buf, sizeof(buf), &n), EBADF);
-	if (!t->reference) {
+	if (!t->c_virtiofsd) {
 		/* The C virtiofsd answers 0 to a second RELEASE. */
 		CHECK_ERR(t, fc_release(c, id, fh), EBADF);
 	}
@@ -597,7 +597,7 @@ static void test_access(struct t_ctx *t)
 	t_write_file(t, "f", "x", 1);
 	CHECK(t, chmod(t_path(t, "f"), 0600) == 0, "chmod");
 	id = lookup_id(t, c, FC_ROOT, "f");
-	if (t->reference) {
+	if (t->c_virtiofsd) {
 		CHECK_ERR(t, fc_access(c, id, F_OK), ENOSYS); /* not in the C virtiofsd */
 		return;
 	}
@@ -820,11 +820,11 @@ static void test_destroy(struct t_ctx *t)
 	t_write_file(t, "f", "x", 1);
 	id = lookup_id(t, c, FC_ROOT, "f");
 	CHECK_OK(t, fc_destroy(c));
-	if (!t->reference)
+	if (!t->c_virtiofsd)
 		CHECK_ERR(t, fc_getattr(c, FC_ROOT, &a), EIO); /* no session until INIT */
 	CHECK_OK(t, fc_init(c));
 	t_still_serving(t, c);
-	if (!t->reference)
+	if (!t->c_virtiofsd)
 		CHECK_ERR(t, fc_getattr(c, id, &a), EBADF); /* the old session's ids are gone */
 }
 
@@ -858,7 +858,7 @@ static void test_enosys(struct t_ctx *t)
 		uint32_t opcode;
 		const void *arg;
 		size_t len;
-		bool both; /* the reference lacks it too */
+		bool both; /* the C virtiofsd lacks it too */
 	} ops[] = {
 		{ FUSE_SETXATTR, &setx, sizeof(setx), true },
 		{ FUSE_GETXATTR, &getx, sizeof(getx), true },
@@ -883,7 +883,7 @@ static void test_enosys(struct t_ctx *t)
 		struct fc_arg a = { ops[i].arg, ops[i].len };
 		int r;
 
-		if (t->reference && !ops[i].both)
+		if (t->c_virtiofsd && !ops[i].both)
 			continue;
 		r = fc_call(c, ops[i].opcode, FC_ROOT, &a, 1, out, sizeof(out), NULL);
 		CHECK(t, r == -ENOSYS, "opcode %u: %s, expected ENOSYS", ops[i].opcode,
@@ -991,7 +991,7 @@ static void test_posix_acl(struct t_ctx *t)
 	t_still_serving(t, c);
 }
 
-/* --posix-acl against a kernel that cannot apply ACLs: INIT fails, as the reference. */
+/* --posix-acl against a kernel that cannot apply ACLs: INIT fails, as in virtiofsd. */
 static void test_posix_acl_needs_kernel(struct t_ctx *t)
 {
 	struct fuse_init_out out;
@@ -1332,7 +1332,7 @@ static void test_xattr(struct t_ctx *t)
 	name[sizeof(name) - 1] = '\0';
 	CHECK_ERR(t, fc_setxattr(c, f, name, "x", 1, 0), ERANGE);
 	CHECK_ERR(t, fc_getxattr(c, STALE_ID, "user.x", buf, sizeof(buf), &len), EBADF);
-	if (!t->reference) {
+	if (!t->c_virtiofsd) {
 		/* ACLs are not handled (no --posix-acl): refused, and hidden from lists */
 		CHECK_ERR(t, fc_setxattr(c, f, "system.posix_acl_access", "x", 1, 0), ENOTSUP);
 		CHECK_ERR(t, fc_getxattr(c, f, "system.posix_acl_default", buf, sizeof(buf), &len),
@@ -1750,7 +1750,7 @@ static void test_readonly(struct t_ctx *t)
 	CHECK_ERR(t, fc_mknod(c, FC_ROOT, "x", S_IFREG | 0644, 0, &e), EROFS);
 	CHECK_ERR(t, fc_symlink(c, FC_ROOT, "x", "f", &e), EROFS);
 	CHECK_ERR(t, fc_create(c, FC_ROOT, "x", O_CREAT | O_RDWR, 0644, &e, &o), EROFS);
-	if (!t->reference)
+	if (!t->c_virtiofsd)
 		CHECK_ERR(t, fc_tmpfile(c, FC_ROOT, O_RDWR, 0644, &e, &o), EROFS);
 	CHECK_ERR(t, fc_unlink(c, FC_ROOT, "f"), EROFS);
 	CHECK_ERR(t, fc_rmdir(c, FC_ROOT, "d"), EROFS);
