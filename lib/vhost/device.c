@@ -390,20 +390,6 @@ static int dispatch(struct vhost_dev *dev, struct vhost_user_msg *msg)
 	}
 }
 
-static bool has_own_reply(uint32_t request)
-{
-	switch (request) {
-	case VHOST_USER_GET_FEATURES:
-	case VHOST_USER_GET_PROTOCOL_FEATURES:
-	case VHOST_USER_GET_QUEUE_NUM:
-	case VHOST_USER_GET_MAX_MEM_SLOTS:
-	case VHOST_USER_GET_VRING_BASE:
-	case VHOST_USER_GET_CONFIG:
-		return true;
-	default:
-		return false;
-	}
-}
 
 static int recv_msg(int sock, struct vhost_user_msg *msg)
 {
@@ -500,7 +486,7 @@ int vhost_dev_handle_msg(struct vhost_dev *dev, int sock)
 		  msg->nfds);
 	need_ack = (msg->hdr.flags & VHOST_USER_NEED_REPLY_MASK) &&
 		   (dev->protocol_features & (1ull << VHOST_USER_PROTOCOL_F_REPLY_ACK)) &&
-		   !has_own_reply(msg->hdr.request);
+		   !vhost_user_has_own_reply(msg->hdr.request);
 	r = dispatch(dev, msg);
 	if (r == 1) {
 		ret = send_reply(sock, msg);

@@ -74,21 +74,6 @@ int fe_connect(const char *path, int timeout_ms)
 
 /* ---- messages ---- */
 
-static bool has_own_reply(uint32_t request)
-{
-	switch (request) {
-	case VHOST_USER_GET_FEATURES:
-	case VHOST_USER_GET_PROTOCOL_FEATURES:
-	case VHOST_USER_GET_QUEUE_NUM:
-	case VHOST_USER_GET_MAX_MEM_SLOTS:
-	case VHOST_USER_GET_VRING_BASE:
-	case VHOST_USER_GET_CONFIG:
-	case VHOST_USER_GET_STATUS:
-		return true;
-	default:
-		return false;
-	}
-}
 
 int fe_send_raw(struct fe_dev *d, uint32_t request, uint32_t flags, const void *payload,
 		uint32_t size, const int *fds, int nfds)
@@ -170,7 +155,7 @@ int fe_recv(struct fe_dev *d, struct vhost_user_msg *reply, int timeout_ms)
 int fe_msg(struct fe_dev *d, uint32_t request, const void *payload, uint32_t size, const int *fds,
 	   int nfds, bool need_ack, struct vhost_user_msg *reply)
 {
-	bool own = has_own_reply(request);
+	bool own = vhost_user_has_own_reply(request);
 	bool reply_ack = d->protocol & FE_BIT(VHOST_USER_PROTOCOL_F_REPLY_ACK);
 	bool ack = !own && (need_ack || d->opts.ack_all) && reply_ack;
 	/* cloud-hypervisor flags every message once REPLY_ACK is on, even the GET_* ones. */
