@@ -485,9 +485,12 @@ int vhost_dev_handle_msg(struct vhost_dev *dev, int sock)
 		  vhost_user_request_name(msg->hdr.request), msg->hdr.flags, msg->hdr.size,
 		  msg->nfds);
 	need_ack = (msg->hdr.flags & VHOST_USER_NEED_REPLY_MASK) &&
-		   (dev->protocol_features & (1ull << VHOST_USER_PROTOCOL_F_REPLY_ACK)) &&
-		   !vhost_user_has_own_reply(msg->hdr.request);
+		   (dev->protocol_features & (1ull << VHOST_USER_PROTOCOL_F_REPLY_ACK));
 	r = dispatch(dev, msg);
+	/* A request with a reply of its own gets no ack, unless vfsd does not serve it (as
+	 * GET_STATUS): then the failure ack is all the peer will hear. */
+	if (r != -EOPNOTSUPP && vhost_user_has_own_reply(msg->hdr.request))
+		need_ack = false;
 	if (r == 1) {
 		ret = send_reply(sock, msg);
 	} else if (need_ack) {
