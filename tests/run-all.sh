@@ -81,6 +81,10 @@ if ((!unit_only)) && [[ -x build/asan/vfsd ]]; then
 	BUILD=$fe_build FE_DAEMON_ARGS="--thread-pool-size=4 --queue-poll-us=0" \
 		run_suite frontend/vfsd-asan-pool tests/frontend/run.sh build/asan/vfsd
 fi
+# Lock waiters, ring stops and the device's end under ThreadSanitizer: a race fails it.
+if ((!unit_only)) && [[ -x build/tsan/vfsd ]]; then
+	BUILD=$fe_build run_suite tsan tests/tsan/run.sh build/tsan/vfsd
+fi
 if [[ -x /usr/lib/qemu/virtiofsd ]]; then
 	BUILD=$fe_build run_suite frontend/c-virtiofsd tests/frontend/run.sh /usr/lib/qemu/virtiofsd
 fi

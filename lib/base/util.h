@@ -8,6 +8,10 @@
 #include <sys/uio.h>
 
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+
+/* A reply length that means "answered later" (a SETLKW that waits), from the FUSE server
+ * through the daemon to a transport: one sentinel for every layer. */
+#define VFSD_DEFERRED UINT32_MAX
 #define MIN(a, b) ((a) < (b) ? (a) : (b))
 #define MAX(a, b) ((a) > (b) ? (a) : (b))
 

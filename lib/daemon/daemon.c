@@ -126,7 +126,7 @@ out:
 
 #define NOFILE_TARGET 1000000ull
 
-/* RLIMIT_NOFILE as the reference sets it: every inode the guest knows holds an fd. */
+/* RLIMIT_NOFILE as virtiofsd sets it: every inode the guest knows holds an fd. */
 static int set_nofile_limit(const struct vfsd_config *cfg)
 {
 	unsigned long long nr_open = NOFILE_TARGET, target;
@@ -211,10 +211,8 @@ struct daemon {
 static uint32_t handle_request(void *opaque, struct virtq_elem *elem)
 {
 	struct daemon *d = opaque;
-	uint32_t len = fuse_server_handle_async(&d->server, virtq_elem_rd(elem), elem->nrd,
-						virtq_elem_wr(elem), elem->nwr, elem);
-
-	return len == FUSE_SERVER_DEFERRED ? VHOST_DEFERRED : len;
+	return fuse_server_handle_async(&d->server, virtq_elem_rd(elem), elem->nrd,
+					virtq_elem_wr(elem), elem->nwr, elem);
 }
 
 /* A waiting lock request: the FUSE server answers it later through the device. */
@@ -351,7 +349,7 @@ int vfsd_run(const struct vfsd_config *cfg)
 		return 1;
 	}
 
-	/* open_by_handle_at needs CAP_DAC_READ_SEARCH, so file handles keep it (as the reference). */
+	/* open_by_handle_at needs CAP_DAC_READ_SEARCH, so file handles keep it (as virtiofsd). */
 	if (cfg->fs.file_handles != VFSD_FILE_HANDLES_NEVER) {
 		if (mods.remove & (1ull << CAP_DAC_READ_SEARCH)) {
 			log_error("can't disable DAC_READ_SEARCH when using --inode-file-handles=%s",
@@ -382,7 +380,7 @@ int vfsd_run(const struct vfsd_config *cfg)
 		log_error("%s", err);
 		return 1;
 	}
-	/* As the reference: the filter first, then the capabilities, before any thread exists. */
+	/* As virtiofsd: the filter first, then the capabilities, before any thread exists. */
 	if (vfsd_seccomp_install(cfg->seccomp, &seccomp_opts, err, sizeof(err)) < 0 ||
 	    vfsd_caps_drop(&mods, err, sizeof(err)) < 0) {
 		log_error("%s", err);

@@ -241,7 +241,7 @@ static int parse_cache(const char *s, bool legacy, enum vfsd_cache_policy *out)
 
 /* Keywords of "-o" that only restate vfsd's behaviour. */
 static const char *const legacy_noop_keywords[] = {
-	/* on by default, and as the reference it does not undo --no-announce-submounts */
+	/* on by default, and as virtiofsd it does not undo --no-announce-submounts */
 	"announce_submounts",
 };
 
@@ -328,7 +328,7 @@ static int parse_legacy_item(char *item, struct vfsd_config *cfg, struct vfsd_pa
 	return 0;
 }
 
-/* Applies every "-o" list after the long options, as the reference does. */
+/* Applies every "-o" list after the long options, as virtiofsd does. */
 static int parse_legacy(char **lists, int n, struct vfsd_config *cfg,
 			struct vfsd_parse_error *err)
 {
@@ -643,7 +643,7 @@ enum vfsd_parse_result vfsd_parse_args(int argc, char **argv, unsigned int flags
 			cfg->fs.announce_submounts = false;
 			break;
 		case OPT_ANNOUNCE_SUBMOUNTS:
-			break; /* the default; it does not undo --no-announce-submounts (reference) */
+			break; /* the default; it does not undo --no-announce-submounts (as virtiofsd) */
 		case OPT_XATTR:
 			cfg->fs.xattr = true;
 			break;
@@ -737,7 +737,7 @@ enum vfsd_parse_result vfsd_parse_args(int argc, char **argv, unsigned int flags
 		goto out;
 	}
 	if (cfg->fs.posix_acl || cfg->fs.security_label)
-		cfg->fs.xattr = true; /* as the reference: ACLs and labels are xattrs */
+		cfg->fs.xattr = true; /* as virtiofsd: ACLs and labels are xattrs */
 	if (cfg->xattrmap_spec) {
 		char why[300], msg[400];
 
@@ -749,7 +749,7 @@ enum vfsd_parse_result vfsd_parse_args(int argc, char **argv, unsigned int flags
 		if (!cfg->xattrmap.terminated && !quiet)
 			fputs("vfsd: warning: no --xattrmap rule matches every name; a name no rule matches is refused (EPERM) or hidden from lists\n",
 			      stderr);
-		cfg->fs.xattr = true; /* as the reference: a map implies --xattr */
+		cfg->fs.xattr = true; /* as virtiofsd: a map implies --xattr */
 	}
 	if (cfg->action == VFSD_ACTION_SUPERVISE) {
 		if (daemon_option) {

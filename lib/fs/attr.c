@@ -27,12 +27,13 @@ int fs_getattr(void *opaque, const struct vfsd_req_ctx *ctx, uint64_t nodeid,
 	       struct fuse_attr_out *out)
 {
 	struct vfsd_passthrough *fs = opaque;
-	struct fs_inode *inode = inode_get(fs, nodeid);
+	struct fs_inode *inode;
 	int r;
 
 	(void)ctx;
-	if (!inode)
-		return inode_get_error();
+	r = inode_get(fs, nodeid, &inode);
+	if (r < 0)
+		return r;
 	r = fill_attr_out(fs, inode->fd, out);
 	inode_put(fs, inode);
 	return r;
@@ -73,9 +74,9 @@ int fs_setattr(void *opaque, const struct vfsd_req_ctx *ctx, uint64_t nodeid,
 	(void)ctx;
 	if (fs->cfg.readonly)
 		return -EROFS;
-	inode = inode_get(fs, nodeid);
-	if (!inode)
-		return inode_get_error();
+	r = inode_get(fs, nodeid, &inode);
+	if (r < 0)
+		return r;
 	if (in->valid & FATTR_FH) {
 		h = handle_get(fs, nodeid, in->fh);
 		if (!h) {
@@ -121,7 +122,7 @@ int fs_setattr(void *opaque, const struct vfsd_req_ctx *ctx, uint64_t nodeid,
 			fd = tmpfd;
 		}
 		/* KILLPRIV_V2: a truncate by a guest user without CAP_FSETID drops set-id bits. */
-		bool fsetid_dropped = fs->killpriv_v2 && (in->valid & FATTR_KILL_SUIDGID) &&
+		bool fsetid_dropped = fs_session(fs, FS_SESSION_KILLPRIV_V2) && (in->valid & FATTR_KILL_SUIDGID) &&
 				      creds_drop_fsetid();
 
 		r = ftruncate(fd, (off_t)in->size) < 0 ? -errno : 0;
@@ -148,12 +149,14 @@ int fs_readlink(void *opaque, const struct vfsd_req_ctx *ctx, uint64_t nodeid, c
 		size_t size, size_t *len)
 {
 	struct vfsd_passthrough *fs = opaque;
-	struct fs_inode *inode = inode_get(fs, nodeid);
+	struct fs_inode *inode;
 	ssize_t n;
+	int r;
 
 	(void)ctx;
-	if (!inode)
-		return inode_get_error();
+	r = inode_get(fs, nodeid, &inode);
+	if (r < 0)
+		return r;
 	n = readlinkat(inode->fd, "", buf, size);
 	inode_put(fs, inode);
 	if (n < 0)
@@ -166,13 +169,14 @@ int fs_statfs(void *opaque, const struct vfsd_req_ctx *ctx, uint64_t nodeid,
 	      struct fuse_kstatfs *out)
 {
 	struct vfsd_passthrough *fs = opaque;
-	struct fs_inode *inode = inode_get(fs, nodeid);
+	struct fs_inode *inode;
 	struct statvfs sv;
 	int r;
 
 	(void)ctx;
-	if (!inode)
-		return inode_get_error();
+	r = inode_get(fs, nodeid, &inode);
+	if (r < 0)
+		return r;
 	r = fstatvfs(inode->fd, &sv) < 0 ? -errno : 0;
 	inode_put(fs, inode);
 	if (r < 0)
@@ -192,13 +196,14 @@ int fs_statfs(void *opaque, const struct vfsd_req_ctx *ctx, uint64_t nodeid,
 int fs_access(void *opaque, const struct vfsd_req_ctx *ctx, uint64_t nodeid, uint32_t mask)
 {
 	struct vfsd_passthrough *fs = opaque;
-	struct fs_inode *inode = inode_get(fs, nodeid);
+	struct fs_inode *inode;
 	struct statx st;
 	uint32_t mode;
 	int r;
 
-	if (!inode)
-		return inode_get_error();
+	r = inode_get(fs, nodeid, &inode);
+	if (r < 0)
+		return r;
 	r = fs_stat(inode->fd, &st);
 	inode_put(fs, inode);
 	if (r < 0)
@@ -226,12 +231,13 @@ int fs_access(void *opaque, const struct vfsd_req_ctx *ctx, uint64_t nodeid, uin
 int fs_syncfs(void *opaque, const struct vfsd_req_ctx *ctx, uint64_t nodeid)
 {
 	struct vfsd_passthrough *fs = opaque;
-	struct fs_inode *inode = inode_get(fs, nodeid);
+	struct fs_inode *inode;
 	int fd, r;
 
 	(void)ctx;
-	if (!inode)
-		return inode_get_error();
+	r = inode_get(fs, nodeid, &inode);
+	if (r < 0)
+		return r;
 	/* syncfs() needs an fd that is really open, not O_PATH. */
 	fd = fs_reopen(fs, inode, O_RDONLY | O_NONBLOCK);
 	inode_put(fs, inode);

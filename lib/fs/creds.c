@@ -12,7 +12,7 @@
 
 /*
  * The guest kernel already allowed the request, possibly through supplementary groups the
- * daemon does not know; with a foreign uid the host would refuse it. As the reference does,
+ * daemon does not know; with a foreign uid the host would refuse it. As virtiofsd does,
  * keep CAP_DAC_OVERRIDE effective for the call (the permitted set still has it).
  */
 static void raise_dac_override(void)
@@ -97,12 +97,12 @@ int creds_switch(const struct vfsd_passthrough *fs, const struct vfsd_req_ctx *c
 
 	if (vfsd_idmap_to_host(fs->cfg.uid_map, ctx->uid, &uid) < 0 ||
 	    vfsd_idmap_to_host(fs->cfg.gid_map, ctx->gid, &gid) < 0)
-		return -EPERM; /* a forbid-guest rule (the reference says EIO) */
+		return -EPERM; /* a forbid-guest rule (virtiofsd says EIO) */
 	saved->old_uid = geteuid();
 	saved->old_gid = getegid();
 	saved->groups_changed = false;
 	saved->umask_set = false;
-	/* Requests from root keep the daemon's own ids, as the reference does. */
+	/* Requests from root keep the daemon's own ids, as virtiofsd does. */
 	saved->gid_changed = gid != 0 && gid != saved->old_gid;
 	saved->uid_changed = uid != 0 && uid != saved->old_uid;
 	/*
@@ -113,7 +113,7 @@ int creds_switch(const struct vfsd_passthrough *fs, const struct vfsd_req_ctx *c
 	 * (raised below). Where setgroups is refused (a user namespace with setgroups denied),
 	 * the same stand-in is used.
 	 */
-	need_override = !fs->supp_groups;
+	need_override = !fs_session(fs, FS_SESSION_SUPP_GROUPS);
 	if (ctx->ngroups && saved->uid_changed) {
 		int r = set_groups(fs, ctx);
 
@@ -140,7 +140,7 @@ int creds_switch(const struct vfsd_passthrough *fs, const struct vfsd_req_ctx *c
 	}
 	if (saved->uid_changed && need_override)
 		raise_dac_override();
-	if (fs->acl) {
+	if (fs_session(fs, FS_SESSION_ACL)) {
 		umask(guest_umask & 0777);
 		saved->umask_set = true;
 	}

@@ -13,12 +13,13 @@ int fs_lookup(void *opaque, const struct vfsd_req_ctx *ctx, uint64_t parent, con
 	      struct fuse_entry_out *out)
 {
 	struct vfsd_passthrough *fs = opaque;
-	struct fs_inode *dir = inode_get(fs, parent);
+	struct fs_inode *dir;
 	int r;
 
 	(void)ctx;
-	if (!dir)
-		return inode_get_error();
+	r = inode_get(fs, parent, &dir);
+	if (r < 0)
+		return r;
 	r = fs_lookup_at(fs, dir, name, out);
 	inode_put(fs, dir);
 	return r;
@@ -42,9 +43,9 @@ static int make_entry(struct vfsd_passthrough *fs, const struct vfsd_req_ctx *ct
 
 	if (fs->cfg.readonly)
 		return -EROFS;
-	dir = inode_get(fs, parent);
-	if (!dir)
-		return inode_get_error();
+	r = inode_get(fs, parent, &dir);
+	if (r < 0)
+		return r;
 	r = creds_switch(fs, ctx, a->umask, &saved);
 	if (r == 0) {
 		switch (a->kind) {
@@ -108,9 +109,9 @@ static int remove_entry(struct vfsd_passthrough *fs, uint64_t parent, const char
 
 	if (fs->cfg.readonly)
 		return -EROFS;
-	dir = inode_get(fs, parent);
-	if (!dir)
-		return inode_get_error();
+	r = inode_get(fs, parent, &dir);
+	if (r < 0)
+		return r;
 	r = unlinkat(dir->fd, name, flags) < 0 ? -errno : 0;
 	inode_put(fs, dir);
 	return r;
@@ -132,7 +133,7 @@ int fs_rename(void *opaque, const struct vfsd_req_ctx *ctx, uint64_t olddir, con
 	      uint64_t newdir, const char *newname, uint32_t flags)
 {
 	struct vfsd_passthrough *fs = opaque;
-	struct fs_inode *from, *to;
+	struct fs_inode *from = NULL, *to = NULL;
 	int r;
 
 	(void)ctx;
@@ -140,11 +141,10 @@ int fs_rename(void *opaque, const struct vfsd_req_ctx *ctx, uint64_t olddir, con
 		return -EROFS;
 	if (flags & ~RENAME_FLAGS_ALLOWED)
 		return -EINVAL;
-	from = inode_get(fs, olddir);
-	to = inode_get(fs, newdir);
-	if (!from || !to)
-		r = inode_get_error();
-	else
+	r = inode_get(fs, olddir, &from);
+	if (r == 0)
+		r = inode_get(fs, newdir, &to);
+	if (r == 0)
 		r = renameat2(from->fd, oldname, to->fd, newname, flags) < 0 ? -errno : 0;
 	inode_put(fs, from);
 	inode_put(fs, to);
@@ -155,19 +155,18 @@ int fs_link(void *opaque, const struct vfsd_req_ctx *ctx, uint64_t nodeid, uint6
 	    const char *newname, struct fuse_entry_out *out)
 {
 	struct vfsd_passthrough *fs = opaque;
-	struct fs_inode *inode, *dir;
+	struct fs_inode *inode = NULL, *dir = NULL;
 	char procname[16];
 	int r;
 
 	(void)ctx;
 	if (fs->cfg.readonly)
 		return -EROFS;
-	inode = inode_get(fs, nodeid);
-	dir = inode_get(fs, newparent);
-	if (!inode || !dir) {
-		r = inode_get_error();
+	r = inode_get(fs, nodeid, &inode);
+	if (r == 0)
+		r = inode_get(fs, newparent, &dir);
+	if (r < 0)
 		goto out;
-	}
 	snprintf(procname, sizeof(procname), "%d", inode->fd);
 	r = linkat(fs->proc_self_fd, procname, dir->fd, newname, AT_SYMLINK_FOLLOW) < 0 ? -errno : 0;
 	if (r == 0)

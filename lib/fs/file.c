@@ -11,7 +11,7 @@
 #include "base/util.h"
 #include "fs/internal.h"
 
-/* Open flags the guest asks for, adjusted the way the reference does. */
+/* Open flags the guest asks for, adjusted the way virtiofsd does. */
 static int host_open_flags(const struct vfsd_passthrough *fs, uint32_t flags)
 {
 	/* Appends are done per write (RWF_APPEND). */
@@ -23,7 +23,7 @@ static int host_open_flags(const struct vfsd_passthrough *fs, uint32_t flags)
 		strip |= O_NOATIME;
 	flags &= ~strip;
 	/* With the writeback cache the guest reads pages it only writes to. */
-	if (fs->writeback && (flags & O_ACCMODE) == O_WRONLY)
+	if (fs_session(fs, FS_SESSION_WRITEBACK) && (flags & O_ACCMODE) == O_WRONLY)
 		flags = (flags & ~(uint32_t)O_ACCMODE) | O_RDWR;
 	return (int)flags | O_CLOEXEC;
 }
@@ -41,11 +41,12 @@ static int readonly_check(uint32_t flags)
 static int open_inode(struct vfsd_passthrough *fs, uint64_t nodeid, int flags, bool dir,
 		      struct fuse_open_out *out)
 {
-	struct fs_inode *inode = inode_get(fs, nodeid);
+	struct fs_inode *inode;
 	int fd, r;
 
-	if (!inode)
-		return inode_get_error();
+	r = inode_get(fs, nodeid, &inode);
+	if (r < 0)
+		return r;
 	fd = fs_reopen(fs, inode, flags);
 	if (fd < 0) {
 		inode_put(fs, inode);
@@ -72,7 +73,7 @@ int fs_open(void *opaque, const struct vfsd_req_ctx *ctx, uint64_t nodeid, uint3
 			return r;
 	}
 	/* KILLPRIV_V2: an O_TRUNC open by a guest user without CAP_FSETID drops set-id bits. */
-	if (fs->killpriv_v2 && (open_flags & FUSE_OPEN_KILL_SUIDGID))
+	if (fs_session(fs, FS_SESSION_KILLPRIV_V2) && (open_flags & FUSE_OPEN_KILL_SUIDGID))
 		fsetid_dropped = creds_drop_fsetid();
 	r = open_inode(fs, nodeid, host_open_flags(fs, flags), false, out);
 	if (fsetid_dropped)
@@ -105,12 +106,12 @@ int fs_opendir(void *opaque, const struct vfsd_req_ctx *ctx, uint64_t nodeid, ui
 static int open_new_entry(struct vfsd_passthrough *fs, const struct fuse_entry_out *entry, int fd,
 			  struct fuse_open_out *open)
 {
-	struct fs_inode *inode = inode_get(fs, entry->nodeid);
-	int r;
+	struct fs_inode *inode;
+	int r = inode_get(fs, entry->nodeid, &inode);
 
-	if (!inode) {
+	if (r < 0) {
 		close(fd);
-		r = -EIO;
+		r = -EIO; /* the entry was made a moment ago: it cannot be stale */
 	} else {
 		open->open_flags = fs_open_flags(fs, false);
 		open->padding = 0;
@@ -133,9 +134,9 @@ int fs_create(void *opaque, const struct vfsd_req_ctx *ctx, uint64_t parent, con
 
 	if (fs->cfg.readonly) {
 		/* An existing file may still be opened for reading. */
-		dir = inode_get(fs, parent);
-		if (!dir)
-			return inode_get_error();
+		r = inode_get(fs, parent, &dir);
+		if (r < 0)
+			return r;
 		r = fs_lookup_at(fs, dir, name, entry);
 		inode_put(fs, dir);
 		if (r == -ENOENT)
@@ -147,9 +148,9 @@ int fs_create(void *opaque, const struct vfsd_req_ctx *ctx, uint64_t parent, con
 		}
 		return r;
 	}
-	dir = inode_get(fs, parent);
-	if (!dir)
-		return inode_get_error();
+	r = inode_get(fs, parent, &dir);
+	if (r < 0)
+		return r;
 	r = creds_switch(fs, ctx, umask, &saved);
 	if (r < 0) {
 		inode_put(fs, dir);
@@ -191,7 +192,7 @@ int fs_create(void *opaque, const struct vfsd_req_ctx *ctx, uint64_t parent, con
 }
 
 /*
- * TMPFILE (beyond the reference): an unnamed file in the directory, open, as O_TMPFILE makes
+ * TMPFILE (beyond virtiofsd): an unnamed file in the directory, open, as O_TMPFILE makes
  * it. The inode is held like any other (an O_PATH fd to it), so a LINK of it gives it a name,
  * unless the guest asked O_EXCL.
  */
@@ -212,9 +213,9 @@ int fs_tmpfile(void *opaque, const struct vfsd_req_ctx *ctx, uint64_t parent, ui
 	if ((flags & O_ACCMODE) == O_RDONLY)
 		return -EINVAL; /* as open(2): O_TMPFILE needs write access */
 	how = host_open_flags(fs, flags & ~(uint32_t)O_TMPFILE) | O_TMPFILE | (int)(flags & O_EXCL);
-	dir = inode_get(fs, parent);
-	if (!dir)
-		return inode_get_error();
+	r = inode_get(fs, parent, &dir);
+	if (r < 0)
+		return r;
 	r = creds_switch(fs, ctx, umask, &saved);
 	if (r < 0) {
 		inode_put(fs, dir);
@@ -249,33 +250,47 @@ int fs_tmpfile(void *opaque, const struct vfsd_req_ctx *ctx, uint64_t parent, ui
 	return open_new_entry(fs, entry, fd, open);
 }
 
+/*
+ * READ's and WRITE's loop: size bytes between fd at off and iov, going on after a short
+ * transfer until the end of file (a read) or an error. Returns 0 with *done bytes moved, or
+ * -errno when nothing could be (an error after some bytes is the short count, as the kernel
+ * reports it).
+ */
+static int transfer(int fd, bool write, const struct iovec *iov, int cnt, size_t size,
+		    uint64_t off, int rwf, size_t *done)
+{
+	struct iovec rest[1024];
+
+	*done = 0;
+	while (*done < size) {
+		/* The whole request at first; only what is left after a short one is re-sliced. */
+		int n = *done ? iov_slice(iov, cnt, *done, size - *done, rest, ARRAY_SIZE(rest)) : cnt;
+		const struct iovec *v = *done ? rest : iov;
+		off_t at = (off_t)(off + *done);
+		ssize_t moved = write ? pwritev2(fd, v, n, at, rwf) : preadv2(fd, v, n, at, rwf);
+
+		if (moved < 0 && errno == EINTR)
+			continue;
+		if (moved < 0)
+			return *done ? 0 : -errno;
+		if (moved == 0)
+			break;
+		*done += (size_t)moved;
+	}
+	return 0;
+}
+
 int fs_read(void *opaque, const struct vfsd_req_ctx *ctx, uint64_t nodeid, uint64_t fh,
 	    uint64_t off, size_t size, const struct iovec *dst, int cnt, size_t *done)
 {
 	struct vfsd_passthrough *fs = opaque;
 	struct fs_handle *h = handle_get(fs, nodeid, fh);
-	struct iovec rest[1024];
-	int r = 0;
+	int r;
 
 	(void)ctx;
 	if (!h)
 		return -EBADF;
-	*done = 0;
-	while (*done < size) {
-		/* The whole request at first; only what is left after a short read is re-sliced. */
-		int n = *done ? iov_slice(dst, cnt, *done, size - *done, rest, ARRAY_SIZE(rest)) : cnt;
-		ssize_t got = preadv(h->fd, *done ? rest : dst, n, (off_t)(off + *done));
-
-		if (got < 0 && errno == EINTR)
-			continue;
-		if (got < 0) {
-			r = *done ? 0 : -errno;
-			break;
-		}
-		if (got == 0)
-			break;
-		*done += got;
-	}
+	r = transfer(h->fd, false, dst, cnt, size, off, 0, done);
 	handle_put(fs, h);
 	return r;
 }
@@ -286,11 +301,9 @@ int fs_write(void *opaque, const struct vfsd_req_ctx *ctx, uint64_t nodeid, uint
 {
 	struct vfsd_passthrough *fs = opaque;
 	struct fs_handle *h;
-	size_t size = iov_length(src, cnt);
-	struct iovec rest[1024];
 	bool fsetid_dropped = false;
 	struct stat st;
-	int rwf = 0, r = 0;
+	int rwf = 0, r;
 
 	(void)ctx;
 	if (fs->cfg.readonly)
@@ -310,21 +323,7 @@ int fs_write(void *opaque, const struct vfsd_req_ctx *ctx, uint64_t nodeid, uint
 	/* An uncached O_APPEND write goes to the host's end of file, wherever that is now. */
 	if (!(write_flags & FUSE_WRITE_CACHE) && (flags & O_APPEND))
 		rwf = RWF_APPEND;
-	*done = 0;
-	while (*done < size) {
-		int n = *done ? iov_slice(src, cnt, *done, size - *done, rest, ARRAY_SIZE(rest)) : cnt;
-		ssize_t put = pwritev2(h->fd, *done ? rest : src, n, (off_t)(off + *done), rwf);
-
-		if (put < 0 && errno == EINTR)
-			continue;
-		if (put < 0) {
-			r = *done ? 0 : -errno;
-			break;
-		}
-		if (put == 0)
-			break;
-		*done += put;
-	}
+	r = transfer(h->fd, true, src, cnt, iov_length(src, cnt), off, rwf, done);
 	if (fsetid_dropped)
 		creds_restore_fsetid();
 	handle_put(fs, h);

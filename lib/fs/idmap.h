@@ -24,7 +24,7 @@ struct vfsd_idmap {
 };
 
 /*
- * Adds one rule in the reference's grammar, "<type><sep><n1><sep><n2>[<sep><n3>]": guest,
+ * Adds one rule in virtiofsd's grammar, "<type><sep><n1><sep><n2>[<sep><n3>]": guest,
  * host, squash-guest, squash-host, forbid-guest or map (e.g. "map:1000:2000:1"). Returns 0;
  * -EINVAL for a malformed rule (a command-line error); -ERANGE when base + count passes
  * 2^32, -EEXIST when the range meets an earlier one of the same direction. err gets the

@@ -126,59 +126,57 @@ static void hash_grow(struct inode_table *t)
 	free(oldh);
 }
 
-/* Removes the inode if nobody references it; called with the lock held. Returns the fd to
- * close (-1 for none), and -2 when the inode was kept. */
-#define INODE_KEPT (-2)
-static int maybe_free_locked(struct vfsd_passthrough *fs, struct fs_inode *i)
+/* Removes the inode if nobody references it; called with the lock held. Returns whether it
+ * did, with the fd the caller closes (once the lock is let go) in *fd, else -1. */
+static bool maybe_free_locked(struct vfsd_passthrough *fs, struct fs_inode *i, int *fd)
 {
 	struct inode_table *t = &fs->inodes;
-	int fd;
 
+	*fd = -1;
 	if (i->nlookup > 0 || i->refs > 0 || i->slot == FS_ROOT_ID)
-		return INODE_KEPT;
+		return false;
 	hash_remove(t, i);
 	slot_release(&t->slots, i->slot);
 	t->count--;
-	fd = i->fd;
-	if (!i->fh)
+	*fd = i->fd;
+	if (!i->khandle)
 		fs_fd_give(fs); /* a handle-backed inode's fd was never counted */
 	fs_lock_owners_free(i); /* nobody else holds the inode any more */
-	free(i->fh);
+	free(i->khandle);
 	free(i);
-	return fd;
+	return true;
 }
 
-struct fs_inode *inode_get(struct vfsd_passthrough *fs, uint64_t nodeid)
+int inode_get(struct vfsd_passthrough *fs, uint64_t nodeid, struct fs_inode **out)
 {
 	struct inode_table *t = &fs->inodes;
 	struct fs_inode *i;
 
+	*out = NULL;
 	pthread_mutex_lock(&t->lock);
 	i = slot_get(&t->slots, nodeid);
 	if (i)
 		i->refs++;
 	pthread_mutex_unlock(&t->lock);
-	if (!i) {
-		errno = EBADF;
-		return NULL;
-	}
+	if (!i)
+		return -EBADF;
 	/* A handle-backed inode not in use has no fd: open it by its handle. Racing users each
 	 * open one; the first to store it wins. The last inode_put closes it. */
-	if (i && i->fh && __atomic_load_n(&i->fd, __ATOMIC_ACQUIRE) < 0) {
-		int fd = fh_open(i), none = -1;
+	if (i && i->khandle && __atomic_load_n(&i->fd, __ATOMIC_ACQUIRE) < 0) {
+		int fd = khandle_open(i), none = -1;
 
 		if (fd < 0) {
 			log_debug("inode %llu: cannot open its handle: %s",
 				  (unsigned long long)nodeid, strerror(-fd));
 			inode_put(fs, i);
-			errno = -fd == ESTALE ? ESTALE : EBADF;
-			return NULL;
+			return fd == -ESTALE ? -ESTALE : -EBADF;
 		}
 		if (!__atomic_compare_exchange_n(&i->fd, &none, fd, false, __ATOMIC_ACQ_REL,
 						 __ATOMIC_ACQUIRE))
 			close(fd);
 	}
-	return i;
+	*out = i;
+	return 0;
 }
 
 void inode_ref(struct vfsd_passthrough *fs, struct fs_inode *inode)
@@ -196,10 +194,8 @@ void inode_put(struct vfsd_passthrough *fs, struct fs_inode *inode)
 		return;
 	pthread_mutex_lock(&fs->inodes.lock);
 	inode->refs--;
-	fd = maybe_free_locked(fs, inode); /* inode may be gone after this */
-	if (fd == INODE_KEPT) {
-		fd = -1;
-		if (inode->refs == 0 && inode->fh && inode->slot != FS_ROOT_ID) {
+	if (!maybe_free_locked(fs, inode, &fd)) { /* else inode is gone */
+		if (inode->refs == 0 && inode->khandle && inode->slot != FS_ROOT_ID) {
 			/* the guest still knows it: its fd goes, the handle is enough */
 			fd = __atomic_exchange_n(&inode->fd, -1, __ATOMIC_ACQ_REL);
 		}
@@ -218,7 +214,7 @@ void inode_forget(struct vfsd_passthrough *fs, uint64_t nodeid, uint64_t n)
 	i = slot_get(&t->slots, nodeid);
 	if (i) {
 		i->nlookup = n >= i->nlookup ? 0 : i->nlookup - n;
-		fd = maybe_free_locked(fs, i);
+		maybe_free_locked(fs, i, &fd);
 	}
 	pthread_mutex_unlock(&t->lock);
 	vfsd_closep(&fd);
@@ -270,19 +266,19 @@ int inode_register(struct vfsd_passthrough *fs, int fd, const struct statx *st,
 {
 	struct inode_table *t = &fs->inodes;
 	uint64_t dev = makedev(st->stx_dev_major, st->stx_dev_minor);
-	struct fh_buf fh_buf;
+	struct khandle_buf khandle_buf;
 	struct file_handle *fh;
 	struct fs_inode *i;
 	int mount_fd, r;
 
-	r = fh_of(fs, fd, st, &fh_buf, &fh, &mount_fd);
+	r = khandle_of(fs, fd, st, &khandle_buf, &fh, &mount_fd);
 	if (r < 0) {
 		close(fd);
 		return r;
 	}
 	pthread_mutex_lock(&t->lock);
 	i = find_locked(t, st);
-	if (i && i->fh && fh && !fh_equal(i->fh, fh)) {
+	if (i && i->khandle && fh && !khandle_equal(i->khandle, fh)) {
 		/* Same numbers, another object: the one the table knew was deleted and its inode
 		 * number reused (only a handle lets that happen). The old entry leaves the hash;
 		 * the guest's references to it get ESTALE. */
@@ -296,8 +292,8 @@ int inode_register(struct vfsd_passthrough *fs, int fd, const struct statx *st,
 	} else {
 		i = calloc(1, sizeof(*i));
 		if (i && fh) {
-			i->fh = fh_dup(fh); /* the table's own copy; fh is on our stack */
-			if (!i->fh) {
+			i->khandle = khandle_dup(fh); /* the table's own copy; fh is on our stack */
+			if (!i->khandle) {
 				free(i);
 				i = NULL;
 			}
@@ -316,7 +312,7 @@ int inode_register(struct vfsd_passthrough *fs, int fd, const struct statx *st,
 		}
 		if (r < 0) {
 			pthread_mutex_unlock(&t->lock);
-			free(i->fh);
+			free(i->khandle);
 			free(i);
 			close(fd);
 			return r;
@@ -361,8 +357,9 @@ void inode_table_clear(struct vfsd_passthrough *fs)
 			continue;
 		}
 		if (i->refs == 0) {
-			int fd = maybe_free_locked(fs, i);
+			int fd;
 
+			maybe_free_locked(fs, i, &fd);
 			vfsd_closep(&fd);
 		}
 	}

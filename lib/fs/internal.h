@@ -18,11 +18,13 @@
  * was reused fails the generation check.
  */
 struct fs_inode {
-	/* O_PATH, never a special file opened for I/O. A handle-backed inode (fh set) has it
-	 * only while refs > 0: inode_get opens it by handle, the last inode_put closes it. */
+	/* O_PATH, never a special file opened for I/O. A handle-backed inode (khandle set) has
+	 * it only while refs > 0: inode_get opens it by handle, the last inode_put closes it. */
 	int fd;
-	struct file_handle *fh; /* --inode-file-handles: the inode's handle, or NULL */
-	int mount_fd;		/* with fh: an fd on its mount (owned by the mount table) */
+	/* --inode-file-handles: the inode's kernel file handle (name_to_handle_at), or NULL.
+	 * "fh" in vfsd always means a FUSE open handle's number (handle.c), never this. */
+	struct file_handle *khandle;
+	int mount_fd; /* with khandle: an fd on its mount (owned by the mount table) */
 	uint64_t dev, ino, mnt_id;
 	mode_t type;	 /* S_IFMT bits, fixed for the inode's life */
 	uint32_t slot, gen;
@@ -67,22 +69,29 @@ struct handle_table {
 	struct slot_table slots;
 };
 
+/* What the FUSE session agreed that changes how requests are served. */
+enum {
+	FS_SESSION_SUBMOUNTS = 1u << 0,	  /* announce_submounts and the kernel agreed */
+	FS_SESSION_WRITEBACK = 1u << 1,	  /* WRITEBACK_CACHE */
+	FS_SESSION_KILLPRIV_V2 = 1u << 2, /* HANDLE_KILLPRIV_V2 */
+	FS_SESSION_ACL = 1u << 3,	  /* POSIX_ACL, DONT_MASK and SETXATTR_EXT */
+	FS_SESSION_SUPP_GROUPS = 1u << 4, /* CREATE_SUPP_GROUP */
+};
+
 struct vfsd_passthrough {
 	struct vfsd_fs_config cfg;
 	int proc_self_fd;
 	int root_fd; /* O_PATH fd of the shared root, the root inode's (where threads' cwd is) */
 	bool has_openat2;
-	bool submounts; /* guarded by the FUSE session: announce_submounts and the kernel agreed */
-	bool writeback; /* guarded by the FUSE session: WRITEBACK_CACHE agreed */
-	bool killpriv_v2; /* guarded by the FUSE session: HANDLE_KILLPRIV_V2 agreed */
-	bool acl; /* guarded by the FUSE session: POSIX_ACL, DONT_MASK and SETXATTR_EXT agreed */
-	bool supp_groups; /* guarded by the FUSE session: CREATE_SUPP_GROUP agreed */
+	/* FS_SESSION_* agreed at INIT: written once per INIT (fs_init, under the FUSE server's
+	 * lock) and read by requests on every thread, only through fs_session(). */
+	unsigned int session;
 	struct inode_table inodes;
 	struct handle_table handles;
 	pthread_mutex_t locks_lock; /* the inodes' lock_owners lists */
 	long fd_budget;	     /* atomic: fds the guest may still make vfsd hold (see fs_fd_take) */
 	bool fd_budget_warned; /* atomic: the exhaustion was logged */
-	bool use_fh; /* file handles in use (configured, and the start-up check passed) */
+	bool use_khandles; /* file handles in use (configured, and the start-up check passed) */
 	pthread_mutex_t mounts_lock;
 	struct fs_mount { uint64_t id; int fd; } *mounts; /* guarded by mounts_lock */
 	size_t nmounts;					  /* guarded by mounts_lock */
@@ -98,6 +107,11 @@ struct vfsd_passthrough {
 /* slot tables */
 int slot_alloc(struct slot_table *t, void *item, uint32_t *slot, uint32_t *gen);
 void *slot_get(const struct slot_table *t, uint64_t id);
+
+static inline bool fs_session(const struct vfsd_passthrough *fs, unsigned int flag)
+{
+	return __atomic_load_n(&fs->session, __ATOMIC_ACQUIRE) & flag;
+}
 void slot_release(struct slot_table *t, uint32_t slot);
 void slot_table_free(struct slot_table *t);
 static inline uint64_t slot_id(uint32_t slot, uint32_t gen)
@@ -108,15 +122,11 @@ static inline uint64_t slot_id(uint32_t slot, uint32_t gen)
 /* inodes (inode.c) */
 int inode_table_init(struct inode_table *t);
 void inode_table_clear(struct vfsd_passthrough *fs);
-/* Takes a ref on the inode named by nodeid; NULL if the id is not live. */
-struct fs_inode *inode_get(struct vfsd_passthrough *fs, uint64_t nodeid);
+/* Takes a ref on the inode named by nodeid into *out. Returns 0, -EBADF for an id that is not
+ * live, or -ESTALE for a handle-backed inode whose object is gone (the guest then looks the
+ * name up again). */
+int inode_get(struct vfsd_passthrough *fs, uint64_t nodeid, struct fs_inode **out);
 void inode_ref(struct vfsd_passthrough *fs, struct fs_inode *inode);
-/* Right after inode_get returned NULL: -ESTALE for a handle-backed inode whose object is gone
- * (the guest then looks the name up again), else -EBADF for an id that is not live. */
-static inline int inode_get_error(void)
-{
-	return errno == ESTALE ? -ESTALE : -EBADF;
-}
 void inode_put(struct vfsd_passthrough *fs, struct fs_inode *inode);
 /* Drops n guest references. */
 void inode_forget(struct vfsd_passthrough *fs, uint64_t nodeid, uint64_t n);
@@ -140,25 +150,25 @@ static inline uint64_t inode_id(const struct fs_inode *i)
 int fs_fd_take(struct vfsd_passthrough *fs);
 void fs_fd_give(struct vfsd_passthrough *fs);
 
-/* file handles (fhandle.c) */
-/* Start-up: checks the root's handle when file handles are configured (sets fs->use_fh);
+/* file handles (khandle.c) */
+/* Start-up: checks the root's handle when file handles are configured (sets fs->use_khandles);
  * -errno when mandatory and unusable. */
-int fh_start(struct vfsd_passthrough *fs);
-void fh_stop(struct vfsd_passthrough *fs);
+int khandle_start(struct vfsd_passthrough *fs);
+void khandle_stop(struct vfsd_passthrough *fs);
 /* Room for a handle as name_to_handle_at fills it (a larger one counts as unsupported). */
 #define FH_MAX_BYTES 128
-struct fh_buf {
+struct khandle_buf {
 	_Alignas(struct file_handle) unsigned char raw[sizeof(struct file_handle) + FH_MAX_BYTES];
 };
 /* The handle of the object open on fd, in buf, and its mount's fd; *fh NULL when the object is
  * to be held by its fd (handles off, or prefer on a filesystem without them). */
-int fh_of(struct vfsd_passthrough *fs, int fd, const struct statx *st, struct fh_buf *buf,
+int khandle_of(struct vfsd_passthrough *fs, int fd, const struct statx *st, struct khandle_buf *buf,
 	  struct file_handle **fh, int *mount_fd);
 /* A copy of fh the size it needs, for an inode to keep; NULL without memory. */
-struct file_handle *fh_dup(const struct file_handle *fh);
+struct file_handle *khandle_dup(const struct file_handle *fh);
 /* An O_PATH fd of a handle-backed inode, or -errno (ESTALE when it is gone). */
-int fh_open(const struct fs_inode *inode);
-bool fh_equal(const struct file_handle *a, const struct file_handle *b);
+int khandle_open(const struct fs_inode *inode);
+bool khandle_equal(const struct file_handle *a, const struct file_handle *b);
 
 /* handles (handle.c) */
 int handle_table_init(struct handle_table *t);

@@ -90,9 +90,9 @@ static int posix_owner_fd(struct vfsd_passthrough *fs, uint64_t nodeid, uint64_t
 	r = to_flock(lk, fl);
 	if (r < 0)
 		return r;
-	inode = inode_get(fs, nodeid);
-	if (!inode)
-		return inode_get_error();
+	r = inode_get(fs, nodeid, &inode);
+	if (r < 0)
+		return r;
 	fd = owner_fd(fs, inode, owner, !only_if_held);
 	inode_put(fs, inode);
 	return fd;
@@ -165,10 +165,10 @@ int fs_setlk(void *opaque, const struct vfsd_req_ctx *ctx, uint64_t nodeid, uint
 void fs_forget_lock_owner(void *opaque, uint64_t nodeid, uint64_t owner)
 {
 	struct vfsd_passthrough *fs = opaque;
-	struct fs_inode *inode = inode_get(fs, nodeid);
+	struct fs_inode *inode;
 	struct fs_lock_owner **p, *o = NULL;
 
-	if (!inode)
+	if (inode_get(fs, nodeid, &inode) < 0)
 		return;
 	pthread_mutex_lock(&fs->locks_lock);
 	for (p = &inode->lock_owners; *p; p = &(*p)->next) {

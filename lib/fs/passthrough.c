@@ -93,7 +93,7 @@ int fs_reopen(struct vfsd_passthrough *fs, const struct fs_inode *inode, int fla
 static void mark_submount(const struct vfsd_passthrough *fs, const struct fs_inode *parent,
 			  const struct statx *st, struct fuse_entry_out *e)
 {
-	if (fs->submounts && S_ISDIR(st->stx_mode) &&
+	if (fs_session(fs, FS_SESSION_SUBMOUNTS) && S_ISDIR(st->stx_mode) &&
 	    (makedev(st->stx_dev_major, st->stx_dev_minor) != parent->dev ||
 	     st->stx_mnt_id != parent->mnt_id))
 		e->attr.flags |= FUSE_ATTR_SUBMOUNT;
@@ -132,7 +132,7 @@ int fs_lookup_at(struct vfsd_passthrough *fs, struct fs_inode *parent, const cha
 	 * table holds, so its number cannot have been reused. With file handles it could have
 	 * been: the name is always opened and its handle compared.
 	 */
-	if (fs->use_fh)
+	if (fs->use_khandles)
 		return fs_lookup_open(fs, parent, name, e);
 	if (statx(parent->fd, name, AT_SYMLINK_NOFOLLOW | AT_NO_AUTOMOUNT,
 		  STATX_BASIC_STATS | STATX_MNT_ID, &st) == 0) {
@@ -186,8 +186,10 @@ uint32_t fs_open_flags(const struct vfsd_passthrough *fs, bool dir)
 static int fs_init(void *opaque, uint64_t capable, uint64_t *want)
 {
 	struct vfsd_passthrough *fs = opaque;
+	unsigned int session = 0;
 	struct fs_inode *root;
 
+	__atomic_store_n(&fs->session, 0, __ATOMIC_RELEASE); /* until this INIT succeeds */
 	handle_table_clear(fs);
 	inode_table_clear(fs);
 	pthread_mutex_lock(&fs->inodes.lock);
@@ -197,32 +199,34 @@ static int fs_init(void *opaque, uint64_t capable, uint64_t *want)
 	*want = 0;
 	if (fs->cfg.readdirplus)
 		*want |= FUSE_DO_READDIRPLUS | FUSE_READDIRPLUS_AUTO;
-	fs->submounts = fs->cfg.announce_submounts && (capable & FUSE_SUBMOUNTS);
-	if (fs->submounts)
+	if (fs->cfg.announce_submounts && (capable & FUSE_SUBMOUNTS)) {
+		session |= FS_SESSION_SUBMOUNTS;
 		*want |= FUSE_SUBMOUNTS;
+	}
 	else if (fs->cfg.announce_submounts)
 		log_warn("fuse: cannot announce submounts, the kernel does not offer it");
-	fs->writeback = fs->cfg.writeback && (capable & FUSE_WRITEBACK_CACHE);
-	if (fs->writeback)
+	if (fs->cfg.writeback && (capable & FUSE_WRITEBACK_CACHE)) {
+		session |= FS_SESSION_WRITEBACK;
 		*want |= FUSE_WRITEBACK_CACHE;
+	}
 	if (fs->cfg.allow_mmap)
 		*want |= FUSE_DIRECT_IO_ALLOW_MMAP;
-	fs->killpriv_v2 = fs->cfg.killpriv_v2 && (capable & FUSE_HANDLE_KILLPRIV_V2);
-	if (fs->killpriv_v2)
+	if (fs->cfg.killpriv_v2 && (capable & FUSE_HANDLE_KILLPRIV_V2)) {
+		session |= FS_SESSION_KILLPRIV_V2;
 		*want |= FUSE_HANDLE_KILLPRIV_V2;
+	}
 	else if (fs->cfg.killpriv_v2)
 		log_warn("fuse: cannot enable KILLPRIV_V2, the kernel does not offer it");
-	fs->acl = false;
 	if (fs->cfg.posix_acl) {
 		const uint64_t acl_flags = FUSE_POSIX_ACL | FUSE_DONT_MASK | FUSE_SETXATTR_EXT;
 
-		/* As the reference: ACLs the guest kernel cannot apply would be a lie. */
+		/* As virtiofsd: ACLs the guest kernel cannot apply would be a lie. */
 		if ((capable & acl_flags) != acl_flags) {
 			log_error("fuse: --posix-acl needs POSIX_ACL, DONT_MASK and SETXATTR_EXT from the guest kernel, which offers 0x%llx of them",
 				  (unsigned long long)(capable & acl_flags));
 			return -EPROTO;
 		}
-		fs->acl = true;
+		session |= FS_SESSION_ACL;
 		*want |= acl_flags;
 	}
 	if (fs->cfg.security_label) {
@@ -233,7 +237,9 @@ static int fs_init(void *opaque, uint64_t capable, uint64_t *want)
 		*want |= FUSE_SECURITY_CTX;
 	}
 	/* Agreed whenever offered (the FUSE server's always-supported set). */
-	fs->supp_groups = capable & FUSE_CREATE_SUPP_GROUP;
+	if (capable & FUSE_CREATE_SUPP_GROUP)
+		session |= FS_SESSION_SUPP_GROUPS;
+	__atomic_store_n(&fs->session, session, __ATOMIC_RELEASE);
 	if (fs->cfg.posix_lock)
 		*want |= FUSE_POSIX_LOCKS;
 	if (fs->cfg.flock)
@@ -313,7 +319,7 @@ int vfsd_passthrough_new(const struct vfsd_fs_config *cfg, struct vfsd_passthrou
 	if (r == 0)
 		r = fs_xattr_init(fs);
 	if (r == 0)
-		r = fh_start(fs);
+		r = khandle_start(fs);
 	if (r < 0) {
 		vfsd_passthrough_free(fs);
 		return r;
@@ -340,7 +346,7 @@ void vfsd_passthrough_free(struct vfsd_passthrough *fs)
 	slot_table_free(&fs->inodes.slots);
 	slot_table_free(&fs->handles.slots);
 	free(fs->inodes.hash);
-	fh_stop(fs);
+	khandle_stop(fs);
 	vfsd_closep(&fs->proc_self_fd);
 	free(fs->cap_xattr);
 	free(fs);

@@ -13,8 +13,9 @@
 #include "base/log.h"
 #include "fs/internal.h"
 
-/* ACL names are refused unless ACL mode is on (it is not yet): the guest kernel would apply
- * them itself otherwise, and a host ACL would not be what the guest believes. */
+/* ACL names are refused unless --posix-acl agreed ACLs with the kernel (FS_SESSION_ACL):
+ * otherwise the guest kernel would apply them itself, and a host ACL would not be what the
+ * guest believes. */
 static const char *const acl_names[] = { "system.posix_acl_access", "system.posix_acl_default" };
 
 static bool is_blocked_acl(const char *name)
@@ -22,7 +23,7 @@ static bool is_blocked_acl(const char *name)
 	size_t len = strlen(name);
 
 	for (size_t i = 0; i < sizeof(acl_names) / sizeof(acl_names[0]); i++) {
-		/* As the reference: any prefix of an ACL name, the full name included. */
+		/* As virtiofsd: any prefix of an ACL name, the full name included. */
 		if (strncmp(acl_names[i], name, len) == 0)
 			return true;
 	}
@@ -126,23 +127,23 @@ static ssize_t xattr_call(struct vfsd_passthrough *fs, uint64_t nodeid, const st
 
 	if (!fs->cfg.xattr)
 		return -ENOSYS;
-	if (a->name && !fs->acl && is_blocked_acl(a->name))
+	if (a->name && !fs_session(fs, FS_SESSION_ACL) && is_blocked_acl(a->name))
 		return -ENOTSUP;
 	if (a->name && fs->cfg.xattrmap) {
 		r = vfsd_xattrmap_to_host(fs->cfg.xattrmap, a->name, host_name, sizeof(host_name));
 		if (r < 0) {
 			if (!fs->cfg.xattrmap->terminated && r == -EPERM)
 				log_debug("xattrmap: no rule allows '%s'", a->name);
-			/* As the reference: a GET of a refused name finds nothing. */
+			/* As virtiofsd: a GET of a refused name finds nothing. */
 			return r == -EPERM && a->op == XOP_GET ? -ENODATA : r;
 		}
 		mapped.name = host_name;
 	}
 	if (fs->cfg.readonly && (a->op == XOP_SET || a->op == XOP_REMOVE))
 		return -EROFS;
-	inode = inode_get(fs, nodeid);
-	if (!inode)
-		return inode_get_error();
+	r = inode_get(fs, nodeid, &inode);
+	if (r < 0)
+		return r;
 	/* A new value replaces a remapped capability the host would not drop by itself. */
 	if (a->op == XOP_SET)
 		fs_xattr_drop_cap(fs, inode, -1);
@@ -151,7 +152,7 @@ static ssize_t xattr_call(struct vfsd_passthrough *fs, uint64_t nodeid, const st
 	mode_t old_mode = 0;
 	int killed = 0;
 
-	if (a->op == XOP_SET && fs->acl && (a->setxattr_flags & FUSE_SETXATTR_ACL_KILL_SGID) &&
+	if (a->op == XOP_SET && fs_session(fs, FS_SESSION_ACL) && (a->setxattr_flags & FUSE_SETXATTR_ACL_KILL_SGID) &&
 	    strcmp(mapped.name, "system.posix_acl_access") == 0) {
 		killed = kill_sgid(fs, inode, &old_mode);
 		if (killed < 0) {
@@ -191,8 +192,7 @@ int fs_xattr_set_secctx(struct vfsd_passthrough *fs, const struct vfsd_req_ctx *
 			return (int)r;
 		a.name = host_name;
 	}
-	inode = inode_get(fs, nodeid);
-	if (!inode)
+	if (inode_get(fs, nodeid, &inode) < 0)
 		return -EIO;
 	r = run_xattr(fs, inode, &a);
 	inode_put(fs, inode);
@@ -286,7 +286,7 @@ static size_t filter_list(const struct vfsd_passthrough *fs, char *list, size_t 
 			break; /* not terminated: the host's list is always, so never seen */
 		if (fs->cfg.xattrmap)
 			name = vfsd_xattrmap_to_guest(fs->cfg.xattrmap, name);
-		if (name && *name && (fs->acl || !is_blocked_acl(name))) {
+		if (name && *name && (fs_session(fs, FS_SESSION_ACL) || !is_blocked_acl(name))) {
 			size_t m = strlen(name);
 
 			memmove(list + out, name, m); /* out <= name: shorter or in place */
@@ -308,7 +308,7 @@ int fs_listxattr(void *opaque, const struct vfsd_req_ctx *ctx, uint64_t nodeid, 
 	r = xattr_call(opaque, nodeid, &a);
 	if (r < 0)
 		return (int)r;
-	/* Size 0 asks for the room needed: the host's unfiltered length, as the reference. */
+	/* Size 0 asks for the room needed: the host's unfiltered length, as virtiofsd. */
 	*len = size ? filter_list(opaque, buf, (size_t)r) : (size_t)r;
 	return 0;
 }

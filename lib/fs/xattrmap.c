@@ -216,7 +216,7 @@ int vfsd_xattrmap_to_host(const struct vfsd_xattrmap *m, const char *name, char 
 			return -ENOTSUP;
 		}
 	}
-	return -EPERM; /* no rule: refused (the reference aborts) */
+	return -EPERM; /* no rule: refused (virtiofsd aborts) */
 }
 
 const char *vfsd_xattrmap_to_guest(const struct vfsd_xattrmap *m, const char *name)

@@ -27,7 +27,7 @@ struct vfsd_xattrmap {
 };
 
 /*
- * Parses the reference's grammar: rules "<d>type<d>scope<d>key<d>prepend<d>" with any
+ * Parses virtiofsd's grammar: rules "<d>type<d>scope<d>key<d>prepend<d>" with any
  * delimiter d per rule, separated by optional whitespace, and one final short form
  * "<d>map<d>key<d>prepend<d>". Returns 0, or -EINVAL with a message in err.
  */

@@ -77,6 +77,9 @@ static void *waiter_main(void *arg)
 		if (r != -EINTR)
 			break; /* granted, or failed; an EINTR goes round to look at cancelled */
 	}
+	/* Answered while still listed: whoever cancels the waiters (a ring stop, the end of the
+	 * /dev/fuse transport) waits for the list to empty, so the transport is alive here. */
+	complete(w, r);
 	pthread_mutex_lock(&srv->waiters_lock);
 	for (p = &srv->waiters; *p; p = &(*p)->next) {
 		if (*p == w) {
@@ -85,8 +88,7 @@ static void *waiter_main(void *arg)
 		}
 	}
 	pthread_cond_broadcast(&srv->waiters_cond);
-	pthread_mutex_unlock(&srv->waiters_lock);
-	complete(w, r);
+	pthread_mutex_unlock(&srv->waiters_lock); /* the last touch of srv */
 	free(w);
 	return NULL;
 }

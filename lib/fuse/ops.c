@@ -67,15 +67,15 @@ static int do_init(struct fuse_req *req)
 	pthread_mutex_lock(&srv->lock);
 	if (srv->initialized) {
 		log_info("fuse: INIT on a live session, starting over");
+		__atomic_store_n(&srv->initialized, false, __ATOMIC_RELEASE);
 		srv->ops->destroy(srv->fs);
-		srv->initialized = false;
 	}
 	r = srv->ops->init(srv->fs, capable, &want);
 	if (r == 0) {
 		enabled = capable & (want | always_supported);
-		srv->enabled = enabled;
-		srv->minor = in.minor;
-		srv->initialized = true;
+		__atomic_store_n(&srv->enabled, enabled, __ATOMIC_RELAXED);
+		__atomic_store_n(&srv->minor, in.minor, __ATOMIC_RELAXED);
+		__atomic_store_n(&srv->initialized, true, __ATOMIC_RELEASE);
 	}
 	pthread_mutex_unlock(&srv->lock);
 	if (r < 0)
@@ -413,7 +413,7 @@ static int do_flush(struct fuse_req *req)
 	int r = FS_CALL(req, flush, &req->ctx, req->in.nodeid, in->fh);
 
 	/* A close by the lock owner ends its POSIX locks on the file. */
-	if (OPS(req)->forget_lock_owner && (req->srv->enabled & FUSE_POSIX_LOCKS))
+	if (OPS(req)->forget_lock_owner && (fuse_session_flags(req->srv) & FUSE_POSIX_LOCKS))
 		OPS(req)->forget_lock_owner(FS(req), req->in.nodeid, in->lock_owner);
 	return r;
 }
@@ -541,7 +541,7 @@ static int do_getxattr(struct fuse_req *req)
 	const struct fuse_getxattr_in *in = req_arg(req, sizeof(*in));
 	const char *name;
 	size_t len = 0;
-	void *buf;
+	void *buf = NULL;
 	int r = next_xattr_name(req, &name);
 
 	if (r == 0)
@@ -580,7 +580,7 @@ static int do_setxattr(struct fuse_req *req)
 	const void *value;
 	int r;
 
-	if (req->srv->enabled & FUSE_SETXATTR_EXT) {
+	if (fuse_session_flags(req->srv) & FUSE_SETXATTR_EXT) {
 		const uint32_t *ext = req_arg(req, sizeof(*in) - FUSE_COMPAT_SETXATTR_IN_SIZE);
 
 		if (!ext)

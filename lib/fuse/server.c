@@ -44,10 +44,11 @@ void fuse_server_reset(struct fuse_server *srv)
 {
 	fuse_cancel_waiters(srv, 0, true);
 	pthread_mutex_lock(&srv->lock);
-	if (srv->initialized)
+	if (srv->initialized) {
+		__atomic_store_n(&srv->initialized, false, __ATOMIC_RELEASE);
 		srv->ops->destroy(srv->fs);
-	srv->initialized = false;
-	srv->enabled = 0;
+	}
+	__atomic_store_n(&srv->enabled, 0, __ATOMIC_RELAXED);
 	pthread_mutex_unlock(&srv->lock);
 }
 
@@ -180,7 +181,7 @@ static int parse_secctx(struct fuse_req *req, const uint8_t *p, size_t len, uint
  */
 static int parse_extensions(struct fuse_req *req)
 {
-	uint64_t enabled = req->srv->enabled;
+	uint64_t enabled = fuse_session_flags(req->srv);
 	size_t extlen = (size_t)req->in.total_extlen * 8, pos;
 	bool secctx_seen = false, groups_seen = false;
 	const uint8_t *ext;
@@ -289,7 +290,7 @@ uint32_t fuse_server_handle_async(struct fuse_server *srv, const struct iovec *r
 		err = -ENOSYS;
 		goto reply;
 	}
-	if (!srv->initialized && req.in.opcode != FUSE_INIT) {
+	if (!fuse_session_live(srv) && req.in.opcode != FUSE_INIT) {
 		err = -EIO;
 		goto reply;
 	}
@@ -325,7 +326,7 @@ uint32_t fuse_server_handle_async(struct fuse_server *srv, const struct iovec *r
 	if (err == FUSE_OP_DEFERRED) {
 		free(heap);
 		free(req.groups_heap);
-		return FUSE_SERVER_DEFERRED;
+		return VFSD_DEFERRED;
 	}
 
 reply:

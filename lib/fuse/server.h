@@ -11,6 +11,7 @@
 #include <stdint.h>
 #include <sys/uio.h>
 
+#include "base/util.h"
 #include "fs/fs.h"
 
 /* Largest payload of READ/WRITE/READDIR (max_write), and the largest request accepted. */
@@ -29,8 +30,6 @@ struct fuse_transport {
 	void *opaque;
 };
 
-/* fuse_server_handle_async: the reply will come through the transport's complete(). */
-#define FUSE_SERVER_DEFERRED UINT32_MAX
 
 struct fuse_waiter;
 
@@ -38,14 +37,30 @@ struct fuse_server {
 	const struct vfsd_fs_ops *ops;
 	void *fs;
 	pthread_mutex_t lock; /* serialises INIT/DESTROY against each other */
-	bool initialized;     /* guarded by lock for writes; read racily by requests */
-	uint64_t enabled;     /* FUSE_* flags agreed at INIT */
-	uint32_t minor;	      /* the kernel's minor version */
+	/* The session, written under lock by INIT and DESTROY and read by every request on any
+	 * thread: only through fuse_session_live() and fuse_session_flags() (atomics; enabled
+	 * and minor are stored before initialized is released). */
+	bool initialized;
+	uint64_t enabled; /* FUSE_* flags agreed at INIT */
+	uint32_t minor;	  /* the kernel's minor version */
+	/* Set before the transport's threads start and cleared after they end (and after every
+	 * waiter has answered): requests read it without a lock. */
 	struct fuse_transport transport;
 	pthread_mutex_t waiters_lock;
 	pthread_cond_t waiters_cond; /* a waiter ended */
 	struct fuse_waiter *waiters; /* guarded by waiters_lock: requests that wait */
 };
+
+/* The session as a request sees it. */
+static inline bool fuse_session_live(const struct fuse_server *srv)
+{
+	return __atomic_load_n(&srv->initialized, __ATOMIC_ACQUIRE);
+}
+
+static inline uint64_t fuse_session_flags(const struct fuse_server *srv)
+{
+	return __atomic_load_n(&srv->enabled, __ATOMIC_RELAXED);
+}
 
 void fuse_server_init(struct fuse_server *srv, const struct vfsd_fs_ops *ops, void *fs);
 void fuse_server_set_transport(struct fuse_server *srv, const struct fuse_transport *t);
@@ -55,7 +70,7 @@ void fuse_server_cleanup(struct fuse_server *srv);
 uint32_t fuse_server_handle(struct fuse_server *srv, const struct iovec *rd, int nrd,
 			    const struct iovec *wr, int nwr);
 /* The same, for a transport that can answer later: treq is passed to its defer(); returns
- * FUSE_SERVER_DEFERRED when it will. */
+ * VFSD_DEFERRED when it will (through the transport's complete()). */
 uint32_t fuse_server_handle_async(struct fuse_server *srv, const struct iovec *rd, int nrd,
 				  const struct iovec *wr, int nwr, void *treq);
 /* Ends every waiting request now with EINTR (the transport stops a ring). */

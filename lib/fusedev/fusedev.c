@@ -122,7 +122,7 @@ static void *reader(void *arg)
 		rd.iov_base = in;
 		rd.iov_len = (size_t)n;
 		len = fuse_server_handle_async(dev->srv, &rd, 1, &wr, 1, dev);
-		if (len != FUSE_SERVER_DEFERRED && len > 0)
+		if (len != VFSD_DEFERRED && len > 0)
 			send_reply(dev, out, len);
 	}
 done:

@@ -9,7 +9,7 @@
 
 #include "sec/caps.h"
 
-/* What the passthrough filesystem needs (the reference's set). */
+/* What the passthrough filesystem needs (virtiofsd's set). */
 static const int base_caps[] = {
 	CAP_CHOWN,	  /* SETATTR uid/gid, creating as the guest's user */
 	CAP_DAC_OVERRIDE, /* re-opening any inode, creating through supplementary groups */

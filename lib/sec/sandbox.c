@@ -124,39 +124,50 @@ static int run_newidmap(const char *prog, pid_t pid, const struct vfsd_ns_map *m
 	return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 }
 
-/* Writes the uid and gid maps of pid's user namespace; from outside that namespace. */
-static int write_maps(pid_t pid, const struct vfsd_ns_maps *maps, uid_t uid, gid_t gid)
+/*
+ * Writes one id map ("uid" or "gid") of pid's user namespace from outside it: our own id
+ * directly (a gid map then needs setgroups denied first), anything else through newuidmap or
+ * newgidmap. Returns 0 or a negative errno (EPERM when the helper program refused).
+ */
+static int write_map(pid_t pid, const char *kind, const struct vfsd_ns_map *m, unsigned int n,
+		     uint32_t own)
 {
-	/* By default our own ids are 0 inside, so the daemon is root in its namespace. */
-	struct vfsd_ns_map own_uid = { 0, uid, 1 }, own_gid = { 0, gid, 1 };
-	const struct vfsd_ns_map *um = maps && maps->nuid ? maps->uid : &own_uid;
-	const struct vfsd_ns_map *gm = maps && maps->ngid ? maps->gid : &own_gid;
-	unsigned int nu = maps && maps->nuid ? maps->nuid : 1, ng = maps && maps->ngid ? maps->ngid : 1;
-	char path[64], map[64];
+	char path[64], map[64], prog[16];
 	int r;
 
-	if (map_is_own(um, nu, uid)) {
-		snprintf(path, sizeof(path), "/proc/%d/uid_map", (int)pid);
-		snprintf(map, sizeof(map), "%u %u 1\n", um[0].inside, uid);
-		if (write_file(path, map) < 0)
-			return -1;
-	} else if ((r = run_newidmap("newuidmap", pid, um, nu)) != 0) {
-		errno = r < 0 ? -r : EPERM;
-		return -2;
+	if (!map_is_own(m, n, own)) {
+		snprintf(prog, sizeof(prog), "new%smap", kind);
+		r = run_newidmap(prog, pid, m, n);
+		return r == 0 ? 0 : r < 0 ? r : -EPERM;
 	}
-	if (map_is_own(gm, ng, gid)) {
+	if (strcmp(kind, "gid") == 0) {
 		snprintf(path, sizeof(path), "/proc/%d/setgroups", (int)pid);
-		if (write_file(path, "deny\n") < 0)
-			return -3;
-		snprintf(path, sizeof(path), "/proc/%d/gid_map", (int)pid);
-		snprintf(map, sizeof(map), "%u %u 1\n", gm[0].inside, gid);
-		if (write_file(path, map) < 0)
-			return -3;
-	} else if ((r = run_newidmap("newgidmap", pid, gm, ng)) != 0) {
-		errno = r < 0 ? -r : EPERM;
-		return -4;
+		r = write_file(path, "deny\n");
+		if (r < 0)
+			return r;
 	}
-	return 0;
+	snprintf(path, sizeof(path), "/proc/%d/%s_map", (int)pid, kind);
+	snprintf(map, sizeof(map), "%u %u 1\n", m[0].inside, own);
+	return write_file(path, map);
+}
+
+/*
+ * Writes the uid and gid maps of pid's user namespace; by default our own ids are 0 inside,
+ * so the daemon is root in its namespace. Returns 0 or a negative errno, and which map failed.
+ */
+static int write_maps(pid_t pid, const struct vfsd_ns_maps *maps, uid_t uid, gid_t gid,
+		      const char **failed)
+{
+	struct vfsd_ns_map own_uid = { 0, uid, 1 }, own_gid = { 0, gid, 1 };
+	bool have_uid = maps && maps->nuid, have_gid = maps && maps->ngid;
+	int r;
+
+	*failed = "uid";
+	r = write_map(pid, "uid", have_uid ? maps->uid : &own_uid, have_uid ? maps->nuid : 1, uid);
+	if (r < 0)
+		return r;
+	*failed = "gid";
+	return write_map(pid, "gid", have_gid ? maps->gid : &own_gid, have_gid ? maps->ngid : 1, gid);
 }
 
 /*
@@ -183,11 +194,12 @@ static int enter_userns(const struct vfsd_ns_maps *maps, char *err, size_t errle
 		close(req[1]);
 		close(done[0]);
 		if (read(req[0], &b, 1) == 1 && b == 1) {
-			int r = write_maps(parent, maps, uid, gid);
+			const char *failed;
+			int r = write_maps(parent, maps, uid, gid, &failed);
 
 			if (r < 0)
-				fprintf(stderr, "vfsd: cannot write the %s map: %s\n",
-					r >= -2 ? "uid" : "gid", strerror(errno));
+				fprintf(stderr, "vfsd: cannot write the %s map: %s\n", failed,
+					strerror(-r));
 			result = r == 0 ? 0 : 1;
 		}
 		if (write(done[1], &result, 1) != 1)
@@ -212,7 +224,7 @@ static int enter_userns(const struct vfsd_ns_maps *maps, char *err, size_t errle
 		errno = EPERM;
 		FAIL("cannot map ids into the user namespace (see the message above)");
 	}
-	/* Root inside, when the maps give us 0 (only warned, as the reference). */
+	/* Root inside, when the maps give us 0 (only warned, as virtiofsd). */
 	if (setresgid(0, 0, 0) < 0)
 		log_warn("cannot become gid 0 in the user namespace: %s", strerror(errno));
 	if (setresuid(0, 0, 0) < 0)

@@ -12,7 +12,7 @@ enum vfsd_seccomp_action {
 	VFSD_SECCOMP_NONE, /* no filter */
 };
 
-/* Parses "kill", "log", "trap" or "none" (exact lowercase, as the reference). */
+/* Parses "kill", "log", "trap" or "none" (exact lowercase, as virtiofsd). */
 int vfsd_seccomp_parse(const char *s, enum vfsd_seccomp_action *out);
 
 struct vfsd_seccomp_opts {

@@ -13,6 +13,7 @@
 
 #include "base/cleanup.h"
 #include "base/log.h"
+#include "base/unix.h"
 #include "base/util.h"
 #include "vhost/device_int.h"
 #include "vhost/protocol.h"
@@ -389,56 +390,22 @@ static int dispatch(struct vhost_dev *dev, struct vhost_user_msg *msg)
 	}
 }
 
-static bool has_own_reply(uint32_t request)
-{
-	switch (request) {
-	case VHOST_USER_GET_FEATURES:
-	case VHOST_USER_GET_PROTOCOL_FEATURES:
-	case VHOST_USER_GET_QUEUE_NUM:
-	case VHOST_USER_GET_MAX_MEM_SLOTS:
-	case VHOST_USER_GET_VRING_BASE:
-	case VHOST_USER_GET_CONFIG:
-		return true;
-	default:
-		return false;
-	}
-}
 
 static int recv_msg(int sock, struct vhost_user_msg *msg)
 {
-	union {
-		char buf[CMSG_SPACE(sizeof(int) * VHOST_USER_MAX_FDS)];
-		struct cmsghdr align;
-	} control;
 	struct iovec iov = { .iov_base = &msg->hdr, .iov_len = sizeof(msg->hdr) };
-	struct msghdr mh = {
-		.msg_iov = &iov,
-		.msg_iovlen = 1,
-		.msg_control = control.buf,
-		.msg_controllen = sizeof(control.buf),
-	};
-	ssize_t n;
+	unsigned int nfds;
+	ssize_t n = unix_recv_fds(sock, &iov, 1, 0, msg->fds, VHOST_USER_MAX_FDS, &nfds);
 
-	msg->nfds = 0;
-	do {
-		n = recvmsg(sock, &mh, MSG_CMSG_CLOEXEC);
-	} while (n < 0 && errno == EINTR);
+	msg->nfds = (int)nfds;
 	if (n == 0)
 		return -ECONNRESET;
-	if (n < 0)
-		return -errno;
-	for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c)) {
-		if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS) {
-			int cnt = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-
-			memcpy(msg->fds + msg->nfds, CMSG_DATA(c), cnt * sizeof(int));
-			msg->nfds += cnt;
-		}
-	}
-	if (mh.msg_flags & MSG_CTRUNC) {
+	if (n == -EMSGSIZE) {
 		log_error("vhost-user: too many file descriptors in one message");
 		return -EPROTO;
 	}
+	if (n < 0)
+		return (int)n;
 	if ((size_t)n != sizeof(msg->hdr)) {
 		log_error("vhost-user: short header (%zd bytes)", n);
 		return -EPROTO;
@@ -518,9 +485,12 @@ int vhost_dev_handle_msg(struct vhost_dev *dev, int sock)
 		  vhost_user_request_name(msg->hdr.request), msg->hdr.flags, msg->hdr.size,
 		  msg->nfds);
 	need_ack = (msg->hdr.flags & VHOST_USER_NEED_REPLY_MASK) &&
-		   (dev->protocol_features & (1ull << VHOST_USER_PROTOCOL_F_REPLY_ACK)) &&
-		   !has_own_reply(msg->hdr.request);
+		   (dev->protocol_features & (1ull << VHOST_USER_PROTOCOL_F_REPLY_ACK));
 	r = dispatch(dev, msg);
+	/* A request with a reply of its own gets no ack, unless vfsd does not serve it (as
+	 * GET_STATUS): then the failure ack is all the peer will hear. */
+	if (r != -EOPNOTSUPP && vhost_user_has_own_reply(msg->hdr.request))
+		need_ack = false;
 	if (r == 1) {
 		ret = send_reply(sock, msg);
 	} else if (need_ack) {
@@ -565,14 +535,20 @@ int vhost_dev_new(const struct vhost_dev_config *cfg, const struct vhost_backend
 	pthread_rwlockattr_setkind_np(&attr, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
 	pthread_rwlock_init(&dev->mem_lock, &attr);
 	pthread_rwlockattr_destroy(&attr);
+	/* Every ring is set up, its fds -1, before anything can fail: vhost_dev_free then
+	 * closes only what was opened. */
 	for (unsigned int i = 0; i < VHOST_DEV_NUM_QUEUES; i++) {
 		struct vhost_vq *vq = &dev->vqs[i];
 
 		vq->dev = dev;
 		vq->index = i;
-		vq->call_fd = vq->kick_fd = vq->err_fd = -1;
+		vq->call_fd = vq->kick_fd = vq->err_fd = vq->stop_fd = -1;
 		pthread_mutex_init(&vq->lock, NULL);
 		pthread_cond_init(&vq->drained, NULL);
+	}
+	for (unsigned int i = 0; i < VHOST_DEV_NUM_QUEUES; i++) {
+		struct vhost_vq *vq = &dev->vqs[i];
+
 		vq->stop_fd = eventfd(0, EFD_CLOEXEC);
 		if (vq->stop_fd < 0) {
 			r = -errno;

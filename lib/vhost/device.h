@@ -11,6 +11,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "base/util.h"
 #include "vhost/virtq.h"
 
 #define VHOST_DEV_NUM_QUEUES 2
@@ -30,8 +31,7 @@ struct vhost_backend {
 	void *opaque;
 };
 
-/* handle() may answer later: it calls vhost_dev_defer(elem) and returns VHOST_DEFERRED. */
-#define VHOST_DEFERRED UINT32_MAX
+/* handle() may answer later: it calls vhost_dev_defer(elem) and returns VFSD_DEFERRED. */
 
 struct vhost_deferred;
 struct vhost_dev;

@@ -54,3 +54,19 @@ const char *vhost_user_request_name(uint32_t request)
 		return request_names[request];
 	return "UNKNOWN";
 }
+
+bool vhost_user_has_own_reply(uint32_t request)
+{
+	switch (request) {
+	case VHOST_USER_GET_FEATURES:
+	case VHOST_USER_GET_PROTOCOL_FEATURES:
+	case VHOST_USER_GET_QUEUE_NUM:
+	case VHOST_USER_GET_MAX_MEM_SLOTS:
+	case VHOST_USER_GET_VRING_BASE:
+	case VHOST_USER_GET_CONFIG:
+	case VHOST_USER_GET_STATUS:
+		return true;
+	default:
+		return false;
+	}
+}

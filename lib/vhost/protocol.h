@@ -6,6 +6,7 @@
 #define VFSD_VHOST_PROTOCOL_H
 
 #include <linux/vhost_types.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 #define VHOST_USER_F_PROTOCOL_FEATURES 30
@@ -141,5 +142,8 @@ struct vhost_user_msg {
 };
 
 const char *vhost_user_request_name(uint32_t request);
+/* Whether the request is answered by a reply of its own (a GET_*), so that REPLY_ACK adds no
+ * second one. */
+bool vhost_user_has_own_reply(uint32_t request);
 
 #endif

@@ -49,15 +49,27 @@ static void log_bad_chain(const struct vhost_vq *vq, uint16_t head, int r)
 		 head, strerror(-r));
 }
 
-/* The end of a chain counted in flight (pool work, a deferred reply): its reply is pushed,
- * unless it was deferred once more, and a ring waiting to stop learns it is drained. */
-static void vq_finish_inflight(struct vhost_vq *vq, uint16_t head, uint32_t len)
+/* The reply of a chain counted in flight (pool work, a deferred reply) is pushed, unless it
+ * was deferred once more. Called with dev->mem_lock held for reading: the used ring is guest
+ * memory. */
+static void vq_push_reply(struct vhost_vq *vq, uint16_t head, uint32_t len)
+{
+	if (len == VFSD_DEFERRED)
+		return;
+	pthread_mutex_lock(&vq->lock);
+	virtq_push(&vq->ring, head, len);
+	vq_notify_locked(vq);
+	pthread_mutex_unlock(&vq->lock);
+}
+
+/*
+ * The chain is no longer in flight, and a ring waiting to stop learns it is drained. This is
+ * the caller's last touch of the device, after it let go of mem_lock: once the count is
+ * zero, vq_stop() returns and vhost_dev_free() may free everything.
+ */
+static void vq_drop_inflight(struct vhost_vq *vq)
 {
 	pthread_mutex_lock(&vq->lock);
-	if (len != VHOST_DEFERRED) {
-		virtq_push(&vq->ring, head, len);
-		vq_notify_locked(vq);
-	}
 	if (--vq->inflight == 0)
 		pthread_cond_broadcast(&vq->drained);
 	pthread_mutex_unlock(&vq->lock);
@@ -79,9 +91,10 @@ static void pool_run(void *arg)
 		len = dev->backend.handle(dev->backend.opaque, &elem);
 	else
 		log_bad_chain(vq, job->head, r);
-	vq_finish_inflight(vq, job->head, len);
+	vq_push_reply(vq, job->head, len);
 	pthread_rwlock_unlock(&dev->mem_lock);
 	free(job);
+	vq_drop_inflight(vq);
 }
 
 /* ---- requests answered later (a lock that waits) ---- */
@@ -125,10 +138,11 @@ void vhost_dev_complete(struct vhost_deferred *d, const void *reply, uint32_t le
 		log_warn("queue %u: deferred reply to chain %u does not fit, returned empty",
 			 vq->index, d->head);
 	}
-	vq_finish_inflight(vq, d->head, written);
+	vq_push_reply(vq, d->head, written);
 	pthread_rwlock_unlock(&dev->mem_lock);
 	free(elem);
 	free(d);
+	vq_drop_inflight(vq);
 }
 
 /* Hands the next chain to the pool; returns as virtq_pop_head. Called with vq->lock held. */
@@ -175,7 +189,7 @@ static int vq_serve_one(struct vhost_vq *vq)
 	} else {
 		log_bad_chain(vq, head, r);
 	}
-	if (len == VHOST_DEFERRED)
+	if (len == VFSD_DEFERRED)
 		return 1; /* vhost_dev_complete pushes it */
 	virtq_push(&vq->ring, head, len);
 	/* Each reply is signalled at once (EVENT_IDX spares the calls the guest did not ask for): a

@@ -189,7 +189,7 @@ privileges_of() { # LOGNAME ARGS...
 	rm -f "$work/p.sock" "$work/p.sock.pid"
 }
 if ((EUID == 0)); then
-	# CHOWN DAC_OVERRIDE FOWNER FSETID SETGID SETUID MKNOD SETFCAP, as the reference keeps.
+	# CHOWN DAC_OVERRIDE FOWNER FSETID SETGID SETUID MKNOD SETFCAP, as virtiofsd keeps.
 	base=00000000880000db
 	got=$(privileges_of priv-default)
 	check seccomp-filter-and-base-caps "$([[ $got == "$base $base $base 2 " ]]; echo $?)" "got '$got'"

@@ -1,6 +1,8 @@
 /* The VMM half of the test frontend: socket, messages, feature negotiation, guest memory. */
 #include "frontend.h"
 
+#include "base/unix.h"
+
 #include <errno.h>
 #include <linux/virtio_config.h>
 #include <poll.h>
@@ -72,57 +74,23 @@ int fe_connect(const char *path, int timeout_ms)
 
 /* ---- messages ---- */
 
-static bool has_own_reply(uint32_t request)
-{
-	switch (request) {
-	case VHOST_USER_GET_FEATURES:
-	case VHOST_USER_GET_PROTOCOL_FEATURES:
-	case VHOST_USER_GET_QUEUE_NUM:
-	case VHOST_USER_GET_MAX_MEM_SLOTS:
-	case VHOST_USER_GET_VRING_BASE:
-	case VHOST_USER_GET_CONFIG:
-	case VHOST_USER_GET_STATUS:
-		return true;
-	default:
-		return false;
-	}
-}
 
 int fe_send_raw(struct fe_dev *d, uint32_t request, uint32_t flags, const void *payload,
 		uint32_t size, const int *fds, int nfds)
 {
 	struct vhost_user_header hdr = { .request = request, .flags = flags, .size = size };
-	union {
-		char buf[CMSG_SPACE(sizeof(int) * VHOST_USER_MAX_FDS)];
-		struct cmsghdr align;
-	} control;
 	struct iovec iov[2] = {
 		{ .iov_base = &hdr, .iov_len = sizeof(hdr) },
 		{ .iov_base = (void *)payload, .iov_len = size },
 	};
-	struct msghdr mh = { .msg_iov = iov, .msg_iovlen = size ? 2 : 1 };
 	ssize_t n;
 
-	if (nfds > VHOST_USER_MAX_FDS)
+	if (nfds < 0 || nfds > VHOST_USER_MAX_FDS)
 		return -EINVAL;
-	if (nfds > 0) {
-		struct cmsghdr *c;
-
-		memset(&control, 0, sizeof(control));
-		mh.msg_control = control.buf;
-		mh.msg_controllen = CMSG_SPACE(sizeof(int) * nfds);
-		c = CMSG_FIRSTHDR(&mh);
-		c->cmsg_level = SOL_SOCKET;
-		c->cmsg_type = SCM_RIGHTS;
-		c->cmsg_len = CMSG_LEN(sizeof(int) * nfds);
-		memcpy(CMSG_DATA(c), fds, sizeof(int) * nfds);
-	}
-	do {
-		n = sendmsg(d->sock, &mh, MSG_NOSIGNAL);
-	} while (n < 0 && errno == EINTR);
+	n = unix_send_fds(d->sock, iov, size ? 2 : 1, fds, (unsigned int)nfds);
 	if (n < 0) {
-		fe_seterr(d, "sending %s: %s", vhost_user_request_name(request), strerror(errno));
-		return -errno;
+		fe_seterr(d, "sending %s: %s", vhost_user_request_name(request), strerror((int)-n));
+		return (int)n;
 	}
 	if ((size_t)n != sizeof(hdr) + size) {
 		fe_seterr(d, "sending %s: short write", vhost_user_request_name(request));
@@ -146,17 +114,9 @@ static int wait_readable(int fd, int timeout_ms)
 
 int fe_recv(struct fe_dev *d, struct vhost_user_msg *reply, int timeout_ms)
 {
-	union {
-		char buf[CMSG_SPACE(sizeof(int) * VHOST_USER_MAX_FDS)];
-		struct cmsghdr align;
-	} control;
 	struct iovec iov = { .iov_base = &reply->hdr, .iov_len = sizeof(reply->hdr) };
-	struct msghdr mh = {
-		.msg_iov = &iov,
-		.msg_iovlen = 1,
-		.msg_control = control.buf,
-		.msg_controllen = sizeof(control.buf),
-	};
+	int fds[UNIX_FDS_MAX];
+	unsigned int nfds;
 	size_t got = 0;
 	ssize_t n;
 	int r;
@@ -167,23 +127,13 @@ int fe_recv(struct fe_dev *d, struct vhost_user_msg *reply, int timeout_ms)
 		fe_seterr(d, "no reply from the daemon within %d ms", timeout_ms);
 		return r;
 	}
-	n = recvmsg(d->sock, &mh, MSG_CMSG_CLOEXEC | MSG_WAITALL);
+	n = unix_recv_fds(d->sock, &iov, 1, MSG_WAITALL, fds, UNIX_FDS_MAX, &nfds);
 	if (n <= 0) {
 		fe_seterr(d, "the daemon closed the connection instead of replying");
-		return n == 0 ? -ECONNRESET : -errno;
+		return n == 0 ? -ECONNRESET : (int)n;
 	}
-	for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c)) {
-		if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS) {
-			int cnt = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-
-			for (int i = 0; i < cnt; i++) {
-				int fd;
-
-				memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
-				close(fd); /* nothing here uses fds from the daemon */
-			}
-		}
-	}
+	for (unsigned int i = 0; i < nfds; i++)
+		close(fds[i]); /* nothing here uses fds from the daemon */
 	if ((size_t)n != sizeof(reply->hdr) || reply->hdr.size > VHOST_USER_MAX_PAYLOAD) {
 		fe_seterr(d, "malformed reply header (%zd bytes, size %u)", n, reply->hdr.size);
 		return -EPROTO;
@@ -205,7 +155,7 @@ int fe_recv(struct fe_dev *d, struct vhost_user_msg *reply, int timeout_ms)
 int fe_msg(struct fe_dev *d, uint32_t request, const void *payload, uint32_t size, const int *fds,
 	   int nfds, bool need_ack, struct vhost_user_msg *reply)
 {
-	bool own = has_own_reply(request);
+	bool own = vhost_user_has_own_reply(request);
 	bool reply_ack = d->protocol & FE_BIT(VHOST_USER_PROTOCOL_F_REPLY_ACK);
 	bool ack = !own && (need_ack || d->opts.ack_all) && reply_ack;
 	/* cloud-hypervisor flags every message once REPLY_ACK is on, even the GET_* ones. */

@@ -8,9 +8,12 @@ FE_TEST_SRCS := $(sort $(wildcard $(FE_DIR)/test_*.c))
 FE_LIB_OBJS := $(FE_LIB_SRCS:%.c=$(BUILD)/obj/%.o)
 FE_TEST_OBJS := $(FE_TEST_SRCS:%.c=$(BUILD)/obj/%.o)
 FE_BINS := $(FE_TEST_SRCS:$(FE_DIR)/%.c=$(BUILD)/frontend/%)
+# The FUSE opcode suite is one binary from several sources: its cases by concern.
+FE_FUSE_OPS_SRCS := $(sort $(wildcard $(FE_DIR)/fuse_ops/*.c))
+FE_FUSE_OPS_OBJS := $(FE_FUSE_OPS_SRCS:%.c=$(BUILD)/obj/%.o)
 
 # Keep the objects: make would otherwise delete them as intermediates of the pattern rule.
-.SECONDARY: $(FE_LIB_OBJS) $(FE_TEST_OBJS)
+.SECONDARY: $(FE_LIB_OBJS) $(FE_TEST_OBJS) $(FE_FUSE_OPS_OBJS)
 
 .PHONY: frontend-tests
 frontend-tests: $(FE_BINS)
@@ -20,3 +23,5 @@ $(BUILD)/frontend/%: $(BUILD)/obj/$(FE_DIR)/%.o $(FE_LIB_OBJS) $(BUILD)/libvfsd.
 	@mkdir -p $(dir $@)
 	@echo "  LD      $@"
 	@$(CC) $(ALL_LDFLAGS) -o $@ $^
+
+$(BUILD)/frontend/test_fuse_ops: $(FE_FUSE_OPS_OBJS)

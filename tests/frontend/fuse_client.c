@@ -298,7 +298,7 @@ int fc_destroy(struct fc *c)
 {
 	int r = fc_call(c, FUSE_DESTROY, 0, NULL, 0, NULL, 0, NULL);
 
-	return r == FC_ENOREPLY ? 0 : r; /* the reference answers nothing */
+	return r == FC_ENOREPLY ? 0 : r; /* the C virtiofsd answers nothing */
 }
 
 int fc_lookup(struct fc *c, uint64_t parent, const char *name, struct fuse_entry_out *e)

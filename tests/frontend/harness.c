@@ -515,7 +515,7 @@ static void reap_all(void)
 }
 
 /* Runs one case in a child process; prints its line; returns 1 pass, 0 skip, -1 fail. */
-static int run_case(const struct t_case *c, const char *daemon, bool reference)
+static int run_case(const struct t_case *c, const char *daemon, bool c_virtiofsd)
 {
 	const char *tmp = getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
 	char dir[PATH_MAX - 64], out[8192] = "", st[64];
@@ -532,7 +532,7 @@ static int run_case(const struct t_case *c, const char *daemon, bool reference)
 	}
 	child = fork();
 	if (child == 0) {
-		struct t_ctx t = { .name = c->name, .daemon = daemon, .reference = reference };
+		struct t_ctx t = { .name = c->name, .daemon = daemon, .c_virtiofsd = c_virtiofsd };
 
 		signal(SIGINT, SIG_DFL);
 		signal(SIGTERM, SIG_DFL);
@@ -621,13 +621,13 @@ static bool selected(const char *name, int argc, char **argv, int first)
 
 int t_main(int argc, char **argv, const struct t_case *cases, const char *suite)
 {
-	bool reference = false, list = false;
+	bool c_virtiofsd = false, list = false;
 	int i = 1, pass = 0, fail = 0, skip = 0;
 	const char *daemon;
 
 	for (; i < argc && argv[i][0] == '-'; i++) {
-		if (strcmp(argv[i], "--reference") == 0)
-			reference = true;
+		if (strcmp(argv[i], "--c-virtiofsd") == 0)
+			c_virtiofsd = true;
 		else if (strcmp(argv[i], "--list") == 0)
 			list = true;
 	}
@@ -637,7 +637,7 @@ int t_main(int argc, char **argv, const struct t_case *cases, const char *suite)
 		return 0;
 	}
 	if (i >= argc) {
-		fprintf(stderr, "usage: %s [--reference] [--list] DAEMON [TEST|PREFIX*...]\n",
+		fprintf(stderr, "usage: %s [--c-virtiofsd] [--list] DAEMON [TEST|PREFIX*...]\n",
 			argv[0]);
 		return 2;
 	}
@@ -653,12 +653,12 @@ int t_main(int argc, char **argv, const struct t_case *cases, const char *suite)
 
 		if (!selected(c->name, argc, argv, i))
 			continue;
-		if (reference && c->ref_skip) {
-			printf("SKIP %s %s\n", c->name, c->ref_skip);
+		if (c_virtiofsd && c->c_virtiofsd_skip) {
+			printf("SKIP %s %s\n", c->name, c->c_virtiofsd_skip);
 			skip++;
 			continue;
 		}
-		r = run_case(c, daemon, reference);
+		r = run_case(c, daemon, c_virtiofsd);
 		if (stop_signal) {
 			printf("stopped by signal %d\n", (int)stop_signal);
 			return 1;

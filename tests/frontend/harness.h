@@ -17,7 +17,7 @@
 struct t_ctx {
 	const char *name;
 	const char *daemon;
-	bool reference; /* the daemon is QEMU's C virtiofsd */
+	bool c_virtiofsd; /* the daemon is QEMU's C virtiofsd */
 	char dir[PATH_MAX - 32];
 	char share[PATH_MAX];
 	char sock[PATH_MAX];
@@ -34,7 +34,7 @@ struct t_ctx {
 struct t_case {
 	const char *name;
 	void (*fn)(struct t_ctx *t);
-	const char *ref_skip; /* non-NULL: skipped against the reference, for this reason */
+	const char *c_virtiofsd_skip; /* non-NULL: skipped against the C virtiofsd, for this reason */
 };
 
 /* Runs the cases named on the command line (all by default); returns the exit status. */

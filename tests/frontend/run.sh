@@ -4,9 +4,9 @@
 #   fuse-ops  every FUSE opcode on success and on the errors a guest can cause
 #   hostile   a hostile guest (vfsd only: the C virtiofsd aborts on several of these)
 #
-# Usage: tests/frontend/run.sh [--reference] [DAEMON] [TEST|PREFIX*...]
+# Usage: tests/frontend/run.sh [--c-virtiofsd] [DAEMON] [TEST|PREFIX*...]
 #   DAEMON defaults to build/vfsd. A daemon whose name starts with "virtiofsd", or
-#   --reference, is taken for QEMU's C virtiofsd: checks of what it lacks print SKIP and the
+#   --c-virtiofsd, is taken for QEMU's C virtiofsd: checks of what it lacks print SKIP and the
 #   hostile suite is not run. FE_DAEMON_ARGS adds arguments to every daemon started (e.g.
 #   "--thread-pool-size=4"); FE_SANDBOX=none|namespace runs vfsd with that sandbox instead of
 #   -o sandbox=chroot and FE_SECCOMP=ACTION with that --seccomp (both none, automatically, for
@@ -20,14 +20,14 @@ repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 build=${BUILD:-build}
 [[ $build == /* ]] || build=$repo/$build
 bin=$build/frontend
-reference=0
-if [[ ${1:-} == --reference ]]; then
-	reference=1
+c_virtiofsd=0
+if [[ ${1:-} == --c-virtiofsd ]]; then
+	c_virtiofsd=1
 	shift
 fi
 daemon=${1:-$repo/build/vfsd}
 (($#)) && shift
-[[ $(basename "$daemon") == virtiofsd* ]] && reference=1
+[[ $(basename "$daemon") == virtiofsd* ]] && c_virtiofsd=1
 if [[ ! -x $daemon ]]; then
 	echo "FAIL setup daemon '$daemon' is not an executable"
 	echo "0 passed, 1 failed"
@@ -36,7 +36,7 @@ fi
 
 # LeakSanitizer reads /proc, which a chrooted daemon no longer sees, and its exit-time scan
 # makes calls outside vfsd's seccomp allow-list.
-if ((!reference)) && [[ -z ${FE_SANDBOX:-} ]] && grep -aq __asan_init "$daemon"; then
+if ((!c_virtiofsd)) && [[ -z ${FE_SANDBOX:-} ]] && grep -aq __asan_init "$daemon"; then
 	echo "NOTE sanitizer build: daemons run with --sandbox=none --seccomp=none so that LeakSanitizer works"
 	export FE_SANDBOX=none FE_SECCOMP=none
 fi
@@ -44,8 +44,8 @@ fi
 read -ra suites <<<"${FE_SUITES:-test_protocol test_fuse_ops test_locks test_hostile test_escape}"
 pass=0 fail=0
 for s in "${suites[@]}"; do
-	if ((reference)) && [[ $s == test_hostile || $s == test_escape ]]; then
-		echo "SKIP ${s#test_}-suite not run against the reference daemon (it aborts on hostile input)"
+	if ((c_virtiofsd)) && [[ $s == test_hostile || $s == test_escape ]]; then
+		echo "SKIP ${s#test_}-suite not run against the C virtiofsd (it aborts on hostile input)"
 		continue
 	fi
 	if [[ ! -x $bin/$s ]]; then
@@ -55,7 +55,7 @@ for s in "${suites[@]}"; do
 	fi
 	out=$(mktemp)
 	flags=()
-	((reference)) && flags+=(--reference)
+	((c_virtiofsd)) && flags+=(--c-virtiofsd)
 	"$bin/$s" "${flags[@]}" "$daemon" "$@" | tee "$out"
 	status=${PIPESTATUS[0]}
 	p=$(grep -c '^PASS ' "$out")

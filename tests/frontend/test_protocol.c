@@ -70,7 +70,7 @@ static void test_features(struct t_ctx *t)
 	CHECK_FE(t, fe_get_u64(d, VHOST_USER_GET_FEATURES, &f));
 	CHECK(t, (f & REQUIRED_FEATURES) == REQUIRED_FEATURES, "features 0x%llx lack 0x%llx",
 	      ull(f), ull(REQUIRED_FEATURES & ~f));
-	CHECK(t, t->reference || f == VFSD_FEATURES, "features 0x%llx, expected 0x%llx", ull(f),
+	CHECK(t, t->c_virtiofsd || f == VFSD_FEATURES, "features 0x%llx, expected 0x%llx", ull(f),
 	      ull(VFSD_FEATURES));
 }
 
@@ -86,7 +86,7 @@ static void test_protocol_features(struct t_ctx *t)
 	      "protocol features 0x%llx lack 0x%llx", ull(f), ull(REQUIRED_PROTOCOL & ~f));
 	CHECK(t, !(f & FE_BIT(VHOST_USER_PROTOCOL_F_CONFIG)),
 	      "CONFIG offered without --tag (0x%llx)", ull(f));
-	CHECK(t, t->reference || f == VFSD_PROTOCOL, "protocol features 0x%llx, expected 0x%llx",
+	CHECK(t, t->c_virtiofsd || f == VFSD_PROTOCOL, "protocol features 0x%llx, expected 0x%llx",
 	      ull(f), ull(VFSD_PROTOCOL));
 }
 
@@ -111,7 +111,7 @@ static void test_max_mem_slots(struct t_ctx *t)
 	CHECK(t, d->max_mem_slots >= FE_MAX_REGIONS, "GET_MAX_MEM_SLOTS = %llu",
 	      ull(d->max_mem_slots));
 	/* The Rust virtiofsd's value (virtiofsd-behaviour.md §3.3). */
-	CHECK(t, t->reference || d->max_mem_slots == 509, "GET_MAX_MEM_SLOTS = %llu, expected 509",
+	CHECK(t, t->c_virtiofsd || d->max_mem_slots == 509, "GET_MAX_MEM_SLOTS = %llu, expected 509",
 	      ull(d->max_mem_slots));
 }
 
@@ -192,7 +192,7 @@ static void test_reply_ack_add_mem_reg(struct t_ctx *t)
 	CHECK(t, reply->hdr.size == 8 && reply->payload.u64 == 0, "ack of %u bytes, value %llu",
 	      reply->hdr.size, ull(reply->payload.u64));
 	r->added = true;
-	if (!t->reference) {
+	if (!t->c_virtiofsd) {
 		/* A region overlapping it is refused, and the connection goes on. */
 		CHECK(t, fe_region_add(d, 0) == -EREMOTEIO,
 		      "an overlapping ADD_MEM_REG was not refused: %s", fe_error(d));
@@ -447,7 +447,7 @@ static void test_vring_enable_late(struct t_ctx *t)
 	CHECK_OK(t, fc_start(&t->fc, &rq, FUSE_INIT, 0, &arg, 1, sizeof(out)));
 	CHECK_FE(t, fe_kick(d, 1));
 	usleep(300 * 1000);
-	if (!t->reference)
+	if (!t->c_virtiofsd)
 		CHECK(t, fe_poll_used(d, 1) == 0, "a disabled ring was served");
 	CHECK_FE(t, fe_vring_enable(d, 1, true));
 	CHECK_OK(t, fc_finish(&t->fc, &rq, &out, sizeof(out), NULL));

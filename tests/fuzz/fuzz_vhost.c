@@ -29,6 +29,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "base/unix.h"
 #include "fuzz_common.h"
 #include "vhost/device.h"
 #include "vhost/protocol.h"
@@ -151,28 +152,12 @@ static void note_kick(const uint8_t *payload, size_t len, int fd)
 static void send_msg(int sock, const struct vhost_user_header *h, const uint8_t *payload,
 		     size_t len)
 {
-	union {
-		char buf[CMSG_SPACE(sizeof(int) * (VHOST_USER_MAX_FDS + 1))];
-		struct cmsghdr align;
-	} control;
 	struct iovec iov[2] = { { (void *)h, sizeof(*h) }, { (void *)payload, len } };
-	struct msghdr mh = { .msg_iov = iov, .msg_iovlen = 2 };
 	int fds[VHOST_USER_MAX_FDS + 1];
 	int nfds = attach_fds(h, payload, len, fds);
+	ssize_t n = unix_send_fds(sock, iov, 2, fds, nfds > 0 ? (unsigned int)nfds : 0);
 
-	if (nfds > 0) {
-		struct cmsghdr *c;
-
-		mh.msg_control = control.buf;
-		mh.msg_controllen = CMSG_SPACE(sizeof(int) * nfds);
-		c = CMSG_FIRSTHDR(&mh);
-		c->cmsg_level = SOL_SOCKET;
-		c->cmsg_type = SCM_RIGHTS;
-		c->cmsg_len = CMSG_LEN(sizeof(int) * nfds);
-		memcpy(CMSG_DATA(c), fds, sizeof(int) * nfds);
-	}
-	FUZZ_CHECK(sendmsg(sock, &mh, MSG_NOSIGNAL) == (ssize_t)(sizeof(*h) + len),
-		   "sendmsg: %s", strerror(errno));
+	FUZZ_CHECK(n == (ssize_t)(sizeof(*h) + len), "sendmsg: %s", strerror(n < 0 ? (int)-n : 0));
 	if (h->request == VHOST_USER_SET_VRING_KICK && nfds > 0 && !(h->flags & FLAG_NO_FDS))
 		note_kick(payload, len, fds[0]);
 	for (int i = 0; i < nfds; i++)

@@ -61,9 +61,9 @@ static void warn_fallback(struct vfsd_passthrough *fs, uint64_t mnt_id, const ch
 			 (unsigned long long)mnt_id, why);
 }
 
-/* As the reference: a handle larger than FH_MAX_BYTES is "unsupported" (EOVERFLOW). Every
- * lookup makes one, on the caller's stack: only a new inode keeps a copy (fh_dup). */
-int fh_of(struct vfsd_passthrough *fs, int fd, const struct statx *st, struct fh_buf *buf,
+/* As virtiofsd: a handle larger than FH_MAX_BYTES is "unsupported" (EOVERFLOW). Every
+ * lookup makes one, on the caller's stack: only a new inode keeps a copy (khandle_dup). */
+int khandle_of(struct vfsd_passthrough *fs, int fd, const struct statx *st, struct khandle_buf *buf,
 	  struct file_handle **out, int *mount_fd)
 {
 	struct file_handle *fh = (struct file_handle *)(void *)buf->raw;
@@ -71,7 +71,7 @@ int fh_of(struct vfsd_passthrough *fs, int fd, const struct statx *st, struct fh
 
 	*out = NULL;
 	*mount_fd = -1;
-	if (!fs->use_fh)
+	if (!fs->use_khandles)
 		return 0;
 	fh->handle_bytes = FH_MAX_BYTES;
 	if (name_to_handle_at(fd, "", fh, &mnt, AT_EMPTY_PATH) < 0) {
@@ -100,14 +100,14 @@ int fh_of(struct vfsd_passthrough *fs, int fd, const struct statx *st, struct fh
 	return 0;
 }
 
-int fh_open(const struct fs_inode *inode)
+int khandle_open(const struct fs_inode *inode)
 {
-	int fd = open_by_handle_at(inode->mount_fd, inode->fh, O_PATH | O_CLOEXEC);
+	int fd = open_by_handle_at(inode->mount_fd, inode->khandle, O_PATH | O_CLOEXEC);
 
 	return fd < 0 ? -errno : fd;
 }
 
-struct file_handle *fh_dup(const struct file_handle *fh)
+struct file_handle *khandle_dup(const struct file_handle *fh)
 {
 	size_t size = sizeof(*fh) + fh->handle_bytes;
 	struct file_handle *copy = malloc(size);
@@ -117,32 +117,32 @@ struct file_handle *fh_dup(const struct file_handle *fh)
 	return copy;
 }
 
-bool fh_equal(const struct file_handle *a, const struct file_handle *b)
+bool khandle_equal(const struct file_handle *a, const struct file_handle *b)
 {
 	return a->handle_type == b->handle_type && a->handle_bytes == b->handle_bytes &&
 	       memcmp(a->f_handle, b->f_handle, a->handle_bytes) == 0;
 }
 
-int fh_start(struct vfsd_passthrough *fs)
+int khandle_start(struct vfsd_passthrough *fs)
 {
 	struct statx st;
-	struct fh_buf buf;
+	struct khandle_buf buf;
 	struct file_handle *fh;
 	int mfd, fd, r;
 
 	if (fs->cfg.file_handles == VFSD_FILE_HANDLES_NEVER)
 		return 0;
 	/* The root's handle, opened again: this proves the filesystem and the capability. */
-	fs->use_fh = true;
+	fs->use_khandles = true;
 	r = fs_stat(fs->root_fd, &st);
 	if (r == 0)
-		r = fh_of(fs, fs->root_fd, &st, &buf, &fh, &mfd);
+		r = khandle_of(fs, fs->root_fd, &st, &buf, &fh, &mfd);
 	if (r == 0 && !fh)
 		r = -EOPNOTSUPP;
 	if (r == 0) {
-		struct fs_inode probe = { .fh = fh, .mount_fd = mfd };
+		struct fs_inode probe = { .khandle = fh, .mount_fd = mfd };
 
-		fd = fh_open(&probe);
+		fd = khandle_open(&probe);
 		if (fd < 0)
 			r = fd;
 		else
@@ -150,7 +150,7 @@ int fh_start(struct vfsd_passthrough *fs)
 	}
 	if (r == 0)
 		return 0;
-	fs->use_fh = false;
+	fs->use_khandles = false;
 	if (fs->cfg.file_handles == VFSD_FILE_HANDLES_MANDATORY) {
 		log_error("--inode-file-handles=mandatory: the shared directory's file handles cannot be used: %s",
 			  strerror(-r));
@@ -161,7 +161,7 @@ int fh_start(struct vfsd_passthrough *fs)
 	return 0;
 }
 
-void fh_stop(struct vfsd_passthrough *fs)
+void khandle_stop(struct vfsd_passthrough *fs)
 {
 	for (size_t i = 0; i < fs->nmounts; i++)
 		close(fs->mounts[i].fd);
