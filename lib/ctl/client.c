@@ -10,6 +10,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "base/unix.h"
 #include "base/util.h"
 #include "ctl/ctl.h"
 #include "ctl/proto.h"
@@ -69,42 +70,27 @@ static int conn_open(struct conn *c, const char *path)
 	return 0;
 }
 
-/* Sends one request line, with pass_fd (if >= 0) attached. */
+/* Sends one request line, with pass_fd (if >= 0) attached to its first bytes. */
 static int conn_send(struct conn *c, struct json_object *req, int pass_fd)
 {
 	size_t len;
 	char *line = ctl_line(req, &len);
-	char cbuf[CMSG_SPACE(sizeof(int))] = { 0 };
-	struct iovec iov = { line, len };
-	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1 };
-	ssize_t n;
+	struct iovec iov;
 	int r = 0;
 
 	if (!line)
 		return -ENOMEM;
-	if (pass_fd >= 0) {
-		struct cmsghdr *cm;
-
-		msg.msg_control = cbuf;
-		msg.msg_controllen = sizeof(cbuf);
-		cm = CMSG_FIRSTHDR(&msg);
-		cm->cmsg_level = SOL_SOCKET;
-		cm->cmsg_type = SCM_RIGHTS;
-		cm->cmsg_len = CMSG_LEN(sizeof(int));
-		memcpy(CMSG_DATA(cm), &pass_fd, sizeof(int));
-	}
+	iov = (struct iovec){ line, len };
 	while (iov.iov_len) {
-		n = sendmsg(c->fd, &msg, MSG_NOSIGNAL);
-		if (n < 0 && errno == EINTR)
-			continue;
+		ssize_t n = unix_send_fds(c->fd, &iov, 1, &pass_fd, pass_fd >= 0 ? 1 : 0);
+
 		if (n < 0) {
-			r = -errno;
+			r = (int)n;
 			break;
 		}
 		iov.iov_base = (char *)iov.iov_base + n;
 		iov.iov_len -= (size_t)n;
-		msg.msg_control = NULL; /* the fd went with the first bytes */
-		msg.msg_controllen = 0;
+		pass_fd = -1; /* the fd went with the first bytes */
 	}
 	free(line);
 	return r;

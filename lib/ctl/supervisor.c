@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "base/log.h"
+#include "base/unix.h"
 #include "base/util.h"
 #include "ctl/ctl.h"
 #include "ctl/supervisor.h"
@@ -442,34 +443,35 @@ void ctl_client_done(struct ctl_supervisor *s, struct ctl_client *c)
 
 static void on_client_input(struct ctl_supervisor *s, struct ctl_client *c)
 {
-	char cbuf[CMSG_SPACE(sizeof(int) * 8)];
 	struct iovec iov = { c->in + c->in_len, CTL_LINE_MAX + 1 - c->in_len };
-	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf,
-			      .msg_controllen = sizeof(cbuf) };
+	int fds[UNIX_FDS_MAX];
+	unsigned int nfds;
 	ssize_t n;
 	size_t at;
 
 	if (iov.iov_len == 0) /* a full buffer with no newline: client_process refused it */
 		return;
-	n = recvmsg(c->fd, &msg, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
-	if (n < 0 && (errno == EAGAIN || errno == EINTR))
+	n = unix_recv_fds(c->fd, &iov, 1, MSG_DONTWAIT, fds, UNIX_FDS_MAX, &nfds);
+	if (n == -EAGAIN || n == -EWOULDBLOCK)
 		return;
+	if (n == -EMSGSIZE) { /* they were closed, and the bytes that came with them are gone */
+		ctl_client_send(s, c, ctl_reply_error(NULL, E2BIG,
+						      "more than %d file descriptors in one message: closing",
+						      UNIX_FDS_MAX));
+		if (!c->dead) {
+			c->closing = true;
+			client_flush(s, c);
+		}
+		return;
+	}
 	/* a read ends with the message that carried fds, if one did */
 	at = n > 0 ? c->in_len + (size_t)n - 1 : c->in_len;
-	for (struct cmsghdr *cm = CMSG_FIRSTHDR(&msg); n >= 0 && cm; cm = CMSG_NXTHDR(&msg, cm)) {
-		if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS)
-			continue;
-		size_t k = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-		int fds[8];
-
-		memcpy(fds, CMSG_DATA(cm), MIN(k, ARRAY_SIZE(fds)) * sizeof(int));
-		for (size_t i = 0; i < k && i < ARRAY_SIZE(fds); i++) {
-			if (c->nfds < CTL_CLIENT_FDS_MAX) {
-				c->fd_at[c->nfds] = at;
-				c->fds[c->nfds++] = fds[i];
-			} else {
-				close(fds[i]);
-			}
+	for (unsigned int i = 0; i < nfds; i++) {
+		if (c->nfds < CTL_CLIENT_FDS_MAX) {
+			c->fd_at[c->nfds] = at;
+			c->fds[c->nfds++] = fds[i];
+		} else {
+			close(fds[i]);
 		}
 	}
 	if (n == 0 && c->out_len) { /* shut down its side: it still gets what it is owed */
