@@ -25,18 +25,6 @@
 #include "ctl/proto.h"
 #include "fuzz_common.h"
 
-/* An invariant broke: say which, then trap (a crash libFuzzer keeps the input of). */
-#define CHECK(cond, ...)                                                                  \
-	do {                                                                              \
-		if (!(cond)) {                                                            \
-			fprintf(stderr, "fuzz invariant failed at %s:%d: %s: ", __FILE__, \
-				__LINE__, #cond);                                         \
-			fprintf(stderr, __VA_ARGS__);                                     \
-			fputc('\n', stderr);                                              \
-			__builtin_trap();                                                 \
-		}                                                                         \
-	} while (0)
-
 #define ERR_SIZE 512 /* the supervisor's */
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
@@ -91,9 +79,9 @@ static size_t check_string(const char *s, size_t max, const char *what)
 {
 	size_t n;
 
-	CHECK(s, "%s is NULL", what);
+	FUZZ_CHECK(s, "%s is NULL", what);
 	n = strnlen(s, max + 1);
-	CHECK(n <= max, "%s is longer than %zu bytes", what, max);
+	FUZZ_CHECK(n <= max, "%s is longer than %zu bytes", what, max);
 	return n;
 }
 
@@ -102,7 +90,7 @@ static void check_path(const char *s, size_t max, const char *what)
 {
 	if (s) {
 		check_string(s, max, what);
-		CHECK(s[0] == '/', "%s '%s' is not absolute", what, s);
+		FUZZ_CHECK(s[0] == '/', "%s '%s' is not absolute", what, s);
 	}
 }
 
@@ -119,52 +107,52 @@ static void check_request(const struct ctl_request *req)
 	bool status = req->op == CTL_OP_STATUS;
 	const char *op;
 
-	CHECK((unsigned int)req->op < CTL_OP_COUNT, "op %d", (int)req->op);
+	FUZZ_CHECK((unsigned int)req->op < CTL_OP_COUNT, "op %d", (int)req->op);
 	op = ctl_op_name(req->op);
-	CHECK(strcmp(op, "?") != 0, "op %d has no name", (int)req->op);
-	CHECK(req->root && json_object_is_type(req->root, json_type_object), "%s: root not an object",
+	FUZZ_CHECK(strcmp(op, "?") != 0, "op %d has no name", (int)req->op);
+	FUZZ_CHECK(req->root && json_object_is_type(req->root, json_type_object), "%s: root not an object",
 	      op);
-	CHECK(!req->id || json_object_is_type(req->id, json_type_string) ||
+	FUZZ_CHECK(!req->id || json_object_is_type(req->id, json_type_string) ||
 		      json_object_is_type(req->id, json_type_int),
 	      "%s: id of type %s", op, json_type_to_name(json_object_get_type(req->id)));
 	if (json_object_is_type(req->id, json_type_string))
 		check_string(json_object_get_string(req->id), 256, "id");
 
-	CHECK(spawn || stop || status || !req->sandbox, "%s with a sandbox", op);
+	FUZZ_CHECK(spawn || stop || status || !req->sandbox, "%s with a sandbox", op);
 	if (spawn || stop || status) {
-		CHECK(req->sandbox, "%s without a sandbox", op);
+		FUZZ_CHECK(req->sandbox, "%s without a sandbox", op);
 		check_string(req->sandbox, CTL_SANDBOX_MAX, "sandbox");
-		CHECK(ctl_sandbox_id_valid(req->sandbox), "%s: sandbox '%s'", op, req->sandbox);
+		FUZZ_CHECK(ctl_sandbox_id_valid(req->sandbox), "%s: sandbox '%s'", op, req->sandbox);
 	}
-	CHECK(spawn || (!req->shared_dir && !req->socket_path && !req->userns && !req->cgroup &&
+	FUZZ_CHECK(spawn || (!req->shared_dir && !req->socket_path && !req->userns && !req->cgroup &&
 			req->nargs == 0 && !req->labels),
 	      "%s with spawn's fields", op);
-	CHECK(stop || (!req->has_grace && req->grace_ms == 0), "%s with a grace_ms", op);
-	CHECK(!spawn || req->shared_dir, "spawn without a shared_dir");
+	FUZZ_CHECK(stop || (!req->has_grace && req->grace_ms == 0), "%s with a grace_ms", op);
+	FUZZ_CHECK(!spawn || req->shared_dir, "spawn without a shared_dir");
 	check_path(req->shared_dir, PATH_MAX - 1, "shared_dir");
 	check_path(req->socket_path, 107, "socket_path");
 	check_path(req->userns, PATH_MAX - 1, "userns");
 	check_path(req->cgroup, PATH_MAX - 32, "cgroup");
-	CHECK(req->nargs <= CTL_ARGS_MAX, "%u args", req->nargs);
+	FUZZ_CHECK(req->nargs <= CTL_ARGS_MAX, "%u args", req->nargs);
 	for (unsigned int i = 0; i < req->nargs; i++)
 		check_string(req->args[i], CTL_ARG_MAX, "an arg");
 	if (req->labels) {
-		CHECK(json_object_is_type(req->labels, json_type_object), "labels not an object");
-		CHECK(json_object_object_length(req->labels) <= CTL_LABELS_MAX, "%d labels",
+		FUZZ_CHECK(json_object_is_type(req->labels, json_type_object), "labels not an object");
+		FUZZ_CHECK(json_object_object_length(req->labels) <= CTL_LABELS_MAX, "%d labels",
 		      json_object_object_length(req->labels));
 		json_object_object_foreach(req->labels, key, val)
 		{
 			size_t n = check_string(key, 63, "a label name");
 
-			CHECK(n > 0, "an empty label name");
-			CHECK(json_object_is_type(val, json_type_string), "label %s: %s", key,
+			FUZZ_CHECK(n > 0, "an empty label name");
+			FUZZ_CHECK(json_object_is_type(val, json_type_string), "label %s: %s", key,
 			      json_type_to_name(json_object_get_type(val)));
-			CHECK(check_string(json_object_get_string(val), CTL_LABEL_MAX, "a label") ==
+			FUZZ_CHECK(check_string(json_object_get_string(val), CTL_LABEL_MAX, "a label") ==
 				      (size_t)json_object_get_string_len(val),
 			      "label %s has a NUL", key);
 		}
 	}
-	CHECK(req->grace_ms <= CTL_GRACE_MAX_MS, "grace_ms %u", req->grace_ms);
+	FUZZ_CHECK(req->grace_ms <= CTL_GRACE_MAX_MS, "grace_ms %u", req->grace_ms);
 }
 
 /* The reply a supervisor would build for a good request, echoing every decoded field. */
@@ -172,7 +160,7 @@ static struct json_object *success_reply(const struct ctl_request *req)
 {
 	struct json_object *o = ctl_reply_new(true, req->id);
 
-	CHECK(o, "ctl_reply_new failed");
+	FUZZ_CHECK(o, "ctl_reply_new failed");
 	json_object_object_add(o, "op", json_object_new_string(ctl_op_name(req->op)));
 	add_string(o, "sandbox", req->sandbox);
 	add_string(o, "shared_dir", req->shared_dir);
@@ -209,19 +197,19 @@ static char *check_reply(struct json_object *o, bool ok, size_t *len)
 	size_t n = 0;
 	char *line;
 
-	CHECK(o, "no reply object");
+	FUZZ_CHECK(o, "no reply object");
 	line = ctl_line(o, &n);
-	CHECK(line, "ctl_line failed");
-	CHECK(n >= 2 && strlen(line) == n, "reply of %zu bytes, strlen %zu", n, strlen(line));
-	CHECK(line[n - 1] == '\n', "reply does not end with a newline");
-	CHECK(!memchr(line, '\n', n - 1), "reply has a newline inside: %s", line);
-	CHECK(utf8_valid((const uint8_t *)line, n), "reply is not UTF-8: %s", line);
+	FUZZ_CHECK(line, "ctl_line failed");
+	FUZZ_CHECK(n >= 2 && strlen(line) == n, "reply of %zu bytes, strlen %zu", n, strlen(line));
+	FUZZ_CHECK(line[n - 1] == '\n', "reply does not end with a newline");
+	FUZZ_CHECK(!memchr(line, '\n', n - 1), "reply has a newline inside: %s", line);
+	FUZZ_CHECK(utf8_valid((const uint8_t *)line, n), "reply is not UTF-8: %s", line);
 	back = json_tokener_parse(line);
-	CHECK(json_object_is_type(back, json_type_object), "reply does not parse back: %s", line);
-	CHECK(json_object_object_get_ex(back, "ok", &v) && json_object_is_type(v, json_type_boolean) &&
+	FUZZ_CHECK(json_object_is_type(back, json_type_object), "reply does not parse back: %s", line);
+	FUZZ_CHECK(json_object_object_get_ex(back, "ok", &v) && json_object_is_type(v, json_type_boolean) &&
 		      json_object_get_boolean(v) == ok,
 	      "reply's \"ok\": %s", line);
-	CHECK(json_object_equal(o, back), "reply changes on the way: %s", line);
+	FUZZ_CHECK(json_object_equal(o, back), "reply changes on the way: %s", line);
 	json_object_put(back);
 	*len = n;
 	return line;
@@ -258,31 +246,31 @@ static void one_line(const char *data, size_t len, const char *what)
 	size_t rlen;
 	int r;
 
-	CHECK(line, "out of memory");
+	FUZZ_CHECK(line, "out of memory");
 	memcpy(line, data, len);
 	memset(err, 0xa5, sizeof(err));
 	r = ctl_request_parse(line, len, &req, err, sizeof(err));
 	if (r < 0) {
-		CHECK(r == -EINVAL || r == -ENOSYS || r == -E2BIG || r == -ENOMEM, "returned %d", r);
-		CHECK((r == -E2BIG) == (len > CTL_LINE_MAX), "%zu bytes: %d", len, r);
-		CHECK(memchr(err, '\0', sizeof(err)), "error message not NUL-terminated");
-		CHECK(err[0] != '\0', "empty error message for %d", r);
-		CHECK(req.op == CTL_OP_COUNT || r != -ENOSYS, "unknown op decoded as %d", req.op);
-		CHECK(!req.id || json_object_is_type(req.id, json_type_string) ||
+		FUZZ_CHECK(r == -EINVAL || r == -ENOSYS || r == -E2BIG || r == -ENOMEM, "returned %d", r);
+		FUZZ_CHECK((r == -E2BIG) == (len > CTL_LINE_MAX), "%zu bytes: %d", len, r);
+		FUZZ_CHECK(memchr(err, '\0', sizeof(err)), "error message not NUL-terminated");
+		FUZZ_CHECK(err[0] != '\0', "empty error message for %d", r);
+		FUZZ_CHECK(req.op == CTL_OP_COUNT || r != -ENOSYS, "unknown op decoded as %d", req.op);
+		FUZZ_CHECK(!req.id || json_object_is_type(req.id, json_type_string) ||
 			      json_object_is_type(req.id, json_type_int),
 		      "echoed id of type %s", json_type_to_name(json_object_get_type(req.id)));
 		o = ctl_reply_error(req.id, -r, "%s", err);
-		CHECK(o, "ctl_reply_error failed");
+		FUZZ_CHECK(o, "ctl_reply_error failed");
 		{
 			struct json_object *v;
 
-			CHECK(json_object_object_get_ex(o, "error", &v) &&
+			FUZZ_CHECK(json_object_object_get_ex(o, "error", &v) &&
 				      strcmp(json_object_get_string(v), err) == 0,
 			      "reply's error is not the message");
 		}
 	} else {
-		CHECK(r == 0, "returned %d", r);
-		CHECK(utf8_valid((const uint8_t *)line, len), "a line that is not UTF-8 passed");
+		FUZZ_CHECK(r == 0, "returned %d", r);
+		FUZZ_CHECK(utf8_valid((const uint8_t *)line, len), "a line that is not UTF-8 passed");
 		check_request(&req);
 		if (req.op == CTL_OP_SPAWN)
 			spawn_failure(&req);
@@ -291,10 +279,10 @@ static void one_line(const char *data, size_t len, const char *what)
 	{
 		struct json_object *v;
 
-		CHECK(json_object_object_get_ex(o, "id", &v) == (req.id != NULL) &&
+		FUZZ_CHECK(json_object_object_get_ex(o, "id", &v) == (req.id != NULL) &&
 			      (!req.id || json_object_equal(v, req.id)),
 		      "the id is not echoed");
-		CHECK(r == 0 || (json_object_object_get_ex(o, "errno", &v) &&
+		FUZZ_CHECK(r == 0 || (json_object_object_get_ex(o, "errno", &v) &&
 				 json_object_get_int(v) == -r),
 		      "reply's errno is not %d", -r);
 	}
@@ -309,12 +297,12 @@ static void one_line(const char *data, size_t len, const char *what)
 		struct json_object *o2;
 		int r2;
 
-		CHECK(s, "cannot serialize the request");
+		FUZZ_CHECK(s, "cannot serialize the request");
 		if (n <= CTL_LINE_MAX) {
 			r2 = ctl_request_parse(s, n, &req2, err, sizeof(err));
-			CHECK(r2 == 0, "re-serialized request fails (%d, %s): %s", r2, err, s);
+			FUZZ_CHECK(r2 == 0, "re-serialized request fails (%d, %s): %s", r2, err, s);
 			o2 = success_reply(&req2);
-			CHECK(json_object_equal(o, o2), "re-serialized request decodes otherwise: %s", s);
+			FUZZ_CHECK(json_object_equal(o, o2), "re-serialized request decodes otherwise: %s", s);
 			json_object_put(o2);
 			ctl_request_free(&req2);
 		}
@@ -322,7 +310,7 @@ static void one_line(const char *data, size_t len, const char *what)
 	free(reply);
 	json_object_put(o);
 	ctl_request_free(&req);
-	CHECK(!req.root && !req.id && req.op == CTL_OP_COUNT, "ctl_request_free left fields");
+	FUZZ_CHECK(!req.root && !req.id && req.op == CTL_OP_COUNT, "ctl_request_free left fields");
 	free(line);
 }
 
