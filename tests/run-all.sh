@@ -58,6 +58,8 @@ for t in "$build"/tests/test_*; do
 	run_suite "unit/$(basename "$t")" "$t"
 done
 run_suite cli tests/cli/run.sh "$build/vfsd"
+# The supervisor's control socket against hostile clients, real users and restarts (seconds).
+run_suite ctl tests/ctl/run.sh "$build/vfsd"
 # Every committed fuzzer seed and regression input, replayed through the sanitized targets.
 if ((!unit_only)); then
 	run_suite fuzz-replay tests/fuzz/replay.sh
