@@ -107,6 +107,10 @@ if ((!unit_only)); then
 	# …rootless, as container engines launch it: unshare -r --map-auto with chroot and none,
 	# and vfsd's own user namespace with --uid-map/--gid-map…
 	run_suite rootless tests/rootless/run.sh "$build/vfsd"
+	# …through the supervisor: a rootless user's spawns into its own user namespace and
+	# cgroup (socket by path, by fd, with --translate-uid), and a supervisor SIGKILLed and
+	# restarted while a guest copies a tree through its children…
+	run_suite supervisor tests/supervisor/run.sh "$build/vfsd"
 	# …and built with AddressSanitizer and UBSan, with a worker pool, no guest caching (every
 	# request really reaches vfsd), no ring polling (kicks and calls carry everything),
 	# KILLPRIV_V2 (vfsd, not the guest, drops set-id bits), inodes held by file handles

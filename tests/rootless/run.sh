@@ -10,23 +10,18 @@ set -uo pipefail
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 daemon=${1:-$repo/build/vfsd}
-user=vfsd-rootless
-sub=300000
 # shellcheck source=../lib/host-test.sh
 source "$repo/tests/lib/host-test.sh" # check, counted, summary, exit_status_of
+# shellcheck source=../lib/rootless-user.sh
+source "$repo/tests/lib/rootless-user.sh" # rootless_user_create, host_owners
 
 if ((EUID != 0)); then
 	echo "FAIL rootless-setup creating the test user needs root"
 	echo "0 passed, 1 failed"
 	exit 1
 fi
-id "$user" >/dev/null 2>&1 ||
-	useradd --system --no-create-home --shell /usr/sbin/nologin "$user" || exit 1
-for f in /etc/subuid /etc/subgid; do
-	grep -q "^$user:" "$f" 2>/dev/null || echo "$user:$sub:65536" >>"$f"
-done
-uid=$(id -u "$user")
-gid=$(id -g "$user")
+rootless_user_create || exit 1
+user=$rootless_user sub=$rootless_sub uid=$rootless_uid gid=$rootless_gid
 
 # The binary where the user can reach it.
 bin=$(mktemp -d -t vfsd-rootless.XXXXXX)
@@ -44,17 +39,6 @@ exec runuser -u $user -- $bin/vfsd "\$@" --uid-map :0:$uid:1: --uid-map :1:$sub:
 SH
 chmod 755 "$bin/unshare-map-auto" "$bin/own-userns"
 
-# The owners the guest's files got on the host: the user itself for the guest's root, and
-# the subordinate id for the guest's 1000 (ns 1 is the first subordinate id, so 1000 is
-# sub + 999).
-host_owners() { # NAME WORKDIR
-	local k got
-	k=$(echo "$2"/share.*/rootless-kept)
-	got="$(stat -c %u:%g "$k/by-root" 2>&1) $(stat -c %u:%g "$k/by-1000" 2>&1)"
-	check "$1-host-owners" "$([[ $got == "$uid:$gid $((sub + 999)):$((sub + 999))" ]]; echo $?)" \
-		"host sees '$got', want '$uid:$gid $((sub + 999)):$((sub + 999))'"
-}
-
 run() { # NAME WRAPPER SANDBOX
 	local out p f work
 	echo "-- rootless/$1"
@@ -70,7 +54,10 @@ run() { # NAME WRAPPER SANDBOX
 	fi
 	counted "$p" "$f"
 	if [[ -n $work && -d $work ]]; then
-		host_owners "$1" "$work"
+		# The owners the guest's files got on the host: the user itself for the guest's
+		# root, and the subordinate id for the guest's 1000 (ns 1 is the first
+		# subordinate id, so 1000 is sub + 999).
+		host_owners "$1" "$work" "$uid:$gid" "$((sub + 999)):$((sub + 999))"
 		rm -rf "$work"
 	else
 		check "$1-host-owners" 1 "no work directory to look at"
