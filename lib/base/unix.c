@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include "base/unix.h"
+#include "base/util.h"
 
 ssize_t unix_send_fds(int sock, const struct iovec *iov, int niov, const int *fds,
 		      unsigned int nfds)
@@ -44,13 +45,14 @@ ssize_t unix_recv_fds(int sock, const struct iovec *iov, int niov, int flags, in
 		char buf[CMSG_SPACE(sizeof(int) * UNIX_FDS_MAX)];
 		struct cmsghdr align;
 	} control;
+	/* Room for max fds only: the kernel itself drops any more (a release, not a close(2) of
+	 * ours, so a file whose close blocks, as on a hung FUSE mount, cannot block us). */
 	struct msghdr mh = {
 		.msg_iov = (struct iovec *)iov,
 		.msg_iovlen = (size_t)niov,
-		.msg_control = control.buf,
-		.msg_controllen = sizeof(control.buf),
+		.msg_control = max ? control.buf : NULL,
+		.msg_controllen = max ? CMSG_SPACE(sizeof(int) * MIN(max, UNIX_FDS_MAX)) : 0,
 	};
-	bool too_many = false;
 	ssize_t n;
 
 	*nfds = 0;
@@ -65,23 +67,8 @@ ssize_t unix_recv_fds(int sock, const struct iovec *iov, int niov, int flags, in
 		if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
 			continue;
 		cnt = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-		for (size_t i = 0; i < cnt; i++) {
-			int fd;
-
-			memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
-			if (*nfds < max && fds) {
-				fds[(*nfds)++] = fd;
-			} else {
-				close(fd);
-				too_many = true;
-			}
-		}
+		for (size_t i = 0; i < cnt && *nfds < max; i++)
+			memcpy(&fds[(*nfds)++], CMSG_DATA(c) + i * sizeof(int), sizeof(int));
 	}
-	if (too_many || (mh.msg_flags & MSG_CTRUNC)) {
-		for (unsigned int i = 0; i < *nfds; i++)
-			close(fds[i]);
-		*nfds = 0;
-		return -EMSGSIZE;
-	}
-	return n;
+	return mh.msg_flags & MSG_CTRUNC ? -EMSGSIZE : n;
 }

@@ -16,9 +16,10 @@ ssize_t unix_send_fds(int sock, const struct iovec *iov, int niov, const int *fd
 
 /*
  * Receives into iov with recvmsg flags (MSG_CMSG_CLOEXEC is added); the fds that came with
- * the bytes go to fds (*nfds of them). Returns the bytes received (0 at the end of the
- * stream) or a negative errno; -EMSGSIZE when more than max fds came (or the kernel had to
- * drop some): then every one of them is closed and the bytes are consumed.
+ * the bytes go to fds (*nfds of them, at most max, which may be 0). Returns the bytes
+ * received (0 at the end of the stream) or a negative errno; -EMSGSIZE when more than max
+ * fds came: the kernel dropped the rest, the bytes are consumed, and the *nfds that fit are
+ * the caller's to close.
  */
 ssize_t unix_recv_fds(int sock, const struct iovec *iov, int niov, int flags, int *fds,
 		      unsigned int max, unsigned int *nfds);

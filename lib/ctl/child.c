@@ -8,6 +8,7 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <libgen.h>
+#include <poll.h>
 #include <limits.h>
 #include <linux/magic.h>
 #include <linux/nsfs.h>
@@ -166,6 +167,80 @@ static void remove_tree(const char *dir)
 	rmdir(dir);
 }
 
+/* --- the socket an ended daemon leaves ------------------------------------------- */
+
+/*
+ * Starts removing the socket and pid file a daemon made, if they are still a socket and a
+ * file. The path is one the caller named in a directory the caller may write: it is removed
+ * as the caller would (its filesystem ids and groups), in a grandchild, so that neither a
+ * directory swapped for a symlink nor a hung filesystem can make the supervisor unlink as
+ * root or block. Returns a pidfd of the child that waits for that grandchild (readable once
+ * it is done), or -1 when there is nothing to wait for.
+ */
+static int start_remover(const struct ctl_child *ch)
+{
+	const char *sock = info_str(ch, "socket_path");
+	struct json_object *groups = json_object_object_get(ch->info, "caller_groups");
+	gid_t gids[CTL_GROUPS_MAX];
+	int ngids = 0, pidfd;
+	pid_t pid;
+
+	if (!ch->own_socket || !sock)
+		return -1;
+	for (size_t i = 0; groups && i < json_object_array_length(groups) && i < CTL_GROUPS_MAX; i++)
+		gids[ngids++] = (gid_t)json_object_get_int64(json_object_array_get_idx(groups, i));
+	pid = fork();
+	if (pid < 0) {
+		log_warn("sandbox %s: cannot remove %s: fork: %s", ch->sandbox, sock, strerror(errno));
+		return -1;
+	}
+	if (pid == 0) {
+		char pidpath[PATH_MAX];
+		struct stat st;
+		pid_t worker;
+
+		close_range(3, ~0u, 0); /* none of the supervisor's connections stays open here */
+		worker = fork(); /* the one that may hang; this one can be killed meanwhile */
+		if (worker != 0) {
+			while (worker > 0 && waitpid(worker, NULL, 0) < 0 && errno == EINTR)
+				;
+			_exit(0);
+		}
+		if (ch->owner != 0 && (setgroups((size_t)ngids, gids) < 0 ||
+				       setfsgid(ch->owner_gid) < 0 || setfsuid(ch->owner) < 0 ||
+				       (uid_t)setfsuid((uid_t)-1) != ch->owner))
+			_exit(1);
+		if (lstat(sock, &st) == 0 && S_ISSOCK(st.st_mode))
+			unlink(sock);
+		snprintf(pidpath, sizeof(pidpath), "%s.pid", sock);
+		if (lstat(pidpath, &st) == 0 && S_ISREG(st.st_mode))
+			unlink(pidpath);
+		_exit(0);
+	}
+	pidfd = pidfd_open(pid, 0);
+	if (pidfd < 0) { /* then at least it is reaped */
+		kill(pid, SIGKILL);
+		while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+			;
+	}
+	return pidfd;
+}
+
+/* Reaps the remover (killed first when it took too long: its worker goes on alone). */
+static void end_remover(struct ctl_supervisor *s, struct ctl_child *ch, bool kill_it)
+{
+	siginfo_t si;
+
+	if (ch->remover_fd < 0)
+		return;
+	if (kill_it)
+		pidfd_send_signal(ch->remover_fd, SIGKILL, NULL, 0);
+	epoll_ctl(s->epfd, EPOLL_CTL_DEL, ch->remover_fd, NULL);
+	waitid(P_PIDFD, (id_t)ch->remover_fd, &si, WEXITED);
+	close(ch->remover_fd);
+	ch->remover_fd = -1;
+}
+
 /* --- the list ------------------------------------------------------------------------ */
 
 static struct ctl_child *child_new(struct ctl_supervisor *s, const char *sandbox)
@@ -175,8 +250,9 @@ static struct ctl_child *child_new(struct ctl_supervisor *s, const char *sandbox
 	if (!ch)
 		return NULL;
 	snprintf(ch->sandbox, sizeof(ch->sandbox), "%s", sandbox);
-	ch->pidfd = ch->ready_fd = -1;
+	ch->pidfd = ch->ready_fd = ch->remover_fd = -1;
 	ch->exit_w = (struct ctl_watch){ W_CHILD_EXIT, ch };
+	ch->remover_w = (struct ctl_watch){ W_CHILD_REMOVED, ch };
 	ch->ready_w = (struct ctl_watch){ W_CHILD_READY, ch };
 	ch->next = s->children;
 	if (s->children)
@@ -207,6 +283,7 @@ static void child_unlink(struct ctl_supervisor *s, struct ctl_child *ch)
 {
 	close_ready(s, ch);
 	close_pidfd(s, ch);
+	end_remover(s, ch, true);
 	if (ch->prev)
 		ch->prev->next = ch->next;
 	else
@@ -326,27 +403,9 @@ static void log_tail(struct ctl_supervisor *s, const struct ctl_child *ch, char 
 	snprintf(out, len, "%s", best ? best : last ? last : "");
 }
 
-/* Removes the socket and pid file the child made, if they are still a socket and a file. */
-static void remove_socket(const struct ctl_child *ch)
-{
-	const char *sock = info_str(ch, "socket_path");
-	char pidpath[PATH_MAX];
-	struct stat st;
-
-	if (!ch->own_socket || !sock)
-		return;
-	if (lstat(sock, &st) == 0 && S_ISSOCK(st.st_mode))
-		unlink(sock);
-	snprintf(pidpath, sizeof(pidpath), "%s.pid", sock);
-	if (lstat(pidpath, &st) == 0 && S_ISREG(st.st_mode))
-		unlink(pidpath);
-}
-
 void ctl_child_on_exit(struct ctl_supervisor *s, struct ctl_child *ch)
 {
 	siginfo_t si = { 0 };
-	struct json_object *ev, *o;
-	char why[600] = "";
 	enum ctl_child_state was = ch->state;
 
 	if (ch->pidfd < 0)
@@ -372,9 +431,33 @@ void ctl_child_on_exit(struct ctl_supervisor *s, struct ctl_child *ch)
 	}
 	close_pidfd(s, ch);
 	close_ready(s, ch);
-	ch->state = CHILD_EXITED;
+	ch->exit_was = was;
 	ch->deadline_ms = 0;
-	remove_socket(ch);
+	ch->remover_fd = start_remover(ch);
+	if (ch->remover_fd >= 0) { /* the rest once the socket is gone: replies say so */
+		struct epoll_event ev = { .events = EPOLLIN, .data.ptr = &ch->remover_w };
+
+		epoll_ctl(s->epfd, EPOLL_CTL_ADD, ch->remover_fd, &ev);
+		ch->deadline_ms = ctl_now_ms() + CTL_REMOVE_TIMEOUT_MS;
+		return;
+	}
+	ctl_child_exit_done(s, ch);
+}
+
+void ctl_child_on_removed(struct ctl_supervisor *s, struct ctl_child *ch)
+{
+	end_remover(s, ch, false);
+	ch->deadline_ms = 0;
+	ctl_child_exit_done(s, ch);
+}
+
+void ctl_child_exit_done(struct ctl_supervisor *s, struct ctl_child *ch)
+{
+	enum ctl_child_state was = ch->exit_was;
+	struct json_object *ev, *o;
+	char why[600] = "";
+
+	ch->state = CHILD_EXITED;
 	if (was == CHILD_STARTING && !ch->error[0]) {
 		log_tail(s, ch, why, sizeof(why));
 		snprintf(ch->error, sizeof(ch->error), "the daemon exited before it was ready%s%.440s",
@@ -445,6 +528,7 @@ void ctl_child_on_ready(struct ctl_supervisor *s, struct ctl_child *ch)
 	if (buf[0] != 'R' || ch->state != CHILD_STARTING)
 		return;
 	ch->state = CHILD_RUNNING;
+	ch->own_socket = info_str(ch, "socket_path") != NULL; /* it made it: it goes with it */
 	ch->deadline_ms = 0;
 	state_save(s, ch);
 	log_info("sandbox %s: daemon %d ready", ch->sandbox, (int)ch->pid);
@@ -470,6 +554,14 @@ int ctl_children_tick(struct ctl_supervisor *s)
 	for (struct ctl_child *ch = s->children; ch; ch = ch->next) {
 		if (!ch->deadline_ms)
 			continue;
+		if (ch->deadline_ms <= now && ch->remover_fd >= 0) {
+			log_warn("sandbox %s: its socket %s was not removed within %d ms",
+				 ch->sandbox, info_str(ch, "socket_path"), CTL_REMOVE_TIMEOUT_MS);
+			end_remover(s, ch, true);
+			ch->deadline_ms = 0;
+			ctl_child_exit_done(s, ch);
+			return 0; /* the list may have changed: look again at once */
+		}
 		if (ch->deadline_ms <= now) {
 			if (ch->state == CHILD_STARTING)
 				snprintf(ch->error, sizeof(ch->error),
@@ -505,20 +597,32 @@ void ctl_child_stop(struct ctl_supervisor *s, struct ctl_client *c, struct ctl_c
 						      ch->sandbox));
 		return;
 	}
-	if (ch->waiter) /* a spawn still waits for it */
-		reply_waiter(s, ch, ctl_reply_error(ch->waiter_id, ECANCELED,
-						    "sandbox %s was stopped before it was ready",
-						    ch->sandbox));
-	snprintf(ch->error, sizeof(ch->error), "%s", ch->state == CHILD_STARTING ? "stopped before it was ready" : "");
 	if (pidfd_send_signal(ch->pidfd, SIGTERM, NULL, 0) < 0 && errno != ESRCH) {
 		ctl_client_send(s, c, ctl_reply_error(req->id, errno, "cannot signal sandbox %s: %s",
 						      ch->sandbox, strerror(errno)));
 		return;
 	}
+	/* A spawn that still waits is answered last, once this stop is in place: its reply lets
+	 * that client's next request run, which may be about ch too. */
+	struct ctl_client *spawner = ch->waiter;
+	struct json_object *spawn_id = ch->waiter_id;
+
+	ch->waiter = NULL;
+	ch->waiter_id = NULL;
+	if (ch->state == CHILD_STARTING)
+		snprintf(ch->error, sizeof(ch->error), "stopped before it was ready");
 	ch->state = CHILD_STOPPING;
 	ch->deadline_ms = ctl_now_ms() + (req->has_grace ? req->grace_ms : s->cfg->sup.stop_timeout_ms);
 	state_save(s, ch);
 	set_waiter(ch, c, req);
+	if (spawner) {
+		ctl_client_send(s, spawner, ctl_reply_error(spawn_id, ECANCELED,
+							    "sandbox %s was stopped before it was ready",
+							    ch->sandbox));
+		if (!spawner->dead)
+			ctl_client_done(s, spawner);
+	}
+	json_object_put(spawn_id);
 }
 
 /* --- spawn: in the child, between fork and exec ----------------------------------------- */
@@ -644,6 +748,27 @@ static void join_userns(const struct spawn_plan *p, int nsfd)
 			   strerror(errno));
 }
 
+/* Closes every fd from first on; a child that cannot must not exec (it would hand the
+ * supervisor's sockets to a daemon its caller may ptrace). */
+static void close_all_from(int first)
+{
+	DIR *d;
+	struct dirent *e;
+
+	if (close_range((unsigned int)first, ~0u, 0) == 0)
+		return;
+	d = opendir("/proc/self/fd"); /* kernels before 5.9, or a filter that refuses it */
+	if (!d)
+		child_fail(errno, "cannot close the supervisor's fds: %s", strerror(errno));
+	while ((e = readdir(d))) {
+		int fd = atoi(e->d_name);
+
+		if (fd >= first && fd != dirfd(d))
+			close(fd);
+	}
+	closedir(d);
+}
+
 static void __attribute__((noreturn)) child_main(const struct spawn_plan *p)
 {
 	int devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
@@ -665,7 +790,7 @@ static void __attribute__((noreturn)) child_main(const struct spawn_plan *p)
 	place_fd(log_fd, 2);
 	place_fd(listen_fd, CHILD_LISTEN_FD);
 	place_fd(ready_fd, CHILD_READY_FD);
-	close_range(CHILD_READY_FD + 1, ~0u, 0); /* nothing of the supervisor's goes along */
+	close_all_from(CHILD_READY_FD + 1); /* nothing of the supervisor's goes along */
 
 	check_as_caller(p, &nsfd, &cgdir);
 	/*
@@ -685,7 +810,9 @@ static void __attribute__((noreturn)) child_main(const struct spawn_plan *p)
 	}
 	if (nsfd >= 0)
 		join_userns(p, nsfd);
-	execv(p->exe, p->argv);
+	/* A fresh environment: nothing of the supervisor's (NOTIFY_SOCKET, its unit's
+	 * variables) reaches a daemon its caller may ptrace; PATH finds newuidmap. */
+	execve(p->exe, p->argv, (char *[]){ "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", NULL });
 	child_fail(errno, "cannot run %s: %s", p->exe, strerror(errno));
 }
 
@@ -777,6 +904,11 @@ static struct json_object *info_new(const struct ctl_request *req, const struct 
 	json_object_object_add(o, "labels", req->labels ? json_object_get(req->labels)
 							 : json_object_new_object());
 	json_object_object_add(o, "caller_uid", json_object_new_int64(who->uid));
+	json_object_object_add(o, "caller_gid", json_object_new_int64(who->gid));
+	args = json_object_new_array();
+	for (int i = 0; i < who->ngroups; i++)
+		json_object_array_add(args, json_object_new_int64(who->groups[i]));
+	json_object_object_add(o, "caller_groups", args);
 	return o;
 }
 
@@ -787,9 +919,10 @@ int ctl_child_spawn(struct ctl_supervisor *s, struct ctl_client *c, const struct
 	struct ctl_child *ch = ctl_child_find(s, req->sandbox);
 	bool by_fd = listen_fd >= 0;
 	int pipefd[2] = { -1, -1 }, log_fd = -1, r = 0;
-	struct stat st;
 	pid_t pid;
 
+	if (ch && !ctl_may_see(c, ch))
+		SPAWN_FAIL(EEXIST, "sandbox %s is another user's", req->sandbox);
 	if (ch && ch->state != CHILD_EXITED)
 		SPAWN_FAIL(EEXIST, "sandbox %s already has a daemon (pid %d, %s)", req->sandbox,
 			   (int)ch->pid, state_names[ch->state]);
@@ -800,8 +933,6 @@ int ctl_child_spawn(struct ctl_supervisor *s, struct ctl_client *c, const struct
 		SPAWN_FAIL(-r, "the file descriptor passed with the request is not a listening unix stream socket");
 	if (c->who.uid != 0 && !req->userns)
 		SPAWN_FAIL(EPERM, "only root may spawn a daemon in the supervisor's own user namespace: name the sandbox's \"userns\"");
-	if (req->socket_path && lstat(req->socket_path, &st) == 0)
-		SPAWN_FAIL(EEXIST, "socket_path %s already exists", req->socket_path);
 	if ((r = build_argv(s, req, by_fd, argv, err, sizeof(err))) < 0)
 		SPAWN_FAIL(-r, "%s", err);
 	if (child_dir(s, req->sandbox, NULL, dir, sizeof(dir)) < 0 ||
@@ -840,13 +971,21 @@ int ctl_child_spawn(struct ctl_supervisor *s, struct ctl_client *c, const struct
 	ch->ready_fd = take_fd(pipefd[0]);
 	ch->state = CHILD_STARTING;
 	ch->started_at = time(NULL);
-	ch->own_socket = !by_fd;
 	ch->info = info_new(req, &c->who, by_fd);
 	ch->owner = c->who.uid;
+	ch->owner_gid = c->who.gid;
 	ch->deadline_ms = ctl_now_ms() + CTL_SPAWN_TIMEOUT_MS;
-	if (proc_start_ticks(pid, &ch->start_ticks) < 0 || ch->pidfd < 0)
-		log_warn("sandbox %s: cannot track daemon %d: %s", ch->sandbox, (int)pid,
-			 strerror(errno));
+	if (ch->pidfd < 0 || proc_start_ticks(pid, &ch->start_ticks) < 0) {
+		int e = errno;
+
+		/* a daemon the supervisor cannot watch (or re-adopt) must not run */
+		kill(pid, SIGKILL);
+		while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+			;
+		ch->state = CHILD_EXITED;
+		child_unlink(s, ch);
+		SPAWN_FAIL(e, "cannot track the daemon: %s", strerror(e));
+	}
 	fcntl(ch->ready_fd, F_SETFL, O_NONBLOCK);
 	struct epoll_event ev = { .events = EPOLLIN, .data.ptr = &ch->ready_w };
 
@@ -865,8 +1004,7 @@ out:
 		close(pipefd[1]);
 	if (log_fd >= 0)
 		close(log_fd);
-	if (listen_fd >= 0)
-		close(listen_fd);
+	ctl_fd_discard(s, listen_fd); /* the child has its own copy */
 	return r;
 }
 
@@ -897,7 +1035,8 @@ static void adopt_one(struct ctl_supervisor *s, const char *name)
 	json_object_object_foreach(st, k, val)
 	{
 		static const char *const keep[] = { "sandbox", "shared_dir", "socket_path", "socket_fd",
-						    "userns", "cgroup", "args", "labels", "caller_uid" };
+						    "userns", "cgroup", "args", "labels", "caller_uid",
+						    "caller_gid", "caller_groups" };
 
 		for (size_t i = 0; i < ARRAY_SIZE(keep); i++) {
 			if (strcmp(k, keep[i]) == 0)
@@ -910,6 +1049,10 @@ static void adopt_one(struct ctl_supervisor *s, const char *name)
 		ch->owner = (uid_t)json_object_get_int64(v);
 	else
 		ch->owner = 0; /* unknown: root's alone */
+	if (json_object_object_get_ex(st, "caller_gid", &v) && json_object_is_type(v, json_type_int))
+		ch->owner_gid = (gid_t)json_object_get_int64(v);
+	else
+		ch->owner_gid = ch->owner ? (gid_t)-1 : 0;
 	if (json_object_object_get_ex(st, "pid", &v))
 		ch->pid = json_object_get_int(v);
 	if (json_object_object_get_ex(st, "start_ticks", &v))
@@ -944,13 +1087,25 @@ static void adopt_one(struct ctl_supervisor *s, const char *name)
 	}
 	json_object_put(st);
 	/* Alive, and the same process (not a reused pid): adopt it. */
-	if (ch->pid > 0 && proc_start_ticks(ch->pid, &ticks) == 0 && ticks == ch->start_ticks)
+	/* The pidfd first, then the start time, then the pidfd's process still alive: the pid
+	 * was its own all along, so the start time read was its own too. */
+	if (ch->pid > 0)
 		ch->pidfd = pidfd_open(ch->pid, 0);
+	if (ch->pidfd >= 0 && (proc_start_ticks(ch->pid, &ticks) < 0 || ticks != ch->start_ticks ||
+			       pidfd_send_signal(ch->pidfd, 0, NULL, 0) < 0)) {
+		close(ch->pidfd);
+		ch->pidfd = -1;
+	}
 	if (ch->pidfd < 0) {
 		ch->state = CHILD_EXITED;
 		ch->adopted = false; /* nothing was adopted, whatever the file said */
 		snprintf(ch->error, sizeof(ch->error), "ended while no supervisor watched it");
-		remove_socket(ch);
+		ch->remover_fd = start_remover(ch);
+		if (ch->remover_fd >= 0) {
+			struct pollfd pfd = { .fd = ch->remover_fd, .events = POLLIN };
+
+			end_remover(s, ch, poll(&pfd, 1, CTL_REMOVE_TIMEOUT_MS) <= 0);
+		}
 		log_info("sandbox %s: daemon %d ended while no supervisor ran", name, (int)ch->pid);
 	} else {
 		struct epoll_event ev = { .events = EPOLLIN, .data.ptr = &ch->exit_w };

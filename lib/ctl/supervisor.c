@@ -7,6 +7,7 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <limits.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -61,6 +62,68 @@ static void client_rearm(struct ctl_supervisor *s, struct ctl_client *c)
 	watch_set(s, EPOLL_CTL_MOD, c->fd, ev, &c->w);
 }
 
+/* --- fds passed by clients -------------------------------------------------------- */
+
+struct closer {
+	int fd;
+	unsigned int *closing;
+};
+
+static void *closer_main(void *arg)
+{
+	struct closer *cl = arg;
+	int fd;
+
+	while (read(cl->fd, &fd, sizeof(fd)) == sizeof(fd)) {
+		close(fd);
+		__atomic_sub_fetch(cl->closing, 1, __ATOMIC_RELAXED);
+	}
+	close(cl->fd);
+	free(cl);
+	return NULL;
+}
+
+static int closer_start(struct ctl_supervisor *s)
+{
+	int p[2];
+	pthread_t t;
+	pthread_attr_t attr;
+	struct closer *cl = malloc(sizeof(*cl));
+	int r;
+
+	if (!cl || pipe2(p, O_CLOEXEC) < 0) {
+		free(cl);
+		return -errno;
+	}
+	*cl = (struct closer){ .fd = p[0], .closing = &s->closing };
+	pthread_attr_init(&attr);
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	pthread_attr_setstacksize(&attr, 64 * 1024);
+	r = pthread_create(&t, &attr, closer_main, cl);
+	pthread_attr_destroy(&attr);
+	if (r) {
+		close(p[0]);
+		close(p[1]);
+		free(cl);
+		return -r;
+	}
+	s->closer_fd = p[1];
+	fcntl(s->closer_fd, F_SETFL, O_NONBLOCK);
+	return 0;
+}
+
+void ctl_fd_discard(struct ctl_supervisor *s, int fd)
+{
+	if (fd < 0)
+		return;
+	__atomic_add_fetch(&s->closing, 1, __ATOMIC_RELAXED);
+	if (write(s->closer_fd, &fd, sizeof(fd)) == sizeof(fd))
+		return;
+	/* The closer is stuck with a backlog as deep as the pipe: this one stays open rather
+	 * than risk the loop (no more fds are taken meanwhile: on_client_input). */
+	log_warn("control: cannot hand fd %d to the closer: %s", fd, strerror(errno));
+}
+
 void ctl_client_close(struct ctl_supervisor *s, struct ctl_client *c)
 {
 	if (c->dead)
@@ -69,7 +132,7 @@ void ctl_client_close(struct ctl_supervisor *s, struct ctl_client *c)
 	watch_set(s, EPOLL_CTL_DEL, c->fd, 0, NULL);
 	close(c->fd);
 	for (unsigned int i = 0; i < c->nfds; i++)
-		close(c->fds[i]);
+		ctl_fd_discard(s, c->fds[i]);
 	if (c->prev)
 		c->prev->next = c->next;
 	else
@@ -309,7 +372,7 @@ static struct json_object *version_reply(struct json_object *id)
  * those whose message ended within it. Pipelined requests arrive in one read with the fds
  * of the last; those of a later line stay. Spawn may use one, the rest are closed.
  */
-static int take_passed_fd(struct ctl_client *c, size_t len, int *fd)
+static int take_passed_fd(struct ctl_supervisor *s, struct ctl_client *c, size_t len, int *fd)
 {
 	unsigned int n = 0, keep = 0;
 
@@ -321,12 +384,12 @@ static int take_passed_fd(struct ctl_client *c, size_t len, int *fd)
 		} else if (n++ == 0) {
 			*fd = c->fds[i];
 		} else {
-			close(c->fds[i]);
+			ctl_fd_discard(s, c->fds[i]);
 		}
 	}
 	c->nfds = keep;
 	if (n > 1) {
-		close(*fd);
+		ctl_fd_discard(s, *fd);
 		*fd = -1;
 		return -E2BIG;
 	}
@@ -342,7 +405,7 @@ static void handle_request(struct ctl_supervisor *s, struct ctl_client *c, const
 	char err[512];
 	int passed_fd, r = ctl_request_parse(line, len, &req, err, sizeof(err));
 
-	if (take_passed_fd(c, len, &passed_fd) < 0 && r == 0) {
+	if (take_passed_fd(s, c, len, &passed_fd) < 0 && r == 0) {
 		snprintf(err, sizeof(err), "a request may come with one file descriptor at most");
 		r = -E2BIG;
 	}
@@ -351,8 +414,7 @@ static void handle_request(struct ctl_supervisor *s, struct ctl_client *c, const
 		r = -EINVAL;
 	}
 	if (r < 0) {
-		if (passed_fd >= 0)
-			close(passed_fd);
+		ctl_fd_discard(s, passed_fd);
 		ctl_client_send(s, c, ctl_reply_error(req.id, -r, "%s", err));
 		ctl_request_free(&req);
 		return;
@@ -451,13 +513,22 @@ static void on_client_input(struct ctl_supervisor *s, struct ctl_client *c)
 
 	if (iov.iov_len == 0) /* a full buffer with no newline: client_process refused it */
 		return;
-	n = unix_recv_fds(c->fd, &iov, 1, MSG_DONTWAIT, fds, UNIX_FDS_MAX, &nfds);
+	/* While the closer has a backlog (a client's hung filesystem), fds are not taken: the
+	 * kernel drops them and the request that wanted one says so. */
+	n = unix_recv_fds(c->fd, &iov, 1, MSG_DONTWAIT, fds,
+			  __atomic_load_n(&s->closing, __ATOMIC_RELAXED) < CTL_CLOSE_BACKLOG ? UNIX_FDS_MAX
+											      : 0,
+			  &nfds);
 	if (n == -EAGAIN || n == -EWOULDBLOCK)
 		return;
-	if (n == -EMSGSIZE) { /* they were closed, and the bytes that came with them are gone */
+	if (n == -EMSGSIZE) { /* the bytes that came with them are gone: so is the connection */
+		for (unsigned int i = 0; i < nfds; i++)
+			ctl_fd_discard(s, fds[i]);
 		ctl_client_send(s, c, ctl_reply_error(NULL, E2BIG,
-						      "more than %d file descriptors in one message: closing",
-						      UNIX_FDS_MAX));
+						      nfds || !s->closing
+							      ? "more than %d file descriptors in one message: closing"
+							      : "file descriptors are not taken now (%d wait to be closed): closing",
+						      nfds || !s->closing ? UNIX_FDS_MAX : (int)s->closing));
 		if (!c->dead) {
 			c->closing = true;
 			client_flush(s, c);
@@ -471,7 +542,7 @@ static void on_client_input(struct ctl_supervisor *s, struct ctl_client *c)
 			c->fd_at[c->nfds] = at;
 			c->fds[c->nfds++] = fds[i];
 		} else {
-			close(fds[i]);
+			ctl_fd_discard(s, fds[i]);
 		}
 	}
 	if (n == 0 && c->out_len) { /* shut down its side: it still gets what it is owed */
@@ -633,6 +704,11 @@ static int setup(struct ctl_supervisor *s, const struct vfsd_config *cfg, char *
 		return -errno;
 	}
 	signal(SIGPIPE, SIG_IGN);
+	/* after the mask and the capabilities: the closer thread inherits both */
+	if (closer_start(s) < 0) {
+		log_error("cannot start the fd closer: %s", strerror(errno));
+		return -EAGAIN;
+	}
 	s->signal_w = (struct ctl_watch){ W_SIGNAL, NULL };
 	watch_set(s, EPOLL_CTL_ADD, s->signal_fd, EPOLLIN, &s->signal_w);
 	ctl_children_adopt(s); /* before the socket: a client sees the whole table at once */
@@ -646,7 +722,8 @@ static int setup(struct ctl_supervisor *s, const struct vfsd_config *cfg, char *
 
 int vfsd_supervise(const struct vfsd_config *cfg)
 {
-	struct ctl_supervisor s = { .epfd = -1, .listen_fd = -1, .signal_fd = -1, .lock_fd = -1 };
+	struct ctl_supervisor s = { .epfd = -1, .listen_fd = -1, .signal_fd = -1, .lock_fd = -1,
+				    .closer_fd = -1 };
 	char sock[PATH_MAX];
 	int status = 0;
 
@@ -686,6 +763,10 @@ int vfsd_supervise(const struct vfsd_config *cfg)
 			case W_CHILD_READY:
 				if (!((struct ctl_child *)w->obj)->dead)
 					ctl_child_on_ready(&s, w->obj);
+				break;
+			case W_CHILD_REMOVED:
+				if (!((struct ctl_child *)w->obj)->dead)
+					ctl_child_on_removed(&s, w->obj);
 				break;
 			case W_SIGNAL: {
 				struct signalfd_siginfo si;

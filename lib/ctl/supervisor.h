@@ -19,10 +19,12 @@
 #define CTL_CLIENT_FDS_MAX 4		/* fds received and not yet taken by a request */
 #define CTL_OUT_MAX (4u << 20)		/* replies and events a client has not read yet */
 #define CTL_SPAWN_TIMEOUT_MS 30000	/* from fork to "ready" */
+#define CTL_REMOVE_TIMEOUT_MS 2000	/* for an ended daemon's socket to be removed */
 #define CTL_GROUPS_MAX 64
+#define CTL_CLOSE_BACKLOG 256		/* fds waiting for the closer before no more are taken */
 
 /* What an epoll event belongs to. */
-enum ctl_watch_kind { W_LISTEN, W_CLIENT, W_CHILD_EXIT, W_CHILD_READY, W_SIGNAL };
+enum ctl_watch_kind { W_LISTEN, W_CLIENT, W_CHILD_EXIT, W_CHILD_READY, W_CHILD_REMOVED, W_SIGNAL };
 
 struct ctl_watch {
 	enum ctl_watch_kind kind;
@@ -60,19 +62,22 @@ struct ctl_client {
 enum ctl_child_state { CHILD_STARTING, CHILD_RUNNING, CHILD_STOPPING, CHILD_EXITED };
 
 struct ctl_child {
-	struct ctl_watch exit_w, ready_w;
+	struct ctl_watch exit_w, ready_w, remover_w;
 	char sandbox[CTL_SANDBOX_MAX + 1];
 	enum ctl_child_state state;
 	pid_t pid;
 	int pidfd;	       /* -1 once it exited */
 	int ready_fd;	       /* read end of the child's --ready-fd pipe while starting, or -1 */
+	int remover_fd;	       /* pidfd of what removes its socket once it ended, or -1 */
+	enum ctl_child_state exit_was; /* its state when it ended, while its socket goes */
 	unsigned long long start_ticks; /* /proc/PID/stat field 22: pid plus this is unique */
 	time_t started_at;     /* wall clock */
 	bool adopted;	       /* found alive by a restarted supervisor: not our child */
 	bool own_socket;       /* the child created socket_path: removed when it ends */
 	struct json_object *info; /* sandbox, shared_dir, socket_path, userns, cgroup, args, labels,
 				     caller: what status reports and the state file keeps */
-	uid_t owner; /* the uid that spawned it (info's caller_uid) */
+	uid_t owner;	 /* the uid that spawned it (info's caller_uid) */
+	gid_t owner_gid; /* and its gid: with its groups in info, how its socket is removed */
 	bool exit_known;
 	int exit_status, exit_signal; /* when exit_known */
 	char error[512];       /* why it failed to start, when it did */
@@ -91,6 +96,11 @@ struct ctl_supervisor {
 	char sandboxes_dir[4096];
 	char exe[4096]; /* the vfsd binary children exec */
 	int epfd, listen_fd, signal_fd, lock_fd;
+	/* fds a client passed that are not kept: written here as numbers and closed by the
+	 * closer thread, since a close(2) can block (a file on the client's hung FUSE mount).
+	 * closing counts them (atomic: the closer decrements it). */
+	int closer_fd;
+	unsigned int closing;
 	struct ctl_watch listen_w, signal_w;
 	struct ctl_client *clients;
 	unsigned int nclients;
@@ -114,6 +124,9 @@ bool ctl_may_see(const struct ctl_client *c, const struct ctl_child *ch);
 /* The client's request is answered: it may read its next line. */
 void ctl_client_done(struct ctl_supervisor *s, struct ctl_client *c);
 
+/* Gets rid of an fd a client passed, without ever blocking the loop on its close. */
+void ctl_fd_discard(struct ctl_supervisor *s, int fd);
+
 /* Closes a client; its memory goes once this round of events is over. */
 void ctl_client_close(struct ctl_supervisor *s, struct ctl_client *c);
 
@@ -130,6 +143,9 @@ void ctl_child_stop(struct ctl_supervisor *s, struct ctl_client *c, struct ctl_c
 struct json_object *ctl_child_status(const struct ctl_child *ch);
 struct json_object *ctl_child_reply(const struct ctl_child *ch, struct json_object *id);
 void ctl_child_on_exit(struct ctl_supervisor *s, struct ctl_child *ch);
+/* Its socket is removed: the end is told (events, the spawn's or stop's reply). */
+void ctl_child_on_removed(struct ctl_supervisor *s, struct ctl_child *ch);
+void ctl_child_exit_done(struct ctl_supervisor *s, struct ctl_child *ch);
 void ctl_child_on_ready(struct ctl_supervisor *s, struct ctl_child *ch);
 /* Deadlines: kills what is overdue; returns the epoll timeout until the next one (-1: none). */
 int ctl_children_tick(struct ctl_supervisor *s);

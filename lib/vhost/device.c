@@ -402,6 +402,9 @@ static int recv_msg(int sock, struct vhost_user_msg *msg)
 		return -ECONNRESET;
 	if (n == -EMSGSIZE) {
 		log_error("vhost-user: too many file descriptors in one message");
+		for (int i = 0; i < msg->nfds; i++)
+			close(msg->fds[i]);
+		msg->nfds = 0;
 		return -EPROTO;
 	}
 	if (n < 0)

@@ -1198,14 +1198,33 @@ class Suite:
             r = w.req({"op": "watch"})
             r = quick(self.sock, {"op": "spawn", "sandbox": "uok2", "shared_dir": f"{u}/share",
                                   "socket_path": f"{u}/sock/uok2.sock", "userns": ns})
-            ev = w.recv()
+            seen = []
+            for _ in range(5):  # uok may end meanwhile: its client hung up above
+                ev = w.recv()
+                seen.append(ev)
+                if not ev or ev.get("sandbox") == "uok2":
+                    break
             check("user-watch-sees-its-own-events", ev and ev.get("event") == "started" and
-                  ev.get("sandbox") == "uok2", describe(ev))
+                  ev.get("sandbox") == "uok2" and
+                  all(e and e.get("sandbox") in ("uok", "uok2") for e in seen), describe(seen))
             quick(self.sock, {"op": "stop", "sandbox": "uok2"})
             w.close()
         r = c.req({"op": "stop", "sandbox": "uok"})
         check("user-stop", r and r.get("ok") is True and wait_until(lambda: gone(pid), 2),
               describe(r))
+        # the directory of its socket swapped for a symlink to root's: what goes with the
+        # daemon is removed as the user would, so root's socket and pid file stay
+        os.mkdir(f"{u}/sock/d")
+        r = c.req(req("usym", socket_path=f"{u}/sock/d/x.sock"))
+        if r and r.get("ok") is True:
+            os.rename(f"{u}/sock/d", f"{u}/sock/d.real")
+            os.symlink(f"{u}/rootsock", f"{u}/sock/d")
+            r = c.req({"op": "stop", "sandbox": "usym"})
+            kept = os.path.exists(f"{u}/rootsock/x.sock") and os.path.exists(f"{u}/rootsock/x.sock.pid")
+            check("user-swapped-socket-dir-leaves-roots-files", r and r.get("ok") is True and kept,
+                  f"{describe(r)}; root's x.sock and x.sock.pid {'kept' if kept else 'REMOVED'}")
+        else:
+            check("user-swapped-socket-dir-leaves-roots-files", False, describe(r))
         c.close()
 
     # --- 6. a supervisor restart ------------------------------------------------------------

@@ -45,6 +45,7 @@ cleanup() {
 		for _ in $(seq 20); do rmdir "$cgdir" 2>/dev/null && break; sleep 0.1; done
 	fi
 	mountpoint -q "$cg" && umount "$cg"
+	mountpoint -q "$work/fuse/mnt" && umount -l "$work/fuse/mnt"
 	rm -rf "$work"
 }
 trap cleanup EXIT
@@ -112,6 +113,10 @@ chmod 644 "$bin/hostile.py"
 chmod 700 "$work/u/rootonly"
 chown "$user:" "$work/u/share" "$work/u/sock"
 chmod 700 "$work/u/sock"
+# root's socket and pid file, which a user's directory swapped for a symlink must not get
+# removed (hostile.py user: user-swapped-socket-dir)
+"$py" -c 'import socket,sys; socket.socket(socket.AF_UNIX).bind(sys.argv[1])' "$work/u/rootsock/x.sock"
+echo 1 >"$work/u/rootsock/x.sock.pid"
 
 mkdir -p "$cg"
 cgopt=()
@@ -148,6 +153,40 @@ mode=$(stat -c '%a %G' "$sock")
 check control-socket-mode "$([[ $mode == "660 $user" ]]; echo $?)" "got '$mode'"
 
 LIMIT=40 hostile root "$sock" "$work" "sup=$sup" "bin=$bin/vfsd" "${cgopt[@]}"
+
+# A client passes a file of a FUSE mount whose daemon then stops answering: closing it (the
+# supervisor does not keep it) sends FUSE_FLUSH, which waits for that daemon. The loop must
+# go on serving others meanwhile.
+mkdir -p "$work/fuse/share" "$work/fuse/mnt"
+echo data >"$work/fuse/share/f"
+"$bin/vfsd" --shared-dir "$work/fuse/share" --fuse-mountpoint "$work/fuse/mnt" --sandbox none \
+	--seccomp none >"$work/fuse.log" 2>&1 &
+fusepid=$!
+pids+=("$fusepid")
+for _ in $(seq 100); do mountpoint -q "$work/fuse/mnt" && break; sleep 0.05; done
+out=$(timeout 20 "$py" - "$sock" "$work/fuse/mnt/f" "$fusepid" <<'PY2' 2>&1
+import json, os, signal, socket, sys, time
+sock, path, fusepid = sys.argv[1], sys.argv[2], int(sys.argv[3])
+f = open(path, "r+")                     # kept open: our own close would wait too
+os.kill(fusepid, signal.SIGSTOP)
+try:
+    c = socket.socket(socket.AF_UNIX); c.settimeout(5); c.connect(sock)
+    socket.send_fds(c, [b'{"op":"ping","id":1}\n'], [f.fileno()])
+    r1 = json.loads(c.makefile().readline())       # refused: ping takes no fd
+    d = socket.socket(socket.AF_UNIX); d.settimeout(3); d.connect(sock)
+    t = time.monotonic()
+    d.sendall(b'{"op":"ping","id":2}\n')
+    r2 = json.loads(d.makefile().readline())
+    print("OK" if r1.get("errno") == 22 and r2 == {"ok": True, "id": 2} else "BAD",
+          r1, r2, f"{time.monotonic() - t:.3f}s")
+except Exception as e:
+    print("BAD", type(e).__name__, e)
+finally:
+    os.kill(fusepid, signal.SIGCONT)
+PY2
+)
+check passed-fd-on-hung-fuse-does-not-block "$([[ $out == OK* ]]; echo $?)" "$out"
+umount "$work/fuse/mnt" 2>/dev/null || umount -l "$work/fuse/mnt"
 RUNAS=$other hostile denied "$sock"
 if [[ -n $nspid ]]; then
 	# root's own daemon, which the user may not see, look at or stop
