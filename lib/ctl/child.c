@@ -680,6 +680,9 @@ static void check_as_caller(const struct spawn_plan *p, int *nsfd, int *cgdir)
 		setfsuid(who->uid);
 		if ((uid_t)setfsuid((uid_t)-1) != who->uid)
 			child_fail(EPERM, "cannot take the caller's credentials");
+		/* (CAP_SYS_PTRACE stays: the kernel lets the caller open /proc/PID/ns/user of a
+		 * process in a namespace it owns because its euid owns it, which an fsuid alone
+		 * does not emulate; the owner check in join_userns is the rule that holds.) */
 	}
 	/* Two checks: a failed stat's own errno (ENOENT, EACCES...), ENOTDIR for anything else. */
 	if (stat(p->shared_dir, &st) < 0)

@@ -46,8 +46,8 @@ static int usage_error(const char *msg, const char *arg)
 
 struct conn {
 	int fd;
-	char buf[1 << 16];
-	size_t len;
+	char *buf; /* grows to the supervisor's backlog limit: a list of many daemons is long */
+	size_t len, cap;
 };
 
 static int conn_open(struct conn *c, const char *path)
@@ -96,26 +96,33 @@ static int conn_send(struct conn *c, struct json_object *req, int pass_fd)
 	return r;
 }
 
-/* Reads one reply or event line; NULL at the end (with *eof) or on bad JSON. */
-static struct json_object *conn_recv(struct conn *c, char *raw, size_t rawlen)
+/* Reads one reply or event line into *raw (malloc'ed, the caller frees it) and parses it;
+ * NULL at the end of the stream, on a line longer than the supervisor sends, or bad JSON. */
+static struct json_object *conn_recv(struct conn *c, char **raw)
 {
+	free(*raw);
+	*raw = NULL;
 	for (;;) {
-		char *nl = memchr(c->buf, '\n', c->len);
+		char *nl = c->len ? memchr(c->buf, '\n', c->len) : NULL;
 
 		if (nl) {
 			size_t n = (size_t)(nl - c->buf);
-			struct json_object *o;
 
-			*nl = '\0';
-			snprintf(raw, rawlen, "%s", c->buf);
-			o = json_tokener_parse(c->buf);
+			*raw = strndup(c->buf, n);
 			memmove(c->buf, nl + 1, c->len - n - 1);
 			c->len -= n + 1;
-			return o;
+			return *raw ? json_tokener_parse(*raw) : NULL;
 		}
-		if (c->len == sizeof(c->buf))
-			return NULL;
-		ssize_t r = read(c->fd, c->buf + c->len, sizeof(c->buf) - c->len);
+		if (c->len == c->cap) {
+			size_t cap = c->cap ? c->cap * 2 : 65536;
+			char *p = cap <= CTL_OUT_MAX ? realloc(c->buf, cap) : NULL;
+
+			if (!p)
+				return NULL;
+			c->buf = p;
+			c->cap = cap;
+		}
+		ssize_t r = read(c->fd, c->buf + c->len, c->cap - c->len);
 
 		if (r < 0 && errno == EINTR)
 			continue;
@@ -322,7 +329,7 @@ int vfsd_ctl_main(int argc, char **argv)
 	const char *sock = VFSD_RUNTIME_DIR "/" VFSD_CONTROL_SOCKET_NAME, *op;
 	struct json_object *req, *reply;
 	bool json = false;
-	char raw[1 << 16];
+	char *raw = NULL;
 	int c, pass_fd = -1, status = 0, r;
 	uint64_t v;
 	struct conn *conn;
@@ -379,7 +386,7 @@ int vfsd_ctl_main(int argc, char **argv)
 		return usage_error("unexpected argument '%s'", argv[1]);
 	}
 
-	conn = malloc(sizeof(*conn));
+	conn = calloc(1, sizeof(*conn));
 	if (!conn || (r = conn_open(conn, sock)) < 0) {
 		fprintf(stderr, "vfsd ctl: cannot connect to %s: %s\n", sock,
 			strerror(conn ? -r : ENOMEM));
@@ -388,7 +395,7 @@ int vfsd_ctl_main(int argc, char **argv)
 		return 1;
 	}
 	r = conn_send(conn, req, pass_fd);
-	reply = r < 0 ? NULL : conn_recv(conn, raw, sizeof(raw));
+	reply = r < 0 ? NULL : conn_recv(conn, &raw);
 	if (!reply) {
 		fprintf(stderr, "vfsd ctl: no reply from %s%s%s\n", sock, r < 0 ? ": " : "",
 			r < 0 ? strerror(-r) : "");
@@ -408,7 +415,7 @@ int vfsd_ctl_main(int argc, char **argv)
 		struct json_object *ev;
 
 		json_object_put(reply);
-		while ((ev = conn_recv(conn, raw, sizeof(raw)))) {
+		while ((ev = conn_recv(conn, &raw))) {
 			if (json) {
 				puts(raw);
 				fflush(stdout);
@@ -422,6 +429,8 @@ int vfsd_ctl_main(int argc, char **argv)
 	json_object_put(reply);
 	json_object_put(req);
 	close(conn->fd);
+	free(conn->buf);
 	free(conn);
+	free(raw);
 	return status;
 }

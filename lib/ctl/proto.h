@@ -19,6 +19,8 @@
 #define CTL_LABEL_MAX 1024   /* bytes of a label's value */
 #define CTL_SANDBOX_MAX 128  /* bytes of a sandbox id */
 #define CTL_GRACE_MAX_MS 3600000
+#define CTL_OUT_MAX (4u << 20) /* replies and events a client has not read yet (so the
+				  longest reply line too) */
 
 enum ctl_op {
 	CTL_OP_PING,

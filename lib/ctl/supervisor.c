@@ -680,6 +680,18 @@ static int setup(struct ctl_supervisor *s, const struct vfsd_config *cfg, char *
 	s->exe[n] = '\0';
 	if (make_dir(s->runtime_dir, 0711) < 0 || make_dir(s->sandboxes_dir, 0711) < 0)
 		return -EIO;
+	/* State files say which pids to signal and which sockets to remove: nobody else may
+	 * write where they live. */
+	for (const char *d = s->runtime_dir; d; d = d == s->runtime_dir ? s->sandboxes_dir : NULL) {
+		struct stat st;
+
+		if (lstat(d, &st) < 0 || !S_ISDIR(st.st_mode) || st.st_uid != geteuid() ||
+		    (st.st_mode & 022)) {
+			log_error("%s must be a directory of uid %u that no one else may write",
+				  d, (unsigned int)geteuid());
+			return -EPERM;
+		}
+	}
 	s->lock_fd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
 	if (s->lock_fd < 0 || flock(s->lock_fd, LOCK_EX | LOCK_NB) < 0) {
 		log_error("%s: %s", lock,

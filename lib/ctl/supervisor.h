@@ -17,7 +17,6 @@
 
 #define CTL_CLIENTS_MAX 8192
 #define CTL_CLIENT_FDS_MAX 4		/* fds received and not yet taken by a request */
-#define CTL_OUT_MAX (4u << 20)		/* replies and events a client has not read yet */
 #define CTL_SPAWN_TIMEOUT_MS 30000	/* from fork to "ready" */
 #define CTL_REMOVE_TIMEOUT_MS 2000	/* for an ended daemon's socket to be removed */
 #define CTL_GROUPS_MAX 64
