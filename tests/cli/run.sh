@@ -89,6 +89,18 @@ expect_exit modcaps-unknown 1 "invalid capability 'bogus'" --modcaps=+bogus --sh
 expect_exit modcaps-no-action 1 "invalid modcap action: expecting '+'|'-' but found 's'" --modcaps=sys_admin --shared-dir "$work/share" --socket-path "$work/s"
 expect_exit modcaps-empty-item 1 "empty modcap found" -o modcaps=+chown::-mknod --shared-dir "$work/share" --socket-path "$work/s"
 
+# libvirt's spelling, -o source=DIR,cache=...,xattr in one argument: ps shows it as passed
+# (the parser cuts up a copy of each -o list, never argv itself).
+"$daemon" -o source="$work/share",cache=always,xattr --socket-path "$work/argv.sock" \
+	--sandbox none >"$work/argv.log" 2>&1 &
+argv_pid=$!
+wait_for "$work/argv.log" "Waiting for vhost-user socket connection..."
+args=$(tr '\0' ' ' <"/proc/$argv_pid/cmdline" 2>/dev/null)
+check argv-as-passed "$([[ $args == *"-o source=$work/share,cache=always,xattr "* ]]; echo $?)" \
+	"cmdline '$args'"
+kill "$argv_pid" 2>/dev/null
+wait "$argv_pid" 2>/dev/null
+
 # A daemon waiting for its VMM: the log line runtimes wait for, a 0700 socket, a locked pid file.
 "$daemon" --shared-dir "$work/share" --socket-path "$work/vfsd.sock" --sandbox none \
 	>"$work/d1.log" 2>&1 &
