@@ -53,13 +53,16 @@ $(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libvfsd.a
 deps:
 	@scripts/install-deps.sh
 
+# The builds use every core (four builds of lib/ before the tests); the tests run one by one.
+JOBS ?= $(shell nproc 2>/dev/null || echo 2)
+
 check: deps lint
-	@$(MAKE) --no-print-directory all $(UNIT_BINS) frontend-tests posix-transcript
-	@$(MAKE) --no-print-directory asan-build tsan-build fuzz-build
+	@$(MAKE) --no-print-directory -j$(JOBS) all $(UNIT_BINS) frontend-tests posix-transcript
+	@$(MAKE) --no-print-directory -j$(JOBS) asan-build tsan-build fuzz-build
 	@tests/run-all.sh
 
 check-unit: deps
-	@$(MAKE) --no-print-directory all $(UNIT_BINS) frontend-tests posix-transcript
+	@$(MAKE) --no-print-directory -j$(JOBS) all $(UNIT_BINS) frontend-tests posix-transcript
 	@tests/run-all.sh --unit-only
 
 # The same guest workload against QEMU's C virtiofsd: proves the checks test real behaviour.
