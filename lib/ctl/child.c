@@ -926,6 +926,15 @@ int ctl_child_spawn(struct ctl_supervisor *s, struct ctl_client *c, const struct
 
 	if (ch && !ctl_may_see(c, ch))
 		SPAWN_FAIL(EEXIST, "sandbox %s is another user's", req->sandbox);
+	if (c->who.uid != 0) { /* one tenant may not use up the node's processes */
+		unsigned int live = 0;
+
+		for (struct ctl_child *o = s->children; o; o = o->next)
+			live += o->owner == c->who.uid && o->state != CHILD_EXITED;
+		if (live >= s->cfg->sup.max_per_uid)
+			SPAWN_FAIL(EAGAIN, "uid %u has %u daemons, as many as --max-daemons-per-uid allows",
+				   c->who.uid, live);
+	}
 	if (ch && ch->state != CHILD_EXITED)
 		SPAWN_FAIL(EEXIST, "sandbox %s already has a daemon (pid %d, %s)", req->sandbox,
 			   (int)ch->pid, state_names[ch->state]);

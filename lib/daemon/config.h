@@ -37,6 +37,7 @@ struct vfsd_supervisor_config {
 	gid_t allow_gid[VFSD_CTL_ALLOW_MAX]; /* --control-allow-gid */
 	unsigned int nallow_uid, nallow_gid;
 	unsigned int stop_timeout_ms; /* --stop-timeout: SIGTERM to SIGKILL */
+	unsigned int max_per_uid;     /* --max-daemons-per-uid: live daemons of one non-root caller */
 };
 
 struct vfsd_config {

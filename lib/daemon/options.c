@@ -63,6 +63,7 @@ enum {
 	OPT_CONTROL_ALLOW_UID,
 	OPT_CONTROL_ALLOW_GID,
 	OPT_STOP_TIMEOUT,
+	OPT_MAX_PER_UID,
 	OPT_NOT_YET, /* options of virtiofsd that vfsd does not implement yet */
 };
 
@@ -117,6 +118,7 @@ static const struct option long_options[] = {
 	{ "control-allow-uid", required_argument, NULL, OPT_CONTROL_ALLOW_UID },
 	{ "control-allow-gid", required_argument, NULL, OPT_CONTROL_ALLOW_GID },
 	{ "stop-timeout", required_argument, NULL, OPT_STOP_TIMEOUT },
+	{ "max-daemons-per-uid", required_argument, NULL, OPT_MAX_PER_UID },
 	{ "migration-mode", required_argument, NULL, OPT_NOT_YET },
 	{ "migration-on-error", required_argument, NULL, OPT_NOT_YET },
 	{ "migration-verify-handles", no_argument, NULL, OPT_NOT_YET },
@@ -195,6 +197,8 @@ void vfsd_usage(FILE *out)
 	      "      --control-allow-uid <UID>  A uid besides root that may use it (repeatable)\n"
 	      "      --control-allow-gid <GID>  A gid whose members may use it (repeatable)\n"
 	      "      --stop-timeout <MS>        SIGTERM to SIGKILL on stop [default: 5000]\n"
+	      "      --max-daemons-per-uid <N>  Live daemons one caller other than root may have\n"
+	      "                                 [default: 256]\n"
 	      "  vfsd ctl [--control-socket PATH] [--json] COMMAND  talks to a supervisor\n"
 	      "                                 (vfsd ctl --help lists the commands)\n"
 	      "\n"
@@ -382,6 +386,7 @@ static bool supervisor_option(int c)
 	case OPT_CONTROL_ALLOW_UID:
 	case OPT_CONTROL_ALLOW_GID:
 	case OPT_STOP_TIMEOUT:
+	case OPT_MAX_PER_UID:
 	case OPT_LOG_LEVEL:
 	case OPT_SYSLOG:
 	case 'd':
@@ -432,7 +437,7 @@ enum vfsd_parse_result vfsd_parse_args(int argc, char **argv, unsigned int flags
 			.posix_lock = true,
 			.flock = true,
 		},
-		.sup = { .stop_timeout_ms = 5000 },
+		.sup = { .stop_timeout_ms = 5000, .max_per_uid = 256 },
 	};
 	*err = (struct vfsd_parse_error){ .status = 2 };
 	if (!legacy) {
@@ -481,6 +486,14 @@ enum vfsd_parse_result vfsd_parse_args(int argc, char **argv, unsigned int flags
 				goto out;
 			}
 			cfg->sup.stop_timeout_ms = (unsigned int)v;
+			break;
+		case OPT_MAX_PER_UID:
+			if (parse_u64(optarg, 1000000, &v) < 0 || v == 0) {
+				fail(err, "invalid value '%s' for '--max-daemons-per-uid <N>' (1 to 1000000)",
+				     optarg);
+				goto out;
+			}
+			cfg->sup.max_per_uid = (unsigned int)v;
 			break;
 		case OPT_READY_FD:
 			if (parse_u64(optarg, INT32_MAX, &v) < 0) {

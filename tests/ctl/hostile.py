@@ -1209,6 +1209,17 @@ class Suite:
                   all(e and e.get("sandbox") in ("uok", "uok2") for e in seen), describe(seen))
             quick(self.sock, {"op": "stop", "sandbox": "uok2"})
             w.close()
+        # --max-daemons-per-uid=3: spawns past three live daemons of the user are refused
+        # (uok may have ended already: its client hung up above)
+        more = [c.req(req(f"umax{i}")) for i in range(4)]
+        refused = [m for m in more if not (m and m.get("ok") is True)]
+        r = c.req({"op": "list"})
+        live = [x for x in (r or {}).get("sandboxes", []) if x.get("state") == "running"]
+        check("user-max-daemons-per-uid", len(live) == 3 and refused and
+              all(not is_error(m, errno.EAGAIN, "max-daemons-per-uid") for m in refused),
+              f"{len(live)} running; {describe(more)}")
+        for i in range(4):
+            c.req({"op": "stop", "sandbox": f"umax{i}"})
         r = c.req({"op": "stop", "sandbox": "uok"})
         check("user-stop", r and r.get("ok") is True and wait_until(lambda: gone(pid), 2),
               describe(r))

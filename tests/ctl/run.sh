@@ -81,7 +81,8 @@ start_supervisor() {
 	local log=$1
 	shift
 	"$bin/vfsd" --runtime-dir="$rt" --control-socket-group="$user" \
-		--control-allow-uid="$uid" --stop-timeout=2000 "$@" >>"$log" 2>&1 &
+		--control-allow-uid="$uid" --stop-timeout=2000 --max-daemons-per-uid=3 "$@" \
+		>>"$log" 2>&1 &
 	sup=$!
 	pids+=("$sup")
 	for _ in $(seq 50); do
