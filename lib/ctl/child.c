@@ -1,7 +1,7 @@
 /*
- * The supervisor's children: spawning a per-sandbox daemon (fork, checks under the caller's
- * credentials, cgroup, setns into the sandbox's user namespace, exec of vfsd), its readiness,
- * its end, stop, and the state file that lets a restarted supervisor re-adopt it.
+ * The supervisor's children once spawned (spawn.c starts them): readiness, the end and what a
+ * daemon leaves (its socket), stop, deadlines, and the state file that lets a restarted
+ * supervisor re-adopt them.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -35,10 +35,7 @@
 #include "ctl/supervisor.h"
 #include "daemon/config.h"
 
-#define CHILD_LISTEN_FD 3
-#define CHILD_READY_FD 4
-
-static const char *const state_names[] = {
+const char *const ctl_state_names[] = {
 	[CHILD_STARTING] = "starting",
 	[CHILD_RUNNING] = "running",
 	[CHILD_STOPPING] = "stopping",
@@ -64,7 +61,7 @@ static const char *info_str(const struct ctl_child *ch, const char *key)
 }
 
 /* /proc/PID/stat's start time (field 22): with the pid, it names one process for good. */
-static int proc_start_ticks(pid_t pid, unsigned long long *out)
+int ctl_proc_start_ticks(pid_t pid, unsigned long long *out)
 {
 	char path[64], buf[1024], *p;
 	ssize_t n;
@@ -91,7 +88,7 @@ static int proc_start_ticks(pid_t pid, unsigned long long *out)
 	return sscanf(p, " %llu", out) == 1 ? 0 : -EIO;
 }
 
-static int child_dir(const struct ctl_supervisor *s, const char *sandbox, const char *file,
+int ctl_child_dir(const struct ctl_supervisor *s, const char *sandbox, const char *file,
 		     char *out, size_t len)
 {
 	int n = snprintf(out, len, "%s/%s%s%s", s->sandboxes_dir, sandbox, file ? "/" : "",
@@ -108,7 +105,7 @@ struct json_object *ctl_child_status(const struct ctl_child *ch)
 
 	json_object_object_foreach(ch->info, k, v)
 		json_object_object_add(o, k, json_object_get(v));
-	json_object_object_add(o, "state", json_object_new_string(state_names[ch->state]));
+	json_object_object_add(o, "state", json_object_new_string(ctl_state_names[ch->state]));
 	json_object_object_add(o, "pid", json_object_new_int(ch->pid));
 	json_object_object_add(o, "started_at", json_object_new_int64(ch->started_at));
 	json_object_object_add(o, "adopted", json_object_new_boolean(ch->adopted));
@@ -136,12 +133,12 @@ struct json_object *ctl_child_reply(const struct ctl_child *ch, struct json_obje
 }
 
 /* Written anew (a temporary file renamed over it) at every change of state. */
-static void state_save(struct ctl_supervisor *s, const struct ctl_child *ch)
+void ctl_state_save(struct ctl_supervisor *s, const struct ctl_child *ch)
 {
 	char path[PATH_MAX], tmp[PATH_MAX + 8];
 	struct json_object *o;
 
-	if (child_dir(s, ch->sandbox, "state.json", path, sizeof(path)) < 0)
+	if (ctl_child_dir(s, ch->sandbox, "state.json", path, sizeof(path)) < 0)
 		return;
 	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
 	o = ctl_child_status(ch);
@@ -243,7 +240,7 @@ static void end_remover(struct ctl_supervisor *s, struct ctl_child *ch, bool kil
 
 /* --- the list ------------------------------------------------------------------------ */
 
-static struct ctl_child *child_new(struct ctl_supervisor *s, const char *sandbox)
+struct ctl_child *ctl_child_new(struct ctl_supervisor *s, const char *sandbox)
 {
 	struct ctl_child *ch = calloc(1, sizeof(*ch));
 
@@ -279,7 +276,7 @@ static void close_pidfd(struct ctl_supervisor *s, struct ctl_child *ch)
 	ch->pidfd = -1;
 }
 
-static void child_unlink(struct ctl_supervisor *s, struct ctl_child *ch)
+void ctl_child_unlink(struct ctl_supervisor *s, struct ctl_child *ch)
 {
 	close_ready(s, ch);
 	close_pidfd(s, ch);
@@ -302,9 +299,9 @@ void ctl_child_forget(struct ctl_supervisor *s, struct ctl_child *ch)
 {
 	char dir[PATH_MAX];
 
-	if (child_dir(s, ch->sandbox, NULL, dir, sizeof(dir)) == 0)
+	if (ctl_child_dir(s, ch->sandbox, NULL, dir, sizeof(dir)) == 0)
 		remove_tree(dir);
-	child_unlink(s, ch);
+	ctl_child_unlink(s, ch);
 }
 
 void ctl_children_reap_dead(struct ctl_supervisor *s)
@@ -321,7 +318,7 @@ void ctl_children_reap_dead(struct ctl_supervisor *s)
 void ctl_children_free(struct ctl_supervisor *s)
 {
 	while (s->children)
-		child_unlink(s, s->children); /* the children themselves go on */
+		ctl_child_unlink(s, s->children); /* the children themselves go on */
 	ctl_children_reap_dead(s);
 }
 
@@ -353,7 +350,7 @@ static void reply_waiter(struct ctl_supervisor *s, struct ctl_child *ch, struct 
 		ctl_client_done(s, c);
 }
 
-static void set_waiter(struct ctl_child *ch, struct ctl_client *c, const struct ctl_request *req)
+void ctl_set_waiter(struct ctl_child *ch, struct ctl_client *c, const struct ctl_request *req)
 {
 	ch->waiter = c;
 	ch->waiter_id = req->id ? json_object_get(req->id) : NULL;
@@ -381,7 +378,7 @@ static void log_tail(struct ctl_supervisor *s, const struct ctl_child *ch, char 
 	int fd;
 
 	out[0] = '\0';
-	if (child_dir(s, ch->sandbox, "vfsd.log", path, sizeof(path)) < 0)
+	if (ctl_child_dir(s, ch->sandbox, "vfsd.log", path, sizeof(path)) < 0)
 		return;
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd >= 0) {
@@ -467,7 +464,7 @@ void ctl_child_exit_done(struct ctl_supervisor *s, struct ctl_child *ch)
 	log_info("sandbox %s: daemon %d ended (%s %d)", ch->sandbox, (int)ch->pid,
 		 !ch->exit_known ? "status unknown" : ch->exit_signal ? "signal" : "status",
 		 ch->exit_signal ? ch->exit_signal : ch->exit_status);
-	state_save(s, ch);
+	ctl_state_save(s, ch);
 	ev = event_new("exited", ch);
 	if (!ch->exit_known)
 		json_object_object_add(ev, "exit_status", NULL);
@@ -530,7 +527,7 @@ void ctl_child_on_ready(struct ctl_supervisor *s, struct ctl_child *ch)
 	ch->state = CHILD_RUNNING;
 	ch->own_socket = info_str(ch, "socket_path") != NULL; /* it made it: it goes with it */
 	ch->deadline_ms = 0;
-	state_save(s, ch);
+	ctl_state_save(s, ch);
 	log_info("sandbox %s: daemon %d ready", ch->sandbox, (int)ch->pid);
 	ctl_broadcast(s, ch, event_new("started", ch));
 	if (ch->waiter && ch->waiter_op == CTL_OP_SPAWN) {
@@ -613,8 +610,8 @@ void ctl_child_stop(struct ctl_supervisor *s, struct ctl_client *c, struct ctl_c
 		snprintf(ch->error, sizeof(ch->error), "stopped before it was ready");
 	ch->state = CHILD_STOPPING;
 	ch->deadline_ms = ctl_now_ms() + (req->has_grace ? req->grace_ms : s->cfg->sup.stop_timeout_ms);
-	state_save(s, ch);
-	set_waiter(ch, c, req);
+	ctl_state_save(s, ch);
+	ctl_set_waiter(ch, c, req);
 	if (spawner) {
 		ctl_client_send(s, spawner, ctl_reply_error(spawn_id, ECANCELED,
 							    "sandbox %s was stopped before it was ready",
@@ -623,401 +620,6 @@ void ctl_child_stop(struct ctl_supervisor *s, struct ctl_client *c, struct ctl_c
 			ctl_client_done(s, spawner);
 	}
 	json_object_put(spawn_id);
-}
-
-/* --- spawn: in the child, between fork and exec ----------------------------------------- */
-
-struct spawn_plan {
-	char **argv;
-	const char *exe;
-	int log_fd, ready_fd, listen_fd;
-	const struct ctl_caller *caller;
-	const char *shared_dir, *socket_path, *userns, *cgroup;
-};
-
-static void __attribute__((noreturn, format(printf, 2, 3))) child_fail(int errnum, const char *fmt,
-								      ...)
-{
-	char msg[560];
-	int n = snprintf(msg, sizeof(msg), "E%d ", errnum);
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(msg + n, sizeof(msg) - (size_t)n - 1, fmt, ap);
-	va_end(ap);
-	n = (int)strlen(msg);
-	msg[n++] = '\n'; /* room kept above */
-	if (write(CHILD_READY_FD, msg, (size_t)n) < 0)
-		_exit(126);
-	_exit(127);
-}
-
-/* Puts fd at target (dup2 clears close-on-exec); -1 closes target. */
-static void place_fd(int fd, int target)
-{
-	if (fd < 0) {
-		close(target);
-		return;
-	}
-	if (fd != target && dup2(fd, target) < 0)
-		_exit(125);
-	if (fd == target)
-		fcntl(fd, F_SETFD, 0);
-}
-
-/* What the caller could do itself: the checks run with its filesystem credentials. */
-static void check_as_caller(const struct spawn_plan *p, int *nsfd, int *cgdir)
-{
-	const struct ctl_caller *who = p->caller;
-	char dir[PATH_MAX];
-	struct stat st = { 0 };
-	struct statfs sfs;
-
-	if (who->uid != 0) {
-		if (setgroups((size_t)who->ngroups, who->groups) < 0)
-			child_fail(errno, "setgroups: %s", strerror(errno));
-		setfsgid(who->gid);
-		setfsuid(who->uid);
-		if ((uid_t)setfsuid((uid_t)-1) != who->uid)
-			child_fail(EPERM, "cannot take the caller's credentials");
-		/* (CAP_SYS_PTRACE stays: the kernel lets the caller open /proc/PID/ns/user of a
-		 * process in a namespace it owns because its euid owns it, which an fsuid alone
-		 * does not emulate; the owner check in join_userns is the rule that holds.) */
-	}
-	/* Two checks: a failed stat's own errno (ENOENT, EACCES...), ENOTDIR for anything else. */
-	if (stat(p->shared_dir, &st) < 0)
-		child_fail(errno, "shared_dir %s: %s", p->shared_dir, strerror(errno));
-	if (!S_ISDIR(st.st_mode))
-		child_fail(ENOTDIR, "shared_dir %s is not a directory", p->shared_dir);
-	if (faccessat(AT_FDCWD, p->shared_dir, R_OK | X_OK, AT_EACCESS) < 0)
-		child_fail(errno, "the caller (uid %u) cannot read shared_dir %s: %s", who->uid,
-			   p->shared_dir, strerror(errno));
-	if (p->socket_path) {
-		if (lstat(p->socket_path, &st) == 0)
-			child_fail(EEXIST, "socket_path %s already exists", p->socket_path);
-		snprintf(dir, sizeof(dir), "%s", p->socket_path);
-		if (faccessat(AT_FDCWD, dirname(dir), W_OK | X_OK, AT_EACCESS) < 0)
-			child_fail(errno, "the caller (uid %u) cannot create socket_path %s: %s",
-				   who->uid, p->socket_path, strerror(errno));
-	}
-	if (p->userns) {
-		*nsfd = open(p->userns, O_RDONLY | O_CLOEXEC);
-		if (*nsfd < 0)
-			child_fail(errno, "the caller (uid %u) cannot open userns %s: %s", who->uid,
-				   p->userns, strerror(errno));
-	}
-	if (p->cgroup) {
-		/* The directory is held from here on: the move goes where the check went. */
-		*cgdir = open(p->cgroup, O_PATH | O_DIRECTORY | O_CLOEXEC);
-		if (*cgdir < 0 || fstatfs(*cgdir, &sfs) < 0)
-			child_fail(errno, "cgroup %s: %s", p->cgroup, strerror(errno));
-		if (sfs.f_type != CGROUP2_SUPER_MAGIC)
-			child_fail(EINVAL, "cgroup %s is not a cgroup v2 directory", p->cgroup);
-		/* Delegation gives the caller write access to the cgroup.procs of its cgroups. */
-		if (faccessat(*cgdir, "cgroup.procs", W_OK, AT_EACCESS) < 0)
-			child_fail(errno, "the caller (uid %u) cannot move processes into cgroup %s: %s",
-				   who->uid, p->cgroup, strerror(errno));
-	}
-	if (who->uid != 0) {
-		setfsuid(0);
-		setfsgid(0);
-		if (setgroups(0, NULL) < 0)
-			child_fail(errno, "setgroups: %s", strerror(errno));
-	}
-}
-
-static void join_userns(const struct spawn_plan *p, int nsfd)
-{
-	struct stat ns, self;
-	unsigned int owner;
-	int type = ioctl(nsfd, NS_GET_NSTYPE);
-
-	if (type < 0 || type != CLONE_NEWUSER)
-		child_fail(EINVAL, "userns %s is not a user namespace", p->userns);
-	if (ioctl(nsfd, NS_GET_OWNER_UID, &owner) < 0)
-		child_fail(errno, "userns %s: %s", p->userns, strerror(errno));
-	if (p->caller->uid != 0 && owner != p->caller->uid)
-		child_fail(EPERM, "user namespace %s belongs to uid %u, not to the caller (uid %u)",
-			   p->userns, owner, p->caller->uid);
-	if (fstat(nsfd, &ns) == 0 && stat("/proc/self/ns/user", &self) == 0 &&
-	    ns.st_ino == self.st_ino && ns.st_dev == self.st_dev)
-		return; /* already there */
-	if (setns(nsfd, CLONE_NEWUSER) < 0)
-		child_fail(errno, "cannot join userns %s: %s", p->userns, strerror(errno));
-	if (setgroups(0, NULL) < 0 && errno != EPERM) /* EPERM: setgroups is denied there */
-		child_fail(errno, "setgroups in userns %s: %s", p->userns, strerror(errno));
-	if (setresgid(0, 0, 0) < 0 || setresuid(0, 0, 0) < 0)
-		child_fail(errno, "uid or gid 0 is not mapped in userns %s: %s", p->userns,
-			   strerror(errno));
-}
-
-/* Closes every fd from first on; a child that cannot must not exec (it would hand the
- * supervisor's sockets to a daemon its caller may ptrace). */
-static void close_all_from(int first)
-{
-	DIR *d;
-	struct dirent *e;
-
-	if (close_range((unsigned int)first, ~0u, 0) == 0)
-		return;
-	d = opendir("/proc/self/fd"); /* kernels before 5.9, or a filter that refuses it */
-	if (!d)
-		child_fail(errno, "cannot close the supervisor's fds: %s", strerror(errno));
-	while ((e = readdir(d))) {
-		int fd = atoi(e->d_name);
-
-		if (fd >= first && fd != dirfd(d))
-			close(fd);
-	}
-	closedir(d);
-}
-
-static void __attribute__((noreturn)) child_main(const struct spawn_plan *p)
-{
-	int devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
-	int log_fd = fcntl(p->log_fd, F_DUPFD_CLOEXEC, 10);
-	int ready_fd = fcntl(p->ready_fd, F_DUPFD_CLOEXEC, 10);
-	int listen_fd = p->listen_fd >= 0 ? fcntl(p->listen_fd, F_DUPFD_CLOEXEC, 10) : -1;
-	int nsfd = -1, cgdir = -1;
-	sigset_t all;
-
-	/* Its own session: a signal to the supervisor's group never reaches a child. */
-	setsid();
-	sigemptyset(&all);
-	sigprocmask(SIG_SETMASK, &all, NULL);
-	signal(SIGPIPE, SIG_DFL);
-	if (devnull < 0 || log_fd < 0 || ready_fd < 0 || (p->listen_fd >= 0 && listen_fd < 0))
-		_exit(125);
-	place_fd(devnull, 0);
-	place_fd(log_fd, 1);
-	place_fd(log_fd, 2);
-	place_fd(listen_fd, CHILD_LISTEN_FD);
-	place_fd(ready_fd, CHILD_READY_FD);
-	close_all_from(CHILD_READY_FD + 1); /* nothing of the supervisor's goes along */
-
-	check_as_caller(p, &nsfd, &cgdir);
-	/*
-	 * The move is written with the supervisor's credentials, once the caller's were checked:
-	 * the kernel also checks the writer against the cgroup.procs of the common ancestor of
-	 * the daemon's cgroup (the supervisor's) and the target, which a caller with a
-	 * delegated subtree can never write.
-	 */
-	if (cgdir >= 0) {
-		int cgfd = openat(cgdir, "cgroup.procs", O_WRONLY | O_CLOEXEC);
-
-		if (cgfd < 0 || write(cgfd, "0\n", 2) != 2)
-			child_fail(errno, "cannot move the daemon into cgroup %s: %s", p->cgroup,
-				   strerror(errno));
-		close(cgfd);
-		close(cgdir);
-	}
-	if (nsfd >= 0)
-		join_userns(p, nsfd);
-	/* A fresh environment: nothing of the supervisor's (NOTIFY_SOCKET, its unit's
-	 * variables) reaches a daemon its caller may ptrace; PATH finds newuidmap. */
-	execve(p->exe, p->argv, (char *[]){ "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", NULL });
-	child_fail(errno, "cannot run %s: %s", p->exe, strerror(errno));
-}
-
-/* --- spawn: in the supervisor -------------------------------------------------------- */
-
-#define SPAWN_FAIL(e, ...)                                                                 \
-	do {                                                                               \
-		ctl_client_send(s, c, ctl_reply_error(req->id, (e), __VA_ARGS__));         \
-		r = -(e);                                                                  \
-		goto out;                                                                  \
-	} while (0)
-
-/* The socket a runtime passes must be a listening AF_UNIX stream socket, as for --fd. */
-static int check_listener(int fd)
-{
-	int v = 0;
-	socklen_t len = sizeof(v);
-
-	if (getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &v, &len) < 0 || v != AF_UNIX)
-		return -ENOTSOCK;
-	len = sizeof(v);
-	if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &v, &len) < 0 || v != SOCK_STREAM)
-		return -ENOTSOCK;
-	len = sizeof(v);
-	if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &v, &len) < 0 || !v)
-		return -EINVAL;
-	return 0;
-}
-
-/*
- * The child's command line: what the request names first, the sandbox default, then the
- * runtime's args. It is parsed here by the daemon's own parser, so a bad option is refused
- * now, in the daemon's words, and args cannot override what the request decides.
- */
-static int build_argv(struct ctl_supervisor *s, const struct ctl_request *req, bool by_fd,
-		      char **argv, char *err, size_t errlen)
-{
-	struct vfsd_config cfg;
-	struct vfsd_parse_error perr;
-	int argc = 0, r = 0;
-
-	argv[argc++] = s->exe;
-	argv[argc++] = "--shared-dir";
-	argv[argc++] = (char *)req->shared_dir;
-	if (by_fd) {
-		argv[argc++] = "--fd";
-		argv[argc++] = "3";
-	} else {
-		argv[argc++] = "--socket-path";
-		argv[argc++] = (char *)req->socket_path;
-	}
-	argv[argc++] = "--ready-fd";
-	argv[argc++] = "4";
-	argv[argc++] = "--sandbox";
-	argv[argc++] = "chroot";
-	for (unsigned int i = 0; i < req->nargs; i++)
-		argv[argc++] = (char *)req->args[i];
-	argv[argc] = NULL;
-	if (vfsd_parse_args(argc, argv, VFSD_PARSE_QUIET, &cfg, &perr) == VFSD_PARSE_EXIT) {
-		snprintf(err, errlen, "args: %s", perr.msg);
-		r = -EINVAL;
-	} else if (cfg.action != VFSD_ACTION_SERVE || cfg.shared_dir != req->shared_dir ||
-		   cfg.socket_path != (by_fd ? NULL : req->socket_path) ||
-		   cfg.fd != (by_fd ? 3 : -1) || cfg.ready_fd != 4 || cfg.fuse_mountpoint) {
-		snprintf(err, errlen,
-			 "args may not set the share, the socket, --fd, --ready-fd, --fuse-mountpoint, --help, --version or --print-capabilities: the request's own fields say them");
-		r = -EINVAL;
-	}
-	vfsd_config_free(&cfg);
-	return r;
-}
-
-static struct json_object *info_new(const struct ctl_request *req, const struct ctl_caller *who,
-				    bool by_fd)
-{
-	struct json_object *o = json_object_new_object(), *args = json_object_new_array();
-
-#define ADD_STR(k, v) json_object_object_add(o, k, (v) ? json_object_new_string(v) : NULL)
-	ADD_STR("sandbox", req->sandbox);
-	ADD_STR("shared_dir", req->shared_dir);
-	ADD_STR("socket_path", req->socket_path);
-	json_object_object_add(o, "socket_fd", json_object_new_boolean(by_fd));
-	ADD_STR("userns", req->userns);
-	ADD_STR("cgroup", req->cgroup);
-#undef ADD_STR
-	for (unsigned int i = 0; i < req->nargs; i++)
-		json_object_array_add(args, json_object_new_string(req->args[i]));
-	json_object_object_add(o, "args", args);
-	json_object_object_add(o, "labels", req->labels ? json_object_get(req->labels)
-							 : json_object_new_object());
-	json_object_object_add(o, "caller_uid", json_object_new_int64(who->uid));
-	json_object_object_add(o, "caller_gid", json_object_new_int64(who->gid));
-	args = json_object_new_array();
-	for (int i = 0; i < who->ngroups; i++)
-		json_object_array_add(args, json_object_new_int64(who->groups[i]));
-	json_object_object_add(o, "caller_groups", args);
-	return o;
-}
-
-int ctl_child_spawn(struct ctl_supervisor *s, struct ctl_client *c, const struct ctl_request *req,
-		    int listen_fd)
-{
-	char *argv[CTL_ARGS_MAX + 12], err[600], dir[PATH_MAX], logpath[PATH_MAX];
-	struct ctl_child *ch = ctl_child_find(s, req->sandbox);
-	bool by_fd = listen_fd >= 0;
-	int pipefd[2] = { -1, -1 }, log_fd = -1, r = 0;
-	pid_t pid;
-
-	if (ch && !ctl_may_see(c, ch))
-		SPAWN_FAIL(EEXIST, "sandbox %s is another user's", req->sandbox);
-	if (c->who.uid != 0) { /* one tenant may not use up the node's processes */
-		unsigned int live = 0;
-
-		for (struct ctl_child *o = s->children; o; o = o->next)
-			live += o->owner == c->who.uid && o->state != CHILD_EXITED;
-		if (live >= s->cfg->sup.max_per_uid)
-			SPAWN_FAIL(EAGAIN, "uid %u has %u daemons, as many as --max-daemons-per-uid allows",
-				   c->who.uid, live);
-	}
-	if (ch && ch->state != CHILD_EXITED)
-		SPAWN_FAIL(EEXIST, "sandbox %s already has a daemon (pid %d, %s)", req->sandbox,
-			   (int)ch->pid, state_names[ch->state]);
-	if (by_fd == !!req->socket_path)
-		SPAWN_FAIL(EINVAL, "a spawn needs either \"socket_path\" or a listening socket passed with the request (SCM_RIGHTS), %s",
-			   by_fd ? "not both" : "and has neither");
-	if (by_fd && (r = check_listener(listen_fd)) < 0)
-		SPAWN_FAIL(-r, "the file descriptor passed with the request is not a listening unix stream socket");
-	if (c->who.uid != 0 && !req->userns)
-		SPAWN_FAIL(EPERM, "only root may spawn a daemon in the supervisor's own user namespace: name the sandbox's \"userns\"");
-	if ((r = build_argv(s, req, by_fd, argv, err, sizeof(err))) < 0)
-		SPAWN_FAIL(-r, "%s", err);
-	if (child_dir(s, req->sandbox, NULL, dir, sizeof(dir)) < 0 ||
-	    child_dir(s, req->sandbox, "vfsd.log", logpath, sizeof(logpath)) < 0)
-		SPAWN_FAIL(ENAMETOOLONG, "runtime dir too long for sandbox %s", req->sandbox);
-	if (ch)
-		ctl_child_forget(s, ch); /* an exited one of the same name makes room */
-	if (mkdir(dir, 0700) < 0 && errno != EEXIST)
-		SPAWN_FAIL(errno, "cannot create %s: %s", dir, strerror(errno));
-	log_fd = open(logpath, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0600);
-	if (log_fd < 0)
-		SPAWN_FAIL(errno, "cannot create %s: %s", logpath, strerror(errno));
-	if (pipe2(pipefd, O_CLOEXEC) < 0)
-		SPAWN_FAIL(errno, "pipe: %s", strerror(errno));
-
-	struct spawn_plan plan = {
-		.argv = argv, .exe = s->exe, .log_fd = log_fd, .ready_fd = pipefd[1],
-		.listen_fd = listen_fd, .caller = &c->who, .shared_dir = req->shared_dir,
-		.socket_path = req->socket_path, .userns = req->userns, .cgroup = req->cgroup,
-	};
-
-	pid = fork();
-	if (pid < 0)
-		SPAWN_FAIL(errno, "fork: %s", strerror(errno));
-	if (pid == 0)
-		child_main(&plan);
-
-	ch = child_new(s, req->sandbox);
-	if (!ch) {
-		kill(pid, SIGKILL);
-		waitpid(pid, NULL, 0);
-		SPAWN_FAIL(ENOMEM, "out of memory");
-	}
-	ch->pid = pid;
-	ch->pidfd = pidfd_open(pid, 0);
-	ch->ready_fd = take_fd(pipefd[0]);
-	ch->state = CHILD_STARTING;
-	ch->started_at = time(NULL);
-	ch->info = info_new(req, &c->who, by_fd);
-	ch->owner = c->who.uid;
-	ch->owner_gid = c->who.gid;
-	ch->deadline_ms = ctl_now_ms() + CTL_SPAWN_TIMEOUT_MS;
-	if (ch->pidfd < 0 || proc_start_ticks(pid, &ch->start_ticks) < 0) {
-		int e = errno;
-
-		/* a daemon the supervisor cannot watch (or re-adopt) must not run */
-		kill(pid, SIGKILL);
-		while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
-			;
-		ch->state = CHILD_EXITED;
-		child_unlink(s, ch);
-		SPAWN_FAIL(e, "cannot track the daemon: %s", strerror(e));
-	}
-	fcntl(ch->ready_fd, F_SETFL, O_NONBLOCK);
-	struct epoll_event ev = { .events = EPOLLIN, .data.ptr = &ch->ready_w };
-
-	epoll_ctl(s->epfd, EPOLL_CTL_ADD, ch->ready_fd, &ev);
-	ev.data.ptr = &ch->exit_w;
-	if (ch->pidfd >= 0)
-		epoll_ctl(s->epfd, EPOLL_CTL_ADD, ch->pidfd, &ev);
-	state_save(s, ch);
-	set_waiter(ch, c, req);
-	log_info("sandbox %s: daemon %d starting for uid %u on %s", ch->sandbox, (int)pid,
-		 c->who.uid, req->shared_dir);
-out:
-	if (pipefd[0] >= 0)
-		close(pipefd[0]);
-	if (pipefd[1] >= 0)
-		close(pipefd[1]);
-	if (log_fd >= 0)
-		close(log_fd);
-	ctl_fd_discard(s, listen_fd); /* the child has its own copy */
-	return r;
 }
 
 /* --- re-adoption after a restart ------------------------------------------------------ */
@@ -1030,7 +632,7 @@ static void adopt_one(struct ctl_supervisor *s, const char *name)
 	unsigned long long ticks = 0;
 	const char *state;
 
-	if (!ctl_sandbox_id_valid(name) || child_dir(s, name, "state.json", path, sizeof(path)) < 0)
+	if (!ctl_sandbox_id_valid(name) || ctl_child_dir(s, name, "state.json", path, sizeof(path)) < 0)
 		return;
 	st = json_object_from_file(path);
 	if (!st || !json_object_is_type(st, json_type_object)) {
@@ -1038,7 +640,7 @@ static void adopt_one(struct ctl_supervisor *s, const char *name)
 		json_object_put(st);
 		return;
 	}
-	ch = child_new(s, name);
+	ch = ctl_child_new(s, name);
 	if (!ch) {
 		json_object_put(st);
 		return;
@@ -1103,7 +705,7 @@ static void adopt_one(struct ctl_supervisor *s, const char *name)
 	 * was its own all along, so the start time read was its own too. */
 	if (ch->pid > 0)
 		ch->pidfd = pidfd_open(ch->pid, 0);
-	if (ch->pidfd >= 0 && (proc_start_ticks(ch->pid, &ticks) < 0 || ticks != ch->start_ticks ||
+	if (ch->pidfd >= 0 && (ctl_proc_start_ticks(ch->pid, &ticks) < 0 || ticks != ch->start_ticks ||
 			       pidfd_send_signal(ch->pidfd, 0, NULL, 0) < 0)) {
 		close(ch->pidfd);
 		ch->pidfd = -1;
@@ -1127,7 +729,7 @@ static void adopt_one(struct ctl_supervisor *s, const char *name)
 		epoll_ctl(s->epfd, EPOLL_CTL_ADD, ch->pidfd, &ev);
 		log_info("sandbox %s: re-adopted daemon %d", name, (int)ch->pid);
 	}
-	state_save(s, ch);
+	ctl_state_save(s, ch);
 }
 
 void ctl_children_adopt(struct ctl_supervisor *s)

@@ -130,9 +130,24 @@ void ctl_fd_discard(struct ctl_supervisor *s, int fd);
 void ctl_client_close(struct ctl_supervisor *s, struct ctl_client *c);
 
 /* child.c */
+extern const char *const ctl_state_names[];
 struct ctl_child *ctl_child_find(struct ctl_supervisor *s, const char *sandbox);
-/* Starts a spawn; the reply goes to c once the child is ready or has failed. Takes listen_fd
- * (the socket passed with the request, or -1). Returns 0, or a negative errno after replying. */
+/* A new record in the list (starting, nothing open), or NULL without memory. */
+struct ctl_child *ctl_child_new(struct ctl_supervisor *s, const char *sandbox);
+/* Takes ch out of the list (its fds closed, its waiter dropped); freed after the round. */
+void ctl_child_unlink(struct ctl_supervisor *s, struct ctl_child *ch);
+/* RUNTIME_DIR/sandboxes/SANDBOX[/file] into out; -ENAMETOOLONG if it does not fit. */
+int ctl_child_dir(const struct ctl_supervisor *s, const char *sandbox, const char *file, char *out,
+		  size_t len);
+/* /proc/PID/stat's start time: with the pid, it names one process for good. */
+int ctl_proc_start_ticks(pid_t pid, unsigned long long *out);
+/* Rewrites ch's state.json (a temporary file renamed over it). */
+void ctl_state_save(struct ctl_supervisor *s, const struct ctl_child *ch);
+/* c waits for ch (its spawn's or stop's reply), with req's id. */
+void ctl_set_waiter(struct ctl_child *ch, struct ctl_client *c, const struct ctl_request *req);
+/* spawn.c: starts a spawn; the reply goes to c once the child is ready or has failed. Takes
+ * listen_fd (the socket passed with the request, or -1). Returns 0, or a negative errno after
+ * replying. */
 int ctl_child_spawn(struct ctl_supervisor *s, struct ctl_client *c, const struct ctl_request *req,
 		    int listen_fd);
 /* Stops a child (SIGTERM, SIGKILL after the grace period) and replies once it ended. */
