@@ -20,17 +20,9 @@ trap cleanup EXIT
 
 # expect_exit NAME CODE PATTERN ARGS...: exit status CODE and output matching PATTERN
 expect_exit() {
-	local name=$1 code=$2 pattern=$3 out rc
+	local name=$1 code=$2 pattern=$3
 	shift 3
-	out=$(timeout 10 "$daemon" "$@" 2>&1)
-	rc=$?
-	if [[ $rc != "$code" ]]; then
-		check "$name" 1 "exit $rc, wanted $code: $(head -c 200 <<<"$out")"
-	elif ! grep -qE -- "$pattern" <<<"$out"; then
-		check "$name" 1 "output does not match '$pattern': $(head -c 200 <<<"$out")"
-	else
-		check "$name" 0
-	fi
+	expect_output "$name" "$code" "$pattern" "$daemon" "$@"
 }
 
 # wait_for FILE PATTERN: until the file has a line matching PATTERN (5 s at most)

@@ -17,11 +17,7 @@ sub=400000
 # shellcheck source=../lib/host-test.sh
 source "$repo/tests/lib/host-test.sh" # check, counted, summary, exit_status_of
 
-if ((EUID != 0)); then
-	echo "FAIL ctl-setup the supervisor's tests need root"
-	echo "0 passed, 1 failed"
-	exit 1
-fi
+need_root ctl-setup "the supervisor's tests need root"
 
 work=$(mktemp -d -t vfsd-ctl.XXXXXX)
 bin=$work/bin   # the binary and hostile.py where the test users can reach them
@@ -255,17 +251,9 @@ fi
 # --- 7: vfsd ctl --------------------------------------------------------------------------
 # ctl_expect NAME CODE PATTERN ARGS...: exit status CODE, output matching PATTERN
 ctl_expect() {
-	local name=$1 code=$2 pattern=$3 out rc
+	local name=$1 code=$2 pattern=$3
 	shift 3
-	out=$(timeout 10 "$bin/vfsd" ctl "$@" 2>&1)
-	rc=$?
-	if [[ $rc != "$code" ]]; then
-		check "ctl-$name" 1 "exit $rc, wanted $code: $(head -c 300 <<<"$out")"
-	elif ! grep -qE -- "$pattern" <<<"$out"; then
-		check "ctl-$name" 1 "output does not match '$pattern': $(head -c 300 <<<"$out")"
-	else
-		check "ctl-$name" 0
-	fi
+	expect_output "ctl-$name" "$code" "$pattern" "$bin/vfsd" ctl "$@"
 }
 S=(--control-socket "$sock")
 timeout 20 "$bin/vfsd" ctl "${S[@]}" watch >"$work/watch.out" 2>&1 &

@@ -4,6 +4,10 @@
 #   counted P F                  adds P passes and F failures counted elsewhere (a VM run)
 #   summary                      "N passed, M failed"; its status is 0 only if M is 0
 #   exit_status_of PID           sets rc to PID's exit status, or 124 if it runs on after 5 s
+#   expect_output NAME CODE PATTERN COMMAND...
+#                                check NAME: COMMAND exits with CODE (within 10 s) and its
+#                                output matches the extended regex PATTERN
+#   need_root NAME WHY           unless root: "FAIL NAME WHY", the summary line, exit 1
 # shellcheck shell=bash
 pass=0 fail=0
 
@@ -38,4 +42,25 @@ exit_status_of() {
 		fi
 		sleep 0.1
 	done
+}
+
+expect_output() {
+	local name=$1 code=$2 pattern=$3 out rc
+	shift 3
+	out=$(timeout 10 "$@" 2>&1)
+	rc=$?
+	if [[ $rc != "$code" ]]; then
+		check "$name" 1 "exit $rc, wanted $code: $(head -c 300 <<<"$out")"
+	elif ! grep -qE -- "$pattern" <<<"$out"; then
+		check "$name" 1 "output does not match '$pattern': $(head -c 300 <<<"$out")"
+	else
+		check "$name" 0
+	fi
+}
+
+need_root() {
+	((EUID == 0)) && return 0
+	echo "FAIL $1 $2"
+	echo "0 passed, 1 failed"
+	exit 1
 }

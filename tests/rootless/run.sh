@@ -15,11 +15,7 @@ source "$repo/tests/lib/host-test.sh" # check, counted, summary, exit_status_of
 # shellcheck source=../lib/rootless-user.sh
 source "$repo/tests/lib/rootless-user.sh" # rootless_user_create, host_owners
 
-if ((EUID != 0)); then
-	echo "FAIL rootless-setup creating the test user needs root"
-	echo "0 passed, 1 failed"
-	exit 1
-fi
+need_root rootless-setup "creating the test user needs root"
 rootless_user_create || exit 1
 user=$rootless_user sub=$rootless_sub uid=$rootless_uid gid=$rootless_gid
 

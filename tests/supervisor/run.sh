@@ -19,11 +19,7 @@ source "$repo/tests/lib/host-test.sh" # check, counted, summary
 # shellcheck source=../lib/rootless-user.sh
 source "$repo/tests/lib/rootless-user.sh" # rootless_user_create, host_owners
 
-if ((EUID != 0)); then
-	echo "FAIL supervisor-setup needs root (a test user, cgroups, a root supervisor)"
-	echo "0 passed, 1 failed"
-	exit 1
-fi
+need_root supervisor-setup "needs root (a test user, cgroups, a root supervisor)"
 rootless_user_create || exit 1
 user=$rootless_user sub=$rootless_sub uid=$rootless_uid gid=$rootless_gid
 group=$(id -gn "$user")
