@@ -7,33 +7,23 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
-#include <libgen.h>
 #include <poll.h>
 #include <limits.h>
-#include <linux/magic.h>
-#include <linux/nsfs.h>
-#include <sched.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/fsuid.h>
-#include <sys/ioctl.h>
 #include <sys/pidfd.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/statfs.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
-#include "base/cleanup.h"
 #include "base/log.h"
 #include "base/util.h"
 #include "ctl/supervisor.h"
-#include "daemon/config.h"
 
 const char *const ctl_state_names[] = {
 	[CHILD_STARTING] = "starting",
@@ -163,6 +153,8 @@ static void remove_tree(const char *dir)
 	}
 	rmdir(dir);
 }
+
+static void child_exit_done(struct ctl_supervisor *s, struct ctl_child *ch);
 
 /* --- the socket an ended daemon leaves ------------------------------------------- */
 
@@ -438,17 +430,17 @@ void ctl_child_on_exit(struct ctl_supervisor *s, struct ctl_child *ch)
 		ch->deadline_ms = ctl_now_ms() + CTL_REMOVE_TIMEOUT_MS;
 		return;
 	}
-	ctl_child_exit_done(s, ch);
+	child_exit_done(s, ch);
 }
 
 void ctl_child_on_removed(struct ctl_supervisor *s, struct ctl_child *ch)
 {
 	end_remover(s, ch, false);
 	ch->deadline_ms = 0;
-	ctl_child_exit_done(s, ch);
+	child_exit_done(s, ch);
 }
 
-void ctl_child_exit_done(struct ctl_supervisor *s, struct ctl_child *ch)
+static void child_exit_done(struct ctl_supervisor *s, struct ctl_child *ch)
 {
 	enum ctl_child_state was = ch->exit_was;
 	struct json_object *ev, *o;
@@ -556,7 +548,7 @@ int ctl_children_tick(struct ctl_supervisor *s)
 				 ch->sandbox, info_str(ch, "socket_path"), CTL_REMOVE_TIMEOUT_MS);
 			end_remover(s, ch, true);
 			ch->deadline_ms = 0;
-			ctl_child_exit_done(s, ch);
+			child_exit_done(s, ch);
 			return 0; /* the list may have changed: look again at once */
 		}
 		if (ch->deadline_ms <= now) {

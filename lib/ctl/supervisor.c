@@ -9,6 +9,7 @@
 #include <limits.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -287,11 +288,18 @@ static int read_caller(int fd, struct ctl_caller *who)
 }
 
 /* A connection that may not stay: one error line, sent without waiting, then closed. */
-static void refuse(int fd, int errnum, const char *fmt, unsigned long arg)
+static void __attribute__((format(printf, 3, 4))) refuse(int fd, int errnum, const char *fmt, ...)
 {
-	struct json_object *o = ctl_reply_error(NULL, errnum, fmt, arg);
+	struct json_object *o;
+	char msg[256], *line;
 	size_t len;
-	char *line = o ? ctl_line(o, &len) : NULL;
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	o = ctl_reply_error(NULL, errnum, "%s", msg);
+	line = o ? ctl_line(o, &len) : NULL;
 
 	if (line && send(fd, line, len, MSG_NOSIGNAL | MSG_DONTWAIT) < 0)
 		log_debug("refused client: %s", strerror(errno));
@@ -317,28 +325,26 @@ static void on_accept(struct ctl_supervisor *s)
 		}
 		r = read_caller(fd, &who);
 		if (r < 0) {
-			refuse(fd, -r, "cannot tell who is calling: %s", (unsigned long)0);
+			refuse(fd, -r, "cannot tell who is calling: %s", strerror(-r));
 			continue;
 		}
 		if (!caller_allowed(s, &who)) {
 			log_warn("control socket: refused uid %u (pid %d)", who.uid, (int)who.pid);
 			refuse(fd, EACCES,
-			       "uid %lu may not use this control socket (root and --control-allow-uid/-gid may)",
-			       (unsigned long)who.uid);
+			       "uid %u may not use this control socket (root and --control-allow-uid/-gid may)",
+			       who.uid);
 			continue;
 		}
 		if (s->nclients >= CTL_CLIENTS_MAX) {
-			refuse(fd, EMFILE, "too many control connections (at most %lu)",
-			       (unsigned long)CTL_CLIENTS_MAX);
+			refuse(fd, EMFILE, "too many control connections (at most %d)", CTL_CLIENTS_MAX);
 			continue;
 		}
 		c = calloc(1, sizeof(*c));
 		if (c)
 			c->in = malloc(CTL_LINE_MAX + 1);
 		if (!c || !c->in) {
-			if (c)
-				free(c);
-			refuse(fd, ENOMEM, "out of memory%.0lu", 0);
+			free(c);
+			refuse(fd, ENOMEM, "out of memory");
 			continue;
 		}
 		c->w = (struct ctl_watch){ W_CLIENT, c };

@@ -159,7 +159,6 @@ struct json_object *ctl_child_reply(const struct ctl_child *ch, struct json_obje
 void ctl_child_on_exit(struct ctl_supervisor *s, struct ctl_child *ch);
 /* Its socket is removed: the end is told (events, the spawn's or stop's reply). */
 void ctl_child_on_removed(struct ctl_supervisor *s, struct ctl_child *ch);
-void ctl_child_exit_done(struct ctl_supervisor *s, struct ctl_child *ch);
 void ctl_child_on_ready(struct ctl_supervisor *s, struct ctl_child *ch);
 /* Deadlines: kills what is overdue; returns the epoll timeout until the next one (-1: none). */
 int ctl_children_tick(struct ctl_supervisor *s);
