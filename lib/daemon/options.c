@@ -420,8 +420,7 @@ enum vfsd_parse_result vfsd_parse_args(int argc, char **argv, unsigned int flags
 	char **legacy = calloc(argc + 1, sizeof(*legacy));
 	int nlegacy = 0, c, idx;
 	bool socket_alias = false, any_legacy = false, quiet = flags & VFSD_PARSE_QUIET;
-	const char *daemon_option = NULL; /* the first option that only a daemon takes */
-	char daemon_option_buf[64];
+	char daemon_option[64] = ""; /* the first option that only a daemon takes */
 	uint64_t v;
 
 	*cfg = (struct vfsd_config){
@@ -447,13 +446,10 @@ enum vfsd_parse_result vfsd_parse_args(int argc, char **argv, unsigned int flags
 	opterr = 0;
 	optind = 0; /* a fresh scan: the supervisor parses many option lists */
 	while ((c = getopt_long(argc, argv, ":hVdfo:", long_options, &idx)) != -1) {
-		if (!daemon_option && !supervisor_option(c) && c != ':' && c != '?')
-		{
-			snprintf(daemon_option_buf, sizeof(daemon_option_buf), "%s%s",
+		if (!daemon_option[0] && !supervisor_option(c) && c != ':' && c != '?')
+			snprintf(daemon_option, sizeof(daemon_option), "%s%s",
 				 c == 'o' || c == 'f' ? "-" : "--",
 				 c == 'o' ? "o" : c == 'f' ? "f" : long_options[idx].name);
-			daemon_option = daemon_option_buf;
-		}
 		switch (c) {
 		case OPT_SUPERVISOR:
 			cfg->action = VFSD_ACTION_SUPERVISE;
@@ -765,7 +761,7 @@ enum vfsd_parse_result vfsd_parse_args(int argc, char **argv, unsigned int flags
 		cfg->fs.xattr = true; /* as virtiofsd: a map implies --xattr */
 	}
 	if (cfg->action == VFSD_ACTION_SUPERVISE) {
-		if (daemon_option) {
+		if (daemon_option[0]) {
 			fail(err, "the argument '%s' cannot be used with '--control-socket' (a daemon's options go in a spawn request)",
 			     daemon_option);
 			goto out;
