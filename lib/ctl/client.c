@@ -12,6 +12,7 @@
 
 #include "base/unix.h"
 #include "base/util.h"
+#include "ctl/conn.h"
 #include "ctl/ctl.h"
 #include "ctl/proto.h"
 
@@ -44,94 +45,6 @@ static int usage_error(const char *msg, const char *arg)
 	return 2;
 }
 
-struct conn {
-	int fd;
-	char *buf; /* grows to the supervisor's backlog limit: a list of many daemons is long */
-	size_t len, cap;
-};
-
-static int conn_open(struct conn *c, const char *path)
-{
-	struct sockaddr_un addr = { .sun_family = AF_UNIX };
-
-	if (strlen(path) >= sizeof(addr.sun_path))
-		return -ENAMETOOLONG;
-	memcpy(addr.sun_path, path, strlen(path) + 1);
-	c->len = 0;
-	c->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (c->fd < 0)
-		return -errno;
-	if (connect(c->fd, (struct sockaddr *)&addr, sizeof(addr)) < 0) {
-		int e = errno;
-
-		close(c->fd);
-		return -e;
-	}
-	return 0;
-}
-
-/* Sends one request line, with pass_fd (if >= 0) attached to its first bytes. */
-static int conn_send(struct conn *c, struct json_object *req, int pass_fd)
-{
-	size_t len;
-	char *line = ctl_line(req, &len);
-	struct iovec iov;
-	int r = 0;
-
-	if (!line)
-		return -ENOMEM;
-	iov = (struct iovec){ line, len };
-	while (iov.iov_len) {
-		ssize_t n = unix_send_fds(c->fd, &iov, 1, &pass_fd, pass_fd >= 0 ? 1 : 0);
-
-		if (n < 0) {
-			r = (int)n;
-			break;
-		}
-		iov.iov_base = (char *)iov.iov_base + n;
-		iov.iov_len -= (size_t)n;
-		pass_fd = -1; /* the fd went with the first bytes */
-	}
-	free(line);
-	return r;
-}
-
-/* Reads one reply or event line into *raw (malloc'ed, the caller frees it) and parses it;
- * NULL at the end of the stream, on a line longer than the supervisor sends, or bad JSON. */
-static struct json_object *conn_recv(struct conn *c, char **raw)
-{
-	free(*raw);
-	*raw = NULL;
-	for (;;) {
-		char *nl = c->len ? memchr(c->buf, '\n', c->len) : NULL;
-
-		if (nl) {
-			size_t n = (size_t)(nl - c->buf);
-
-			*raw = strndup(c->buf, n);
-			memmove(c->buf, nl + 1, c->len - n - 1);
-			c->len -= n + 1;
-			return *raw ? json_tokener_parse(*raw) : NULL;
-		}
-		if (c->len == c->cap) {
-			size_t cap = c->cap ? c->cap * 2 : 65536;
-			char *p = cap <= CTL_OUT_MAX ? realloc(c->buf, cap) : NULL;
-
-			if (!p)
-				return NULL;
-			c->buf = p;
-			c->cap = cap;
-		}
-		ssize_t r = read(c->fd, c->buf + c->len, c->cap - c->len);
-
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r <= 0)
-			return NULL;
-		c->len += (size_t)r;
-	}
-}
-
 static const char *str(struct json_object *o, const char *key)
 {
 	struct json_object *v;
@@ -139,13 +52,6 @@ static const char *str(struct json_object *o, const char *key)
 	if (!json_object_object_get_ex(o, key, &v) || !v)
 		return "-";
 	return json_object_get_string(v);
-}
-
-static bool is_ok(struct json_object *o)
-{
-	struct json_object *v;
-
-	return json_object_object_get_ex(o, "ok", &v) && json_object_get_boolean(v);
 }
 
 static void print_exit(FILE *out, struct json_object *o)
@@ -329,10 +235,9 @@ int vfsd_ctl_main(int argc, char **argv)
 	const char *sock = VFSD_RUNTIME_DIR "/" VFSD_CONTROL_SOCKET_NAME, *op;
 	struct json_object *req, *reply;
 	bool json = false;
-	char *raw = NULL;
 	int c, pass_fd = -1, status = 0, r;
 	uint64_t v;
-	struct conn *conn;
+	struct ctl_conn conn;
 
 	optind = 0;
 	opterr = 0;
@@ -386,24 +291,22 @@ int vfsd_ctl_main(int argc, char **argv)
 		return usage_error("unexpected argument '%s'", argv[1]);
 	}
 
-	conn = calloc(1, sizeof(*conn));
-	if (!conn || (r = conn_open(conn, sock)) < 0) {
-		fprintf(stderr, "vfsd ctl: cannot connect to %s: %s\n", sock,
-			strerror(conn ? -r : ENOMEM));
-		free(conn);
+	r = ctl_conn_open(&conn, sock, 0);
+	if (r < 0) {
+		fprintf(stderr, "vfsd ctl: cannot connect to %s: %s\n", sock, strerror(-r));
 		json_object_put(req);
 		return 1;
 	}
-	r = conn_send(conn, req, pass_fd);
-	reply = r < 0 ? NULL : conn_recv(conn, &raw);
+	r = ctl_conn_send(&conn, req, pass_fd);
+	reply = r < 0 ? NULL : ctl_conn_recv(&conn, NULL);
 	if (!reply) {
 		fprintf(stderr, "vfsd ctl: no reply from %s%s%s\n", sock, r < 0 ? ": " : "",
 			r < 0 ? strerror(-r) : "");
 		status = 1;
 	} else if (json) {
-		puts(raw);
-		status = is_ok(reply) ? 0 : 1;
-	} else if (!is_ok(reply)) {
+		puts(conn.raw);
+		status = ctl_reply_ok(reply) ? 0 : 1;
+	} else if (!ctl_reply_ok(reply)) {
 		fprintf(stderr, "vfsd ctl: %s: %s (errno %s)\n", op, str(reply, "error"),
 			str(reply, "errno"));
 		status = 1;
@@ -415,9 +318,9 @@ int vfsd_ctl_main(int argc, char **argv)
 		struct json_object *ev;
 
 		json_object_put(reply);
-		while ((ev = conn_recv(conn, &raw))) {
+		while ((ev = ctl_conn_recv(&conn, NULL))) {
 			if (json) {
-				puts(raw);
+				puts(conn.raw);
 				fflush(stdout);
 			} else {
 				print_event(ev);
@@ -428,9 +331,6 @@ int vfsd_ctl_main(int argc, char **argv)
 	}
 	json_object_put(reply);
 	json_object_put(req);
-	close(conn->fd);
-	free(conn->buf);
-	free(conn);
-	free(raw);
+	ctl_conn_close(&conn);
 	return status;
 }

@@ -287,55 +287,70 @@ static int decode_field(const char *key, struct json_object *v, struct ctl_reque
 	return 0; /* "op" and "id": read by the caller */
 }
 
+int ctl_json_parse(const char *buf, size_t len, const char *what, int depth, json_type want,
+		   struct json_object **out, char *err, size_t errlen)
+{
+	struct json_tokener *tok;
+	struct json_object *o;
+
+	*out = NULL;
+	if (memchr(buf, '\0', len))
+		BAD("%s contains a NUL byte", what);
+	if (!utf8_valid(buf, len))
+		BAD("%s is not UTF-8", what);
+	if (len > INT32_MAX)
+		BAD("%s is too long", what);
+	tok = json_tokener_new_ex(depth);
+	if (!tok) {
+		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	o = json_tokener_parse_ex(tok, buf, (int)len);
+	enum json_tokener_error jerr = json_tokener_get_error(tok);
+	size_t end = json_tokener_get_parse_end(tok);
+
+	/* A bare number or word ("42", "true") may go on: the end of the text ends it. */
+	if (jerr == json_tokener_continue && end == len) {
+		o = json_tokener_parse_ex(tok, "", 1);
+		jerr = json_tokener_get_error(tok);
+	}
+	json_tokener_free(tok);
+	if (jerr != json_tokener_success) {
+		json_object_put(o);
+		BAD("%s: malformed JSON: %s", what,
+		    jerr == json_tokener_continue ? "unexpected end" : json_tokener_error_desc(jerr));
+	}
+	for (; end < len; end++) {
+		if (buf[end] != ' ' && buf[end] != '\t' && buf[end] != '\r' && buf[end] != '\n') {
+			json_object_put(o);
+			BAD("%s: malformed JSON: text after the object", what);
+		}
+	}
+	/* (json-c has no object for null: "null" parses as NULL) */
+	if (!o || !json_object_is_type(o, want)) {
+		json_object_put(o);
+		BAD("%s is not a JSON %s", what, want == json_type_array ? "array" : "object");
+	}
+	*out = o;
+	return 0;
+}
+
 int ctl_request_parse(const char *line, size_t len, struct ctl_request *req, char *err,
 		      size_t errlen)
 {
-	struct json_tokener *tok;
 	struct json_object *op, *id;
 	unsigned int seen = 0;
 	const char *name;
+	int r;
 
 	*req = (struct ctl_request){ .op = CTL_OP_COUNT };
 	if (len > CTL_LINE_MAX) {
 		snprintf(err, errlen, "request line longer than %d bytes", CTL_LINE_MAX);
 		return -E2BIG;
 	}
-	if (memchr(line, '\0', len))
-		BAD("request line contains a NUL byte");
-	if (!utf8_valid(line, len))
-		BAD("request line is not UTF-8");
-	tok = json_tokener_new_ex(16);
-	if (!tok) {
-		snprintf(err, errlen, "out of memory");
-		return -ENOMEM;
-	}
-	req->root = json_tokener_parse_ex(tok, line, (int)len);
-	enum json_tokener_error jerr = json_tokener_get_error(tok);
-	size_t end = json_tokener_get_parse_end(tok);
-
-	/* A bare number or word ("42", "true") may go on: the end of the line ends it. */
-	if (jerr == json_tokener_continue && end == len) {
-		req->root = json_tokener_parse_ex(tok, "", 1);
-		jerr = json_tokener_get_error(tok);
-		if (jerr == json_tokener_success && !req->root)
-			jerr = json_tokener_success; /* "null" */
-	}
-	json_tokener_free(tok);
-	if (jerr == json_tokener_success && !req->root)
-		BAD("a request must be a JSON object");
-	if (!req->root || jerr != json_tokener_success) {
-		json_object_put(req->root);
-		req->root = NULL;
-		BAD("malformed JSON: %s",
-		    jerr == json_tokener_continue ? "unexpected end of the line"
-						  : json_tokener_error_desc(jerr));
-	}
-	for (; end < len; end++) {
-		if (line[end] != ' ' && line[end] != '\t' && line[end] != '\r')
-			BAD("malformed JSON: text after the object");
-	}
-	if (!json_object_is_type(req->root, json_type_object))
-		BAD("a request must be a JSON object");
+	r = ctl_json_parse(line, len, "request line", 16, json_type_object, &req->root, err, errlen);
+	if (r < 0)
+		return r;
 	if (json_object_object_get_ex(req->root, "id", &id)) {
 		/* (json-c has no object for null: an "id" of null could not be echoed) */
 		if (!json_object_is_type(id, json_type_string) && !json_object_is_type(id, json_type_int))
@@ -360,7 +375,6 @@ int ctl_request_parse(const char *line, size_t len, struct ctl_request *req, cha
 	json_object_object_foreach(req->root, key, val)
 	{
 		unsigned int bit = 0;
-		int r;
 
 		for (size_t i = 0; i < ARRAY_SIZE(fields); i++) {
 			if (strcmp(key, fields[i].name) == 0)

@@ -58,6 +58,15 @@ int ctl_request_parse(const char *line, size_t len, struct ctl_request *req, cha
 		      size_t errlen);
 void ctl_request_free(struct ctl_request *req);
 
+/*
+ * Parses buf (len bytes) as exactly one JSON value of type want (an object or an array),
+ * nested at most depth deep: strict UTF-8, no NUL byte, nothing but white space after it.
+ * 0 with *out (the caller puts it), or -EINVAL (-ENOMEM) with a sentence that starts with
+ * what ("request line", "config.json") in err.
+ */
+int ctl_json_parse(const char *buf, size_t len, const char *what, int depth, json_type want,
+		   struct json_object **out, char *err, size_t errlen);
+
 /* Checks a sandbox id: 1 to CTL_SANDBOX_MAX of [A-Za-z0-9._-], not starting with '.' or '-'. */
 bool ctl_sandbox_id_valid(const char *id);
 
