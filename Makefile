@@ -20,16 +20,18 @@ PKG_LIBS = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 
 LIB_SRCS := $(sort $(wildcard lib/*/*.c))
 VFSD_SRCS := $(sort $(wildcard cmd/vfsd/*.c))
+HOOK_SRCS := $(sort $(wildcard cmd/vfsd-hook/*.c))
 UNIT_SRCS := $(sort $(wildcard tests/unit/test_*.c))
 
 LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/obj/%.o)
 VFSD_OBJS := $(VFSD_SRCS:%.c=$(BUILD)/obj/%.o)
+HOOK_OBJS := $(HOOK_SRCS:%.c=$(BUILD)/obj/%.o)
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 
 .PHONY: all deps check check-unit check-reference demo clean format lint asan asan-build tsan \
 	tsan-build
 
-all: $(BUILD)/vfsd
+all: $(BUILD)/vfsd $(BUILD)/vfsd-hook
 
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -43,6 +45,11 @@ $(BUILD)/libvfsd.a: $(LIB_OBJS)
 $(BUILD)/vfsd: $(VFSD_OBJS) $(BUILD)/libvfsd.a
 	@echo "  LD      $@"
 	@$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS)
+
+# The hook links json-c only: it takes the control protocol from the archive, not the data path.
+$(BUILD)/vfsd-hook: $(HOOK_OBJS) $(BUILD)/libvfsd.a
+	@echo "  LD      $@"
+	@$(CC) $(ALL_LDFLAGS) -o $@ $^ $(shell pkg-config --libs json-c 2>/dev/null)
 
 $(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libvfsd.a
 	@mkdir -p $(dir $@)
@@ -102,11 +109,11 @@ asan: deps asan-build
 	@BUILD=build/asan FRONTEND_BUILD=$(BUILD) tests/run-all.sh --unit-only
 
 format:
-	clang-format -i $(LIB_SRCS) $(VFSD_SRCS) $(UNIT_SRCS) $(wildcard lib/*/*.h cmd/*/*.h)
+	clang-format -i $(LIB_SRCS) $(VFSD_SRCS) $(HOOK_SRCS) $(UNIT_SRCS) $(wildcard lib/*/*.h cmd/*/*.h)
 
 # Calls that are easy to misuse on input the peer controls.
 lint:
-	@! grep -nE '\b(sprintf|strcpy|strcat|gets)\s*\(|\bassert\s*\(' $(LIB_SRCS) $(VFSD_SRCS) \
+	@! grep -nE '\b(sprintf|strcpy|strcat|gets)\s*\(|\bassert\s*\(' $(LIB_SRCS) $(VFSD_SRCS) $(HOOK_SRCS) \
 		|| { echo "lint: use snprintf/memcpy and return errors instead of assert"; exit 1; }
 
 clean:

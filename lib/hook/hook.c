@@ -1,0 +1,563 @@
+/* vfsd-hook's actions: spawn the sandbox's daemon, stop it (docs/hook.md). */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
+#include <sys/un.h>
+#include <unistd.h>
+#include <linux/magic.h>
+
+#include "ctl/conn.h"
+#include "ctl/proto.h"
+#include "hook/hook.h"
+
+/* One run of the hook: where it is, so that a deadline can say which step was slow. */
+struct run {
+	const struct hook_opts *o;
+	const struct hook_input *in;
+	const struct hook_plan *plan;
+	char dir[512]; /* HOOK_DIR/SANDBOX (its socket must fit in 108 bytes anyway) */
+	const char *step;
+	char *err;
+	size_t errlen;
+};
+
+static int fail(struct run *r, int e, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static int fail(struct run *r, int e, const char *fmt, ...)
+{
+	va_list ap;
+	int n = snprintf(r->err, r->errlen, "sandbox %s: ", r->plan->sandbox);
+
+	va_start(ap, fmt);
+	if (n > 0 && (size_t)n < r->errlen)
+		vsnprintf(r->err + n, r->errlen - (size_t)n, fmt, ap);
+	va_end(ap);
+	return -e;
+}
+
+/* The hook's deadline passed during the current step. */
+static int timed_out(struct run *r)
+{
+	return fail(r, ETIMEDOUT, "timed out %s (the hook's deadline)", r->step);
+}
+
+/* Whether /proc/PID/uid_map ("self" for 0) is the initial user namespace's. */
+static bool initial_userns(pid_t pid, int *err)
+{
+	char path[64], buf[256];
+	unsigned long a, b, c;
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), pid ? "/proc/%d/uid_map" : "/proc/self/uid_map", (int)pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		*err = errno;
+		return false;
+	}
+	n = read(fd, buf, sizeof(buf) - 1);
+	*err = n < 0 ? errno : 0;
+	close(fd);
+	if (n <= 0)
+		return false;
+	buf[n] = '\0';
+	char *nl = strchr(buf, '\n');
+
+	return sscanf(buf, "%lu %lu %lu", &a, &b, &c) == 3 && a == 0 && b == 0 &&
+	       c == 4294967295ul && (!nl || !nl[1]);
+}
+
+int hook_default_dir(char *out, size_t len, char *err, size_t errlen)
+{
+	const char *xdg = getenv("XDG_RUNTIME_DIR");
+	int e;
+
+	if (getuid() == 0 && initial_userns(0, &e))
+		return snprintf(out, len, "/run/vfsd-hook") < (int)len ? 0 : -ENAMETOOLONG;
+	if (xdg && xdg[0] == '/')
+		return snprintf(out, len, "%s/vfsd-hook", xdg) < (int)len ? 0 : -ENAMETOOLONG;
+	snprintf(err, errlen,
+		 "not root and no XDG_RUNTIME_DIR: set VFSD_HOOK_DIR (the hook's env in the hooks.d file) to a directory of the hook's user");
+	return -ENOENT;
+}
+
+/* mkdir -p of an absolute path, each new level 0700. */
+static int mkdirs(const char *path)
+{
+	char buf[PATH_MAX];
+	size_t n = strlen(path);
+
+	if (n >= sizeof(buf))
+		return -ENAMETOOLONG;
+	memcpy(buf, path, n + 1);
+	for (char *p = buf + 1;; p++) {
+		if (*p == '/' || *p == '\0') {
+			char c = *p;
+
+			*p = '\0';
+			if (mkdir(buf, 0700) < 0 && errno != EEXIST)
+				return -errno;
+			*p = c;
+			if (!c)
+				break;
+		}
+	}
+	return 0;
+}
+
+/* Takes the sandbox's lock (HOOK_DIR/SANDBOX/lock): hooks of one sandbox's containers run
+ * one at a time. Returns the lock's fd or -errno. */
+static int take_lock(struct run *r)
+{
+	char path[PATH_MAX + 8];
+	int fd, e;
+
+	r->step = "creating the hook's directory";
+	if ((e = mkdirs(r->dir)) < 0)
+		return fail(r, -e, "cannot create %s: %s", r->dir, strerror(-e));
+	snprintf(path, sizeof(path), "%s/lock", r->dir);
+	r->step = "waiting for another vfsd-hook of the same sandbox (its lock)";
+	for (;;) {
+		struct stat held, now;
+
+		fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+		if (fd < 0)
+			return fail(r, errno, "cannot open %s: %s", path, strerror(errno));
+		while (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+			if (errno != EWOULDBLOCK && errno != EINTR) {
+				e = errno;
+				close(fd);
+				return fail(r, e, "cannot lock %s: %s", path, strerror(e));
+			}
+			if (ctl_clock_ms() >= r->o->deadline_ms) {
+				close(fd);
+				return timed_out(r);
+			}
+			usleep(10000);
+		}
+		/* the last hook of a sandbox removes the lock file while it holds it: a lock
+		 * taken on a removed file locks nothing */
+		if (fstat(fd, &held) == 0 && stat(path, &now) == 0 && held.st_ino == now.st_ino &&
+		    held.st_dev == now.st_dev)
+			break;
+		close(fd);
+		if ((e = mkdirs(r->dir)) < 0)
+			return fail(r, -e, "cannot create %s: %s", r->dir, strerror(-e));
+	}
+	return fd;
+}
+
+/* One request and its reply on a connection of its own. *reply is the caller's to put. */
+static int ask(struct run *r, struct json_object *req, int pass_fd, uint64_t deadline,
+	       struct json_object **reply)
+{
+	struct ctl_conn c;
+	const char *sock = r->o->control_socket ? r->o->control_socket : r->plan->control_socket;
+	int e;
+
+	*reply = NULL;
+	r->step = "connecting to the supervisor";
+	e = ctl_conn_open(&c, sock, deadline);
+	if (e == -ETIMEDOUT)
+		return timed_out(r);
+	if (e < 0)
+		return fail(r, -e, "cannot reach the vfsd supervisor at %s: %s", sock, strerror(-e));
+	e = ctl_conn_send(&c, req, pass_fd);
+	if (e == 0) {
+		*reply = ctl_conn_recv(&c, &e);
+		if (!*reply && e == 0)
+			e = -ECONNRESET;
+	}
+	ctl_conn_close(&c);
+	if (e == -ETIMEDOUT)
+		return timed_out(r);
+	if (e < 0)
+		return fail(r, -e, "no reply from the vfsd supervisor at %s: %s", sock,
+			    e == -EPROTO ? "not a control-protocol reply" : strerror(-e));
+	return 0;
+}
+
+static const char *reply_str(struct json_object *o, const char *key)
+{
+	struct json_object *v;
+
+	return json_object_object_get_ex(o, key, &v) && json_object_is_type(v, json_type_string)
+		       ? json_object_get_string(v)
+		       : NULL;
+}
+
+static int reply_errno(struct json_object *o)
+{
+	struct json_object *v;
+
+	return json_object_object_get_ex(o, "errno", &v) ? json_object_get_int(v) : EPROTO;
+}
+
+static struct json_object *request(const char *op, const char *sandbox)
+{
+	struct json_object *req = json_object_new_object();
+
+	json_object_object_add(req, "op", json_object_new_string(op));
+	json_object_object_add(req, "sandbox", json_object_new_string(sandbox));
+	return req;
+}
+
+/* The daemon's state as the supervisor says ("running", ...), NULL when it has none; or
+ * -errno from ask() in *e. */
+static int daemon_state(struct run *r, char *state, size_t len)
+{
+	struct json_object *req = request("status", r->plan->sandbox), *reply;
+	int e;
+
+	r->step = "asking the supervisor for the sandbox's daemon";
+	e = ask(r, req, -1, r->o->deadline_ms, &reply);
+	json_object_put(req);
+	if (e < 0)
+		return e;
+	state[0] = '\0';
+	if (ctl_reply_ok(reply))
+		snprintf(state, len, "%s", reply_str(reply, "state") ? reply_str(reply, "state") : "?");
+	else if (reply_errno(reply) != ENOENT)
+		e = fail(r, reply_errno(reply), "the supervisor refused the status: %s",
+			 reply_str(reply, "error") ? reply_str(reply, "error") : "?");
+	json_object_put(reply);
+	return e;
+}
+
+/* --- spawning -------------------------------------------------------------------------- */
+
+static bool same_file(const char *a, const char *b)
+{
+	struct stat sa, sb;
+
+	return stat(a, &sa) == 0 && stat(b, &sb) == 0 && sa.st_dev == sb.st_dev &&
+	       sa.st_ino == sb.st_ino;
+}
+
+/* The container's rootfs as a path the supervisor can resolve in its own mount namespace:
+ * through /proc/PID/root, since the rootfs may be mounted only in the engine's namespace
+ * (rootless Podman's overlay). Before pivot_root (createRuntime, prestart) the container's
+ * root is still the engine's: the rootfs is root.path under it. */
+static int share_path(struct run *r, char *out, size_t len)
+{
+	const struct hook_input *in = r->in;
+	char root[PATH_MAX], proc_root[64];
+	const char *rp = in->root_path ? in->root_path : in->root;
+
+	if (r->plan->share)
+		return snprintf(out, len, "%s", r->plan->share) < (int)len ? 0 : -ENAMETOOLONG;
+	if (!rp)
+		return fail(r, EINVAL, "config.json has no root.path (name the share with io.vfsd.share)");
+	if (rp[0] == '/')
+		snprintf(root, sizeof(root), "%s", rp);
+	else if (snprintf(root, sizeof(root), "%s/%s", in->bundle, rp) >= (int)sizeof(root))
+		return fail(r, ENAMETOOLONG, "the rootfs path is too long");
+	snprintf(proc_root, sizeof(proc_root), "/proc/%d/root", (int)in->pid);
+	if (same_file(proc_root, root))
+		return snprintf(out, len, "%s", proc_root) < (int)len ? 0 : -ENAMETOOLONG;
+	if (snprintf(out, len, "%s%s", proc_root, root) >= (int)len)
+		return fail(r, ENAMETOOLONG, "the rootfs path is too long");
+	return 0;
+}
+
+/* The v2 cgroup of pid 0 (self) or pid from /proc/PID/cgroup ("0::PATH"). */
+static int cgroup_of(pid_t pid, char *out, size_t len)
+{
+	char path[64], line[PATH_MAX + 8];
+	FILE *f;
+	int r = -ENOENT;
+
+	snprintf(path, sizeof(path), pid ? "/proc/%d/cgroup" : "/proc/self/cgroup", (int)pid);
+	f = fopen(path, "re");
+	if (!f)
+		return -errno;
+	while (fgets(line, sizeof(line), f)) {
+		if (strncmp(line, "0::", 3) == 0) {
+			line[strcspn(line, "\n")] = '\0';
+			r = snprintf(out, len, "%s", line + 3) < (int)len ? 0 : -ENAMETOOLONG;
+			break;
+		}
+	}
+	fclose(f);
+	return r;
+}
+
+/* The cgroup the daemon joins: io.vfsd.cgroup's path, none, or the container's own when it
+ * has one (not the hook's: with cgroups disabled the container shares the engine's), as a
+ * path through this process's root (the cgroup2 mount may be the engine's namespace's only). */
+static int cgroup_path(struct run *r, char *out, size_t len)
+{
+	char mine[PATH_MAX], theirs[PATH_MAX];
+	struct statfs sf;
+
+	out[0] = '\0';
+	if (r->plan->cgroup_mode && strcmp(r->plan->cgroup_mode, "none") == 0)
+		return 0;
+	if (r->plan->cgroup_mode)
+		return snprintf(out, len, "%s", r->plan->cgroup_mode) < (int)len ? 0 : -ENAMETOOLONG;
+	if (statfs("/sys/fs/cgroup", &sf) < 0 || sf.f_type != CGROUP2_SUPER_MAGIC)
+		return 0; /* a cgroup v1 host: no placement (docs/hook.md) */
+	if (cgroup_of(r->in->pid, theirs, sizeof(theirs)) < 0 ||
+	    cgroup_of(0, mine, sizeof(mine)) < 0 || strcmp(mine, theirs) == 0)
+		return 0;
+	if (snprintf(out, len, "/proc/%d/root/sys/fs/cgroup%s", (int)getpid(), theirs) >= (int)len)
+		return fail(r, ENAMETOOLONG, "the container's cgroup path is too long");
+	return 0;
+}
+
+/* A listening socket at path for the VMM, passed to the daemon. A socket file nobody
+ * listens on (a daemon that died with its host) is replaced. */
+static int listen_at(struct run *r, const char *path)
+{
+	struct sockaddr_un addr = { .sun_family = AF_UNIX };
+	struct stat st;
+	int fd;
+
+	if (strlen(path) >= sizeof(addr.sun_path))
+		return fail(r, ENAMETOOLONG, "socket path %s is longer than %zu bytes", path,
+			    sizeof(addr.sun_path) - 1);
+	memcpy(addr.sun_path, path, strlen(path) + 1);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return fail(r, errno, "socket: %s", strerror(errno));
+	if (lstat(path, &st) == 0) {
+		if (!S_ISSOCK(st.st_mode)) {
+			close(fd);
+			return fail(r, EEXIST, "%s exists and is not a socket", path);
+		}
+		int probe = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+		int c = probe < 0 ? -1 : connect(probe, (struct sockaddr *)&addr, sizeof(addr));
+		int e = errno;
+
+		if (probe >= 0)
+			close(probe);
+		if (c == 0 || e != ECONNREFUSED) {
+			close(fd);
+			return fail(r, EADDRINUSE, "socket %s is in use by another process", path);
+		}
+		unlink(path);
+	}
+	if (bind(fd, (struct sockaddr *)&addr, sizeof(addr)) < 0 || listen(fd, 64) < 0) {
+		int e = errno;
+
+		close(fd);
+		return fail(r, e, "cannot listen on %s: %s", path, strerror(e));
+	}
+	return fd;
+}
+
+static void default_socket(const struct run *r, char *out, size_t len)
+{
+	snprintf(out, len, "%s/vhost-user.sock", r->dir);
+}
+
+static void file_in_dir(const struct run *r, const char *name, char *out, size_t len)
+{
+	snprintf(out, len, "%s/%s", r->dir, name);
+}
+
+/* Asks the supervisor to stop the sandbox's daemon (until deadline): 0 when it stopped or
+ * there was none. */
+static int stop_daemon(struct run *r, uint64_t deadline)
+{
+	struct json_object *req = request("stop", r->plan->sandbox), *reply;
+	int e;
+
+	r->step = "waiting for the supervisor to stop the daemon";
+	e = ask(r, req, -1, deadline, &reply);
+	json_object_put(req);
+	if (e < 0)
+		return e;
+	if (!ctl_reply_ok(reply) && reply_errno(reply) != ENOENT)
+		e = fail(r, reply_errno(reply), "the supervisor refused to stop the daemon: %s",
+			 reply_str(reply, "error") ? reply_str(reply, "error") : "?");
+	json_object_put(reply);
+	return e;
+}
+
+static int spawn_daemon(struct run *r)
+{
+	char share[PATH_MAX + 64], sock[PATH_MAX], cg[PATH_MAX + 64], userns[64];
+	struct json_object *req, *args, *labels, *reply;
+	const struct hook_plan *p = r->plan;
+	int e, lfd;
+
+	snprintf(userns, sizeof(userns), "/proc/%d/ns/user", (int)r->in->pid);
+	r->step = "looking at the container's process";
+	if (access(userns, F_OK) < 0)
+		return fail(r, ESRCH, "the container's process %d has exited (%s: %s)",
+			    (int)r->in->pid, userns, strerror(errno));
+	bool own_userns = !initial_userns(r->in->pid, &e);
+
+	if (e)
+		return fail(r, e, "cannot read /proc/%d/uid_map: %s", (int)r->in->pid, strerror(e));
+	if ((e = share_path(r, share, sizeof(share))) < 0 || (e = cgroup_path(r, cg, sizeof(cg))) < 0)
+		return e;
+	if (p->socket_path)
+		snprintf(sock, sizeof(sock), "%s", p->socket_path);
+	else
+		default_socket(r, sock, sizeof(sock));
+	lfd = listen_at(r, sock);
+	if (lfd < 0)
+		return lfd;
+
+	req = request("spawn", p->sandbox);
+	json_object_object_add(req, "shared_dir", json_object_new_string(share));
+	if (own_userns)
+		json_object_object_add(req, "userns", json_object_new_string(userns));
+	if (cg[0])
+		json_object_object_add(req, "cgroup", json_object_new_string(cg));
+	args = json_object_new_array();
+	for (unsigned int i = 0; i < p->noptions; i++)
+		json_object_array_add(args, json_object_new_string(p->options[i]));
+	json_object_object_add(req, "args", args);
+	labels = json_object_new_object();
+	for (unsigned int i = 0; i < p->nlabels; i++)
+		json_object_object_add(labels, p->label_names[i],
+				       json_object_new_string(p->label_values[i]));
+	json_object_object_add(req, "labels", labels);
+
+	e = ask(r, req, lfd, r->o->deadline_ms, &reply);
+	json_object_put(req);
+	close(lfd); /* the daemon has its own copy */
+	if (e == 0 && !ctl_reply_ok(reply))
+		e = fail(r, reply_errno(reply), "the supervisor refused to start the daemon: %s",
+			 reply_str(reply, "error") ? reply_str(reply, "error") : "?");
+	json_object_put(reply);
+	if (e < 0) {
+		char keep[1024];
+
+		/* no half-registered sandbox: a spawn that may still be under way is stopped (one
+		 * more second, past the deadline, for that) */
+		snprintf(keep, sizeof(keep), "%s", r->err);
+		if (e == -ETIMEDOUT)
+			stop_daemon(r, ctl_clock_ms() + 1000);
+		snprintf(r->err, r->errlen, "%s", keep);
+		unlink(sock);
+	}
+	return e;
+}
+
+/* --- the containers of a sandbox ------------------------------------------------------- */
+
+/* Sandbox containers own the daemon; when only application containers run the hook
+ * (CRI-O, NRI's hook injector), each is a member and the last one's poststop stops it. */
+static int member_path(struct run *r, char *out, size_t len)
+{
+	if (!ctl_sandbox_id_valid(r->in->id))
+		return fail(r, EINVAL, "container id '%.140s' is not 1 to %d of [A-Za-z0-9._-]",
+			    r->in->id, CTL_SANDBOX_MAX);
+	if (snprintf(out, len, "%s/members/%s", r->dir, r->in->id) >= (int)len)
+		return fail(r, ENAMETOOLONG, "the hook's directory path is too long");
+	return 0;
+}
+
+static bool members_left(struct run *r)
+{
+	char path[PATH_MAX + 16];
+
+	file_in_dir(r, "members", path, sizeof(path));
+	return rmdir(path) < 0 && errno == ENOTEMPTY;
+}
+
+static void remove_dir(struct run *r)
+{
+	char path[PATH_MAX + 32];
+
+	file_in_dir(r, "members", path, sizeof(path));
+	rmdir(path);
+	file_in_dir(r, "sandbox-owned", path, sizeof(path));
+	unlink(path);
+	file_in_dir(r, "lock", path, sizeof(path));
+	unlink(path);
+	rmdir(r->dir);
+}
+
+static int ensure(struct run *r)
+{
+	char state[32], member[PATH_MAX + 160], path[PATH_MAX + 32];
+	int e;
+
+	if (r->plan->ctype == HOOK_CONTAINER) {
+		if ((e = member_path(r, member, sizeof(member))) < 0)
+			return e;
+		file_in_dir(r, "members", path, sizeof(path));
+		if (mkdir(path, 0700) < 0 && errno != EEXIST)
+			return fail(r, errno, "cannot create %s: %s", path, strerror(errno));
+		int fd = open(member, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+
+		if (fd < 0)
+			return fail(r, errno, "cannot create %s: %s", member, strerror(errno));
+		close(fd);
+	}
+	e = daemon_state(r, state, sizeof(state));
+	if (e == 0 && (strcmp(state, "running") == 0 || strcmp(state, "starting") == 0))
+		return 0; /* the sandbox has its daemon: one per sandbox */
+	if (e == 0 && strcmp(state, "stopping") == 0)
+		e = fail(r, EBUSY, "the sandbox's daemon is stopping");
+	if (e == 0)
+		e = spawn_daemon(r);
+	if (e == 0 && r->plan->ctype == HOOK_SANDBOX) {
+		file_in_dir(r, "sandbox-owned", path, sizeof(path));
+		int fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+
+		if (fd >= 0)
+			close(fd);
+	}
+	if (e < 0 && r->plan->ctype == HOOK_CONTAINER)
+		unlink(member);
+	return e;
+}
+
+static int poststop(struct run *r)
+{
+	char member[PATH_MAX + 160], path[PATH_MAX + 32];
+	int e;
+
+	if (r->plan->ctype == HOOK_CONTAINER) {
+		if ((e = member_path(r, member, sizeof(member))) < 0)
+			return e;
+		unlink(member);
+		file_in_dir(r, "sandbox-owned", path, sizeof(path));
+		if (access(path, F_OK) == 0 || members_left(r))
+			return 0; /* the sandbox's, or another container's */
+	}
+	e = stop_daemon(r, r->o->deadline_ms);
+	if (!r->plan->socket_path) {
+		default_socket(r, path, sizeof(path));
+		unlink(path);
+	}
+	if (e == 0)
+		remove_dir(r);
+	return e;
+}
+
+int hook_run(const struct hook_opts *o, const struct hook_input *in,
+	     const struct hook_plan *plan, char *err, size_t errlen)
+{
+	struct run r = { .o = o, .in = in, .plan = plan, .err = err, .errlen = errlen };
+	char dir[PATH_MAX];
+	int lock, e;
+
+	err[0] = '\0';
+	if (o->hook_dir) {
+		snprintf(dir, sizeof(dir), "%s", o->hook_dir);
+	} else if ((e = hook_default_dir(dir, sizeof(dir), err, errlen)) < 0) {
+		return e;
+	}
+	if (dir[0] != '/' || snprintf(r.dir, sizeof(r.dir), "%s/%s", dir, plan->sandbox) >= (int)sizeof(r.dir))
+		return fail(&r, EINVAL, "the hook's directory '%.200s' is not a short absolute path", dir);
+	lock = take_lock(&r);
+	if (lock < 0)
+		return lock;
+	e = o->stage == HOOK_POSTSTOP ? poststop(&r) : ensure(&r);
+	close(lock);
+	return e;
+}
