@@ -60,6 +60,8 @@ done
 run_suite cli tests/cli/run.sh "$build/vfsd"
 # The supervisor's control socket against hostile clients, real users and restarts (seconds).
 run_suite ctl tests/ctl/run.sh "$build/vfsd"
+# vfsd-hook against a real supervisor: pods, labels, poststop, bad input (seconds).
+run_suite hook tests/hook/run.sh "$build"
 # Every committed fuzzer seed and regression input, replayed through the sanitized targets.
 if ((!unit_only)); then
 	run_suite fuzz-replay tests/fuzz/replay.sh

@@ -14,6 +14,7 @@
 #include <unistd.h>
 #include <linux/magic.h>
 
+#include "base/util.h"
 #include "ctl/conn.h"
 #include "ctl/proto.h"
 #include "hook/hook.h"
@@ -156,7 +157,7 @@ static int take_lock(struct run *r)
 
 /* One request and its reply on a connection of its own. *reply is the caller's to put. */
 static int ask(struct run *r, struct json_object *req, int pass_fd, uint64_t deadline,
-	       struct json_object **reply)
+	       const char *waiting, struct json_object **reply)
 {
 	struct ctl_conn c;
 	const char *sock = r->o->control_socket ? r->o->control_socket : r->plan->control_socket;
@@ -169,6 +170,7 @@ static int ask(struct run *r, struct json_object *req, int pass_fd, uint64_t dea
 		return timed_out(r);
 	if (e < 0)
 		return fail(r, -e, "cannot reach the vfsd supervisor at %s: %s", sock, strerror(-e));
+	r->step = waiting;
 	e = ctl_conn_send(&c, req, pass_fd);
 	if (e == 0) {
 		*reply = ctl_conn_recv(&c, &e);
@@ -216,8 +218,8 @@ static int daemon_state(struct run *r, char *state, size_t len)
 	struct json_object *req = request("status", r->plan->sandbox), *reply;
 	int e;
 
-	r->step = "asking the supervisor for the sandbox's daemon";
-	e = ask(r, req, -1, r->o->deadline_ms, &reply);
+	e = ask(r, req, -1, r->o->deadline_ms, "waiting for the supervisor's status of the sandbox",
+		&reply);
 	json_object_put(req);
 	if (e < 0)
 		return e;
@@ -370,8 +372,7 @@ static int stop_daemon(struct run *r, uint64_t deadline)
 	struct json_object *req = request("stop", r->plan->sandbox), *reply;
 	int e;
 
-	r->step = "waiting for the supervisor to stop the daemon";
-	e = ask(r, req, -1, deadline, &reply);
+	e = ask(r, req, -1, deadline, "waiting for the supervisor to stop the daemon", &reply);
 	json_object_put(req);
 	if (e < 0)
 		return e;
@@ -424,7 +425,8 @@ static int spawn_daemon(struct run *r)
 				       json_object_new_string(p->label_values[i]));
 	json_object_object_add(req, "labels", labels);
 
-	e = ask(r, req, lfd, r->o->deadline_ms, &reply);
+	e = ask(r, req, lfd, r->o->deadline_ms, "waiting for the supervisor to start the daemon",
+		&reply);
 	json_object_put(req);
 	close(lfd); /* the daemon has its own copy */
 	if (e == 0 && !ctl_reply_ok(reply))
@@ -434,11 +436,11 @@ static int spawn_daemon(struct run *r)
 	if (e < 0) {
 		char keep[1024];
 
-		/* no half-registered sandbox: a spawn that may still be under way is stopped (one
-		 * more second, past the deadline, for that) */
+		/* no half-registered sandbox: a daemon that failed to start is forgotten, one that
+		 * may still be starting (the deadline) is stopped: one more second for that */
 		snprintf(keep, sizeof(keep), "%s", r->err);
-		if (e == -ETIMEDOUT)
-			stop_daemon(r, ctl_clock_ms() + 1000);
+		if (e != -EEXIST)
+			stop_daemon(r, MAX(r->o->deadline_ms, ctl_clock_ms() + 1000));
 		snprintf(r->err, r->errlen, "%s", keep);
 		unlink(sock);
 	}
@@ -513,6 +515,8 @@ static int ensure(struct run *r)
 	}
 	if (e < 0 && r->plan->ctype == HOOK_CONTAINER)
 		unlink(member);
+	if (e < 0 && !members_left(r))
+		remove_dir(r); /* nothing left behind: the sandbox has no daemon */
 	return e;
 }
 

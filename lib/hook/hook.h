@@ -44,7 +44,8 @@ struct hook_input {
 	struct json_object *state, *config; /* config is NULL when not read */
 	const char *id, *bundle, *status, *root; /* root: crun's extra field, or NULL */
 	pid_t pid;				 /* 0 when absent (allowed in poststop only) */
-	struct json_object *annotations;	 /* the state's, else config.json's; may be NULL */
+	struct json_object *annotations;	 /* the state's over config.json's; may be NULL */
+	struct json_object *merged;		 /* owns annotations when both had some */
 	const char *root_path;			 /* config.json's root.path as given */
 	bool has_userns;			 /* linux.namespaces has a "user" entry */
 	const char *userns_path;		 /* its "path", or NULL */

@@ -140,8 +140,24 @@ int hook_config_parse(struct hook_input *in, const char *buf, size_t len, char *
 		BAD("config.json: \"annotations\" is not an object");
 	if (a && (r = check_annotations(a, "config.json", err, errlen)) < 0)
 		return r;
-	if (!in->annotations)
+	if (a && in->annotations) {
+		/* both: config.json's, with the state's over them (Podman's state in poststop
+		 * carries fewer than config.json) */
+		struct json_object *m = json_object_new_object();
+
+		if (!m) {
+			snprintf(err, errlen, "out of memory");
+			return -ENOMEM;
+		}
+		json_object_object_foreach(a, ck, cv)
+			json_object_object_add(m, ck, json_object_get(cv));
+		json_object_object_foreach(in->annotations, sk, sv)
+			json_object_object_add(m, sk, json_object_get(sv));
+		in->merged = m;
+		in->annotations = m;
+	} else if (a) {
 		in->annotations = a;
+	}
 	if (member_obj(in->config, "root", json_type_object, &root) < 0)
 		BAD("config.json: \"root\" is not an object");
 	in->root_path = member_str(root, "path", 4096);
@@ -193,23 +209,57 @@ void hook_input_free(struct hook_input *in)
 {
 	json_object_put(in->state);
 	json_object_put(in->config);
+	json_object_put(in->merged);
 	*in = (struct hook_input){ 0 };
 }
 
 /* --- the annotations ----------------------------------------------------------------- */
 
 #define A_PREFIX "io.vfsd."
+#define A_VALUE_MAX 65536 /* bytes of an annotation's value that the hook reads */
 
 static const char *const vfsd_keys[] = {
 	"io.vfsd.enable", "io.vfsd.share",  "io.vfsd.socket",
 	"io.vfsd.options", "io.vfsd.control-socket", "io.vfsd.cgroup",
 };
+/* the container's part in its pod and the pod's sandbox id: containerd's, then CRI-O's */
+static const char *const type_keys[] = { "io.kubernetes.cri.container-type",
+					 "io.kubernetes.cri-o.ContainerType" };
+static const char *const sandbox_keys[] = { "io.kubernetes.cri.sandbox-id",
+					    "io.kubernetes.cri-o.SandboxID" };
+/* the pod's name, namespace and uid: containerd's, then CRI-O's own and the kubelet's labels,
+ * which CRI-O copies into the annotations (kata-monitor's label names) */
+static const struct {
+	const char *label, *keys[3];
+} pod[HOOK_LABELS] = {
+	{ "cri_name",
+	  { "io.kubernetes.cri.sandbox-name", "io.kubernetes.cri-o.KubeName",
+	    "io.kubernetes.pod.name" } },
+	{ "cri_namespace",
+	  { "io.kubernetes.cri.sandbox-namespace", "io.kubernetes.cri-o.Namespace",
+	    "io.kubernetes.pod.namespace" } },
+	{ "cri_uid", { "io.kubernetes.cri.sandbox-uid", "io.kubernetes.pod.uid", NULL } },
+};
 
+/* A value the hook reads; usable() has refused the ones it could not use. */
 static const char *annotation(const struct hook_input *in, const char *key)
 {
-	const char *v = member_str(in->annotations, key, 65536);
+	const char *v = member_str(in->annotations, key, A_VALUE_MAX);
 
 	return v == WRONG ? NULL : v; /* (check_annotations refused other types) */
+}
+
+/* Refuses a value of these keys with a NUL byte or past A_VALUE_MAX bytes: taken for absent,
+ * it would mean another share, socket, cgroup or sandbox than the one asked for. */
+static int usable(const struct hook_input *in, const char *const *keys, size_t n, char *err,
+		  size_t errlen)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (keys[i] && member_str(in->annotations, keys[i], A_VALUE_MAX) == WRONG)
+			BAD("annotation %s has a NUL byte or is longer than %d bytes", keys[i],
+			    A_VALUE_MAX);
+	}
+	return 0;
 }
 
 /* The first of keys that is set and not empty. */
@@ -235,30 +285,15 @@ static int abs_path(const char *key, const char *v, size_t max, char *err, size_
 int hook_plan_make(const struct hook_input *in, struct hook_plan *plan, char *err,
 		   size_t errlen)
 {
-	static const char *const type_keys[] = { "io.kubernetes.cri.container-type",
-						 "io.kubernetes.cri-o.ContainerType" };
-	static const char *const sandbox_keys[] = { "io.kubernetes.cri.sandbox-id",
-						    "io.kubernetes.cri-o.SandboxID" };
-	/* the pod's name, namespace and uid: containerd's, then CRI-O's own and the kubelet's
-	 * labels, which CRI-O copies into the annotations (kata-monitor's label names) */
-	static const struct {
-		const char *label, *keys[3];
-	} pod[HOOK_LABELS] = {
-		{ "cri_name",
-		  { "io.kubernetes.cri.sandbox-name", "io.kubernetes.cri-o.KubeName",
-		    "io.kubernetes.pod.name" } },
-		{ "cri_namespace",
-		  { "io.kubernetes.cri.sandbox-namespace", "io.kubernetes.cri-o.Namespace",
-		    "io.kubernetes.pod.namespace" } },
-		{ "cri_uid", { "io.kubernetes.cri.sandbox-uid", "io.kubernetes.pod.uid", NULL } },
-	};
 	const char *v, *type, *sandbox;
 	int r;
 
 	*plan = (struct hook_plan){ .control_socket = HOOK_CONTROL_SOCKET };
-	v = annotation(in, "io.vfsd.enable");
-	if (!v || strcmp(v, "false") == 0)
+	v = member_str(in->annotations, "io.vfsd.enable", A_VALUE_MAX);
+	if (!v || (v != WRONG && strcmp(v, "false") == 0))
 		return 0;
+	if ((r = usable(in, vfsd_keys, ARRAY_SIZE(vfsd_keys), err, errlen)) < 0)
+		return r;
 	if (strcmp(v, "true") != 0)
 		BAD("annotation io.vfsd.enable must be \"true\" or \"false\", not '%.80s'", v);
 	/* a misspelt io.vfsd.* annotation would otherwise be ignored without a word */
@@ -273,6 +308,13 @@ int hook_plan_make(const struct hook_input *in, struct hook_plan *plan, char *er
 			known |= strcmp(key, vfsd_keys[i]) == 0;
 		if (!known)
 			BAD("unknown annotation '%.80s' (docs/hook.md lists the io.vfsd.* ones)", key);
+	}
+	if ((r = usable(in, type_keys, ARRAY_SIZE(type_keys), err, errlen)) < 0 ||
+	    (r = usable(in, sandbox_keys, ARRAY_SIZE(sandbox_keys), err, errlen)) < 0)
+		return r;
+	for (size_t i = 0; i < HOOK_LABELS; i++) {
+		if ((r = usable(in, pod[i].keys, ARRAY_SIZE(pod[i].keys), err, errlen)) < 0)
+			return r;
 	}
 	plan->enabled = true;
 

@@ -6,11 +6,12 @@
 FUZZ_CC ?= clang
 FUZZ_SECONDS ?= 60
 FUZZ_DIR := $(BUILD)/fuzz
-FUZZ_TARGETS := fuzz_fuse fuzz_vhost fuzz_virtq fuzz_ctl
+FUZZ_TARGETS := fuzz_fuse fuzz_vhost fuzz_virtq fuzz_ctl fuzz_hook
 FUZZ_BINS := $(FUZZ_TARGETS:%=$(FUZZ_DIR)/%)
 
 FUZZ_SAN := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
-# json-c for lib/ctl/proto.c and fuzz_ctl; asked only when building, as in the Makefile.
+# json-c for lib/ctl/proto.c, lib/hook/oci.c and their targets; asked only when building, as
+# in the Makefile.
 FUZZ_JSON_CFLAGS = $(shell pkg-config --cflags json-c 2>/dev/null)
 FUZZ_JSON_LIBS = $(shell pkg-config --libs json-c 2>/dev/null)
 FUZZ_CFLAGS = -O1 -g -std=gnu11 -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wno-format-nonliteral \
@@ -19,9 +20,10 @@ FUZZ_CFLAGS = -O1 -g -std=gnu11 -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wno-f
 # lib/fuse/ops.c names opcodes with `#code + 5`, which clang (not gcc) warns about.
 FUZZ_LIB_CFLAGS = $(FUZZ_CFLAGS) -Wno-string-plus-int -fsanitize=fuzzer-no-link $(FUZZ_SAN)
 # lib/sec is left out: the targets do not sandbox, and it needs libseccomp and libcap-ng. Of
-# lib/ctl only the wire format: the rest is the supervisor.
+# lib/ctl only the wire format: the rest is the supervisor. Of lib/hook only the parsing of
+# the hook's input: hook.c talks to the supervisor.
 FUZZ_LIB_SRCS := $(sort $(wildcard lib/base/*.c lib/fs/*.c lib/fuse/*.c lib/vhost/*.c) \
-	lib/ctl/proto.c)
+	lib/ctl/proto.c lib/hook/oci.c)
 FUZZ_LIB_OBJS := $(FUZZ_LIB_SRCS:%.c=$(FUZZ_DIR)/obj/%.o)
 
 # libFuzzer flags for every run, and per target.
@@ -31,6 +33,8 @@ FUZZ_FLAGS_fuzz_vhost := -max_len=8192
 FUZZ_FLAGS_fuzz_virtq := -max_len=8192
 # a request line may have 65536 bytes: a little more, for the too-long ones
 FUZZ_FLAGS_fuzz_ctl := -max_len=70000
+# a state and a config.json: room for real ones (the size limits are the unit tests')
+FUZZ_FLAGS_fuzz_hook := -max_len=32768
 
 .PHONY: fuzz-build fuzz fuzz-check-cc
 

@@ -5,6 +5,7 @@ of each fuzz_*.c."""
 import json
 import os
 import struct
+import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -326,6 +327,202 @@ def ctl_seeds():
     return s
 
 
+# ---- the OCI hook's input (fuzz_hook) ----
+def crun_spec(rootless=False, **extra):
+    """`crun spec` (crun 1.8) as it writes it; extra members replace or add top-level ones."""
+    caps = ["CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE"]
+    ns = [{"type": t} for t in ("pid", "network", "ipc", "uts")]
+    ns += [{"type": "user"}] if rootless else []
+    ns += [{"type": "mount"}]
+    c = {
+        "ociVersion": "1.0.0",
+        "process": {"terminal": True, "user": {"uid": 0, "gid": 0}, "args": ["sh"],
+                    "env": ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+                            "TERM=xterm"],
+                    "cwd": "/",
+                    "capabilities": {"bounding": caps, "effective": caps, "inheritable": [],
+                                     "permitted": caps, "ambient": caps},
+                    "rlimits": [{"type": "RLIMIT_NOFILE", "hard": 1024, "soft": 1024}],
+                    "noNewPrivileges": True},
+        "root": {"path": "rootfs", "readonly": True},
+        "hostname": "crun",
+        "mounts": [{"destination": "/proc", "type": "proc", "source": "proc"},
+                   {"destination": "/dev", "type": "tmpfs", "source": "tmpfs",
+                    "options": ["nosuid", "strictatime", "mode=755", "size=65536k"]},
+                   {"destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup",
+                    "options": ["nosuid", "noexec", "nodev", "relatime", "ro"]}],
+        "linux": {"resources": {"devices": [{"allow": False, "access": "rwm"}]},
+                  "namespaces": ns,
+                  "maskedPaths": ["/proc/acpi", "/proc/kcore", "/sys/firmware"],
+                  "readonlyPaths": ["/proc/bus", "/proc/sys"]},
+    }
+    c.update(extra)
+    return c
+
+
+def hook_input(state, config=None, indent=None):
+    """STATE, then NUL and config.json when there is one (the format in fuzz_hook.c)."""
+    def enc(o):
+        if isinstance(o, bytes):
+            return o
+        return json.dumps(o, indent=indent, separators=None if indent else (",", ":"),
+                          ensure_ascii=False).encode()
+    return enc(state) + (b"\0" + enc(config) if config is not None else b"")
+
+
+def hook_seeds():
+    pod_uid = "0b2c6c1e-3c58-4f0b-9a7e-5b8d9c0e1f2a"
+    sb_id = "5c3f9a0e7d1b2c4a6f8e0d2c4b6a8f0e1d3c5b7a9f0e2d4c6b8a0f1e3d5c7b9a"
+    ctr_id = "a1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f60718293a4b5c6d7e8f90"
+    vfsd = {"io.vfsd.enable": "true", "io.vfsd.options": '["--cache=auto","--xattr"]'}
+
+    def state(id_, pid=4242, bundle=None, annotations=None, status="created", **kw):
+        st = {"ociVersion": "1.0.2-dev", "id": id_, "status": status, "pid": pid,
+              "bundle": bundle or "/run/bundles/" + id_}
+        if pid is None:
+            del st["pid"]
+        if annotations is not None:
+            st["annotations"] = annotations
+        st.update(kw)
+        return st
+
+    # containerd's CRI plugin: the pause container, then an application container
+    cri_sb = dict(vfsd, **{
+        "io.kubernetes.cri.container-type": "sandbox", "io.kubernetes.cri.sandbox-id": sb_id,
+        "io.kubernetes.cri.sandbox-name": "web-0", "io.kubernetes.cri.sandbox-namespace": "default",
+        "io.kubernetes.cri.sandbox-uid": pod_uid,
+        "io.kubernetes.cri.sandbox-log-directory": "/var/log/pods/default_web-0_" + pod_uid,
+        "io.vfsd.share": "/var/lib/vfsd/pods/" + pod_uid, "io.vfsd.cgroup": "none"})
+    cri_ctr = dict(vfsd, **{
+        "io.kubernetes.cri.container-type": "container", "io.kubernetes.cri.sandbox-id": sb_id,
+        "io.kubernetes.cri.container-name": "nginx",
+        "io.kubernetes.cri.image-name": "docker.io/library/nginx:1.25",
+        "io.kubernetes.cri.sandbox-name": "web-0", "io.kubernetes.cri.sandbox-namespace": "default",
+        "io.kubernetes.cri.sandbox-uid": pod_uid})
+    k8s_linux = lambda cg, ns: {"cgroupsPath": cg, "namespaces": ns,
+                                "uidMappings": [{"containerID": 0, "hostID": 65536 * 7, "size": 65536}],
+                                "gidMappings": [{"containerID": 0, "hostID": 65536 * 7, "size": 65536}]}
+    cri_sb_cfg = crun_spec(annotations=cri_sb, linux=k8s_linux(
+        "kubepods-besteffort-pod%s.slice:cri-containerd:%s" % (pod_uid.replace("-", "_"), sb_id),
+        [{"type": "pid"}, {"type": "ipc"}, {"type": "uts"}, {"type": "mount"}, {"type": "user"},
+         {"type": "network", "path": "/var/run/netns/cni-7f0e2d4c-1b3a-5c6d-8e9f-0a1b2c3d4e5f"}]))
+    cri_ctr_cfg = crun_spec(annotations=cri_ctr, linux=k8s_linux(
+        "/kubepods/besteffort/pod%s/%s" % (pod_uid, ctr_id),
+        [{"type": "mount"}, {"type": "ipc", "path": "/proc/4242/ns/ipc"},
+         {"type": "uts", "path": "/proc/4242/ns/uts"}, {"type": "user", "path": "/proc/4242/ns/user"},
+         {"type": "network", "path": "/proc/4242/ns/net"}]))
+    # CRI-O: its own keys, and the kubelet's labels copied into the annotations
+    crio = {"io.kubernetes.cri-o.KubeName": "web-0", "io.kubernetes.cri-o.Namespace": "prod",
+            "io.kubernetes.pod.name": "web-0", "io.kubernetes.pod.namespace": "prod",
+            "io.kubernetes.pod.uid": pod_uid,
+            "io.kubernetes.cri-o.Labels": json.dumps({"app": "web", "io.kubernetes.pod.uid": pod_uid}),
+            "io.kubernetes.cri-o.Annotations": json.dumps({"io.vfsd.enable": "true"})}
+    crio_sb = dict(vfsd, **crio, **{"io.kubernetes.cri-o.ContainerType": "sandbox",
+                                    "io.kubernetes.cri-o.SandboxID": sb_id})
+    crio_ctr = dict(vfsd, **crio, **{"io.kubernetes.cri-o.ContainerType": "container",
+                                     "io.kubernetes.cri-o.SandboxID": sb_id,
+                                     "io.kubernetes.cri-o.ContainerName": "k8s_nginx_web-0_prod"})
+    # Podman (rootless, with crun): its annotations, a systemd cgroup, the user's mappings
+    pod_id = "3f4e2b1c9a8d7e6f5a4b3c2d1e0f9a8b7c6d5e4f3a2b1c0d9e8f7a6b5c4d3e2f"
+    podman_ann = dict(vfsd, **{"io.container.manager": "libpod",
+                               "io.podman.annotations.autoremove": "FALSE",
+                               "org.opencontainers.image.stopSignal": "15",
+                               "io.vfsd.socket": "/run/user/1000/vfsd/" + pod_id[:12] + ".sock",
+                               "io.vfsd.control-socket": "/run/user/1000/vfsd/control.sock"})
+    podman_bundle = "/home/u/.local/share/containers/storage/overlay-containers/%s/userdata" % pod_id
+    podman_cfg = crun_spec(
+        rootless=True, annotations=podman_ann,
+        root={"path": "/home/u/.local/share/containers/storage/overlay/9e8d/merged"},
+        linux={"cgroupsPath": "user.slice:libpod:" + pod_id,
+               "namespaces": [{"type": "pid"}, {"type": "network"}, {"type": "ipc"},
+                              {"type": "uts"}, {"type": "mount"}, {"type": "cgroup"},
+                              {"type": "user"}],
+               "uidMappings": [{"containerID": 0, "hostID": 1000, "size": 1},
+                               {"containerID": 1, "hostID": 100000, "size": 65536}],
+               "gidMappings": [{"containerID": 0, "hostID": 1000, "size": 1}]})
+    # runc's states as captured from a hook: createRuntime, then poststop without a pid
+    runc = dict(vfsd)
+    runc_cfg = crun_spec(rootless=True, annotations=runc)
+    s = {
+        "crun-spec": hook_input(
+            {"ociVersion": "1.0.0", "id": "web-1", "pid": 4242, "root": "/run/crun/web-1",
+             "bundle": "/var/lib/web-1", "rootfs": "/var/lib/web-1/rootfs", "status": "created",
+             "annotations": vfsd},
+            crun_spec(annotations=vfsd), indent="\t"),
+        "crun-spec-rootless-config-annotations": hook_input(
+            {"ociVersion": "1.0.0", "id": "web-2", "pid": 77, "bundle": "/var/lib/web-2",
+             "status": "creating"},
+            crun_spec(rootless=True, annotations=dict(vfsd, **{"io.vfsd.cgroup": "container"}),
+                      linux={"namespaces": [{"type": "user"}, {"type": "mount"}],
+                             "uidMappings": [{"containerID": 0, "hostID": 1000, "size": 1}]})),
+        "runc-createRuntime": hook_input(
+            state("cap-runc-2", 2480, "/tmp/ocicap/b", runc, "creating"), runc_cfg),
+        "runc-poststop": hook_input(
+            state("cap-runc-2", None, "/tmp/ocicap/b", runc, "stopped"), runc_cfg),
+        "runc-poststop-no-config": hook_input(state("cap-runc-2", None, "/tmp/ocicap/b", runc,
+                                                    "stopped")),
+        "podman": hook_input(state(pod_id, 2480, podman_bundle, podman_ann, "creating"), podman_cfg),
+        "containerd-sandbox": hook_input(state(sb_id, 4242, None, cri_sb), cri_sb_cfg),
+        "containerd-container": hook_input(state(ctr_id, 4300, None, cri_ctr), cri_ctr_cfg),
+        "crio-sandbox": hook_input(state(sb_id, 4242, None, crio_sb), crun_spec(annotations=crio_sb)),
+        "crio-container": hook_input(state(ctr_id, 4300, None, crio_ctr),
+                                     crun_spec(annotations=crio_ctr)),
+        # Kata's shim: no status, an empty ociVersion, no config.json read
+        "kata": hook_input({"ociVersion": "", "id": sb_id, "pid": 913,
+                            "bundle": "/run/containerd/io.containerd.runtime.v2.task/k8s.io/" + sb_id,
+                            "annotations": cri_sb}),
+        # and the ways to get it wrong
+        "bad-pid": hook_input(b'{"id":"a","bundle":"/b","pid":-1,"annotations":{}}'),
+        "bad-pid-float": hook_input(b'{"id":"a","bundle":"/b","pid":4.2e1}', crun_spec()),
+        "bad-pid-huge": hook_input(b'{"id":"a","bundle":"/b","pid":18446744073709551616}'),
+        "bad-state-types": hook_input(b'{"id":7,"bundle":"b","status":[],"root":{}}'),
+        "bad-annotation-type": hook_input(
+            b'{"id":"a","bundle":"/b","pid":1,"annotations":{"io.vfsd.enable":true}}'),
+        "bad-nul-escapes": hook_input(
+            b'{"id":"a\\u0000","bundle":"/b","pid":1,"annotations":'
+            b'{"io.vfsd.enable":"true","io.vfsd.share":"/srv\\u0000/etc"}}',
+            b'{"root":{"path":"r\\u0000"}}'),
+        "bad-config-types": hook_input(
+            state("c1", annotations=vfsd),
+            {"root": {"path": 5}, "linux": {"namespaces": [{"type": "user", "path": 1}, "pid"],
+                                            "uidMappings": [{"containerID": -1, "hostID": 4294967296,
+                                                             "size": 0}],
+                                            "cgroupsPath": 7}}),
+        "bad-config-not-object": hook_input(state("c1"), b'[{"root":{"path":"rootfs"}}]'),
+        "bad-enable": hook_input(state("c1", annotations={"io.vfsd.enable": "TRUE"})),
+        "bad-unknown-key": hook_input(state("c1", annotations=dict(vfsd, **{"io.vfsd.shrae": "/s"}))),
+        "bad-paths": hook_input(state("c1", annotations=dict(vfsd, **{
+            "io.vfsd.share": "srv", "io.vfsd.socket": "/" + "s" * 107,
+            "io.vfsd.control-socket": "control.sock", "io.vfsd.cgroup": "relative/cg"}))),
+        "bad-no-sandbox-id": hook_input(state("c1", annotations=dict(vfsd, **{
+            "io.kubernetes.cri.container-type": "container"}))),
+        "bad-type": hook_input(state("c1", annotations=dict(vfsd, **{
+            "io.kubernetes.cri-o.ContainerType": "podsandbox"}))),
+        "bad-options": hook_input(state("c1", annotations=dict(
+            vfsd, **{"io.vfsd.options": "[" + ",".join(['"-x"'] * 65) + "]"}))),
+        "bad-options-entry": hook_input(state("c1", annotations=dict(
+            vfsd, **{"io.vfsd.options": '["--xattr",1]'}))),
+        "bad-label-long": hook_input(state("c1", annotations=dict(
+            vfsd, **{"io.kubernetes.pod.name": "n" * 1025}))),
+        "bad-nul-cri-type": hook_input(
+            b'{"id":"c1","bundle":"/b","pid":1,"annotations":{"io.vfsd.enable":"true",'
+            b'"io.kubernetes.cri.container-type":"sandbox\\u0000"}}'),
+        "bad-nul-pod-uid": hook_input(
+            b'{"id":"c1","bundle":"/b","pid":1,"annotations":{"io.vfsd.enable":"true",'
+            b'"io.kubernetes.pod.uid":"u\\u0000"}}'),
+        "bad-linux": hook_input(state("c1", annotations=vfsd), {"linux": ["namespaces"]}),
+        "bad-sandbox-id": hook_input(state("c1", annotations=dict(
+            vfsd, **{"io.kubernetes.cri.sandbox-id": "../" + "x" * 130}))),
+        "deep-nesting": hook_input(b'{"id":"a","bundle":"/b","pid":1,"x":' + b"[" * 40 + b"]" * 40 +
+                                   b"}", b'{"annotations":' + b'{"a":' * 70 + b'"v"' + b"}" * 71),
+        "trailing-garbage": hook_input(b'{"id":"a","bundle":"/b","pid":1} {}', b"{}x"),
+        "not-utf8": hook_input(b'{"id":"\xff","bundle":"/b","pid":1}', b'{"x":"\xc0\xaf"}'),
+        "empty": b"",
+        "empty-parts": b"\0",
+    }
+    return s
+
+
 def write(target, seeds):
     d = os.path.join(HERE, "corpus", target)
     os.makedirs(d, exist_ok=True)
@@ -334,7 +531,8 @@ def write(target, seeds):
             f.write(v)
 
 
-write("fuzz_fuse", fuse_seeds())
-write("fuzz_vhost", vhost_seeds())
-write("fuzz_virtq", virtq_seeds())
-write("fuzz_ctl", ctl_seeds())
+# gen-seeds.py [TARGET...]: those targets' seeds only
+targets = {"fuzz_fuse": fuse_seeds, "fuzz_vhost": vhost_seeds, "fuzz_virtq": virtq_seeds,
+           "fuzz_ctl": ctl_seeds, "fuzz_hook": hook_seeds}
+for t in sys.argv[1:] or targets:
+    write(t, targets[t]())
