@@ -2,7 +2,7 @@
 # /init of the vfsd test initramfs (busybox sh). Mounts the host's / (virtiofs tag "rootfs",
 # read-only) as the new root and the writable share "test" at /run/test inside it, runs the
 # guest script named by vfsd.script= in a chroot, prints "VFSD-GUEST-EXIT <status>" and
-# powers off.
+# powers off. Each vfsd.env.NAME=VALUE on the kernel command line is exported to the script.
 PATH=/bin
 export PATH
 
@@ -26,13 +26,17 @@ finish() {
 
 script=
 guest=1
+set -- # the script's extra environment, NAME=VALUE words
 read -r cmdline </proc/cmdline
+set -f # the words are not patterns
 for arg in $cmdline; do
     case $arg in
     vfsd.script=*) script=${arg#vfsd.script=} ;;
     vfsd.guest=*) guest=${arg#vfsd.guest=} ;; # which of several guests this is
+    vfsd.env.[A-Za-z_]*=*) set -- "$@" "${arg#vfsd.env.}" ;;
     esac
 done
+set +f
 
 step "loading modules"
 for m in virtio_ring virtio virtio_pci_legacy_dev virtio_pci_modern_dev virtio_pci fuse virtiofs; do
@@ -92,6 +96,6 @@ fi
 read -r uptime _ </proc/uptime
 echo "VFSD-GUEST-START uptime=$uptime script=$script"
 env -i PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin HOME=/root \
-    LANG=C.UTF-8 TERM=dumb VFSD_GUEST="$guest" chroot /newroot /bin/bash "$script" /run/test
+    LANG=C.UTF-8 TERM=dumb VFSD_GUEST="$guest" "$@" chroot /newroot /bin/bash "$script" /run/test
 status=$?
 finish
