@@ -20,17 +20,19 @@
 
 static void usage(FILE *out)
 {
-	fputs("Usage: vfsd-hook STAGE [OPTIONS] < STATE\n"
+	fputs("Usage: vfsd-hook [STAGE] [OPTIONS] < STATE\n"
 	      "\n"
 	      "The OCI hook that has the vfsd supervisor start a sandbox's virtio-fs daemon\n"
 	      "(createRuntime, prestart, poststart) and stop it (poststop). It acts only for a\n"
 	      "container annotated io.vfsd.enable=true; docs/hook.md lists the annotations.\n"
+	      "Without a STAGE, the state's status says: \"stopped\" is poststop, any other\n"
+	      "createRuntime (so one hooks.d file can name both stages).\n"
 	      "\n"
 	      "  --control-socket PATH  the supervisor [default: the io.vfsd.control-socket\n"
 	      "                         annotation, else " HOOK_CONTROL_SOCKET "]\n"
 	      "  --timeout MS           the hook's own deadline, below the engine's [default 5000]\n"
 	      "  --hook-dir DIR         where sockets and bookkeeping go [default: $VFSD_HOOK_DIR,\n"
-	      "                         else /run/vfsd-hook for root, $XDG_RUNTIME_DIR/vfsd-hook]\n"
+	      "                         else /run/vfsd-hook for root, /run/user/UID/vfsd-hook]\n"
 	      "  --help, --version\n",
 	      out);
 }
@@ -134,14 +136,13 @@ int main(int argc, char **argv)
 			return 2;
 		}
 	}
-	if (optind + 1 != argc) {
-		fprintf(stderr, optind >= argc ? "vfsd-hook: which stage? (createRuntime, prestart, poststart or poststop; try --help)\n"
-					      : "vfsd-hook: one stage only, not '%s' after it\n",
-			optind < argc ? argv[optind + 1] : "");
+	if (optind + 1 < argc) {
+		fprintf(stderr, "vfsd-hook: one stage only, not '%s' after it\n", argv[optind + 1]);
 		return 2;
 	}
-	stage_name = argv[optind];
-	stage = hook_stage_parse(stage_name, &why);
+	/* no stage: the state's status says (one hooks.d file serves both stages) */
+	stage_name = optind < argc ? argv[optind] : NULL;
+	stage = stage_name ? hook_stage_parse(stage_name, &why) : HOOK_POSTSTOP;
 	if (stage < 0) {
 		fprintf(stderr, "vfsd-hook: %s: %s\n", stage_name,
 			why ? why : "not a stage (createRuntime, prestart, poststart or poststop)");
@@ -150,11 +151,12 @@ int main(int argc, char **argv)
 	o.stage = (enum hook_stage)stage;
 	o.deadline_ms = ctl_clock_ms() + timeout;
 	/* in poststop a failure is told and is not the engine's: exit 0 */
-	int fail_status = o.stage == HOOK_POSTSTOP ? 0 : 1;
+	int fail_status = o.stage == HOOK_POSTSTOP && stage_name ? 0 : 1;
 
 	buf = read_all(STDIN_FILENO, HOOK_STATE_MAX, o.deadline_ms, &len, &e);
 	if (!buf) {
-		fprintf(stderr, "vfsd-hook: %s: cannot read the state on stdin: %s\n", stage_name,
+		fprintf(stderr, "vfsd-hook: %s: cannot read the state on stdin: %s\n",
+			stage_name ? stage_name : "(stage from the state)",
 			e == ETIMEDOUT ? "timed out (the hook's deadline)"
 			: e == E2BIG   ? "longer than 1 MiB"
 				       : strerror(e));
@@ -162,6 +164,17 @@ int main(int argc, char **argv)
 	}
 	r = hook_state_parse(&in, buf, len, o.stage == HOOK_POSTSTOP, err, sizeof(err));
 	free(buf);
+	if (!stage_name) {
+		bool stopped = in.status && strcmp(in.status, "stopped") == 0;
+
+		o.stage = stopped ? HOOK_POSTSTOP : HOOK_CREATE_RUNTIME;
+		stage_name = stopped ? "poststop" : "createRuntime";
+		fail_status = stopped ? 0 : 1;
+		if (r == 0 && !stopped && in.pid == 0) {
+			snprintf(err, sizeof(err), "the state on stdin has no \"pid\" (the container's process)");
+			r = -EINVAL;
+		}
+	}
 	if (r < 0) {
 		fprintf(stderr, "vfsd-hook: %s: %s\n", stage_name, err);
 		hook_input_free(&in);

@@ -75,17 +75,46 @@ static bool initial_userns(pid_t pid, int *err)
 	       c == 4294967295ul && (!nl || !nl[1]);
 }
 
+/* The host's uid of this process: through /proc/self/uid_map when the hook runs in an
+ * engine's user namespace (rootless Podman runs it as uid 0 in its own). */
+static bool host_uid(uid_t *out)
+{
+	unsigned long ns, host, n;
+	uid_t uid = getuid();
+	FILE *f = fopen("/proc/self/uid_map", "re");
+	bool found = false;
+
+	if (!f)
+		return false;
+	while (!found && fscanf(f, "%lu %lu %lu", &ns, &host, &n) == 3) {
+		if (uid >= ns && uid - ns < n) {
+			*out = (uid_t)(host + (uid - ns));
+			found = true;
+		}
+	}
+	fclose(f);
+	return found;
+}
+
 int hook_default_dir(char *out, size_t len, char *err, size_t errlen)
 {
-	const char *xdg = getenv("XDG_RUNTIME_DIR");
+	struct stat st;
+	uid_t uid;
 	int e;
 
 	if (getuid() == 0 && initial_userns(0, &e))
 		return snprintf(out, len, "/run/vfsd-hook") < (int)len ? 0 : -ENAMETOOLONG;
-	if (xdg && xdg[0] == '/')
-		return snprintf(out, len, "%s/vfsd-hook", xdg) < (int)len ? 0 : -ENAMETOOLONG;
+	/* not $XDG_RUNTIME_DIR: Podman runs poststop with an empty environment, and both stages
+	 * must find the same directory */
+	if (host_uid(&uid)) {
+		snprintf(out, len, "/run/user/%u", (unsigned int)uid);
+		if (stat(out, &st) == 0 && S_ISDIR(st.st_mode) && st.st_uid == getuid())
+			return snprintf(out, len, "/run/user/%u/vfsd-hook", (unsigned int)uid) < (int)len
+				       ? 0
+				       : -ENAMETOOLONG;
+	}
 	snprintf(err, errlen,
-		 "not root and no XDG_RUNTIME_DIR: set VFSD_HOOK_DIR (the hook's env in the hooks.d file) to a directory of the hook's user");
+		 "not root and no /run/user/UID of the hook's user: give the hook --hook-dir DIR or VFSD_HOOK_DIR (in the hooks.d file) for its sockets");
 	return -ENOENT;
 }
 

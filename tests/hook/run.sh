@@ -103,6 +103,14 @@ check standalone-nothing-left "$([[ ! -e $hd/c1 ]]; echo $?)" "$(ls -laR "$hd" 2
 out=$(state c1 0 stopped | jq -c 'del(.pid)' | hook poststop 2>&1)
 check poststop-no-daemon "$([[ $? == 0 && -z $out ]]; echo $?)" "$out"
 
+# --- no stage: the state's status says (one hooks.d file for both stages) ---------------------
+out=$(state c1 "$cpid" | hook 2>&1)
+check auto-stage-spawns "$([[ $? == 0 && $(ctl --json status c1 | jqs .state) == running ]]; echo $?)" "$out"
+out=$(state c1 0 stopped | jq -c 'del(.pid)' | hook 2>&1)
+check auto-stage-stops "$([[ $? == 0 && ! -e $hd/c1 ]] && ! ctl status c1 >/dev/null 2>&1; echo $?)" "$out"
+out=$(state c1 0 created | jq -c 'del(.pid)' | hook 2>&1)
+check auto-stage-needs-pid "$([[ $? == 1 && $out == *'no "pid"'* ]]; echo $?)" "$out"
+
 # --- not enabled ----------------------------------------------------------------------------
 for a in '{}' '{"io.vfsd.enable":"false"}'; do
 	config c1 "$a"
@@ -243,7 +251,7 @@ out=$(state bad 0 stopped | "$bin/vfsd-hook" poststop --hook-dir "$hd" --control
 check poststop-failure-exit-0 "$([[ $? == 0 && $out == *"cannot reach the vfsd supervisor"* ]]; echo $?)" "$out"
 
 # --- the command line -------------------------------------------------------------------------
-expect_output cli-no-stage 2 "which stage" "$bin/vfsd-hook"
+expect_output cli-no-stage-no-state 1 "state on stdin is empty" "$bin/vfsd-hook" </dev/null
 expect_output cli-bad-stage 2 "not a stage" "$bin/vfsd-hook" start
 expect_output cli-in-container-stage 2 "runs inside the container" "$bin/vfsd-hook" startContainer
 expect_output cli-bad-timeout 2 "--timeout takes" "$bin/vfsd-hook" createRuntime --timeout 0
