@@ -25,6 +25,7 @@ struct run {
 	const struct hook_input *in;
 	const struct hook_plan *plan;
 	char dir[512]; /* HOOK_DIR/SANDBOX (its socket must fit in 108 bytes anyway) */
+	pid_t supervisor; /* its pid (SO_PEERCRED), once asked; 0 if unknown */
 	const char *step;
 	char *err;
 	size_t errlen;
@@ -199,6 +200,11 @@ static int ask(struct run *r, struct json_object *req, int pass_fd, uint64_t dea
 		return timed_out(r);
 	if (e < 0)
 		return fail(r, -e, "cannot reach the vfsd supervisor at %s: %s", sock, strerror(-e));
+	struct ucred cred;
+	socklen_t clen = sizeof(cred);
+
+	if (getsockopt(c.fd, SOL_SOCKET, SO_PEERCRED, &cred, &clen) == 0)
+		r->supervisor = cred.pid;
 	r->step = waiting;
 	e = ctl_conn_send(&c, req, pass_fd);
 	if (e == 0) {
@@ -272,10 +278,13 @@ static bool same_file(const char *a, const char *b)
 	       sa.st_ino == sb.st_ino;
 }
 
-/* The container's rootfs as a path the supervisor can resolve in its own mount namespace:
+/* The container's rootfs as a path the supervisor can resolve in its mount namespace:
+ * root.path itself when the supervisor sees the same directory there, else
  * through /proc/PID/root, since the rootfs may be mounted only in the engine's namespace
- * (rootless Podman's overlay). Before pivot_root (createRuntime, prestart) the container's
- * root is still the engine's: the rootfs is root.path under it. */
+ * (rootless Podman's overlay, an engine in a mount namespace of its own). Before pivot_root
+ * (createRuntime, prestart) the container's root is still the engine's: the rootfs is
+ * root.path under it. root.path is the better one: a daemon in a user namespace of the
+ * container's may not follow /proc/PID/root of a process still being set up (not dumpable). */
 static int share_path(struct run *r, char *out, size_t len)
 {
 	const struct hook_input *in = r->in;
@@ -290,6 +299,10 @@ static int share_path(struct run *r, char *out, size_t len)
 		snprintf(root, sizeof(root), "%s", rp);
 	else if (snprintf(root, sizeof(root), "%s/%s", in->bundle, rp) >= (int)sizeof(root))
 		return fail(r, ENAMETOOLONG, "the rootfs path is too long");
+	if (r->supervisor > 0 &&
+	    snprintf(out, len, "/proc/%d/root%s", (int)r->supervisor, root) < (int)len &&
+	    same_file(out, root))
+		return snprintf(out, len, "%s", root) < (int)len ? 0 : -ENAMETOOLONG;
 	snprintf(proc_root, sizeof(proc_root), "/proc/%d/root", (int)in->pid);
 	if (same_file(proc_root, root))
 		return snprintf(out, len, "%s", proc_root) < (int)len ? 0 : -ENAMETOOLONG;

@@ -90,7 +90,7 @@ dpid=$(jqs .pid <<<"$st")
 check standalone-running "$([[ $(jqs .state <<<"$st") == running ]]; echo $?)" "$st"
 check standalone-in-userns "$([[ -n $dpid && $(readlink "/proc/$dpid/ns/user") == "$(readlink "/proc/$cpid/ns/user")" ]]; echo $?)" \
 	"daemon $(readlink "/proc/$dpid/ns/user" 2>&1), container $(readlink "/proc/$cpid/ns/user")"
-check standalone-share "$([[ $(jqs .shared_dir <<<"$st") == "/proc/$cpid/root$work/c1/rootfs" ]]; echo $?)" "$st"
+check standalone-share "$([[ $(jqs .shared_dir <<<"$st") == "$work/c1/rootfs" ]]; echo $?)" "$st"
 check standalone-options "$([[ $(jqs '.args|join(" ")' <<<"$st") == "--cache=never --xattr" ]]; echo $?)" "$st"
 check standalone-socket "$(listening "$hd/c1/vhost-user.sock"; echo $?)" "$(ls -la "$hd/c1" 2>&1)"
 out=$(state c1 "$cpid" | hook createRuntime 2>&1)
