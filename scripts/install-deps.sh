@@ -7,21 +7,34 @@ PACKAGES=(
 	build-essential pkg-config linux-libc-dev
 	libseccomp-dev libcap-ng-dev libjson-c-dev libcurl4-openssl-dev libcmocka-dev
 	qemu-system-x86 qemu-system-common busybox-static cpio gzip python3 clang
-	git sqlite3 fio stress-ng util-linux attr uidmap
+	git sqlite3 fio stress-ng util-linux attr uidmap jq
 )
-
-missing=()
-for p in "${PACKAGES[@]}"; do
-	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
-done
-[ ${#missing[@]} -eq 0 ] && exit 0
+# The engines vfsd-hook is proven with (tests/hook/engines.sh), without what they recommend.
+ENGINES=(crun runc podman containerd)
 
 SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO="sudo"
-echo "install-deps: installing ${missing[*]}"
 export DEBIAN_FRONTEND=noninteractive
-# An install from a stale list fails; refresh once and try again.
-$SUDO apt-get install -y -q "${missing[@]}" >/dev/null 2>&1 || {
-	$SUDO apt-get update -q >/dev/null
-	$SUDO apt-get install -y -q "${missing[@]}" >/dev/null
+updated=0
+
+# install [APT-OPTION...] -- PACKAGE...: the ones missing; an install from a stale list fails,
+# so the list is refreshed once and the install tried again.
+install() {
+	local opts=() missing=() p
+	while [ "$1" != -- ]; do opts+=("$1"); shift; done
+	shift
+	for p in "$@"; do
+		dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+	done
+	[ ${#missing[@]} -eq 0 ] && return 0
+	echo "install-deps: installing ${missing[*]}"
+	$SUDO apt-get install -y -q "${opts[@]}" "${missing[@]}" >/dev/null 2>&1 && return 0
+	if [ $updated -eq 0 ]; then
+		$SUDO apt-get update -q >/dev/null
+		updated=1
+	fi
+	$SUDO apt-get install -y -q "${opts[@]}" "${missing[@]}" >/dev/null
 }
+
+install -- "${PACKAGES[@]}"
+install --no-install-recommends -- "${ENGINES[@]}"

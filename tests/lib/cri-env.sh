@@ -43,20 +43,28 @@ CRI_APP_IMAGE=vfsd.local/busybox:1
 export CRI_RUNTIME CRI_PAUSE_IMAGE CRI_APP_IMAGE
 
 cri_tools_install() {
-	local go=${GO:-} log tmp=$cri_gobin/.tmp.$$
+	local go=${GO:-} log tmp=$cri_gobin/.tmp.$$ lock
 	CRICTL=$cri_gobin/crictl
 	export CRICTL
-	[[ -x $CRICTL ]] && "$CRICTL" --version 2>/dev/null | grep -qF " $cri_crictl_version" && return 0
+	mkdir -p "$cri_gobin" || return 1
+	# One build at a time: tests/run-all.sh starts one early, in the background.
+	exec {lock}>"$cri_gobin/.lock" && flock "$lock"
+	if [[ -x $CRICTL ]] && "$CRICTL" --version 2>/dev/null | grep -qF " $cri_crictl_version"; then
+		exec {lock}>&-
+		return 0
+	fi
 	[[ -n $go ]] || go=$(command -v go || echo /usr/local/go/bin/go)
-	mkdir -p "$cri_gobin" && log=$(mktemp) || return 1
+	log=$(mktemp) || { exec {lock}>&-; return 1; }
 	# Built in a scratch GOBIN and moved, so a half-built binary never looks installed.
 	if GOBIN=$tmp GOFLAGS=-buildvcs=false "$go" install \
 		-ldflags "-X sigs.k8s.io/cri-tools/pkg/version.Version=$cri_crictl_version" \
 		"sigs.k8s.io/cri-tools/cmd/crictl@$cri_crictl_version" >"$log" 2>&1 &&
 		mv -f "$tmp/crictl" "$CRICTL"; then
 		rm -rf "$tmp" "$log"
+		exec {lock}>&-
 		return 0
 	fi
+	exec {lock}>&-
 	echo "cri-env: cannot build crictl $cri_crictl_version with '$go': the Go module proxy is" \
 		"out of reach (or Go is missing). Its last words:" >&2
 	tail -n 5 "$log" >&2
