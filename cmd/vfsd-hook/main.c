@@ -32,7 +32,10 @@ static void usage(FILE *out)
 	      "                         annotation, else " HOOK_CONTROL_SOCKET "]\n"
 	      "  --timeout MS           the hook's own deadline, below the engine's [default 5000]\n"
 	      "  --hook-dir DIR         where sockets and bookkeeping go [default: $VFSD_HOOK_DIR,\n"
-	      "                         else /run/vfsd-hook for root, /run/user/UID/vfsd-hook]\n"
+	      "                         else /run/vfsd-hook for root, /run/user/UID/vfsd]\n"
+	      "  --trust-annotations    as root, take every io.vfsd.* annotation (share, socket,\n"
+	      "                         cgroup, control socket, any option): only where those who\n"
+	      "                         write the containers' annotations may do what root does\n"
 	      "  --help, --version\n",
 	      out);
 }
@@ -92,6 +95,7 @@ int main(int argc, char **argv)
 		{ "control-socket", required_argument, NULL, 's' },
 		{ "timeout", required_argument, NULL, 't' },
 		{ "hook-dir", required_argument, NULL, 'd' },
+		{ "trust-annotations", no_argument, NULL, 'T' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
@@ -106,6 +110,8 @@ int main(int argc, char **argv)
 	char *buf;
 	int c, stage, e, r;
 
+	if (o.hook_dir && !*o.hook_dir)
+		o.hook_dir = NULL; /* VFSD_HOOK_DIR= is unset */
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
 		switch (c) {
@@ -121,6 +127,9 @@ int main(int argc, char **argv)
 			break;
 		case 'd':
 			o.hook_dir = optarg;
+			break;
+		case 'T':
+			o.trust_annotations = true;
 			break;
 		case 'h':
 			usage(stdout);
@@ -164,6 +173,11 @@ int main(int argc, char **argv)
 	}
 	r = hook_state_parse(&in, buf, len, o.stage == HOOK_POSTSTOP, err, sizeof(err));
 	free(buf);
+	if (!stage_name && r == 0 && !in.status) {
+		/* (Kata's states have none: its poststop would read as createRuntime) */
+		snprintf(err, sizeof(err), "the state has no \"status\" to tell the stage by: name the stage (vfsd-hook createRuntime|poststop)");
+		r = -EINVAL;
+	}
 	if (!stage_name) {
 		bool stopped = in.status && strcmp(in.status, "stopped") == 0;
 

@@ -6,7 +6,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
 #include <sys/file.h>
+#include <sys/syscall.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
@@ -110,7 +112,7 @@ int hook_default_dir(char *out, size_t len, char *err, size_t errlen)
 	if (host_uid(&uid)) {
 		snprintf(out, len, "/run/user/%u", (unsigned int)uid);
 		if (stat(out, &st) == 0 && S_ISDIR(st.st_mode) && st.st_uid == getuid())
-			return snprintf(out, len, "/run/user/%u/vfsd-hook", (unsigned int)uid) < (int)len
+			return snprintf(out, len, "/run/user/%u/vfsd", (unsigned int)uid) < (int)len
 				       ? 0
 				       : -ENAMETOOLONG;
 	}
@@ -143,22 +145,44 @@ static int mkdirs(const char *path)
 	return 0;
 }
 
+/* A directory the hook keeps files in must be its own: a real directory (not a symlink)
+ * owned by the hook's user that nobody else may write, or another user could point the
+ * hook's creates and unlinks elsewhere. */
+static int own_dir(struct run *r, const char *path, mode_t others)
+{
+	struct stat st;
+
+	if (lstat(path, &st) < 0)
+		return fail(r, errno, "%s: %s", path, strerror(errno));
+	if (!S_ISDIR(st.st_mode) || st.st_uid != geteuid() || (st.st_mode & others))
+		return fail(r, EPERM,
+			    "%s must be a directory of the hook's user (uid %u) that no one else may write",
+			    path, (unsigned int)geteuid());
+	return 0;
+}
+
 /* Takes the sandbox's lock (HOOK_DIR/SANDBOX/lock): hooks of one sandbox's containers run
  * one at a time. Returns the lock's fd or -errno. */
 static int take_lock(struct run *r)
 {
-	char path[PATH_MAX + 8];
+	char path[sizeof(r->dir) + 8], top[sizeof(r->dir)];
 	int fd, e;
 
 	r->step = "creating the hook's directory";
-	if ((e = mkdirs(r->dir)) < 0)
-		return fail(r, -e, "cannot create %s: %s", r->dir, strerror(-e));
+	snprintf(top, sizeof(top), "%s", r->dir);
+	*strrchr(top, '/') = '\0';
 	snprintf(path, sizeof(path), "%s/lock", r->dir);
 	r->step = "waiting for another vfsd-hook of the same sandbox (its lock)";
 	for (;;) {
 		struct stat held, now;
 
+		if ((e = mkdirs(r->dir)) < 0)
+			return fail(r, -e, "cannot create %s: %s", r->dir, strerror(-e));
+		if ((e = own_dir(r, top, 022)) < 0 || (e = own_dir(r, r->dir, 077)) < 0)
+			return e;
 		fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+		if (fd < 0 && errno == ENOENT)
+			continue; /* the last hook of the sandbox removed the directory just now */
 		if (fd < 0)
 			return fail(r, errno, "cannot open %s: %s", path, strerror(errno));
 		while (flock(fd, LOCK_EX | LOCK_NB) < 0) {
@@ -179,8 +203,6 @@ static int take_lock(struct run *r)
 		    held.st_dev == now.st_dev)
 			break;
 		close(fd);
-		if ((e = mkdirs(r->dir)) < 0)
-			return fail(r, -e, "cannot create %s: %s", r->dir, strerror(-e));
 	}
 	return fd;
 }
@@ -205,6 +227,11 @@ static int ask(struct run *r, struct json_object *req, int pass_fd, uint64_t dea
 
 	if (getsockopt(c.fd, SOL_SOCKET, SO_PEERCRED, &cred, &clen) == 0)
 		r->supervisor = cred.pid;
+	if (r->supervisor <= 0) {
+		/* the /proc/PID paths the hook passes would name other processes there */
+		ctl_conn_close(&c);
+		return fail(r, EXDEV, "the vfsd supervisor at %s runs in another pid namespace than the hook", sock);
+	}
 	r->step = waiting;
 	e = ctl_conn_send(&c, req, pass_fd);
 	if (e == 0) {
@@ -230,11 +257,15 @@ static const char *reply_str(struct json_object *o, const char *key)
 		       : NULL;
 }
 
+/* The reply's errno; one that is not a positive number is a protocol error. */
 static int reply_errno(struct json_object *o)
 {
 	struct json_object *v;
+	int e = json_object_object_get_ex(o, "errno", &v) && json_object_is_type(v, json_type_int)
+			? json_object_get_int(v)
+			: 0;
 
-	return json_object_object_get_ex(o, "errno", &v) ? json_object_get_int(v) : EPROTO;
+	return e > 0 ? e : EPROTO;
 }
 
 static struct json_object *request(const char *op, const char *sandbox)
@@ -266,6 +297,19 @@ static int daemon_state(struct run *r, char *state, size_t len)
 			 reply_str(reply, "error") ? reply_str(reply, "error") : "?");
 	json_object_put(reply);
 	return e;
+}
+
+/* Whether the supervisor has a record of the sandbox (asked with what is left of the
+ * deadline; when it cannot say, it is taken to have one, so nothing of it is removed). */
+static bool daemon_known(struct run *r)
+{
+	char state[32], keep[1024];
+	bool known;
+
+	snprintf(keep, sizeof(keep), "%s", r->err);
+	known = daemon_state(r, state, sizeof(state)) < 0 || state[0];
+	snprintf(r->err, r->errlen, "%s", keep);
+	return known;
 }
 
 /* --- spawning -------------------------------------------------------------------------- */
@@ -346,6 +390,10 @@ static int cgroup_path(struct run *r, char *out, size_t len)
 		return 0;
 	if (r->plan->cgroup_mode)
 		return snprintf(out, len, "%s", r->plan->cgroup_mode) < (int)len ? 0 : -ENAMETOOLONG;
+	/* an application container's cgroup goes with it, and the daemon with it, while the
+	 * pod's other containers still use the daemon */
+	if (r->plan->ctype == HOOK_CONTAINER)
+		return 0;
 	if (statfs("/sys/fs/cgroup", &sf) < 0 || sf.f_type != CGROUP2_SUPER_MAGIC)
 		return 0; /* a cgroup v1 host: no placement (docs/hook.md) */
 	if (cgroup_of(r->in->pid, theirs, sizeof(theirs)) < 0 ||
@@ -354,6 +402,32 @@ static int cgroup_path(struct run *r, char *out, size_t len)
 	if (snprintf(out, len, "/proc/%d/root/sys/fs/cgroup%s", (int)getpid(), theirs) >= (int)len)
 		return fail(r, ENAMETOOLONG, "the container's cgroup path is too long");
 	return 0;
+}
+
+/* Whether some process listens on a unix socket bound at path (/proc/net/unix), without
+ * connecting: a vfsd takes its first connection for its VMM's. */
+static bool listened_on(const char *path)
+{
+	char line[PATH_MAX + 128];
+	FILE *f = fopen("/proc/net/unix", "re");
+	bool found = false;
+
+	if (!f)
+		return true; /* cannot tell: the caller does not take it over */
+	while (!found && fgets(line, sizeof(line), f)) {
+		char *p = strchr(line, '/');
+		unsigned long flags = 0;
+
+		if (!p)
+			continue;
+		p[strcspn(p, "\n")] = '\0';
+		/* Num RefCount Protocol Flags Type St Inode Path: Flags 00010000 is listening */
+		if (sscanf(line, "%*s %*s %*s %lx", &flags) == 1 && (flags & 0x10000) &&
+		    strcmp(p, path) == 0)
+			found = true;
+	}
+	fclose(f);
+	return found;
 }
 
 /* A listening socket at path for the VMM, passed to the daemon. A socket file nobody
@@ -368,26 +442,16 @@ static int listen_at(struct run *r, const char *path)
 		return fail(r, ENAMETOOLONG, "socket path %s is longer than %zu bytes", path,
 			    sizeof(addr.sun_path) - 1);
 	memcpy(addr.sun_path, path, strlen(path) + 1);
+	if (lstat(path, &st) == 0) {
+		if (!S_ISSOCK(st.st_mode))
+			return fail(r, EEXIST, "%s exists and is not a socket", path);
+		if (listened_on(path))
+			return fail(r, EADDRINUSE, "socket %s is in use by another process", path);
+		unlink(path);
+	}
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return fail(r, errno, "socket: %s", strerror(errno));
-	if (lstat(path, &st) == 0) {
-		if (!S_ISSOCK(st.st_mode)) {
-			close(fd);
-			return fail(r, EEXIST, "%s exists and is not a socket", path);
-		}
-		int probe = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-		int c = probe < 0 ? -1 : connect(probe, (struct sockaddr *)&addr, sizeof(addr));
-		int e = errno;
-
-		if (probe >= 0)
-			close(probe);
-		if (c == 0 || e != ECONNREFUSED) {
-			close(fd);
-			return fail(r, EADDRINUSE, "socket %s is in use by another process", path);
-		}
-		unlink(path);
-	}
 	if (bind(fd, (struct sockaddr *)&addr, sizeof(addr)) < 0 || listen(fd, 64) < 0) {
 		int e = errno;
 
@@ -412,8 +476,12 @@ static void file_in_dir(const struct run *r, const char *name, char *out, size_t
 static int stop_daemon(struct run *r, uint64_t deadline)
 {
 	struct json_object *req = request("stop", r->plan->sandbox), *reply;
+	uint64_t now = ctl_clock_ms();
 	int e;
 
+	/* SIGKILL early enough that the reply still comes before the deadline */
+	json_object_object_add(req, "grace_ms",
+			       json_object_new_int64(deadline > now + 1000 ? (int64_t)MIN(deadline - now - 1000, 5000) : 0));
 	e = ask(r, req, -1, deadline, "waiting for the supervisor to stop the daemon", &reply);
 	json_object_put(req);
 	if (e < 0)
@@ -425,18 +493,36 @@ static int stop_daemon(struct run *r, uint64_t deadline)
 	return e;
 }
 
+static int spawn_with(struct run *r, int pidfd, const char *userns);
+
 static int spawn_daemon(struct run *r)
 {
-	char share[PATH_MAX + 64], sock[PATH_MAX], cg[PATH_MAX + 64], userns[64];
+	char userns[64];
+	int e;
+
+	snprintf(userns, sizeof(userns), "/proc/%d/ns/user", (int)r->in->pid);
+	r->step = "looking at the container's process";
+	/* held across the spawn: if the process ends meanwhile, its pid may name another's
+	 * namespaces and root by the time the supervisor looks */
+	int pidfd = (int)syscall(SYS_pidfd_open, r->in->pid, 0);
+
+	if (pidfd < 0 || access(userns, F_OK) < 0) {
+		if (pidfd >= 0)
+			close(pidfd);
+		return fail(r, ESRCH, "the container's process %d has exited", (int)r->in->pid);
+	}
+	e = spawn_with(r, pidfd, userns);
+	close(pidfd);
+	return e;
+}
+
+static int spawn_with(struct run *r, int pidfd, const char *userns)
+{
+	char share[PATH_MAX + 64], sock[PATH_MAX], cg[PATH_MAX + 64];
 	struct json_object *req, *args, *labels, *reply;
 	const struct hook_plan *p = r->plan;
 	int e, lfd;
 
-	snprintf(userns, sizeof(userns), "/proc/%d/ns/user", (int)r->in->pid);
-	r->step = "looking at the container's process";
-	if (access(userns, F_OK) < 0)
-		return fail(r, ESRCH, "the container's process %d has exited (%s: %s)",
-			    (int)r->in->pid, userns, strerror(errno));
 	bool own_userns = !initial_userns(r->in->pid, &e);
 
 	if (e)
@@ -475,6 +561,11 @@ static int spawn_daemon(struct run *r)
 		e = fail(r, reply_errno(reply), "the supervisor refused to start the daemon: %s",
 			 reply_str(reply, "error") ? reply_str(reply, "error") : "?");
 	json_object_put(reply);
+	struct pollfd pf = { .fd = pidfd, .events = POLLIN };
+
+	if (e == 0 && poll(&pf, 1, 0) > 0)
+		e = fail(r, ESRCH, "the container's process %d ended while its daemon started",
+			 (int)r->in->pid);
 	if (e < 0) {
 		char keep[1024];
 
@@ -527,6 +618,7 @@ static void remove_dir(struct run *r)
 static int ensure(struct run *r)
 {
 	char state[32], member[PATH_MAX + 160], path[PATH_MAX + 32];
+	bool new_member = false;
 	int e;
 
 	if (r->plan->ctype == HOOK_CONTAINER) {
@@ -535,15 +627,25 @@ static int ensure(struct run *r)
 		file_in_dir(r, "members", path, sizeof(path));
 		if (mkdir(path, 0700) < 0 && errno != EEXIST)
 			return fail(r, errno, "cannot create %s: %s", path, strerror(errno));
-		int fd = open(member, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+		if ((e = own_dir(r, path, 077)) < 0)
+			return e;
+		int fd = open(member, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
 
-		if (fd < 0)
+		if (fd < 0 && errno != EEXIST) /* EEXIST: an earlier stage of this container's */
 			return fail(r, errno, "cannot create %s: %s", member, strerror(errno));
-		close(fd);
+		new_member = fd >= 0;
+		if (fd >= 0)
+			close(fd);
 	}
 	e = daemon_state(r, state, sizeof(state));
-	if (e == 0 && (strcmp(state, "running") == 0 || strcmp(state, "starting") == 0))
-		return 0; /* the sandbox has its daemon: one per sandbox */
+	if (e == 0 && (strcmp(state, "running") == 0 || strcmp(state, "starting") == 0)) {
+		default_socket(r, path, sizeof(path));
+		if (r->plan->socket_path || access(path, F_OK) == 0)
+			return 0; /* the sandbox has its daemon: one per sandbox */
+		/* a daemon no VMM can reach (its spawn timed out and its stop failed) */
+		if ((e = stop_daemon(r, r->o->deadline_ms)) == 0)
+			e = daemon_state(r, state, sizeof(state));
+	}
 	if (e == 0 && strcmp(state, "stopping") == 0)
 		e = fail(r, EBUSY, "the sandbox's daemon is stopping");
 	if (e == 0)
@@ -555,10 +657,13 @@ static int ensure(struct run *r)
 		if (fd >= 0)
 			close(fd);
 	}
-	if (e < 0 && r->plan->ctype == HOOK_CONTAINER)
+	if (e < 0 && new_member)
 		unlink(member);
-	if (e < 0 && !members_left(r))
-		remove_dir(r); /* nothing left behind: the sandbox has no daemon */
+	/* nothing left behind: a sandbox with no daemon and no member keeps no directory (a
+	 * sandbox-owned mark stays for the daemon it marks, if the supervisor still has one) */
+	file_in_dir(r, "sandbox-owned", path, sizeof(path));
+	if (e < 0 && !members_left(r) && (access(path, F_OK) < 0 || !daemon_known(r)))
+		remove_dir(r);
 	return e;
 }
 
@@ -585,6 +690,57 @@ static int poststop(struct run *r)
 	return e;
 }
 
+/*
+ * Annotations are written by whoever writes the pod or container spec: in a cluster, a
+ * tenant. A hook that runs as root would otherwise let them choose what root shares, where
+ * root binds and unlinks a socket, which supervisor gets the VMM's socket, and the daemon's
+ * capabilities and sandbox. As root, only the options that change how files are served,
+ * not with which powers, are taken from them, unless the operator says --trust-annotations.
+ * A hook that is not root gives its user nothing the user could not do.
+ */
+static const char *const tenant_options[] = {
+	"--cache",	    "--xattr",		  "--posix-acl",	"--announce-submounts",
+	"--no-announce-submounts", "--no-readdirplus", "--allow-mmap", "--writeback",
+	"--allow-direct-io", "--security-label", "--preserve-noatime", "--posix-lock",
+	"--no-posix-lock",  "--flock",		  "--no-flock",		"--readonly",
+	"--log-level",
+};
+
+static int check_trust(struct run *r)
+{
+	const struct hook_plan *p = r->plan;
+	const char *what = NULL;
+	int e;
+
+	if (r->o->trust_annotations || !(getuid() == 0 && initial_userns(0, &e)))
+		return 0;
+	if (p->share)
+		what = "io.vfsd.share";
+	else if (p->socket_path)
+		what = "io.vfsd.socket";
+	else if (strcmp(p->control_socket, HOOK_CONTROL_SOCKET) != 0)
+		what = "io.vfsd.control-socket";
+	else if (p->cgroup_mode && strcmp(p->cgroup_mode, "none") != 0)
+		what = "io.vfsd.cgroup";
+	if (what)
+		return fail(r, EPERM,
+			    "annotation %s chooses what a root hook does: the hook takes it only with --trust-annotations (docs/hook.md, \"Who may choose what\")",
+			    what);
+	for (unsigned int i = 0; i < p->noptions; i++) {
+		const char *o = p->options[i];
+		size_t n = strcspn(o, "=");
+		bool ok = false;
+
+		for (size_t k = 0; k < ARRAY_SIZE(tenant_options); k++)
+			ok |= strlen(tenant_options[k]) == n && strncmp(o, tenant_options[k], n) == 0;
+		if (!ok)
+			return fail(r, EPERM,
+				    "io.vfsd.options: '%.80s' is not one a root hook takes from an annotation (only --cache=, --xattr, --posix-acl... in their --name=value form; see docs/hook.md) without --trust-annotations",
+				    o);
+	}
+	return 0;
+}
+
 int hook_run(const struct hook_opts *o, const struct hook_input *in,
 	     const struct hook_plan *plan, char *err, size_t errlen)
 {
@@ -600,6 +756,8 @@ int hook_run(const struct hook_opts *o, const struct hook_input *in,
 	}
 	if (dir[0] != '/' || snprintf(r.dir, sizeof(r.dir), "%s/%s", dir, plan->sandbox) >= (int)sizeof(r.dir))
 		return fail(&r, EINVAL, "the hook's directory '%.200s' is not a short absolute path", dir);
+	if (o->stage != HOOK_POSTSTOP && (e = check_trust(&r)) < 0)
+		return e;
 	lock = take_lock(&r);
 	if (lock < 0)
 		return lock;

@@ -95,9 +95,10 @@ struct hook_opts {
 	uint64_t deadline_ms;	    /* CLOCK_MONOTONIC */
 	const char *control_socket; /* --control-socket, overrides the annotation */
 	const char *hook_dir;	    /* where the hook keeps sockets and members; NULL: default */
+	bool trust_annotations;	    /* --trust-annotations: a root hook takes every annotation */
 };
 
-/* The default hook directory: /run/vfsd-hook for root, else $XDG_RUNTIME_DIR/vfsd-hook.
+/* The default hook directory: /run/vfsd-hook for root, else /run/user/UID/vfsd.
  * 0, or -errno with a sentence in err. */
 int hook_default_dir(char *out, size_t len, char *err, size_t errlen);
 

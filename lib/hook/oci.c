@@ -289,14 +289,10 @@ int hook_plan_make(const struct hook_input *in, struct hook_plan *plan, char *er
 	int r;
 
 	*plan = (struct hook_plan){ .control_socket = HOOK_CONTROL_SOCKET };
-	v = member_str(in->annotations, "io.vfsd.enable", A_VALUE_MAX);
-	if (!v || (v != WRONG && strcmp(v, "false") == 0))
+	/* a misspelt io.vfsd.* annotation (io.vfsd.enabled=true too) would otherwise be
+	 * ignored without a word */
+	if (!in->annotations)
 		return 0;
-	if ((r = usable(in, vfsd_keys, ARRAY_SIZE(vfsd_keys), err, errlen)) < 0)
-		return r;
-	if (strcmp(v, "true") != 0)
-		BAD("annotation io.vfsd.enable must be \"true\" or \"false\", not '%.80s'", v);
-	/* a misspelt io.vfsd.* annotation would otherwise be ignored without a word */
 	json_object_object_foreach(in->annotations, key, val)
 	{
 		bool known = false;
@@ -309,6 +305,13 @@ int hook_plan_make(const struct hook_input *in, struct hook_plan *plan, char *er
 		if (!known)
 			BAD("unknown annotation '%.80s' (docs/hook.md lists the io.vfsd.* ones)", key);
 	}
+	v = member_str(in->annotations, "io.vfsd.enable", A_VALUE_MAX);
+	if (!v || (v != WRONG && strcmp(v, "false") == 0))
+		return 0;
+	if ((r = usable(in, vfsd_keys, ARRAY_SIZE(vfsd_keys), err, errlen)) < 0)
+		return r;
+	if (strcmp(v, "true") != 0)
+		BAD("annotation io.vfsd.enable must be \"true\" or \"false\", not '%.80s'", v);
 	if ((r = usable(in, type_keys, ARRAY_SIZE(type_keys), err, errlen)) < 0 ||
 	    (r = usable(in, sandbox_keys, ARRAY_SIZE(sandbox_keys), err, errlen)) < 0)
 		return r;

@@ -252,6 +252,18 @@ static void check_plan(const struct hook_input *in, const struct hook_plan *p)
 	size_t tn, sn, n;
 	unsigned int nl = 0;
 
+	/* an accepted plan, enabled or not, has no unknown io.vfsd.* annotation */
+	if (a) {
+		json_object_object_foreach(a, key, val)
+		{
+			bool known = strncmp(key, "io.vfsd.", 8) != 0;
+
+			(void)val;
+			for (size_t i = 0; i < sizeof(k_vfsd) / sizeof(k_vfsd[0]); i++)
+				known |= strcmp(key, k_vfsd[i]) == 0;
+			FUZZ_CHECK(known, "unknown annotation %s passed", key);
+		}
+	}
 	s = raw(a, "io.vfsd.enable", &n);
 	if (!p->enabled) {
 		FUZZ_CHECK(!s || raw_is(s, n, "false"), "io.vfsd.enable '%s' (%zu bytes) ignored",
@@ -263,15 +275,6 @@ static void check_plan(const struct hook_input *in, const struct hook_plan *p)
 		return;
 	}
 	FUZZ_CHECK(raw_is(s, n, "true"), "enabled by '%s' (%zu bytes)", s, n);
-	json_object_object_foreach(a, key, val)
-	{
-		bool known = strncmp(key, "io.vfsd.", 8) != 0;
-
-		(void)val;
-		for (size_t i = 0; i < sizeof(k_vfsd) / sizeof(k_vfsd[0]); i++)
-			known |= strcmp(key, k_vfsd[i]) == 0;
-		FUZZ_CHECK(known, "unknown annotation %s passed", key);
-	}
 
 	/* the container's part in its pod, and the sandbox it serves */
 	type = first_raw(a, k_type, &tn);

@@ -165,6 +165,27 @@ check crio-first-poststop-keeps "$([[ $? == 0 && $(ctl --json status crio-pod | 
 out=$(state appB 0 stopped | hook poststop 2>&1)
 check crio-last-poststop-stops "$([[ $? == 0 && ! -e $hd/crio-pod ]] && ! kill -0 "$dpid" 2>/dev/null; echo $?)" "$out"
 
+# --- the container's cgroup: an engine in a mount namespace with cgroup2 on /sys/fs/cgroup (the
+# host's is a v1/v2 hybrid here) put the container in a cgroup of its own; the daemon joins it.
+container cg1
+config cg1 '{"io.vfsd.enable":"true"}'
+out=$(state cg1 "$cpid" | unshare --mount -- sh -c 'mount -t cgroup2 none /sys/fs/cgroup &&
+	mkdir -p /sys/fs/cgroup/vfsd-hook-test/cg1 && echo "$1" >/sys/fs/cgroup/vfsd-hook-test/cg1/cgroup.procs &&
+	"$2" createRuntime --control-socket "$3" --hook-dir "$4"; rc=$?
+	cat "/proc/$(cat "$5" 2>/dev/null || echo 0)/cgroup" >/dev/null 2>&1; exit $rc' sh \
+	"$cpid" "$bin/vfsd-hook" "$sock" "$hd" /dev/null 2>&1)
+rc=$?
+st=$(ctl --json status cg1)
+dpid=$(jqs .pid <<<"$st")
+check cgroup-spawn "$rc" "$out"
+check cgroup-is-the-containers "$(grep -qx '0::/vfsd-hook-test/cg1' "/proc/$dpid/cgroup" 2>/dev/null; echo $?)" \
+	"daemon: $(grep '^0::' "/proc/$dpid/cgroup" 2>&1), status cgroup $(jqs .cgroup <<<"$st")"
+out=$(state cg1 0 stopped | hook poststop 2>&1)
+check cgroup-poststop "$([[ $? == 0 ]] && ! kill -0 "$dpid" 2>/dev/null; echo $?)" "$out"
+# (the test cgroups go with the cgroup2 mount's last user: nothing of this test is in them now)
+unshare --mount -- sh -c 'mount -t cgroup2 none /sys/fs/cgroup && kill -KILL $(cat /sys/fs/cgroup/vfsd-hook-test/cg1/cgroup.procs) 2>/dev/null; sleep 0.2;
+	rmdir /sys/fs/cgroup/vfsd-hook-test/cg1 /sys/fs/cgroup/vfsd-hook-test' >/dev/null 2>&1
+
 # --- concurrent hooks of one pod: one daemon -------------------------------------------------
 for i in 1 2 3 4; do
 	container "par$i"
@@ -226,7 +247,25 @@ bad options-refused "refused to start the daemon: .*cache" <<<"$good"
 config bad '{"io.vfsd.enable":"true","io.vfsd.share":"relative/dir"}'
 bad share-relative "io.vfsd.share must be an absolute path" <<<"$good"
 config bad '{"io.vfsd.enable":"true","io.vfsd.share":"/nonexistent/share"}'
-bad share-missing "refused to start the daemon" <<<"$good"
+bad share-missing "refused to start the daemon" --trust-annotations <<<"$good"
+# as root, what root shares, binds, asks and with which powers is not the annotation's to say
+bad untrusted-share "io.vfsd.share chooses what a root hook does" <<<"$good"
+config bad '{"io.vfsd.enable":"true","io.vfsd.socket":"/tmp/elsewhere.sock"}'
+bad untrusted-socket "io.vfsd.socket chooses what a root hook does" <<<"$good"
+config bad '{"io.vfsd.enable":"true","io.vfsd.control-socket":"/tmp/fake.sock"}'
+bad untrusted-control-socket "io.vfsd.control-socket chooses" <<<"$good"
+config bad '{"io.vfsd.enable":"true","io.vfsd.cgroup":"/sys/fs/cgroup/x"}'
+bad untrusted-cgroup "io.vfsd.cgroup chooses" <<<"$good"
+for o in '"--sandbox=none"' '"--modcaps=+sys_admin"' '"--seccomp=none"' '"--cache","auto"' '"-o","sandbox=none"'; do
+	config bad "$(jq -cn --arg o "[$o]" '{"io.vfsd.enable":"true","io.vfsd.options":$o}')"
+	n=${o//[^a-z]/}
+	bad "untrusted-option-$n" "io.vfsd.options: '[^']*' is not one a root hook takes" <<<"$good"
+done
+config bad '{"io.vfsd.enabled":"true"}'
+bad misspelt-enable "unknown annotation 'io.vfsd.enabled'" <<<"$good"
+config bad '{"io.vfsd.enable":"true"}'
+out=$(jq -c 'del(.status)' <<<"$good" | "$bin/vfsd-hook" --hook-dir "$hd" --control-socket "$sock" 2>&1)
+check stage-less-no-status "$([[ $? == 1 && $out == *'no "status" to tell the stage by'* ]] && nothing_left; echo $?)" "$out"
 config bad '{"io.vfsd.enable":"true"}'
 bad pid-exited "process 4194000 has exited" < <(jq -c '.pid=4194000' <<<"$good")
 bad sandbox-id 'sandbox id .* is not' < <(jq -c '.id="bad/id"' <<<"$good")
@@ -249,6 +288,15 @@ bad stuck-supervisor "timed out .* deadline" --control-socket "$work/stuck.sock"
 check deadline-kept "$(((SECONDS - t0) <= 5 ? 0 : 1))" "two 1 s deadlines took $((SECONDS - t0)) s"
 out=$(state bad 0 stopped | "$bin/vfsd-hook" poststop --hook-dir "$hd" --control-socket "$work/none.sock" 2>&1)
 check poststop-failure-exit-0 "$([[ $? == 0 && $out == *"cannot reach the vfsd supervisor"* ]]; echo $?)" "$out"
+
+# --- the hook's directory must be its own: not a symlink, nobody else may write it ------------
+mkdir -m 777 "$work/open-dir"
+expect_output hookdir-world-writable 1 "must be a directory of the hook's user" \
+	"$bin/vfsd-hook" createRuntime --hook-dir "$work/open-dir" --control-socket "$sock" <<<"$good"
+mkdir -p "$work/hd2" && ln -s /etc "$work/hd2/bad"
+expect_output hookdir-sandbox-symlink 1 "must be a directory of the hook's user" \
+	"$bin/vfsd-hook" createRuntime --hook-dir "$work/hd2" --control-socket "$sock" <<<"$good"
+check hookdir-symlink-untouched "$([[ ! -e /etc/lock && -L $work/hd2/bad ]]; echo $?)"
 
 # --- the command line -------------------------------------------------------------------------
 expect_output cli-no-stage-no-state 1 "state on stdin is empty" "$bin/vfsd-hook" </dev/null

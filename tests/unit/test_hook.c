@@ -669,9 +669,14 @@ static void test_plan_enable(void **unused)
 	assert_null(plan.options_json);
 	PLAN_OK("c1", "io.vfsd.enable", "false");
 	assert_false(plan.enabled);
-	/* disabled: the rest is not read, not even a misspelt io.vfsd.* key */
-	PLAN_OK("c1", "io.vfsd.enable", "false", "io.vfsd.shrae", "/x", "io.vfsd.options", "[");
+	/* disabled: the rest is not read */
+	PLAN_OK("c1", "io.vfsd.enable", "false", "io.vfsd.share", "x", "io.vfsd.options", "[");
 	assert_false(plan.enabled);
+	/* but a misspelt io.vfsd.* key is refused even then: io.vfsd.enabled=true would
+	 * otherwise leave the container without its daemon, without a word */
+	PLAN_BAD("unknown annotation 'io.vfsd.enabled'", "c1", "io.vfsd.enabled", "true");
+	PLAN_BAD("unknown annotation 'io.vfsd.shrae'", "c1", "io.vfsd.enable", "false",
+		 "io.vfsd.shrae", "/x");
 	PLAN_OK("c1", "io.vfsd.enable", "true");
 	assert_true(plan.enabled);
 	assert_int_equal(plan.ctype, HOOK_STANDALONE);
