@@ -290,7 +290,16 @@ static int daemon_state(struct run *r, char *state, size_t len)
 	if (e < 0)
 		return e;
 	state[0] = '\0';
-	if (ctl_reply_ok(reply))
+	struct json_object *owner;
+	uid_t me = 0;
+
+	if (ctl_reply_ok(reply) && json_object_object_get_ex(reply, "caller_uid", &owner) &&
+	    host_uid(&me) && json_object_get_int64(owner) != (int64_t)me)
+		/* (root sees every daemon: one another user spawned under this id is not ours to
+		 * join or stop) */
+		e = fail(r, EEXIST, "sandbox id %s is taken by a daemon uid %lld spawned, not this hook's user (uid %u)",
+			 r->plan->sandbox, (long long)json_object_get_int64(owner), (unsigned int)me);
+	else if (ctl_reply_ok(reply))
 		snprintf(state, len, "%s", reply_str(reply, "state") ? reply_str(reply, "state") : "?");
 	else if (reply_errno(reply) != ENOENT)
 		e = fail(r, reply_errno(reply), "the supervisor refused the status: %s",
@@ -680,7 +689,13 @@ static int poststop(struct run *r)
 		if (access(path, F_OK) == 0 || members_left(r))
 			return 0; /* the sandbox's, or another container's */
 	}
-	e = stop_daemon(r, r->o->deadline_ms);
+	char state[32];
+
+	e = daemon_state(r, state, sizeof(state)); /* (and whose it is) */
+	if (e == 0 && state[0])
+		e = stop_daemon(r, r->o->deadline_ms);
+	if (e == -EEXIST)
+		return e; /* another user's: its socket and directory are not this hook's either */
 	if (!r->plan->socket_path) {
 		default_socket(r, path, sizeof(path));
 		unlink(path);

@@ -153,6 +153,17 @@ podman_part() {
 	same_userns "$part" "$dpid" "$cpid"
 	[[ $part == rootless ]] &&
 		check rootless-caller "$([[ $(ctl --json status "$id" | jqs .caller_uid) == "$rootless_uid" ]]; echo $?)"
+	if [[ $part == rootless ]]; then
+		# root's hook for the same sandbox id neither joins nor stops the user's daemon
+		local cfg state out
+		cfg=$($pm inspect -f '{{.OCIConfigPath}}' "$id")
+		state=$(jq -cn --arg id "$id" --argjson pid "${cpid:-0}" --arg b "${cfg%/config.json}" \
+			'{ociVersion:"1.0.2", id:$id, pid:$pid, bundle:$b, status:"created"}')
+		out=$("$bin/vfsd-hook" createRuntime "${hook_args[@]}" "$hd" <<<"$state" 2>&1)
+		check rootless-id-not-roots "$([[ $? == 1 && $out == *"taken by a daemon uid $rootless_uid spawned"* ]]; echo $?)" "$out"
+		out=$(jq -c '.status="stopped" | del(.pid)' <<<"$state" | "$bin/vfsd-hook" poststop "${hook_args[@]}" "$hd" 2>&1)
+		check rootless-root-poststop-leaves-it "$([[ $? == 0 && $(ctl --json status "$id" | jqs .pid) == "$dpid" ]]; echo $?)" "$out"
+	fi
 	serve_check "$part" "$id" "$hdir/$id/vhost-user.sock" "$pm" exec "$id"
 	if [[ $kind == rootless ]]; then podman_rm --rootless "$id"; else podman_rm "$id"; fi
 	stopped "$part" "$id" "$dpid" "$hdir"
