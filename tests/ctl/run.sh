@@ -28,13 +28,11 @@ cgdir=
 pids=()         # supervisors, the user's namespace holder, vfsd ctl watch
 
 cleanup() {
-	local d p
+	local p
 	{ # (no "Killed" notices)
 		for p in "${pids[@]}"; do kill -KILL "$p"; done
 		# every daemon the supervisors spawned runs $bin/vfsd: none outlives the test
-		for d in /proc/[0-9]*; do
-			[[ $(readlink "$d/exe") == "$bin/vfsd" ]] && kill -KILL "${d#/proc/}"
-		done
+		kill_exe "$bin/vfsd"
 		wait
 	} 2>/dev/null
 	if [[ -n $cgdir ]]; then

@@ -23,6 +23,17 @@
 		}                                                                    \
 	} while (0)
 
+/* A string the code under test produced: NUL-terminated within max bytes; its length. */
+static inline size_t fuzz_check_str(const char *s, size_t max, const char *what)
+{
+	size_t n;
+
+	FUZZ_CHECK(s, "%s is NULL", what);
+	n = strnlen(s, max + 1);
+	FUZZ_CHECK(n <= max, "%s is longer than %zu bytes", what, max);
+	return n;
+}
+
 /* VFSD_FUZZ_TRACE=1: the targets say what each step of an input did (for replaying one). */
 static int fuzz_trace;
 

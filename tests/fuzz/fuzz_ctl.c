@@ -74,22 +74,11 @@ static bool utf8_valid(const uint8_t *s, size_t len)
 	return true;
 }
 
-/* A decoded string: NUL-terminated within max bytes, and the json-c string it came from. */
-static size_t check_string(const char *s, size_t max, const char *what)
-{
-	size_t n;
-
-	FUZZ_CHECK(s, "%s is NULL", what);
-	n = strnlen(s, max + 1);
-	FUZZ_CHECK(n <= max, "%s is longer than %zu bytes", what, max);
-	return n;
-}
-
 /* An optional path field: absolute when set. */
 static void check_path(const char *s, size_t max, const char *what)
 {
 	if (s) {
-		check_string(s, max, what);
+		fuzz_check_str(s, max, what);
 		FUZZ_CHECK(s[0] == '/', "%s '%s' is not absolute", what, s);
 	}
 }
@@ -116,12 +105,12 @@ static void check_request(const struct ctl_request *req)
 		      json_object_is_type(req->id, json_type_int),
 	      "%s: id of type %s", op, json_type_to_name(json_object_get_type(req->id)));
 	if (json_object_is_type(req->id, json_type_string))
-		check_string(json_object_get_string(req->id), 256, "id");
+		fuzz_check_str(json_object_get_string(req->id), 256, "id");
 
 	FUZZ_CHECK(spawn || stop || status || !req->sandbox, "%s with a sandbox", op);
 	if (spawn || stop || status) {
 		FUZZ_CHECK(req->sandbox, "%s without a sandbox", op);
-		check_string(req->sandbox, CTL_SANDBOX_MAX, "sandbox");
+		fuzz_check_str(req->sandbox, CTL_SANDBOX_MAX, "sandbox");
 		FUZZ_CHECK(ctl_sandbox_id_valid(req->sandbox), "%s: sandbox '%s'", op, req->sandbox);
 	}
 	FUZZ_CHECK(spawn || (!req->shared_dir && !req->socket_path && !req->userns && !req->cgroup &&
@@ -135,19 +124,19 @@ static void check_request(const struct ctl_request *req)
 	check_path(req->cgroup, PATH_MAX - 32, "cgroup");
 	FUZZ_CHECK(req->nargs <= CTL_ARGS_MAX, "%u args", req->nargs);
 	for (unsigned int i = 0; i < req->nargs; i++)
-		check_string(req->args[i], CTL_ARG_MAX, "an arg");
+		fuzz_check_str(req->args[i], CTL_ARG_MAX, "an arg");
 	if (req->labels) {
 		FUZZ_CHECK(json_object_is_type(req->labels, json_type_object), "labels not an object");
 		FUZZ_CHECK(json_object_object_length(req->labels) <= CTL_LABELS_MAX, "%d labels",
 		      json_object_object_length(req->labels));
 		json_object_object_foreach(req->labels, key, val)
 		{
-			size_t n = check_string(key, 63, "a label name");
+			size_t n = fuzz_check_str(key, 63, "a label name");
 
 			FUZZ_CHECK(n > 0, "an empty label name");
 			FUZZ_CHECK(json_object_is_type(val, json_type_string), "label %s: %s", key,
 			      json_type_to_name(json_object_get_type(val)));
-			FUZZ_CHECK(check_string(json_object_get_string(val), CTL_LABEL_MAX, "a label") ==
+			FUZZ_CHECK(fuzz_check_str(json_object_get_string(val), CTL_LABEL_MAX, "a label") ==
 				      (size_t)json_object_get_string_len(val),
 			      "label %s has a NUL", key);
 		}

@@ -65,17 +65,6 @@ static const char *first_raw(struct json_object *a, const char *const *keys, siz
 	return NULL;
 }
 
-/* A string the plan or the input holds: NUL-terminated within max bytes. */
-static size_t check_str(const char *s, size_t max, const char *what)
-{
-	size_t n;
-
-	FUZZ_CHECK(s, "%s is NULL", what);
-	n = strnlen(s, max + 1);
-	FUZZ_CHECK(n <= max, "%s is longer than %zu bytes", what, max);
-	return n;
-}
-
 static void check_error(int r, const char *err, const char *what)
 {
 	FUZZ_CHECK(r == 0 || r == -EINVAL || r == -ENOMEM, "%s returned %d", what, r);
@@ -106,13 +95,13 @@ static void check_state(const struct hook_input *in, bool poststop)
 	FUZZ_CHECK(in->state && json_object_is_type(in->state, json_type_object),
 		   "state not an object");
 	FUZZ_CHECK(!in->config, "config set by the state");
-	FUZZ_CHECK(check_str(in->id, 1024, "id") > 0, "an empty id");
-	check_str(in->bundle, 4096, "bundle");
+	FUZZ_CHECK(fuzz_check_str(in->id, 1024, "id") > 0, "an empty id");
+	fuzz_check_str(in->bundle, 4096, "bundle");
 	FUZZ_CHECK(in->bundle[0] == '/', "bundle '%s' is not absolute", in->bundle);
 	if (in->status)
-		check_str(in->status, 64, "status");
+		fuzz_check_str(in->status, 64, "status");
 	if (in->root)
-		check_str(in->root, 4096, "root");
+		fuzz_check_str(in->root, 4096, "root");
 	FUZZ_CHECK(in->pid >= 0 && in->pid <= 4194304, "pid %d", (int)in->pid);
 	FUZZ_CHECK(poststop || in->pid > 0, "no pid outside poststop");
 	json_object_object_get_ex(in->state, "annotations", &a);
@@ -160,7 +149,7 @@ static void check_config(const struct hook_input *in, struct json_object *state_
 	}
 	json_object_object_get_ex(c, "root", &root);
 	if (in->root_path) {
-		FUZZ_CHECK(check_str(in->root_path, 4096, "root.path") > 0, "an empty root.path");
+		FUZZ_CHECK(fuzz_check_str(in->root_path, 4096, "root.path") > 0, "an empty root.path");
 		FUZZ_CHECK(raw(root, "path", &n) == in->root_path && n == strlen(in->root_path),
 			   "root.path is not config.json's");
 	} else {
@@ -180,7 +169,7 @@ static void check_config(const struct hook_input *in, struct json_object *state_
 	FUZZ_CHECK(in->has_userns == userns, "has_userns %d", in->has_userns);
 	FUZZ_CHECK(in->userns_path == userns_path, "userns_path");
 	if (in->userns_path)
-		check_str(in->userns_path, 4096, "userns path");
+		fuzz_check_str(in->userns_path, 4096, "userns path");
 	json_object_object_get_ex(lx, "uidMappings", &maps);
 	for (size_t i = 0; maps && i < json_object_array_length(maps); i++) {
 		struct json_object *e = json_object_array_get_idx(maps, i), *v, *h, *s;
@@ -205,7 +194,7 @@ static void check_config(const struct hook_input *in, struct json_object *state_
 	FUZZ_CHECK(in->has_uid_map == map0 && in->map_host_uid == host0, "uid map %d %u",
 		   in->has_uid_map, in->map_host_uid);
 	if (in->cgroups_path)
-		check_str(in->cgroups_path, 4096, "cgroupsPath");
+		fuzz_check_str(in->cgroups_path, 4096, "cgroupsPath");
 	else
 		FUZZ_CHECK(!lx || !json_object_object_get_ex(lx, "cgroupsPath", NULL),
 			   "cgroupsPath present and not read");
@@ -279,7 +268,7 @@ static void check_plan(const struct hook_input *in, const struct hook_plan *p)
 	/* the container's part in its pod, and the sandbox it serves */
 	type = first_raw(a, k_type, &tn);
 	sandbox = first_raw(a, k_sandbox, &sn);
-	check_str(p->sandbox, CTL_SANDBOX_MAX, "sandbox");
+	fuzz_check_str(p->sandbox, CTL_SANDBOX_MAX, "sandbox");
 	FUZZ_CHECK(ctl_sandbox_id_valid(p->sandbox), "sandbox id '%s'", p->sandbox);
 	switch (p->ctype) {
 	case HOOK_STANDALONE:

@@ -41,14 +41,11 @@ cp "$build/vfsd" "$build/vfsd-hook" "$bin/"
 sup_pid=""
 
 cleanup() {
-	local d
 	exec 2>/dev/null
 	cri_stop
 	oci_env_cleanup
 	[[ -n $sup_pid ]] && kill -KILL "$sup_pid"
-	for d in /proc/[0-9]*; do
-		[[ $(readlink "$d/exe") == "$bin/vfsd" ]] && kill -KILL "${d#/proc/}"
-	done
+	kill_exe "$bin/vfsd"
 	wait
 	rm -rf "$w"
 }

@@ -28,12 +28,10 @@ sock=$rt/control.sock
 pids=()
 
 cleanup() {
-	local d p
+	local p
 	{
 		for p in "${pids[@]}"; do kill -KILL "$p"; done
-		for d in /proc/[0-9]*; do
-			[[ $(readlink "$d/exe") == "$bin/vfsd" ]] && kill -KILL "${d#/proc/}"
-		done
+		kill_exe "$bin/vfsd"
 		wait
 	} 2>/dev/null
 	rm -rf "$work"

@@ -8,6 +8,8 @@
 #                                check NAME: COMMAND exits with CODE (within 10 s) and its
 #                                output matches the extended regex PATTERN
 #   need_root NAME WHY           unless root: "FAIL NAME WHY", the summary line, exit 1
+#   kill_exe PATH                SIGKILL every process running the binary PATH (a test's
+#                                own copy of vfsd: the supervisor's children outlive it)
 # shellcheck shell=bash
 pass=0 fail=0
 
@@ -63,4 +65,12 @@ need_root() {
 	echo "FAIL $1 $2"
 	echo "0 passed, 1 failed"
 	exit 1
+}
+
+kill_exe() {
+	local d
+	for d in /proc/[0-9]*; do
+		[[ $(readlink "$d/exe" 2>/dev/null) == "$1" ]] && kill -KILL "${d#/proc/}" 2>/dev/null
+	done
+	return 0
 }
