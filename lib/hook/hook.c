@@ -502,36 +502,13 @@ static int stop_daemon(struct run *r, uint64_t deadline)
 	return e;
 }
 
-static int spawn_with(struct run *r, int pidfd, const char *userns);
-
-static int spawn_daemon(struct run *r)
-{
-	char userns[64];
-	int e;
-
-	snprintf(userns, sizeof(userns), "/proc/%d/ns/user", (int)r->in->pid);
-	r->step = "looking at the container's process";
-	/* held across the spawn: if the process ends meanwhile, its pid may name another's
-	 * namespaces and root by the time the supervisor looks */
-	int pidfd = (int)syscall(SYS_pidfd_open, r->in->pid, 0);
-
-	if (pidfd < 0 || access(userns, F_OK) < 0) {
-		if (pidfd >= 0)
-			close(pidfd);
-		return fail(r, ESRCH, "the container's process %d has exited", (int)r->in->pid);
-	}
-	e = spawn_with(r, pidfd, userns);
-	close(pidfd);
-	return e;
-}
-
+/* The spawn itself, with the container's process held by pidfd. */
 static int spawn_with(struct run *r, int pidfd, const char *userns)
 {
 	char share[PATH_MAX + 64], sock[PATH_MAX], cg[PATH_MAX + 64];
 	struct json_object *req, *args, *labels, *reply;
 	const struct hook_plan *p = r->plan;
 	int e, lfd;
-
 	bool own_userns = !initial_userns(r->in->pid, &e);
 
 	if (e)
@@ -586,6 +563,27 @@ static int spawn_with(struct run *r, int pidfd, const char *userns)
 		snprintf(r->err, r->errlen, "%s", keep);
 		unlink(sock);
 	}
+	return e;
+}
+
+static int spawn_daemon(struct run *r)
+{
+	char userns[64];
+	int e;
+
+	snprintf(userns, sizeof(userns), "/proc/%d/ns/user", (int)r->in->pid);
+	r->step = "looking at the container's process";
+	/* held across the spawn: if the process ends meanwhile, its pid may name another's
+	 * namespaces and root by the time the supervisor looks */
+	int pidfd = (int)syscall(SYS_pidfd_open, r->in->pid, 0);
+
+	if (pidfd < 0 || access(userns, F_OK) < 0) {
+		if (pidfd >= 0)
+			close(pidfd);
+		return fail(r, ESRCH, "the container's process %d has exited", (int)r->in->pid);
+	}
+	e = spawn_with(r, pidfd, userns);
+	close(pidfd);
 	return e;
 }
 
