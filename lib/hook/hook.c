@@ -99,13 +99,20 @@ static bool host_uid(uid_t *out)
 	return found;
 }
 
+/* Root of the host: uid 0 in the initial user namespace (not rootless Podman's uid 0). */
+static bool host_root(void)
+{
+	int e;
+
+	return getuid() == 0 && initial_userns(0, &e);
+}
+
 int hook_default_dir(char *out, size_t len, char *err, size_t errlen)
 {
 	struct stat st;
 	uid_t uid;
-	int e;
 
-	if (getuid() == 0 && initial_userns(0, &e))
+	if (host_root())
 		return snprintf(out, len, "/run/vfsd-hook") < (int)len ? 0 : -ENAMETOOLONG;
 	/* not $XDG_RUNTIME_DIR: Podman runs poststop with an empty environment, and both stages
 	 * must find the same directory */
@@ -168,7 +175,6 @@ static int take_lock(struct run *r)
 	char path[sizeof(r->dir) + 8], top[sizeof(r->dir)];
 	int fd, e;
 
-	r->step = "creating the hook's directory";
 	snprintf(top, sizeof(top), "%s", r->dir);
 	*strrchr(top, '/') = '\0';
 	snprintf(path, sizeof(path), "%s/lock", r->dir);
@@ -723,9 +729,8 @@ static int check_trust(struct run *r)
 {
 	const struct hook_plan *p = r->plan;
 	const char *what = NULL;
-	int e;
 
-	if (r->o->trust_annotations || !(getuid() == 0 && initial_userns(0, &e)))
+	if (r->o->trust_annotations || !host_root())
 		return 0;
 	if (p->share)
 		what = "io.vfsd.share";
