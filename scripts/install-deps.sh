@@ -11,6 +11,9 @@ PACKAGES=(
 )
 # The engines vfsd-hook is proven with (tests/hook/engines.sh), without what they recommend.
 ENGINES=(crun runc podman containerd)
+# The metrics proof (tests/metrics/run.sh): a real Pushgateway, a Prometheus scraping it and an
+# independent parser of the text format.
+METRICS=(prometheus-pushgateway prometheus python3-prometheus-client)
 
 SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO="sudo"
@@ -38,3 +41,4 @@ install() {
 
 install -- "${PACKAGES[@]}"
 install --no-install-recommends -- "${ENGINES[@]}"
+install --no-install-recommends -- "${METRICS[@]}"

@@ -239,7 +239,7 @@ struct ctl_child *ctl_child_new(struct ctl_supervisor *s, const char *sandbox)
 	if (!ch)
 		return NULL;
 	snprintf(ch->sandbox, sizeof(ch->sandbox), "%s", sandbox);
-	ch->pidfd = ch->ready_fd = ch->remover_fd = -1;
+	ch->pidfd = ch->ready_fd = ch->remover_fd = ch->metrics_fd = -1;
 	ch->exit_w = (struct ctl_watch){ W_CHILD_EXIT, ch };
 	ch->remover_w = (struct ctl_watch){ W_CHILD_REMOVED, ch };
 	ch->ready_w = (struct ctl_watch){ W_CHILD_READY, ch };
@@ -273,6 +273,9 @@ void ctl_child_unlink(struct ctl_supervisor *s, struct ctl_child *ch)
 	close_ready(s, ch);
 	close_pidfd(s, ch);
 	end_remover(s, ch, true);
+	if (ch->metrics_fd >= 0)
+		close(ch->metrics_fd);
+	ch->metrics_fd = -1;
 	if (ch->prev)
 		ch->prev->next = ch->next;
 	else
@@ -453,6 +456,9 @@ static void child_exit_done(struct ctl_supervisor *s, struct ctl_child *ch)
 			 why[0] ? ": " : "", why);
 		ctl_utf8_clean(ch->error); /* a log line, cut anywhere */
 	}
+	/* Stopped, or it ended with status 0 (its VMM hung up): its metrics group goes. */
+	ctl_metrics_end(s, ch, was == CHILD_STOPPING ||
+				       (ch->exit_known && !ch->exit_signal && ch->exit_status == 0));
 	log_info("sandbox %s: daemon %d ended (%s %d)", ch->sandbox, (int)ch->pid,
 		 !ch->exit_known ? "status unknown" : ch->exit_signal ? "signal" : "status",
 		 ch->exit_signal ? ch->exit_signal : ch->exit_status);
@@ -521,6 +527,7 @@ void ctl_child_on_ready(struct ctl_supervisor *s, struct ctl_child *ch)
 	ch->deadline_ms = 0;
 	ctl_state_save(s, ch);
 	log_info("sandbox %s: daemon %d ready", ch->sandbox, (int)ch->pid);
+	ctl_metrics_begin(s, ch);
 	ctl_broadcast(s, ch, event_new("started", ch));
 	if (ch->waiter && ch->waiter_op == CTL_OP_SPAWN) {
 		struct json_object *o = ctl_reply_new(true, ch->waiter_id);
@@ -719,6 +726,8 @@ static void adopt_one(struct ctl_supervisor *s, const char *name)
 		ch->state = CHILD_RUNNING; /* one that was starting is running or will soon exit */
 		ch->adopted = true;
 		epoll_ctl(s->epfd, EPOLL_CTL_ADD, ch->pidfd, &ev);
+		ctl_metrics_region_open(s, ch); /* its counts went on: pushes continue them */
+		ctl_metrics_begin(s, ch);
 		log_info("sandbox %s: re-adopted daemon %d", name, (int)ch->pid);
 	}
 	ctl_state_save(s, ch);

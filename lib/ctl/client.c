@@ -27,6 +27,7 @@ static void ctl_usage(FILE *out)
 	      "  status SANDBOX              one of them\n"
 	      "  stop SANDBOX [--grace-ms N] SIGTERM, SIGKILL after the grace period\n"
 	      "  watch                       one line per daemon that starts or ends\n"
+	      "  metrics [SANDBOX]           the daemons' metrics, Prometheus text format\n"
 	      "  spawn SANDBOX --shared-dir DIR (--socket-path PATH | --fd N)\n"
 	      "        [--userns PATH] [--cgroup DIR] [--label KEY=VALUE]... [-- DAEMON-OPTIONS...]\n"
 	      "\n"
@@ -138,6 +139,10 @@ static void print_reply(const char *op, struct json_object *o)
 		putchar('\n');
 	} else if (strcmp(op, "watch") == 0) {
 		fputs("watching\n", stderr);
+	} else if (strcmp(op, "metrics") == 0) {
+		const char *text = json_object_get_string(json_object_object_get(o, "text"));
+
+		fputs(text ? text : "", stdout);
 	}
 }
 
@@ -282,6 +287,9 @@ int vfsd_ctl_main(int argc, char **argv)
 			json_object_object_add(req, "grace_ms", json_object_new_int64((int64_t)v));
 		else if (argc != 2)
 			return usage_error("unexpected argument '%s'", argv[2]);
+	} else if (strcmp(op, "metrics") == 0 && argc <= 2) {
+		if (argc == 2)
+			json_object_object_add(req, "sandbox", json_object_new_string(argv[1]));
 	} else if (strcmp(op, "ping") && strcmp(op, "version") && strcmp(op, "list") &&
 		   strcmp(op, "watch")) {
 		json_object_put(req);

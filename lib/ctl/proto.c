@@ -53,6 +53,7 @@ static const struct {
 	[CTL_OP_LIST] = { "list", 0, 0 },
 	[CTL_OP_STATUS] = { "status", F_SANDBOX, F_SANDBOX },
 	[CTL_OP_WATCH] = { "watch", 0, 0 },
+	[CTL_OP_METRICS] = { "metrics", F_SANDBOX, 0 },
 };
 
 const char *ctl_op_name(enum ctl_op op)

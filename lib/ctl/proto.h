@@ -30,6 +30,7 @@ enum ctl_op {
 	CTL_OP_LIST,
 	CTL_OP_STATUS,
 	CTL_OP_WATCH,
+	CTL_OP_METRICS,
 	CTL_OP_COUNT,
 };
 

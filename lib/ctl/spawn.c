@@ -37,13 +37,14 @@
 
 #define CHILD_LISTEN_FD 3 /* the daemon's --fd, when the request passed a socket */
 #define CHILD_READY_FD 4  /* its --ready-fd */
+#define CHILD_METRICS_FD 5 /* its --metrics-fd: the region it counts into */
 
 /* --- spawn: in the child, between fork and exec ----------------------------------------- */
 
 struct spawn_plan {
 	char **argv;
 	const char *exe;
-	int log_fd, ready_fd, listen_fd;
+	int log_fd, ready_fd, listen_fd, metrics_fd;
 	const struct ctl_caller *caller;
 	const char *shared_dir, *socket_path, *userns, *cgroup;
 };
@@ -191,6 +192,7 @@ static void __attribute__((noreturn)) child_main(const struct spawn_plan *p)
 	int log_fd = fcntl(p->log_fd, F_DUPFD_CLOEXEC, 10);
 	int ready_fd = fcntl(p->ready_fd, F_DUPFD_CLOEXEC, 10);
 	int listen_fd = p->listen_fd >= 0 ? fcntl(p->listen_fd, F_DUPFD_CLOEXEC, 10) : -1;
+	int metrics_fd = fcntl(p->metrics_fd, F_DUPFD_CLOEXEC, 10);
 	int nsfd = -1, cgdir = -1;
 	sigset_t all;
 
@@ -199,14 +201,16 @@ static void __attribute__((noreturn)) child_main(const struct spawn_plan *p)
 	sigemptyset(&all);
 	sigprocmask(SIG_SETMASK, &all, NULL);
 	signal(SIGPIPE, SIG_DFL);
-	if (devnull < 0 || log_fd < 0 || ready_fd < 0 || (p->listen_fd >= 0 && listen_fd < 0))
+	if (devnull < 0 || log_fd < 0 || ready_fd < 0 || metrics_fd < 0 ||
+	    (p->listen_fd >= 0 && listen_fd < 0))
 		_exit(125);
 	place_fd(devnull, 0);
 	place_fd(log_fd, 1);
 	place_fd(log_fd, 2);
 	place_fd(listen_fd, CHILD_LISTEN_FD);
 	place_fd(ready_fd, CHILD_READY_FD);
-	close_all_from(CHILD_READY_FD + 1); /* nothing of the supervisor's goes along */
+	place_fd(metrics_fd, CHILD_METRICS_FD);
+	close_all_from(CHILD_METRICS_FD + 1); /* nothing of the supervisor's goes along */
 
 	check_as_caller(p, &nsfd, &cgdir);
 	/*
@@ -282,6 +286,8 @@ static int build_argv(struct ctl_supervisor *s, const struct ctl_request *req, b
 	}
 	argv[argc++] = "--ready-fd";
 	argv[argc++] = "4";
+	argv[argc++] = "--metrics-fd";
+	argv[argc++] = "5";
 	argv[argc++] = "--sandbox";
 	argv[argc++] = "chroot";
 	for (unsigned int i = 0; i < req->nargs; i++)
@@ -292,9 +298,14 @@ static int build_argv(struct ctl_supervisor *s, const struct ctl_request *req, b
 		r = -EINVAL;
 	} else if (cfg.action != VFSD_ACTION_SERVE || cfg.shared_dir != req->shared_dir ||
 		   cfg.socket_path != (by_fd ? NULL : req->socket_path) ||
-		   cfg.fd != (by_fd ? 3 : -1) || cfg.ready_fd != 4 || cfg.fuse_mountpoint) {
+		   cfg.fd != (by_fd ? 3 : -1) || cfg.ready_fd != 4 || cfg.fuse_mountpoint ||
+		   cfg.metrics.fd != 5) {
 		snprintf(err, errlen,
-			 "args may not set the share, the socket, --fd, --ready-fd, --fuse-mountpoint, --help, --version or --print-capabilities: the request's own fields say them");
+			 "args may not set the share, the socket, --fd, --ready-fd, --metrics-fd, --fuse-mountpoint, --help, --version or --print-capabilities: the request's own fields say them");
+		r = -EINVAL;
+	} else if (cfg.metrics.url) {
+		snprintf(err, errlen,
+			 "args may not set --metrics-push: the supervisor pushes its daemons' metrics (its own --metrics-push)");
 		r = -EINVAL;
 	}
 	vfsd_config_free(&cfg);
@@ -331,10 +342,10 @@ static struct json_object *info_new(const struct ctl_request *req, const struct 
 int ctl_child_spawn(struct ctl_supervisor *s, struct ctl_client *c, const struct ctl_request *req,
 		    int listen_fd)
 {
-	char *argv[CTL_ARGS_MAX + 12], err[600], dir[PATH_MAX], logpath[PATH_MAX];
+	char *argv[CTL_ARGS_MAX + 14], err[600], dir[PATH_MAX], logpath[PATH_MAX];
 	struct ctl_child *ch = ctl_child_find(s, req->sandbox);
 	bool by_fd = listen_fd >= 0;
-	int pipefd[2] = { -1, -1 }, log_fd = -1, r = 0;
+	int pipefd[2] = { -1, -1 }, log_fd = -1, metrics_fd = -1, r = 0;
 	pid_t pid;
 
 	if (ch && !ctl_may_see(c, ch))
@@ -372,10 +383,14 @@ int ctl_child_spawn(struct ctl_supervisor *s, struct ctl_client *c, const struct
 		SPAWN_FAIL(errno, "cannot create %s: %s", logpath, strerror(errno));
 	if (pipe2(pipefd, O_CLOEXEC) < 0)
 		SPAWN_FAIL(errno, "pipe: %s", strerror(errno));
+	metrics_fd = ctl_metrics_region_new(s, req->sandbox);
+	if (metrics_fd < 0)
+		SPAWN_FAIL(-metrics_fd, "cannot create the metrics region of sandbox %s: %s",
+			   req->sandbox, strerror(-metrics_fd));
 
 	struct spawn_plan plan = {
 		.argv = argv, .exe = s->exe, .log_fd = log_fd, .ready_fd = pipefd[1],
-		.listen_fd = listen_fd, .caller = &c->who, .shared_dir = req->shared_dir,
+		.listen_fd = listen_fd, .metrics_fd = metrics_fd, .caller = &c->who, .shared_dir = req->shared_dir,
 		.socket_path = req->socket_path, .userns = req->userns, .cgroup = req->cgroup,
 	};
 
@@ -394,6 +409,7 @@ int ctl_child_spawn(struct ctl_supervisor *s, struct ctl_client *c, const struct
 	ch->pid = pid;
 	ch->pidfd = pidfd_open(pid, 0);
 	ch->ready_fd = take_fd(pipefd[0]);
+	ch->metrics_fd = take_fd(metrics_fd);
 	ch->state = CHILD_STARTING;
 	ch->started_at = time(NULL);
 	ch->info = info_new(req, &c->who, by_fd);
@@ -429,6 +445,8 @@ out:
 		close(pipefd[1]);
 	if (log_fd >= 0)
 		close(log_fd);
+	if (metrics_fd >= 0)
+		close(metrics_fd);
 	ctl_fd_discard(s, listen_fd); /* the child has its own copy */
 	return r;
 }

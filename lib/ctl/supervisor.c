@@ -468,6 +468,9 @@ static void handle_request(struct ctl_supervisor *s, struct ctl_client *c, const
 		c->watching = true;
 		ctl_client_send(s, c, ctl_reply_new(true, req.id));
 		break;
+	case CTL_OP_METRICS:
+		ctl_metrics_reply(s, c, &req);
+		break;
 	case CTL_OP_COUNT:
 		break;
 	}
@@ -727,6 +730,8 @@ static int setup(struct ctl_supervisor *s, const struct vfsd_config *cfg, char *
 		log_error("cannot start the fd closer: %s", strerror(errno));
 		return -EAGAIN;
 	}
+	if (ctl_metrics_setup(s) < 0) /* a thread too: after the mask and the capabilities */
+		return -EINVAL;
 	s->signal_w = (struct ctl_watch){ W_SIGNAL, NULL };
 	watch_set(s, EPOLL_CTL_ADD, s->signal_fd, EPOLLIN, &s->signal_w);
 	ctl_children_adopt(s); /* before the socket: a client sees the whole table at once */
@@ -806,6 +811,7 @@ out:
 	while (s.clients)
 		ctl_client_close(&s, s.clients);
 	reap_dead_clients(&s);
+	ctl_metrics_shutdown(&s);
 	ctl_children_free(&s);
 	if (s.listen_fd >= 0)
 		close(s.listen_fd);

@@ -15,6 +15,9 @@
 #include "ctl/proto.h"
 #include "daemon/config.h"
 
+struct metrics_gateway;
+struct metrics_pusher;
+
 #define CTL_CLIENTS_MAX 8192
 #define CTL_CLIENT_FDS_MAX 4		/* fds received and not yet taken by a request */
 #define CTL_SPAWN_TIMEOUT_MS 30000	/* from fork to "ready" */
@@ -85,6 +88,8 @@ struct ctl_child {
 	struct ctl_client *waiter; /* gets the spawn's or stop's reply */
 	struct json_object *waiter_id;
 	enum ctl_op waiter_op;
+	int metrics_fd; /* its metrics region (RUNTIME_DIR/sandboxes/ID/metrics), or -1 */
+	bool pushed;	/* given to the pusher: it is told the end */
 	bool dead; /* forgotten; freed after this round of events */
 	struct ctl_child *prev, *next;
 };
@@ -108,6 +113,9 @@ struct ctl_supervisor {
 	 * still name them is over. */
 	struct ctl_client *dead_clients;
 	struct ctl_child *dead_children;
+	/* --metrics-push: the gateway and the thread that pushes every child's region */
+	struct metrics_gateway *gateway;
+	struct metrics_pusher *pusher;
 	bool quit;
 };
 
@@ -169,6 +177,22 @@ void ctl_children_adopt(struct ctl_supervisor *s);
 /* Forgets an exited child: its record, state directory and log go. */
 void ctl_child_forget(struct ctl_supervisor *s, struct ctl_child *ch);
 void ctl_children_free(struct ctl_supervisor *s);
+
+/* metrics.c: the children's metrics (docs/metrics.md) */
+/* Starts pushing when --metrics-push asks; -errno after logging why. */
+int ctl_metrics_setup(struct ctl_supervisor *s);
+void ctl_metrics_shutdown(struct ctl_supervisor *s);
+/* A new region for sandbox's daemon: the fd it counts into (passed as --metrics-fd), or -errno. */
+int ctl_metrics_region_new(struct ctl_supervisor *s, const char *sandbox);
+/* Opens the region of a re-adopted daemon into ch->metrics_fd (none when it has none). */
+void ctl_metrics_region_open(struct ctl_supervisor *s, struct ctl_child *ch);
+/* ch serves: its region is pushed from now on. */
+void ctl_metrics_begin(struct ctl_supervisor *s, struct ctl_child *ch);
+/* ch ended (clean: stopped, or exited with status 0): a last push, its group deleted if clean. */
+void ctl_metrics_end(struct ctl_supervisor *s, struct ctl_child *ch, bool clean);
+/* The "metrics" op: the text of one sandbox's daemon or of every one the caller may see. */
+void ctl_metrics_reply(struct ctl_supervisor *s, struct ctl_client *c,
+		       const struct ctl_request *req);
 /* Frees the children forgotten during the last round of events. */
 void ctl_children_reap_dead(struct ctl_supervisor *s);
 

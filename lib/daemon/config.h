@@ -9,6 +9,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <sys/types.h>
 
@@ -40,6 +41,17 @@ struct vfsd_supervisor_config {
 	unsigned int max_per_uid;     /* --max-daemons-per-uid: live daemons of one non-root caller */
 };
 
+/* Metrics (docs/metrics.md): pushed by a daemon's own pusher process, or counted into the
+ * supervisor's region. */
+struct vfsd_metrics_config {
+	const char *url;      /* --metrics-push */
+	const char *instance; /* --metrics-instance, default the host name */
+	const char *sandbox;  /* --metrics-sandbox, default the socket path */
+	uint32_t interval_ms; /* --metrics-interval */
+	bool interval_set;
+	int fd; /* --metrics-fd: the supervisor's region, or -1 */
+};
+
 struct vfsd_config {
 	enum vfsd_action action;
 	const char *shared_dir;
@@ -67,6 +79,7 @@ struct vfsd_config {
 	bool rlimit_nofile_set; /* --rlimit-nofile given */
 	unsigned long long rlimit_nofile;
 	struct vfsd_supervisor_config sup;
+	struct vfsd_metrics_config metrics;
 	char **owned; /* copies of the -o lists the parser cut up (argv stays as it was) */
 	int nowned;
 };

@@ -24,14 +24,92 @@
 #include "fs/fs.h"
 #include "fuse/server.h"
 #include "fusedev/fusedev.h"
+#include "metrics/metrics.h"
+#include "metrics/push.h"
 #include "sec/caps.h"
 #include "sec/sandbox.h"
 #include "vhost/device.h"
 
+/* The write end of a standalone daemon's pipe to its metrics pusher (metrics/push.h), or -1. */
+static int metrics_status_fd = -1;
+
 static void on_fatal_signal(int sig)
 {
 	(void)sig;
+	if (metrics_status_fd >= 0 && write(metrics_status_fd, "T\n", 2) < 0) {
+		/* the pusher is gone: nobody to tell */
+	}
 	_exit(1);
+}
+
+/*
+ * Metrics: a supervisor's child counts into the region on --metrics-fd; a daemon with
+ * --metrics-push makes its own region and forks its pusher now, before the sandbox, so the
+ * pushing happens outside the serving process's namespaces and seccomp filter.
+ */
+static int start_metrics(const struct vfsd_config *cfg)
+{
+	struct metrics_gateway gw;
+	char err[512], host[256] = "localhost", sandbox[64];
+	const char *instance = cfg->metrics.instance, *label = cfg->metrics.sandbox;
+	int fd, pipefd[2], r;
+	pid_t pid;
+
+	if (cfg->metrics.fd >= 0) {
+		r = metrics_attach(cfg->metrics.fd, false, err, sizeof(err));
+		if (r < 0) {
+			log_error("%s", err);
+			return r;
+		}
+		close(cfg->metrics.fd); /* the mapping is what counts */
+		return 0;
+	}
+	if (!cfg->metrics.url)
+		return 0;
+	if (!instance) {
+		gethostname(host, sizeof(host) - 1);
+		instance = host;
+	}
+	if (!label)
+		label = cfg->socket_path ? cfg->socket_path : cfg->fuse_mountpoint;
+	if (!label) {
+		snprintf(sandbox, sizeof(sandbox), "pid-%d", (int)getpid());
+		label = sandbox;
+	}
+	r = metrics_gateway_init(&gw, cfg->metrics.url, instance, cfg->metrics.interval_ms, err,
+				 sizeof(err));
+	if (r < 0) {
+		log_error("%s", err);
+		return r;
+	}
+	fd = metrics_memfd();
+	if (fd < 0 || metrics_attach(fd, true, err, sizeof(err)) < 0 ||
+	    pipe2(pipefd, O_CLOEXEC) < 0) {
+		log_error("cannot set up metrics: %s", fd < 0 ? strerror(-fd) : err[0] ? err : strerror(errno));
+		metrics_gateway_free(&gw);
+		return -EIO;
+	}
+	pid = fork();
+	if (pid < 0) {
+		log_error("fork: %s", strerror(errno));
+		return -errno;
+	}
+	if (pid == 0) {
+		close(pipefd[1]);
+		if (cfg->fd >= 0)
+			close(cfg->fd);
+		if (cfg->ready_fd >= 0)
+			close(cfg->ready_fd);
+		_exit(metrics_push_helper(&gw, fd, pipefd[0], label));
+	}
+	close(pipefd[0]);
+	close(fd);
+	metrics_gateway_free(&gw);
+	metrics_status_fd = pipefd[1];
+	/* The namespace sandbox tells the pid of the process that serves; otherwise it is us. */
+	if (cfg->sandbox != VFSD_SANDBOX_NAMESPACE)
+		dprintf(metrics_status_fd, "P%d\n", (int)getpid());
+	return 0;
 }
 
 /* Creates, locks and fills "<socket>.pid"; the fd stays open for the process's life. */
@@ -297,11 +375,22 @@ static int serve(struct daemon *d, int listen_fd)
 	return status;
 }
 
+static int run(const struct vfsd_config *cfg);
+
 int vfsd_run(const struct vfsd_config *cfg)
+{
+	int status = run(cfg);
+
+	if (metrics_status_fd >= 0)
+		dprintf(metrics_status_fd, "X%d\n", status);
+	return status;
+}
+
+static int run(const struct vfsd_config *cfg)
 {
 	struct sigaction sa = { .sa_handler = on_fatal_signal };
 	struct daemon d = { .ready_fd = cfg->ready_fd };
-	struct vfsd_sandbox sb;
+	struct vfsd_sandbox sb = { .report_pid_fd = -1 };
 	struct vfsd_caps_mods mods = { 0 };
 	struct vfsd_seccomp_opts seccomp_opts = { .syslog = cfg->syslog };
 	struct stat st;
@@ -328,6 +417,8 @@ int vfsd_run(const struct vfsd_config *cfg)
 		log_error("%s does not exist or is not a directory", cfg->shared_dir);
 		return 1;
 	}
+	if (start_metrics(cfg) < 0)
+		return 1;
 	if (cfg->fuse_mountpoint) {
 		listen_fd = -1; /* the /dev/fuse connection, opened once the checks below pass */
 	} else if (cfg->fd >= 0) {
@@ -373,6 +464,7 @@ int vfsd_run(const struct vfsd_config *cfg)
 		log_error("%s", err);
 		return 1;
 	}
+	sb.report_pid_fd = metrics_status_fd;
 	r = vfsd_sandbox_enter(cfg->sandbox, cfg->shared_dir, listen_fd, &cfg->ns_maps, &sb, err,
 			       sizeof(err));
 	if (r == VFSD_SANDBOX_PARENT)

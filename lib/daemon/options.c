@@ -64,6 +64,11 @@ enum {
 	OPT_CONTROL_ALLOW_GID,
 	OPT_STOP_TIMEOUT,
 	OPT_MAX_PER_UID,
+	OPT_METRICS_PUSH,
+	OPT_METRICS_INTERVAL,
+	OPT_METRICS_INSTANCE,
+	OPT_METRICS_SANDBOX,
+	OPT_METRICS_FD,
 	OPT_NOT_YET, /* options of virtiofsd that vfsd does not implement yet */
 };
 
@@ -119,6 +124,11 @@ static const struct option long_options[] = {
 	{ "control-allow-gid", required_argument, NULL, OPT_CONTROL_ALLOW_GID },
 	{ "stop-timeout", required_argument, NULL, OPT_STOP_TIMEOUT },
 	{ "max-daemons-per-uid", required_argument, NULL, OPT_MAX_PER_UID },
+	{ "metrics-push", required_argument, NULL, OPT_METRICS_PUSH },
+	{ "metrics-interval", required_argument, NULL, OPT_METRICS_INTERVAL },
+	{ "metrics-instance", required_argument, NULL, OPT_METRICS_INSTANCE },
+	{ "metrics-sandbox", required_argument, NULL, OPT_METRICS_SANDBOX },
+	{ "metrics-fd", required_argument, NULL, OPT_METRICS_FD },
 	{ "migration-mode", required_argument, NULL, OPT_NOT_YET },
 	{ "migration-on-error", required_argument, NULL, OPT_NOT_YET },
 	{ "migration-verify-handles", no_argument, NULL, OPT_NOT_YET },
@@ -199,6 +209,15 @@ void vfsd_usage(FILE *out)
 	      "      --stop-timeout <MS>        SIGTERM to SIGKILL on stop [default: 5000]\n"
 	      "      --max-daemons-per-uid <N>  Live daemons one caller other than root may have\n"
 	      "                                 [default: 256]\n"
+	      "\n"
+	      "Metrics (a daemon, or the supervisor for all its children; docs/metrics.md):\n"
+	      "      --metrics-push <URL>       Push to the Prometheus Pushgateway at URL\n"
+	      "                                 (e.g. http://127.0.0.1:9091)\n"
+	      "      --metrics-interval <SECS>  Seconds between pushes [default: 10]\n"
+	      "      --metrics-instance <NAME>  The instance label [default: the host name]\n"
+	      "      --metrics-sandbox <ID>     A daemon's sandbox label [default: its socket path]\n"
+	      "      --metrics-fd <FD>          Count into the region on FD (the supervisor's)\n"
+	      "\n"
 	      "  vfsd ctl [--control-socket PATH] [--json] COMMAND  talks to a supervisor\n"
 	      "                                 (vfsd ctl --help lists the commands)\n"
 	      "\n"
@@ -387,6 +406,9 @@ static bool supervisor_option(int c)
 	case OPT_CONTROL_ALLOW_GID:
 	case OPT_STOP_TIMEOUT:
 	case OPT_MAX_PER_UID:
+	case OPT_METRICS_PUSH:
+	case OPT_METRICS_INTERVAL:
+	case OPT_METRICS_INSTANCE:
 	case OPT_LOG_LEVEL:
 	case OPT_SYSLOG:
 	case 'd':
@@ -437,6 +459,7 @@ enum vfsd_parse_result vfsd_parse_args(int argc, char **argv, unsigned int flags
 			.flock = true,
 		},
 		.sup = { .stop_timeout_ms = 5000, .max_per_uid = 256 },
+		.metrics = { .interval_ms = 10000, .fd = -1 },
 	};
 	*err = (struct vfsd_parse_error){ .status = 2 };
 	if (!legacy) {
@@ -490,6 +513,41 @@ enum vfsd_parse_result vfsd_parse_args(int argc, char **argv, unsigned int flags
 				goto out;
 			}
 			cfg->sup.max_per_uid = (unsigned int)v;
+			break;
+		case OPT_METRICS_PUSH:
+			cfg->metrics.url = optarg;
+			break;
+		case OPT_METRICS_INTERVAL:
+			if (parse_u64(optarg, 86400, &v) < 0 || v == 0) {
+				fail(err, "invalid value '%s' for '--metrics-interval <SECS>' (1 to 86400)",
+				     optarg);
+				goto out;
+			}
+			cfg->metrics.interval_ms = (uint32_t)v * 1000u;
+			cfg->metrics.interval_set = true;
+			break;
+		case OPT_METRICS_INSTANCE:
+			if (!optarg[0]) {
+				fail(err, "invalid value '%s' for '--metrics-instance <NAME>' (not empty)",
+				     optarg);
+				goto out;
+			}
+			cfg->metrics.instance = optarg;
+			break;
+		case OPT_METRICS_SANDBOX:
+			if (!optarg[0]) {
+				fail(err, "invalid value '%s' for '--metrics-sandbox <ID>' (not empty)",
+				     optarg);
+				goto out;
+			}
+			cfg->metrics.sandbox = optarg;
+			break;
+		case OPT_METRICS_FD:
+			if (parse_u64(optarg, INT32_MAX, &v) < 0) {
+				fail(err, "invalid value '%s' for '--metrics-fd <FD>'", optarg);
+				goto out;
+			}
+			cfg->metrics.fd = (int)v;
 			break;
 		case OPT_READY_FD:
 			if (parse_u64(optarg, INT32_MAX, &v) < 0) {
@@ -759,6 +817,18 @@ enum vfsd_parse_result vfsd_parse_args(int argc, char **argv, unsigned int flags
 			fputs("vfsd: warning: no --xattrmap rule matches every name; a name no rule matches is refused (EPERM) or hidden from lists\n",
 			      stderr);
 		cfg->fs.xattr = true; /* as virtiofsd: a map implies --xattr */
+	}
+	if (!cfg->metrics.url && (cfg->metrics.interval_set || cfg->metrics.instance ||
+				  cfg->metrics.sandbox)) {
+		fail(err, "the argument '%s' requires '--metrics-push <URL>'",
+		     cfg->metrics.interval_set ? "--metrics-interval"
+		     : cfg->metrics.instance ? "--metrics-instance" : "--metrics-sandbox");
+		goto out;
+	}
+	if (cfg->metrics.url && cfg->metrics.fd >= 0) {
+		fail(err, "the argument '--metrics-fd <FD>' cannot be used with %s",
+		     "'--metrics-push' (the supervisor pushes a region it shares)");
+		goto out;
 	}
 	if (cfg->action == VFSD_ACTION_SUPERVISE) {
 		if (daemon_option[0]) {

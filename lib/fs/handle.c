@@ -5,6 +5,7 @@
 
 #include "base/cleanup.h"
 #include "fs/internal.h"
+#include "metrics/metrics.h"
 
 int handle_table_init(struct handle_table *t)
 {
@@ -51,6 +52,7 @@ int handle_new(struct vfsd_passthrough *fs, struct fs_inode *inode, int fd, uint
 		return r;
 	}
 	inode_ref(fs, inode);
+	metrics_gauge_add(MG_HANDLES, 1);
 	*fh = slot_id(h->slot, h->gen);
 	return 0;
 }
@@ -84,6 +86,7 @@ void handle_put(struct vfsd_passthrough *fs, struct fs_handle *h)
 static void unlink_locked(struct handle_table *t, struct fs_handle *h, bool *free_now)
 {
 	slot_release(&t->slots, h->slot);
+	metrics_gauge_add(MG_HANDLES, -1);
 	h->released = true;
 	*free_now = h->refs == 0;
 }

@@ -8,6 +8,7 @@
 #include "base/cleanup.h"
 #include "base/log.h"
 #include "fs/internal.h"
+#include "metrics/metrics.h"
 
 int slot_alloc(struct slot_table *t, void *item, uint32_t *slot, uint32_t *gen)
 {
@@ -138,6 +139,7 @@ static bool maybe_free_locked(struct vfsd_passthrough *fs, struct fs_inode *i, i
 	hash_remove(t, i);
 	slot_release(&t->slots, i->slot);
 	t->count--;
+	metrics_gauge_set(MG_INODES, t->count);
 	*fd = i->fd;
 	if (!i->khandle)
 		fs_fd_give(fs); /* a handle-backed inode's fd was never counted */
@@ -332,6 +334,7 @@ int inode_register(struct vfsd_passthrough *fs, int fd, const struct statx *st,
 		hash_insert(t, i);
 		if (++t->count > t->hash_size)
 			hash_grow(t);
+		metrics_gauge_set(MG_INODES, t->count);
 		pthread_mutex_unlock(&t->lock);
 	}
 	fill_entry(fs, i, st, e);

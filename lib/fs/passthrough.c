@@ -13,6 +13,7 @@
 #include "base/cleanup.h"
 #include "base/log.h"
 #include "fs/internal.h"
+#include "metrics/metrics.h"
 
 static const double cache_timeouts[] = {
 	[VFSD_CACHE_NEVER] = 0.0,
@@ -103,12 +104,17 @@ int fs_fd_take(struct vfsd_passthrough *fs)
 {
 	long left;
 
-	if (fs->cfg.guest_fd_limit <= 0)
+	if (fs->cfg.guest_fd_limit <= 0) {
+		metrics_gauge_add(MG_GUEST_FDS, 1);
 		return 0;
+	}
 	left = __atomic_sub_fetch(&fs->fd_budget, 1, __ATOMIC_RELAXED);
-	if (left >= 0)
+	if (left >= 0) {
+		metrics_gauge_add(MG_GUEST_FDS, 1);
 		return 0;
+	}
 	__atomic_add_fetch(&fs->fd_budget, 1, __ATOMIC_RELAXED);
+	metrics_gauge_add(MG_BUDGET_EXHAUSTED, 1);
 	if (!__atomic_exchange_n(&fs->fd_budget_warned, true, __ATOMIC_RELAXED))
 		log_warn("No more file descriptors available to the guest (0 available out of %ld initially), consider increasing the --rlimit-nofile value",
 			 fs->cfg.guest_fd_limit);
@@ -117,6 +123,7 @@ int fs_fd_take(struct vfsd_passthrough *fs)
 
 void fs_fd_give(struct vfsd_passthrough *fs)
 {
+	metrics_gauge_add(MG_GUEST_FDS, -1);
 	if (fs->cfg.guest_fd_limit > 0)
 		__atomic_add_fetch(&fs->fd_budget, 1, __ATOMIC_RELAXED);
 }
@@ -308,6 +315,7 @@ int vfsd_passthrough_new(const struct vfsd_fs_config *cfg, struct vfsd_passthrou
 	fs->proc_self_fd = cfg->proc_self_fd;
 	fs->timeout = cache_timeouts[cfg->cache];
 	fs->fd_budget = cfg->guest_fd_limit;
+	metrics_gauge_set(MG_GUEST_FD_LIMIT, cfg->guest_fd_limit);
 	fs->has_openat2 = probe_openat2();
 	pthread_mutex_init(&fs->locks_lock, NULL);
 	pthread_mutex_init(&fs->mounts_lock, NULL);

@@ -8,6 +8,7 @@
 #include "base/log.h"
 #include "base/util.h"
 #include "fuse/request.h"
+#include "metrics/metrics.h"
 
 /* Requests whose arguments fit here are decoded without an allocation. */
 #define ARG_INLINE_SIZE 8192
@@ -101,6 +102,18 @@ size_t req_reply_capacity(const struct fuse_req *req)
 int req_reply_iov(struct fuse_req *req, size_t len, struct iovec *iov, int max)
 {
 	return iov_slice(req->wr, req->nwr, sizeof(struct fuse_out_header), len, iov, max);
+}
+
+/* Counts a request served (metrics/metrics.h) from its arrival at t0. */
+static void count(const struct fuse_req *req, int err, uint64_t t0)
+{
+	if (!t0)
+		return;
+	metrics_request(req->in.opcode, err, metrics_clock_ns() - t0);
+	if (err == 0 && req->in.opcode == FUSE_READ)
+		metrics_bytes(false, req->out_len);
+	else if (err == 0 && req->in.opcode == FUSE_WRITE && req->out_len >= sizeof(struct fuse_write_out))
+		metrics_bytes(true, ((const struct fuse_write_out *)req->outbuf)->size);
 }
 
 static uint32_t send_reply(struct fuse_req *req, int err)
@@ -261,6 +274,7 @@ uint32_t fuse_server_handle_async(struct fuse_server *srv, const struct iovec *r
 	const struct fuse_op *op;
 	size_t rd_len = iov_length(rd, nrd), copy_len;
 	void *heap = NULL;
+	uint64_t t0 = metrics_clock_ns();
 	int err;
 
 	req.wr_cap = iov_length(wr, nwr);
@@ -324,6 +338,7 @@ uint32_t fuse_server_handle_async(struct fuse_server *srv, const struct iovec *r
 		goto reply;
 	err = op->fn(&req);
 	if (err == FUSE_OP_DEFERRED) {
+		count(&req, 0, t0); /* counted when it starts to wait */
 		free(heap);
 		free(req.groups_heap);
 		return VFSD_DEFERRED;
@@ -332,6 +347,7 @@ uint32_t fuse_server_handle_async(struct fuse_server *srv, const struct iovec *r
 reply:
 	free(heap);
 	free(req.groups_heap);
+	count(&req, err, t0);
 	if (op && op->noreply && err != -ENOMEM && err != -EOVERFLOW)
 		return 0;
 	return send_reply(&req, err);

@@ -299,6 +299,8 @@ static int enter_namespace(const char *shared_dir, int listen_fd, const struct v
 	}
 	/* The parent only waits: it keeps no way into the share. */
 	close(listen_fd);
+	if (out->report_pid_fd >= 0)
+		dprintf(out->report_pid_fd, "P%d\n", (int)child);
 	while (waitpid(child, &status, 0) < 0) {
 		if (errno != EINTR) {
 			log_error("waitpid: %s", strerror(errno));

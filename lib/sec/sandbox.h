@@ -15,6 +15,8 @@ struct vfsd_sandbox {
 	int proc_self_fd;     /* O_PATH fd of our /proc/self/fd */
 	const char *root_dir; /* the shared directory as seen from inside */
 	int exit_status;      /* VFSD_SANDBOX_PARENT: the child's exit status */
+	int report_pid_fd;    /* in: where the namespace sandbox writes "P<pid>\n" of the process
+				 that serves (the metrics pusher reads its /proc), or -1 */
 };
 
 /* --uid-map / --gid-map entries for the user namespace of an unprivileged namespace sandbox. */

@@ -12,6 +12,7 @@
 #include "base/cleanup.h"
 #include "base/log.h"
 #include "base/util.h"
+#include "metrics/metrics.h"
 #include "vhost/device_int.h"
 
 /* ---- request processing (queue threads and pool workers) ---- */
@@ -297,9 +298,13 @@ static void *vq_thread(void *arg)
 			log_error("queue %u: kick fd failed", vq->index);
 			break;
 		}
-		if (read(vq->kick_fd, &v, sizeof(v)) < 0 && errno != EAGAIN)
+		ssize_t got = read(vq->kick_fd, &v, sizeof(v));
+
+		if (got < 0 && errno != EAGAIN)
 			continue;
 		log_trace("queue %u: kicked", vq->index);
+		if (got == sizeof(v))
+			metrics_queue_kicks(vq->index, v);
 		do {
 			pthread_rwlock_rdlock(&vq->dev->mem_lock);
 			more = vq_process(vq);

@@ -229,7 +229,7 @@ class Suite:
         r = c.req({"op": "ping", "id": -9007199254740993})
         check("ping-id-big-integer", r and r.get("id") == -9007199254740993, describe(r))
         r = c.req({"op": "version", "id": "v"})
-        ops = {"ping", "version", "spawn", "stop", "list", "status", "watch"}
+        ops = {"ping", "version", "spawn", "stop", "list", "status", "watch", "metrics"}
         check("version", r and r.get("ok") is True and r.get("id") == "v" and
               isinstance(r.get("version"), str) and r.get("protocol") == 1 and
               set(r.get("ops", [])) == ops, describe(r))

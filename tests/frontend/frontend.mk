@@ -16,7 +16,13 @@ FE_FUSE_OPS_OBJS := $(FE_FUSE_OPS_SRCS:%.c=$(BUILD)/obj/%.o)
 .SECONDARY: $(FE_LIB_OBJS) $(FE_TEST_OBJS) $(FE_FUSE_OPS_OBJS)
 
 .PHONY: frontend-tests
-frontend-tests: $(FE_BINS)
+frontend-tests: $(FE_BINS) $(BUILD)/frontend/metrics-drive
+
+# A known amount of work through one daemon, for tests/metrics/run.sh.
+$(BUILD)/frontend/metrics-drive: tests/metrics/drive.c $(FE_LIB_OBJS) $(BUILD)/libvfsd.a
+	@mkdir -p $(dir $@)
+	@echo "  CC      $<"
+	@$(CC) $(ALL_CFLAGS) -I$(FE_DIR) -o $@ $< $(FE_LIB_OBJS) $(BUILD)/libvfsd.a $(ALL_LDFLAGS)
 
 # libvfsd.a only lends the vhost-user request names to error messages.
 $(BUILD)/frontend/%: $(BUILD)/obj/$(FE_DIR)/%.o $(FE_LIB_OBJS) $(BUILD)/libvfsd.a

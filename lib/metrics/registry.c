@@ -1,0 +1,231 @@
+/* The metrics region: mapping it, the writer's slot and bucket choice, and reading it back. */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "base/util.h"
+#include "metrics/metrics.h"
+
+struct metrics_region *vfsd_metrics;
+
+/* The errnos a passthrough file system returns often enough to deserve their own series. */
+static const int tracked_errnos[METRICS_ERRNOS - 1] = {
+	EPERM,	 ENOENT, EINTR,	 EIO,	    ENXIO,	  E2BIG,     EBADF,	 EAGAIN,
+	ENOMEM,	 EACCES, EFAULT, EBUSY,	    EEXIST,	  EXDEV,     ENODEV,	 ENOTDIR,
+	EISDIR,	 EINVAL, ENFILE, EMFILE,    ENOTTY,	  ETXTBSY,   EFBIG,	 ENOSPC,
+	ESPIPE,	 EROFS,	 EMLINK, ERANGE,    EDEADLK,	  ENAMETOOLONG, ENOLCK,	 ENOSYS,
+	ENOTEMPTY, ELOOP, ENODATA, EOVERFLOW, EOPNOTSUPP, ESTALE,    EDQUOT,
+};
+
+/* Upper bounds of the duration buckets, in nanoseconds (from 1 µs to 10 s). */
+static const uint64_t bucket_bounds[METRICS_BUCKETS - 1] = {
+	1000,	  2500,	     5000,	10000,	    25000,	 50000,	     100000,	250000,
+	500000,	  1000000,   2500000,	5000000,    10000000,	 25000000,   50000000,	100000000,
+	250000000, 500000000, 1000000000, 2500000000, 5000000000, 10000000000,
+};
+
+unsigned int metrics_errno_index(int errnum)
+{
+	for (unsigned int i = 0; i < ARRAY_SIZE(tracked_errnos); i++)
+		if (tracked_errnos[i] == errnum)
+			return i;
+	return METRICS_ERRNOS - 1;
+}
+
+int metrics_errno_value(unsigned int index)
+{
+	return index < ARRAY_SIZE(tracked_errnos) ? tracked_errnos[index] : 0;
+}
+
+unsigned int metrics_bucket_index(uint64_t ns)
+{
+	unsigned int i = 0;
+
+	while (i < ARRAY_SIZE(bucket_bounds) && ns > bucket_bounds[i])
+		i++;
+	return i;
+}
+
+uint64_t metrics_bucket_bound_ns(unsigned int index)
+{
+	return index < ARRAY_SIZE(bucket_bounds) ? bucket_bounds[index] : UINT64_MAX;
+}
+
+struct metrics_slot *metrics_slot_of_thread(void)
+{
+	static unsigned int next;
+	static __thread struct metrics_slot *mine;
+
+	if (__builtin_expect(!mine, 0))
+		mine = &vfsd_metrics->slot[__atomic_fetch_add(&next, 1, __ATOMIC_RELAXED) %
+					   METRICS_SLOTS];
+	return mine;
+}
+
+static void header_init(struct metrics_header *h)
+{
+	*h = (struct metrics_header){ .magic = METRICS_MAGIC,
+				      .version = METRICS_VERSION,
+				      .size = sizeof(struct metrics_region),
+				      .slots = METRICS_SLOTS,
+				      .opcodes = METRICS_OPCODES,
+				      .errnos = METRICS_ERRNOS,
+				      .buckets = METRICS_BUCKETS,
+				      .queues = METRICS_QUEUES };
+}
+
+static bool header_ok(const struct metrics_header *h)
+{
+	struct metrics_header want;
+
+	header_init(&want);
+	return memcmp(h, &want, sizeof(want)) == 0;
+}
+
+int metrics_attach(int fd, bool fresh, char *err, size_t errlen)
+{
+	struct stat st;
+	void *p;
+
+	if (fstat(fd, &st) < 0) {
+		snprintf(err, errlen, "metrics fd %d: %s", fd, strerror(errno));
+		return -errno;
+	}
+	if (!S_ISREG(st.st_mode) || (uint64_t)st.st_size < sizeof(struct metrics_region)) {
+		snprintf(err, errlen, "metrics fd %d is not a region of %zu bytes", fd,
+			 sizeof(struct metrics_region));
+		return -EINVAL;
+	}
+	p = mmap(NULL, sizeof(struct metrics_region), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (p == MAP_FAILED) {
+		snprintf(err, errlen, "cannot map metrics fd %d: %s", fd, strerror(errno));
+		return -errno;
+	}
+	if (fresh)
+		header_init(p);
+	else if (!header_ok(p)) {
+		munmap(p, sizeof(struct metrics_region));
+		snprintf(err, errlen, "metrics fd %d holds no vfsd %d region", fd, METRICS_VERSION);
+		return -EPROTO;
+	}
+	vfsd_metrics = p;
+	return 0;
+}
+
+int metrics_region_init(int fd)
+{
+	struct metrics_header h;
+
+	header_init(&h);
+	if (ftruncate(fd, sizeof(struct metrics_region)) < 0 ||
+	    pwrite(fd, &h, sizeof(h), 0) != (ssize_t)sizeof(h))
+		return -errno;
+	return 0;
+}
+
+int metrics_memfd(void)
+{
+	int fd = memfd_create("vfsd-metrics", MFD_CLOEXEC);
+
+	if (fd < 0)
+		return -errno;
+	if (ftruncate(fd, sizeof(struct metrics_region)) < 0) {
+		int e = errno;
+
+		close(fd);
+		return -e;
+	}
+	return fd;
+}
+
+int metrics_read(int fd, struct metrics_sum *out)
+{
+	struct metrics_region *r = malloc(sizeof(*r));
+	size_t off = 0;
+	int ret = 0;
+
+	if (!r)
+		return -ENOMEM;
+	while (off < sizeof(*r)) {
+		ssize_t n = pread(fd, (char *)r + off, sizeof(*r) - off, (off_t)off);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			ret = n < 0 ? -errno : -EPROTO; /* EOF: shorter than a region */
+			goto out;
+		}
+		off += (size_t)n;
+	}
+	if (!header_ok(&r->h)) {
+		ret = -EPROTO;
+		goto out;
+	}
+	memset(out, 0, sizeof(*out));
+	for (unsigned int s = 0; s < METRICS_SLOTS; s++) {
+		const struct metrics_slot *sl = &r->slot[s];
+
+		for (unsigned int o = 0; o < METRICS_OPCODES; o++) {
+			out->requests[o] += sl->requests[o];
+			out->duration_ns[o] += sl->duration_ns[o];
+			for (unsigned int b = 0; b < METRICS_BUCKETS; b++)
+				out->buckets[o][b] += sl->buckets[o][b];
+			for (unsigned int e = 0; e < METRICS_ERRNOS; e++)
+				out->errors[o][e] += sl->errors[o][e];
+		}
+		out->read_bytes += sl->read_bytes;
+		out->write_bytes += sl->write_bytes;
+	}
+	memcpy(out->gauges, r->gauges, sizeof(out->gauges));
+	memcpy(out->queue_kicks, r->queue_kicks, sizeof(out->queue_kicks));
+out:
+	free(r);
+	return ret;
+}
+
+void metrics_proc_read(pid_t pid, struct metrics_proc *out)
+{
+	char path[64], buf[1024], *p;
+	unsigned long long utime, stime, threads, rss;
+	long tick = sysconf(_SC_CLK_TCK), page = sysconf(_SC_PAGESIZE);
+	ssize_t n;
+	int fd;
+	DIR *d;
+
+	*out = (struct metrics_proc){ 0 };
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return;
+	buf[n] = '\0';
+	p = strrchr(buf, ')'); /* the command name may hold anything but ends the field */
+	/* After ") ": state(3) ... utime(14) stime(15) ... num_threads(20) ... rss(24). */
+	if (!p || sscanf(p + 1,
+			 " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu %*d %*d %*d %*d "
+			 "%llu %*d %*u %*u %llu",
+			 &utime, &stime, &threads, &rss) != 4)
+		return;
+	out->cpu_seconds = (double)(utime + stime) / (double)(tick > 0 ? tick : 100);
+	out->threads = threads;
+	out->rss_bytes = rss * (uint64_t)(page > 0 ? page : 4096);
+	out->valid = true;
+	snprintf(path, sizeof(path), "/proc/%d/fd", (int)pid);
+	d = opendir(path);
+	if (!d)
+		return;
+	for (struct dirent *de; (de = readdir(d));)
+		if (de->d_name[0] != '.')
+			out->fds++;
+	closedir(d);
+	out->fds_valid = true;
+}
