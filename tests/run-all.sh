@@ -44,12 +44,13 @@ tally() {
 }
 
 run_suite() { # NAME COMMAND...
-	local name=$1 out status
+	local name=$1 out status start=$SECONDS
 	shift
 	out=$(mktemp)
 	echo "-- $name: $*"
 	"$@" >"$out" 2>&1
 	status=$?
+	echo "   ($((SECONDS - start)) s)"
 	grep -E '^(FAIL|\[  FAILED|\[  ERROR|\[   LINE)|FAIL ' "$out" | head -n 40
 	tally "$name" "$out" "$status"
 	if ((status != 0)); then
@@ -103,6 +104,10 @@ fi
 # The host kernel as the FUSE client, through /dev/fuse (--fuse-mountpoint): the differential
 # POSIX transcript in several configurations, interrupted locks, --readonly. Seconds.
 run_suite fusedev tests/fusedev/run.sh "$build/vfsd"
+# Metrics against a real Pushgateway and Prometheus: labels, outages, 400s, deletes (~40 s).
+if ((!unit_only)); then
+	FRONTEND_BUILD=$fe_build run_suite metrics tests/metrics/run.sh "$build"
+fi
 
 if ((!unit_only)); then
 	# The guest workload, on vfsd as the default configuration runs it…

@@ -290,8 +290,14 @@ static int build_argv(struct ctl_supervisor *s, const struct ctl_request *req, b
 	argv[argc++] = "5";
 	argv[argc++] = "--sandbox";
 	argv[argc++] = "chroot";
-	for (unsigned int i = 0; i < req->nargs; i++)
+	for (unsigned int i = 0; i < req->nargs; i++) {
+		if (strncmp(req->args[i], "--metrics-", 10) == 0) {
+			snprintf(err, errlen,
+				 "args may not set --metrics-* options: the supervisor counts every daemon's metrics and pushes them with its own --metrics-push");
+			return -EINVAL;
+		}
 		argv[argc++] = (char *)req->args[i];
+	}
 	argv[argc] = NULL;
 	if (vfsd_parse_args(argc, argv, VFSD_PARSE_QUIET, &cfg, &perr) == VFSD_PARSE_EXIT) {
 		snprintf(err, errlen, "args: %s", perr.msg);
@@ -302,10 +308,7 @@ static int build_argv(struct ctl_supervisor *s, const struct ctl_request *req, b
 		   cfg.metrics.fd != 5) {
 		snprintf(err, errlen,
 			 "args may not set the share, the socket, --fd, --ready-fd, --metrics-fd, --fuse-mountpoint, --help, --version or --print-capabilities: the request's own fields say them");
-		r = -EINVAL;
-	} else if (cfg.metrics.url) {
-		snprintf(err, errlen,
-			 "args may not set --metrics-push: the supervisor pushes its daemons' metrics (its own --metrics-push)");
+
 		r = -EINVAL;
 	}
 	vfsd_config_free(&cfg);
