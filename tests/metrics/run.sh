@@ -321,6 +321,29 @@ check standalone-serves-while-gateway-hangs $? "$(cat "$work/f.err")"
 until_ok 10 grep -q "metrics: push to http://127.0.0.1:$slow_port failed: Timeout was reached" "$work/sa4.log"
 check standalone-hung-gateway-logged $? "$(tail -2 "$work/sa4.log")"
 
+# A gateway that is not there yet when the daemon starts: its first pushes fail (logged once),
+# and the numbers arrive once it listens.
+late_port=$(free_port)
+rm -f "$work/sa5.sock"
+"$bin" --socket-path "$work/sa5.sock" --shared-dir "$work/share" --sandbox chroot \
+	--metrics-push "http://127.0.0.1:$late_port" --metrics-interval 1 --metrics-sandbox sa5 \
+	>"$work/sa5.log" 2>&1 &
+pids+=($!)
+until_ok 10 test -S "$work/sa5.sock"
+drive g "$work/sa5.sock" 30
+wait_done g 1
+until_ok 10 grep -q "metrics: push to http://127.0.0.1:$late_port failed: Couldn't connect" "$work/sa5.log"
+check gateway-down-at-start-logged $? "$(tail -2 "$work/sa5.log")"
+prometheus-pushgateway --web.listen-address="127.0.0.1:$late_port" --persistence.file= \
+	>>"$work/gateway.log" 2>&1 &
+pids+=($!)
+gw_saved=$gw gw=http://127.0.0.1:$late_port
+reaches sa5 'vfsd_fuse_requests_total{opcode=GETATTR}' 30 30
+check gateway-up-later-gets-values $?
+(($(grep -c "metrics: push to http://127.0.0.1:$late_port failed" "$work/sa5.log") == 1))
+check gateway-down-at-start-logged-once $?
+gw=$gw_saved
+
 echo "-- options"
 expect_output bad-url-scheme 1 "not an http or https URL" "$bin" --socket-path "$work/x.sock" \
 	--shared-dir "$work/share" --metrics-push ftp://127.0.0.1/
