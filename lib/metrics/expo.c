@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fuse/request.h"
 #include "fuse/server.h"
 #include "metrics/metrics.h"
 
@@ -189,24 +190,34 @@ static void integer(struct mbuf *b, const char *name, const struct metrics_entry
 	mbuf_printf(b, " %" PRId64 "\n", v);
 }
 
-#define SIMPLE(fn, expr)                                                                   \
+static void counter(struct mbuf *b, const char *name, const struct metrics_entry *e, uint64_t v)
+{
+	sample_start(b, name, e, NULL);
+	mbuf_printf(b, " %" PRIu64 "\n", v);
+}
+
+#define SIMPLE(fn, print, expr)                                                            \
 	static void fn(struct mbuf *b, const char *name, const struct metrics_entry *e)    \
 	{                                                                                  \
-		integer(b, name, e, (int64_t)(expr));                                      \
+		print(b, name, e, expr);                                                   \
 	}
-SIMPLE(emit_read_bytes, e->sum->read_bytes)
-SIMPLE(emit_write_bytes, e->sum->write_bytes)
-SIMPLE(emit_inodes, e->sum->gauges[MG_INODES])
-SIMPLE(emit_handles, e->sum->gauges[MG_HANDLES])
-SIMPLE(emit_fds, e->sum->gauges[MG_GUEST_FDS])
-SIMPLE(emit_exhausted, e->sum->gauges[MG_BUDGET_EXHAUSTED])
+SIMPLE(emit_read_bytes, counter, e->sum->read_bytes)
+SIMPLE(emit_write_bytes, counter, e->sum->write_bytes)
+SIMPLE(emit_inodes, integer, e->sum->gauges[MG_INODES])
+SIMPLE(emit_handles, integer, e->sum->gauges[MG_HANDLES])
+SIMPLE(emit_fds, integer, e->sum->gauges[MG_GUEST_FDS])
+SIMPLE(emit_exhausted, counter, (uint64_t)e->sum->gauges[MG_BUDGET_EXHAUSTED])
 
-/* Only a daemon with a budget (--rlimit-nofile 0 leaves it unlimited) has a remainder. */
+/* Only a daemon with a budget (--rlimit-nofile 0 leaves it unlimited) has a remainder; one
+ * that does not fit (the region's numbers are the daemon's) has none either. */
 static void emit_budget(struct mbuf *b, const char *name, const struct metrics_entry *e)
 {
-	if (e->sum->gauges[MG_GUEST_FD_LIMIT] > 0)
-		integer(b, name, e,
-			e->sum->gauges[MG_GUEST_FD_LIMIT] - e->sum->gauges[MG_GUEST_FDS]);
+	int64_t left;
+
+	if (e->sum->gauges[MG_GUEST_FD_LIMIT] > 0 &&
+	    !__builtin_sub_overflow(e->sum->gauges[MG_GUEST_FD_LIMIT], e->sum->gauges[MG_GUEST_FDS],
+				    &left))
+		integer(b, name, e, left);
 }
 
 #define PROC(fn, ok, out)                                                                  \
@@ -254,9 +265,49 @@ static const struct {
 	  emit_proc_fds },
 };
 
+/*
+ * Every opcode this build has no name for counts as "other": each would print as "UNKNOWN",
+ * a series twice, and the gateway would refuse the whole push. The region is the daemon's to
+ * write, so the reader folds them whatever the daemon counted.
+ */
+static void fold_unnamed(struct metrics_sum *s)
+{
+	const unsigned int to = METRICS_OTHER_OPCODE;
+
+	for (unsigned int o = 0; o < METRICS_OPCODES; o++) {
+		if (o == to || fuse_op_lookup(o))
+			continue;
+		s->requests[to] += s->requests[o];
+		s->duration_ns[to] += s->duration_ns[o];
+		for (unsigned int k = 0; k < METRICS_BUCKETS; k++)
+			s->buckets[to][k] += s->buckets[o][k];
+		for (unsigned int x = 0; x < METRICS_ERRNOS; x++)
+			s->errors[to][x] += s->errors[o][x];
+		s->requests[o] = s->duration_ns[o] = 0;
+		memset(s->buckets[o], 0, sizeof(s->buckets[o]));
+		memset(s->errors[o], 0, sizeof(s->errors[o]));
+	}
+}
+
 void metrics_format(struct mbuf *b, const struct metrics_entry *e, size_t n)
 {
+	struct metrics_sum *sums = n ? malloc(n * sizeof(*sums)) : NULL;
+	struct metrics_entry *folded = n ? malloc(n * sizeof(*folded)) : NULL;
+
+	if (n && (!sums || !folded)) {
+		b->oom = true;
+		goto out;
+	}
+	for (size_t i = 0; i < n; i++) {
+		sums[i] = *e[i].sum;
+		fold_unnamed(&sums[i]);
+		folded[i] = e[i];
+		folded[i].sum = &sums[i];
+	}
 	for (size_t i = 0; i < sizeof(families) / sizeof(families[0]); i++)
-		each(b, families[i].name, families[i].type, families[i].help, e, n,
+		each(b, families[i].name, families[i].type, families[i].help, folded, n,
 		     families[i].emit);
+out:
+	free(folded);
+	free(sums);
 }

@@ -66,7 +66,23 @@ int metrics_gateway_init(struct metrics_gateway *gw, const char *url, const char
 			 url);
 		goto out;
 	}
-	gw->url = strdup(url);
+	char *norm = NULL, *port = NULL;
+
+	curl_url_get(u, CURLUPART_PORT, &port, 0);
+	if (port && strcmp(port, "0") == 0) {
+		curl_free(port);
+		snprintf(err, errlen, "--metrics-push: '%s' has port 0", url);
+		goto out;
+	}
+	curl_free(port);
+
+	/* What curl understood, not what was typed: "http://h/#" is http://h/ to it. */
+	if (curl_url_get(u, CURLUPART_URL, &norm, 0) != CURLUE_OK || !norm) {
+		snprintf(err, errlen, "--metrics-push: '%s' is not a URL", url);
+		goto out;
+	}
+	gw->url = strdup(norm);
+	curl_free(norm);
 	gw->instance = strdup(instance);
 	if (!gw->url || !gw->instance) {
 		snprintf(err, errlen, "out of memory");
@@ -304,14 +320,13 @@ static bool push_target(struct metrics_gateway *gw, struct target *t)
 	struct mbuf text = { 0 };
 	int r = metrics_daemon_text(&text, t->fd, t->ended ? 0 : t->pid, "");
 
-	if (r == -EPROTO) {
-		/* Not a region of ours (the daemon's memory is not to be trusted): nothing to
-		 * push, and the gateway is not at fault. */
+	if (r < 0) {
+		/* A region that is not one of ours (the daemon's memory is not to be trusted) or
+		 * cannot be read: nothing to push, and the gateway is not at fault. */
 		mbuf_free(&text);
 		return true;
 	}
-	if (r == 0)
-		r = metrics_gateway_send(gw, t->group, text.p ? text.p : "", text.len);
+	r = metrics_gateway_send(gw, t->group, text.p ? text.p : "", text.len);
 	mbuf_free(&text);
 	return r != -EIO;
 }

@@ -60,12 +60,12 @@ uint64_t metrics_bucket_bound_ns(unsigned int index)
 struct metrics_slot *metrics_slot_of_thread(void)
 {
 	static unsigned int next;
-	static __thread struct metrics_slot *mine;
+	static __thread unsigned int mine; /* the slot's index + 1: an index, so it holds for
+					      any region this process maps */
 
 	if (__builtin_expect(!mine, 0))
-		mine = &vfsd_metrics->slot[__atomic_fetch_add(&next, 1, __ATOMIC_RELAXED) %
-					   METRICS_SLOTS];
-	return mine;
+		mine = __atomic_fetch_add(&next, 1, __ATOMIC_RELAXED) % METRICS_SLOTS + 1;
+	return &vfsd_metrics->slot[mine - 1];
 }
 
 static void header_init(struct metrics_header *h)
@@ -94,8 +94,10 @@ int metrics_attach(int fd, bool fresh, char *err, size_t errlen)
 	void *p;
 
 	if (fstat(fd, &st) < 0) {
-		snprintf(err, errlen, "metrics fd %d: %s", fd, strerror(errno));
-		return -errno;
+		int e = errno;
+
+		snprintf(err, errlen, "metrics fd %d: %s", fd, strerror(e));
+		return -e;
 	}
 	if (!S_ISREG(st.st_mode) || (uint64_t)st.st_size < sizeof(struct metrics_region)) {
 		snprintf(err, errlen, "metrics fd %d is not a region of %zu bytes", fd,
@@ -104,8 +106,10 @@ int metrics_attach(int fd, bool fresh, char *err, size_t errlen)
 	}
 	p = mmap(NULL, sizeof(struct metrics_region), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
 	if (p == MAP_FAILED) {
-		snprintf(err, errlen, "cannot map metrics fd %d: %s", fd, strerror(errno));
-		return -errno;
+		int e = errno;
+
+		snprintf(err, errlen, "cannot map metrics fd %d: %s", fd, strerror(e));
+		return -e;
 	}
 	if (fresh)
 		header_init(p);
@@ -146,7 +150,7 @@ int metrics_memfd(void)
 
 int metrics_read(int fd, struct metrics_sum *out)
 {
-	struct metrics_region *r = malloc(sizeof(*r));
+	struct metrics_region *r = aligned_alloc(_Alignof(struct metrics_region), sizeof(*r));
 	size_t off = 0;
 	int ret = 0;
 

@@ -6,7 +6,7 @@
 FUZZ_CC ?= clang
 FUZZ_SECONDS ?= 60
 FUZZ_DIR := $(BUILD)/fuzz
-FUZZ_TARGETS := fuzz_fuse fuzz_vhost fuzz_virtq fuzz_ctl fuzz_hook
+FUZZ_TARGETS := fuzz_fuse fuzz_vhost fuzz_virtq fuzz_ctl fuzz_hook fuzz_metrics
 FUZZ_BINS := $(FUZZ_TARGETS:%=$(FUZZ_DIR)/%)
 
 FUZZ_SAN := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
@@ -21,9 +21,10 @@ FUZZ_CFLAGS = -O1 -g -std=gnu11 -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wno-f
 FUZZ_LIB_CFLAGS = $(FUZZ_CFLAGS) -Wno-string-plus-int -fsanitize=fuzzer-no-link $(FUZZ_SAN)
 # lib/sec is left out: the targets do not sandbox, and it needs libseccomp and libcap-ng. Of
 # lib/ctl only the wire format: the rest is the supervisor. Of lib/hook only the parsing of
-# the hook's input: hook.c talks to the supervisor.
+# the hook's input: hook.c talks to the supervisor. Of lib/metrics the region and the text
+# (lib/fuse and lib/fs count into the region); not push.c, which needs libcurl.
 FUZZ_LIB_SRCS := $(sort $(wildcard lib/base/*.c lib/fs/*.c lib/fuse/*.c lib/vhost/*.c) \
-	lib/ctl/proto.c lib/hook/oci.c)
+	lib/ctl/proto.c lib/hook/oci.c lib/metrics/registry.c lib/metrics/expo.c)
 FUZZ_LIB_OBJS := $(FUZZ_LIB_SRCS:%.c=$(FUZZ_DIR)/obj/%.o)
 
 # libFuzzer flags for every run, and per target.
@@ -35,6 +36,8 @@ FUZZ_FLAGS_fuzz_virtq := -max_len=8192
 FUZZ_FLAGS_fuzz_ctl := -max_len=70000
 # a state and a config.json: room for real ones (the size limits are the unit tests')
 FUZZ_FLAGS_fuzz_hook := -max_len=32768
+# a control byte and a whole metrics region (274432 bytes), and some more
+FUZZ_FLAGS_fuzz_metrics := -max_len=300000
 
 .PHONY: fuzz-build fuzz fuzz-check-cc
 

@@ -523,6 +523,107 @@ def hook_seeds():
     return s
 
 
+# ---- the metrics region (fuzz_metrics) ----
+# lib/metrics/metrics.h: a 40-byte header, 5 gauges and 16 queue counters, then 8 slots from
+# 4096 on, each of requests[64], duration_ns[64], buckets[64][23], errors[64][40] and the read
+# and write bytes, padded to 64 bytes.
+M_SLOTS, M_OPCODES, M_ERRNOS, M_BUCKETS, M_QUEUES = 8, 64, 40, 23, 16
+M_SLOT0, M_SLOT_SIZE, M_REGION = 4096, 33344, 274432
+M_ENOENT = 1  # ENOENT's errno index; the last (39) is "other"
+MG_INODES, MG_HANDLES, MG_GUEST_FDS, MG_GUEST_FD_LIMIT, MG_BUDGET_EXHAUSTED = range(5)
+
+
+def metrics_header(magic=0x31727465536d6676, version=1, size=M_REGION):
+    return struct.pack("<QIIIIIIII", magic, version, size, M_SLOTS, M_OPCODES, M_ERRNOS,
+                       M_BUCKETS, M_QUEUES, 0)
+
+
+class MetricsRegion:
+    def __init__(self, header=None):
+        self.b = bytearray(M_REGION)
+        self.b[0:40] = metrics_header() if header is None else header
+
+    def u64(self, off, v):
+        struct.pack_into("<Q", self.b, off, v & (2**64 - 1))
+
+    def gauge(self, g, v):
+        struct.pack_into("<q", self.b, 40 + 8 * g, v)
+
+    def kicks(self, q, n):
+        self.u64(80 + 8 * q, n)
+
+    def request(self, slot, op, n, ns, bucket, errno_index=None, errors=0):
+        base = M_SLOT0 + slot * M_SLOT_SIZE
+        self.u64(base + 8 * op, n)
+        self.u64(base + 512 + 8 * op, ns)
+        self.u64(base + 1024 + 8 * (op * M_BUCKETS + bucket), n)
+        if errno_index is not None:
+            self.u64(base + 12800 + 8 * (op * M_ERRNOS + errno_index), errors)
+
+    def rw_bytes(self, slot, read, write):
+        base = M_SLOT0 + slot * M_SLOT_SIZE
+        self.u64(base + 33280, read)
+        self.u64(base + 33288, write)
+
+
+def metrics_seeds():
+    # the control byte: 1 pads a short file to a region, 2 writes the valid header over it,
+    # 4 | 8 choose the process numbers (none, valid with fds, valid without, fds only). Only
+    # two seeds are a whole region: the others end after their last non-zero byte and pad.
+    GETATTR, LOOKUP, READ, WRITE, OTHER = 3, 1, 15, 16, 63
+    full = MetricsRegion()
+    full.request(0, GETATTR, 3, 4500, 1)
+    full.request(1, GETATTR, 2, 2000, 1)
+    full.request(0, LOOKUP, 4, 200, 0, M_ENOENT, 1)
+    full.request(1, LOOKUP, 1, 80, 0, M_ERRNOS - 1, 1)
+    full.request(2, READ, 2, 60000, 7)
+    full.request(7, OTHER, 1, 20 * 10**9, M_BUCKETS - 1, 31, 1)  # ENOSYS
+    full.rw_bytes(2, 8192, 0)
+    full.rw_bytes(3, 0, 4096)
+    for g, v in ((MG_INODES, 12), (MG_HANDLES, 3), (MG_GUEST_FDS, 15),
+                 (MG_GUEST_FD_LIMIT, 1000), (MG_BUDGET_EXHAUSTED, 2)):
+        full.gauge(g, v)
+    full.kicks(0, 1)
+    full.kicks(1, 40)
+    full.kicks(M_QUEUES - 1, 2)
+    # one slot's counts: a few opcodes, errors, bytes
+    slot0 = MetricsRegion()
+    slot0.request(0, GETATTR, 5, 7000, 2)
+    slot0.request(0, LOOKUP, 2, 100, 0, M_ENOENT, 2)
+    slot0.request(0, WRITE, 1, 10**6, 9)
+    slot0.rw_bytes(0, 0, 65536)
+    slot0.gauge(MG_INODES, 3)
+    # counts that wrap: a histogram's buckets, two slots' bytes; gauges at their ends
+    wrap = MetricsRegion()
+    wrap.request(0, WRITE, 2**64 - 1, 2**64 - 1, 3, 5, 2**64 - 1)
+    wrap.u64(M_SLOT0 + 1024 + 8 * (WRITE * M_BUCKETS + 4), 2)
+    wrap.rw_bytes(0, 2**63, 2**64 - 1)
+    wrap.rw_bytes(1, 2**63, 2)
+    wrap.gauge(MG_INODES, -2**63)
+    wrap.gauge(MG_GUEST_FDS, 2**63 - 1)
+    wrap.kicks(3, 2**64 - 1)
+
+    def padded(ctl, region):
+        return bytes([ctl | 1]) + bytes(region.b).rstrip(b"\0")
+
+    return {
+        "empty": b"",
+        "header-short": bytes([0]) + metrics_header(),
+        "header-padded": bytes([1]) + metrics_header(),
+        "gauges-forced": bytes([3]) + bytes(40) + struct.pack("<5q", 5, 1, 9, 10, 0) +
+        struct.pack("<2Q", 7, 8),
+        "full-counts": bytes([4]) + bytes(full.b),
+        "full-cut": bytes([0]) + bytes(full.b[:-1]),  # one byte short of a region
+        "slot0": padded(4, slot0),
+        "slot0-fds-only": padded(12, slot0),
+        "slot0-no-fds": padded(8, slot0),
+        "wrap": padded(0, wrap),
+        "bad-magic": padded(0, MetricsRegion(metrics_header(magic=0x31727465536d6677))),
+        "bad-version": padded(0, MetricsRegion(metrics_header(version=2))),
+        "bad-size": padded(0, MetricsRegion(metrics_header(size=M_REGION - 4096))),
+        "bad-magic-forced": bytes([3]) + metrics_header(magic=0),
+    }
+
 def write(target, seeds):
     d = os.path.join(HERE, "corpus", target)
     os.makedirs(d, exist_ok=True)
@@ -533,6 +634,6 @@ def write(target, seeds):
 
 # gen-seeds.py [TARGET...]: those targets' seeds only
 targets = {"fuzz_fuse": fuse_seeds, "fuzz_vhost": vhost_seeds, "fuzz_virtq": virtq_seeds,
-           "fuzz_ctl": ctl_seeds, "fuzz_hook": hook_seeds}
+           "fuzz_ctl": ctl_seeds, "fuzz_hook": hook_seeds, "fuzz_metrics": metrics_seeds}
 for t in sys.argv[1:] or targets:
     write(t, targets[t]())
