@@ -109,7 +109,7 @@ static void count(const struct fuse_req *req, int err, uint64_t t0)
 {
 	if (!t0)
 		return;
-	metrics_request(req->in.opcode, err, metrics_clock_ns() - t0);
+	metrics_request(req->in.opcode, err, metrics_elapsed_ns(t0));
 	if (err == 0 && req->in.opcode == FUSE_READ)
 		metrics_bytes(false, req->out_len);
 	else if (err == 0 && req->in.opcode == FUSE_WRITE && req->out_len >= sizeof(struct fuse_write_out))
@@ -274,7 +274,7 @@ uint32_t fuse_server_handle_async(struct fuse_server *srv, const struct iovec *r
 	const struct fuse_op *op;
 	size_t rd_len = iov_length(rd, nrd), copy_len;
 	void *heap = NULL;
-	uint64_t t0 = metrics_clock_ns();
+	uint64_t t0 = metrics_stamp();
 	int err;
 
 	req.wr_cap = iov_length(wr, nwr);
