@@ -720,6 +720,11 @@ static void adopt_one(struct ctl_supervisor *s, const char *name)
 			end_remover(s, ch, poll(&pfd, 1, CTL_REMOVE_TIMEOUT_MS) <= 0);
 		}
 		log_info("sandbox %s: daemon %d ended while no supervisor ran", name, (int)ch->pid);
+		/* Its last numbers are in its region: pushed once, its group kept (how it ended
+		 * is not known). */
+		ctl_metrics_region_open(s, ch);
+		ctl_metrics_begin(s, ch);
+		ctl_metrics_end(s, ch, false);
 	} else {
 		struct epoll_event ev = { .events = EPOLLIN, .data.ptr = &ch->exit_w };
 

@@ -80,11 +80,15 @@ int ctl_metrics_setup(struct ctl_supervisor *s)
 
 void ctl_metrics_shutdown(struct ctl_supervisor *s)
 {
-	/* The thread may be in the middle of a push: it frees what it owns and the gateway
-	 * goes with the process. */
+	/* A push under way is waited for (its timeout bounds it): then nothing is left inside
+	 * libcurl when the process exits. */
 	if (s->pusher)
 		metrics_pusher_stop(s->pusher);
 	s->pusher = NULL;
+	if (s->gateway)
+		metrics_gateway_free(s->gateway);
+	free(s->gateway);
+	s->gateway = NULL;
 }
 
 int ctl_metrics_region_new(struct ctl_supervisor *s, const char *sandbox)
@@ -160,7 +164,7 @@ void ctl_metrics_reply(struct ctl_supervisor *s, struct ctl_client *c,
 	struct metrics_sum *sums = NULL;
 	struct metrics_proc *procs = NULL;
 	struct metrics_entry *e = NULL;
-	struct mbuf *labels = NULL, text = { 0 };
+	struct mbuf *labels = NULL, text = { .limit = CTL_OUT_MAX };
 	struct json_object *o;
 	char err[512];
 	size_t max = 0, n = 0;
@@ -200,7 +204,7 @@ void ctl_metrics_reply(struct ctl_supervisor *s, struct ctl_client *c,
 			continue;
 		if (metrics_read(ch->metrics_fd, &sums[n]) < 0)
 			continue; /* not a region of ours: that daemon shows nothing */
-		metrics_proc_read(ch->pid, &procs[n]);
+		metrics_proc_read(metrics_serving_pid(ch->pid, &sums[n]), &procs[n]);
 		metrics_sample_labels(&labels[n], ch->sandbox, names, values,
 				      child_labels(ch, names, values));
 		if (labels[n].oom)
@@ -208,18 +212,31 @@ void ctl_metrics_reply(struct ctl_supervisor *s, struct ctl_client *c,
 		e[n] = (struct metrics_entry){ .sum = &sums[n], .proc = &procs[n], .labels = labels[n].p };
 		n++;
 	}
+	/* Formatting stops at the reply's limit: a hostile region's numbers could make the text
+	 * of one daemon tens of MB. The limit is checked again on the line, escaped as JSON. */
 	metrics_format(&text, e, n);
-	if (text.oom)
+	if (text.oom && !text.full)
 		goto oom;
-	if (text.len > CTL_OUT_MAX - 4096) {
-		ctl_client_send(s, c, ctl_reply_error(req->id, E2BIG,
-			"the metrics of %zu daemons do not fit one reply: ask for one sandbox at a time",
-			n));
-		goto out;
-	}
+	size_t line_len = 0;
+
 	o = ctl_reply_new(true, req->id);
 	json_object_object_add(o, "text", json_object_new_string_len(text.p ? text.p : "",
 								   (int)text.len));
+	if (!text.oom) {
+		char *line = ctl_line(o, &line_len);
+
+		free(line);
+		if (!line)
+			line_len = SIZE_MAX;
+	}
+	if (text.oom || line_len > CTL_OUT_MAX - 1024) {
+		json_object_put(o);
+		ctl_client_send(s, c, ctl_reply_error(req->id, E2BIG,
+			"the metrics of %s do not fit one reply (%u bytes)%s",
+			req->sandbox ? "this sandbox" : "these daemons", CTL_OUT_MAX,
+			req->sandbox ? "" : ": ask for one sandbox at a time"));
+		goto out;
+	}
 	ctl_client_send(s, c, o);
 	goto out;
 oom:

@@ -30,13 +30,17 @@
 #include "sec/sandbox.h"
 #include "vhost/device.h"
 
-/* The write end of a standalone daemon's pipe to its metrics pusher (metrics/push.h), or -1. */
+/* The write end of a standalone daemon's pipe to its metrics pusher (metrics/push.h), or -1,
+ * and the process that tells the pusher how the daemon ended: the one the runtime started (a
+ * namespace sandbox's serving child closes its copy; a signal it gets is not the daemon's end). */
 static int metrics_status_fd = -1;
+static pid_t metrics_status_pid;
 
 static void on_fatal_signal(int sig)
 {
 	(void)sig;
-	if (metrics_status_fd >= 0 && write(metrics_status_fd, "T\n", 2) < 0) {
+	if (metrics_status_fd >= 0 && getpid() == metrics_status_pid &&
+	    write(metrics_status_fd, "T\n", 2) < 0) {
 		/* the pusher is gone: nobody to tell */
 	}
 	_exit(1);
@@ -50,7 +54,7 @@ static void on_fatal_signal(int sig)
 static int start_metrics(const struct vfsd_config *cfg)
 {
 	struct metrics_gateway gw;
-	char err[512], host[256] = "localhost", sandbox[64];
+	char err[512] = "", host[256] = "localhost", sandbox[64];
 	const char *instance = cfg->metrics.instance, *label = cfg->metrics.sandbox;
 	int fd, pipefd[2], r;
 	pid_t pid;
@@ -105,6 +109,7 @@ static int start_metrics(const struct vfsd_config *cfg)
 	close(pipefd[0]);
 	close(fd);
 	metrics_gateway_free(&gw);
+	metrics_status_pid = getpid();
 	metrics_status_fd = pipefd[1];
 	/* The namespace sandbox tells the pid of the process that serves; otherwise it is us. */
 	if (cfg->sandbox != VFSD_SANDBOX_NAMESPACE)
@@ -381,7 +386,7 @@ int vfsd_run(const struct vfsd_config *cfg)
 {
 	int status = run(cfg);
 
-	if (metrics_status_fd >= 0)
+	if (metrics_status_fd >= 0 && getpid() == metrics_status_pid)
 		dprintf(metrics_status_fd, "X%d\n", status);
 	return status;
 }
@@ -469,6 +474,8 @@ static int run(const struct vfsd_config *cfg)
 			       sizeof(err));
 	if (r == VFSD_SANDBOX_PARENT)
 		return sb.exit_status;
+	if (getpid() != metrics_status_pid)
+		metrics_status_fd = -1; /* the namespace sandbox's child: closed there */
 	if (r < 0) {
 		log_error("%s", err);
 		return 1;

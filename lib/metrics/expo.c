@@ -19,6 +19,9 @@ void mbuf_printf(struct mbuf *b, const char *fmt, ...)
 	for (;;) {
 		size_t room = b->cap - b->len;
 
+		if (b->limit && room > b->limit - b->len)
+			room = b->limit - b->len + 1;
+
 		va_start(ap, fmt);
 		n = vsnprintf(b->p ? b->p + b->len : NULL, room, fmt, ap);
 		va_end(ap);
@@ -28,6 +31,10 @@ void mbuf_printf(struct mbuf *b, const char *fmt, ...)
 		}
 		if ((size_t)n < room) {
 			b->len += (size_t)n;
+			return;
+		}
+		if (b->limit && b->len + (size_t)n > b->limit) {
+			b->oom = b->full = true; /* past the limit: the text is cut, and says so */
 			return;
 		}
 		size_t cap = b->cap ? b->cap : 4096;

@@ -35,6 +35,8 @@ enum metrics_gauge {
 	MG_GUEST_FDS,	   /* fds held for the guest (inode O_PATH fds and open files) */
 	MG_GUEST_FD_LIMIT, /* the guest's fd budget; set once */
 	MG_BUDGET_EXHAUSTED, /* times a request was refused because the budget was spent */
+	MG_SERVER_PID,	   /* the namespace sandbox's serving child, as its parent's pid
+			      namespace sees it (the parent is the process spawned); 0: itself */
 	MG_COUNT,
 };
 
@@ -167,6 +169,8 @@ static inline uint64_t metrics_elapsed_ns(uint64_t stamp)
 {
 	uint64_t d = metrics_raw_now() - stamp;
 
+	if ((int64_t)d < 0)
+		return 0; /* a TSC that stepped back (another CPU's, a migrated VM) */
 	if (vfsd_metrics_tsc_mult)
 		return (uint64_t)(((unsigned __int128)d * vfsd_metrics_tsc_mult) >> 32);
 	return d;
@@ -199,12 +203,18 @@ struct metrics_proc {
 	uint64_t fds;
 };
 void metrics_proc_read(pid_t pid, struct metrics_proc *out);
+/* The process that serves for the daemon spawned as pid: the serving child its region names
+ * (MG_SERVER_PID) when that really is pid's child, else pid itself. */
+pid_t metrics_serving_pid(pid_t pid, const struct metrics_sum *sum);
 
-/* A growing text buffer; oom is set (and the text cut) when memory ran out. */
+/* A growing text buffer; oom is set (and the text cut) when memory ran out or the text
+ * would pass limit (when not 0): a hostile region's numbers could otherwise make it huge. */
 struct mbuf {
 	char *p;
 	size_t len, cap;
+	size_t limit;
 	bool oom;
+	bool full; /* oom because of the limit */
 };
 void mbuf_printf(struct mbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void mbuf_free(struct mbuf *b);

@@ -1,5 +1,6 @@
 /* The Pushgateway client (libcurl), the supervisor's pusher thread and a standalone
  * daemon's pusher process. */
+#include <cap-ng.h>
 #include <curl/curl.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -148,7 +149,7 @@ static void failed(struct metrics_gateway *gw, const char *what, const char *rea
 }
 
 int metrics_gateway_send(struct metrics_gateway *gw, const char *group, const char *body,
-			 size_t len)
+			 size_t len, char *why, size_t whylen)
 {
 	static pthread_once_t once = PTHREAD_ONCE_INIT;
 	CURL *c;
@@ -206,7 +207,18 @@ int metrics_gateway_send(struct metrics_gateway *gw, const char *group, const ch
 		snprintf(reason, sizeof(reason), "HTTP %ld%s%s", code, reply.text[0] ? ": " : "",
 			 reply.text);
 	}
+	if (rc == CURLE_OK && code >= 400 && code < 500) {
+		/* The gateway works and refused this group (a family of another type elsewhere,
+		 * say): the group's own trouble, not an outage. */
+		if (gw->failures)
+			log_info("metrics: %s answers again after %u failed attempts", gw->url,
+				 gw->failures);
+		gw->failures = 0;
+		snprintf(why, whylen, "%s", reason);
+		return -EBADMSG;
+	}
 	failed(gw, body ? "push" : "delete", reason);
+	snprintf(why, whylen, "%s", reason);
 	return -EIO;
 }
 
@@ -274,7 +286,7 @@ int metrics_daemon_text(struct mbuf *b, int fd, pid_t pid, const char *labels)
 	r = metrics_read(fd, sum);
 	if (r == 0) {
 		if (pid > 0)
-			metrics_proc_read(pid, &proc);
+			metrics_proc_read(metrics_serving_pid(pid, sum), &proc);
 		e = (struct metrics_entry){ .sum = sum, .proc = &proc, .labels = labels };
 		metrics_format(b, &e, 1);
 		if (b->oom)
@@ -287,20 +299,25 @@ int metrics_daemon_text(struct mbuf *b, int fd, pid_t pid, const char *labels)
 /* --- the supervisor's pusher thread ----------------------------------------------------- */
 
 #define ENDED_MAX 4096 /* ended daemons waiting for their last push while the gateway is down */
+#define TEXT_MAX (16u << 20) /* one daemon's text: a hostile region's could be much longer */
 
 struct target {
 	char *sandbox, *group;
 	int fd;
 	pid_t pid;
 	bool ended, clean, pushed, deleted;
+	bool fresh;		/* never pushed: its first push goes out at once */
+	unsigned int refusals;	/* the gateway refused its group this many times in a row */
+	uint64_t retry_at_ms;	/* while refused: not before */
 	struct target *next;
 };
 
 struct metrics_pusher {
 	pthread_mutex_t lock;
-	pthread_cond_t cond;
+	pthread_cond_t cond; /* on CLOCK_MONOTONIC: a clock step does not hold pushes back */
+	pthread_t thread;
 	struct metrics_gateway *gw;
-	struct target *targets; /* guarded by lock; freed by the pusher thread only */
+	struct target *targets; /* guarded by lock; unlinked and freed by the pusher thread only */
 	unsigned int nended;
 	bool stop, woken;
 };
@@ -314,41 +331,79 @@ static void target_free(struct target *t)
 	free(t);
 }
 
-/* One push of t; false when the gateway failed (the round stops: it is in backoff). */
-static bool push_target(struct metrics_gateway *gw, struct target *t)
+/* The gateway refused t's group (4xx): logged once per streak, and t backs off alone. */
+static void target_refused(struct metrics_gateway *gw, struct target *t, const char *why)
 {
-	struct mbuf text = { 0 };
+	uint64_t cap = MAX((uint64_t)gw->interval_ms, (uint64_t)METRICS_BACKOFF_MAX_MS);
+
+	if (!t->refusals++)
+		log_warn("metrics: %s refused the group of sandbox %s: %s; retrying with backoff",
+			 gw->url, t->sandbox, why);
+	t->retry_at_ms = now_ms() + (t->refusals > 16 ? cap : MIN(cap, 1000ull << (t->refusals - 1)));
+}
+
+static int send_target(struct metrics_gateway *gw, struct target *t, const char *body,
+		       size_t len)
+{
+	char why[256];
+	int r = metrics_gateway_send(gw, t->group, body, len, why, sizeof(why));
+
+	if (r == -EBADMSG) {
+		target_refused(gw, t, why);
+	} else if (r == 0 && t->refusals) {
+		log_info("metrics: %s takes the group of sandbox %s again", gw->url, t->sandbox);
+		t->refusals = 0;
+	}
+	return r;
+}
+
+/* One push of t: 0, -EBADMSG (its group refused) or -EIO (the gateway failed: the round stops,
+ * it is in backoff). A region that is not one of ours (the daemon's memory is not to be
+ * trusted), cannot be read or gives a text past TEXT_MAX has nothing to push: 0. */
+static int push_target(struct metrics_gateway *gw, struct target *t)
+{
+	struct mbuf text = { .limit = TEXT_MAX };
 	int r = metrics_daemon_text(&text, t->fd, t->ended ? 0 : t->pid, "");
 
-	if (r < 0) {
-		/* A region that is not one of ours (the daemon's memory is not to be trusted) or
-		 * cannot be read: nothing to push, and the gateway is not at fault. */
-		mbuf_free(&text);
-		return true;
-	}
-	r = metrics_gateway_send(gw, t->group, text.p ? text.p : "", text.len);
+	if (r == 0)
+		r = send_target(gw, t, text.p ? text.p : "", text.len);
+	else
+		r = 0;
 	mbuf_free(&text);
-	return r != -EIO;
+	t->fresh = false;
+	return r;
+}
+
+static bool target_waits(const struct target *t, uint64_t now)
+{
+	return t->refusals && now < t->retry_at_ms;
 }
 
 /* One round: the ended daemons' last pushes and DELETEs first (a sandbox spawned again under
- * the same id then wins), then, when due, every live daemon. False when the gateway failed. */
+ * the same id then wins), then every live daemon when due, and the new ones at once. False
+ * when the gateway failed. */
 static bool pusher_round(struct metrics_gateway *gw, struct target *list, bool due)
 {
-	bool ok = true;
+	uint64_t now = now_ms();
+	int r = 0;
 
-	for (struct target *t = list; t && ok; t = t->next) {
-		if (!__atomic_load_n(&t->ended, __ATOMIC_ACQUIRE))
+	for (struct target *t = list; t && r != -EIO; t = t->next) {
+		if (!__atomic_load_n(&t->ended, __ATOMIC_ACQUIRE) || target_waits(t, now))
 			continue;
-		if (!t->pushed)
-			ok = t->pushed = push_target(gw, t);
-		if (ok && t->clean && !t->deleted)
-			ok = t->deleted = metrics_gateway_send(gw, t->group, NULL, 0) == 0;
+		if (!t->pushed) {
+			r = push_target(gw, t);
+			t->pushed = r != -EIO; /* refused: as pushed as it will be */
+		}
+		if (r != -EIO && t->clean && !t->deleted) {
+			r = send_target(gw, t, NULL, 0);
+			t->deleted = r != -EIO;
+		}
 	}
-	for (struct target *t = list; t && ok && due; t = t->next)
-		if (!__atomic_load_n(&t->ended, __ATOMIC_ACQUIRE))
-			ok = push_target(gw, t);
-	return ok;
+	for (struct target *t = list; t && r != -EIO; t = t->next)
+		if (!__atomic_load_n(&t->ended, __ATOMIC_ACQUIRE) && (due || t->fresh) &&
+		    !target_waits(t, now))
+			r = push_target(gw, t);
+	return r != -EIO;
 }
 
 static void *pusher_main(void *opaque)
@@ -367,19 +422,21 @@ static void *pusher_main(void *opaque)
 			p->woken = false; /* an end during an outage waits for the retry */
 		if (!p->woken && now < wake) {
 			struct timespec ts;
-			uint64_t ms = wake - now;
+			uint64_t ms = MIN(wake - now, 1000u); /* refused groups' retries too */
 
-			clock_gettime(CLOCK_REALTIME, &ts);
+			clock_gettime(CLOCK_MONOTONIC, &ts);
 			ts.tv_sec += (time_t)(ms / 1000);
 			ts.tv_nsec += (long)(ms % 1000) * 1000000L;
 			if (ts.tv_nsec >= 1000000000L) {
 				ts.tv_sec++;
 				ts.tv_nsec -= 1000000000L;
 			}
-			pthread_cond_timedwait(&p->cond, &p->lock, &ts);
-			continue;
+			if (pthread_cond_timedwait(&p->cond, &p->lock, &ts) != ETIMEDOUT || ms == wake - now)
+				continue;
 		}
 		p->woken = false;
+		if (!metrics_gateway_ready(p->gw, now))
+			continue;
 		bool due = now >= next_due;
 
 		if (due)
@@ -389,13 +446,17 @@ static void *pusher_main(void *opaque)
 		struct target *list = p->targets;
 
 		pthread_mutex_unlock(&p->lock);
-		pusher_round(p->gw, list, due);
+		if (pusher_round(p->gw, list, due))
+			dropped_logged = false;
 		pthread_mutex_lock(&p->lock);
+		/* Newest first: past ENDED_MAX waiting, the oldest ended ones are given up. */
+		unsigned int ended_seen = 0;
+
 		for (struct target **pt = &p->targets; *pt;) {
 			struct target *t = *pt;
 			bool done = t->ended && t->pushed && (!t->clean || t->deleted);
 
-			if (!done && t->ended && p->nended > ENDED_MAX) {
+			if (t->ended && !done && ++ended_seen > ENDED_MAX) {
 				if (!dropped_logged)
 					log_warn("metrics: more than %d ended daemons wait for %s: the groups of the oldest stay there",
 						 ENDED_MAX, p->gw->url);
@@ -417,36 +478,36 @@ static void *pusher_main(void *opaque)
 		target_free(t);
 	}
 	pthread_mutex_unlock(&p->lock);
-	pthread_mutex_destroy(&p->lock);
-	pthread_cond_destroy(&p->cond);
-	free(p);
 	return NULL;
 }
 
 struct metrics_pusher *metrics_pusher_start(struct metrics_gateway *gw)
 {
 	struct metrics_pusher *p = calloc(1, sizeof(*p));
-	pthread_t th;
+	pthread_condattr_t ca;
 	sigset_t all, old;
+	int r;
 
 	if (!p)
 		return NULL;
 	p->gw = gw;
 	pthread_mutex_init(&p->lock, NULL);
-	pthread_cond_init(&p->cond, NULL);
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&p->cond, &ca);
+	pthread_condattr_destroy(&ca);
 	/* The supervisor takes its signals through a signalfd: this thread must not. */
 	sigfillset(&all);
 	pthread_sigmask(SIG_BLOCK, &all, &old);
-	int r = pthread_create(&th, NULL, pusher_main, p);
-
+	r = pthread_create(&p->thread, NULL, pusher_main, p);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	if (r) {
 		pthread_mutex_destroy(&p->lock);
 		pthread_cond_destroy(&p->cond);
 		free(p);
+		errno = r;
 		return NULL;
 	}
-	pthread_detach(th);
 	return p;
 }
 
@@ -466,6 +527,7 @@ void metrics_pusher_add(struct metrics_pusher *p, const char *sandbox, int fd, p
 		return;
 	}
 	t->pid = pid;
+	t->fresh = true;
 	pthread_mutex_lock(&p->lock);
 	t->next = p->targets;
 	p->targets = t;
@@ -496,6 +558,12 @@ void metrics_pusher_stop(struct metrics_pusher *p)
 	p->stop = true;
 	pthread_cond_signal(&p->cond);
 	pthread_mutex_unlock(&p->lock);
+	/* A push under way ends within its timeout (10 s at most): then the process may exit
+	 * with no thread inside libcurl. */
+	pthread_join(p->thread, NULL);
+	pthread_mutex_destroy(&p->lock);
+	pthread_cond_destroy(&p->cond);
+	free(p);
 }
 
 /* --- a standalone daemon's pusher process ----------------------------------------------- */
@@ -516,6 +584,11 @@ int metrics_push_helper(struct metrics_gateway *gw, int region_fd, int status_fd
 	signal(SIGTERM, SIG_IGN);
 	signal(SIGINT, SIG_IGN);
 	signal(SIGHUP, SIG_IGN);
+	/* It talks to the network: none of the daemon's privileges come along. */
+	capng_clear(CAPNG_SELECT_BOTH);
+	if (capng_apply(CAPNG_SELECT_BOTH) < 0 && geteuid() == 0)
+		log_warn("metrics: the pusher cannot drop its capabilities");
+	prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
 	metrics_group_path(&group, gw, sandbox, NULL, NULL, 0);
 	if (group.oom)
 		return 1;
@@ -552,19 +625,21 @@ int metrics_push_helper(struct metrics_gateway *gw, int region_fd, int status_fd
 				if (len == sizeof(line) - 1)
 					len = 0; /* not a line of ours */
 			}
-			continue;
+			/* no shortcut back to poll: a flood of lines must not stop the pushes */
 		}
 		now = now_ms();
-		if (now >= next_due && metrics_gateway_ready(gw, now)) {
+		if (!eof && now >= next_due && metrics_gateway_ready(gw, now) && !target_waits(&t, now)) {
 			next_due = now + gw->interval_ms;
 			push_target(gw, &t);
 		}
 	}
-	/* The daemon ended: its last numbers, and the group goes if it ended cleanly. */
+	/* The daemon ended: its last numbers, and the group goes if it ended cleanly. One last
+	 * try each, whatever the backoff (an outage already logged stays logged once). */
 	t.ended = true;
-	gw->failures = 0; /* one last try each, whatever the backoff */
-	if (push_target(gw, &t) && t.clean)
-		metrics_gateway_send(gw, t.group, NULL, 0);
+	gw->retry_at_ms = 0;
+	t.refusals = 0;
+	if (push_target(gw, &t) != -EIO && t.clean)
+		send_target(gw, &t, NULL, 0);
 	mbuf_free(&group);
 	return 0;
 }

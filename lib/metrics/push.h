@@ -32,10 +32,12 @@ int metrics_gateway_init(struct metrics_gateway *gw, const char *url, const char
 void metrics_gateway_free(struct metrics_gateway *gw);
 /* Not in backoff at now_ms (a monotonic clock). */
 bool metrics_gateway_ready(const struct metrics_gateway *gw, uint64_t now_ms);
-/* One push (PUT body under group) or, with body NULL, the group's DELETE. 0, or -EIO after
- * recording the failure (logged if it starts an outage). */
+/* One push (PUT body under group) or, with body NULL, the group's DELETE. 0; -EBADMSG when
+ * the gateway refused the group (4xx: the group's trouble, the gateway works); -EIO when it
+ * failed (down, timed out, 5xx), recorded as the gateway's outage (logged if it starts one).
+ * why says what the gateway said. */
 int metrics_gateway_send(struct metrics_gateway *gw, const char *group, const char *body,
-			 size_t len);
+			 size_t len, char *why, size_t whylen);
 
 /* A group's path: /job/vfsd/instance/I/sandbox/S[/NAME/VALUE...], each value that a path
  * segment cannot carry as NAME@base64/BASE64URL. names and values: n pairs. */
@@ -61,7 +63,7 @@ void metrics_pusher_add(struct metrics_pusher *p, const char *sandbox, int fd, p
 /* Its daemon ended: a last push, then the group's DELETE if it ended cleanly. */
 void metrics_pusher_end(struct metrics_pusher *p, const char *sandbox, bool clean);
 /* Forgets every target without pushing or deleting (the supervisor exits; its children
- * live on and the next supervisor pushes them). */
+ * live on and the next supervisor pushes them); waits for a push under way, then frees p. */
 void metrics_pusher_stop(struct metrics_pusher *p);
 
 /*

@@ -1,3 +1,4 @@
+#include "metrics/metrics.h"
 #include "sec/sandbox.h"
 
 #include <ctype.h>
@@ -295,10 +296,15 @@ static int enter_namespace(const char *shared_dir, int listen_fd, const struct v
 		FAIL("fork: %s", strerror(errno));
 	if (child == 0) {
 		prctl(PR_SET_PDEATHSIG, SIGTERM);
+		/* How the daemon ended is the parent's to tell: it sees the exit status. */
+		if (out->report_pid_fd >= 0)
+			close(out->report_pid_fd);
 		return setup_mounts(shared_dir, out, err, errlen);
 	}
 	/* The parent only waits: it keeps no way into the share. */
 	close(listen_fd);
+	/* Whoever reads the metrics measures the process that serves, not this one. */
+	metrics_gauge_set(MG_SERVER_PID, child);
 	if (out->report_pid_fd >= 0)
 		dprintf(out->report_pid_fd, "P%d\n", (int)child);
 	while (waitpid(child, &status, 0) < 0) {
