@@ -66,6 +66,8 @@ for t in "$build"/tests/test_*; do
 	run_suite "unit/$(basename "$t")" "$t"
 done
 run_suite cli tests/cli/run.sh "$build/vfsd"
+# The man pages: groff without a warning, every option of --help in them (a second).
+run_suite cli/man tests/cli/man.sh "$build"
 # The supervisor's control socket against hostile clients, real users and restarts (seconds).
 run_suite ctl tests/ctl/run.sh "$build/vfsd"
 # vfsd-hook against a real supervisor: pods, labels, poststop, bad input (seconds).
