@@ -56,6 +56,37 @@ $(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libvfsd.a
 	@echo "  TEST-CC $<"
 	@$(CC) $(ALL_CFLAGS) -Itests/unit -o $@ $< $(BUILD)/libvfsd.a $(ALL_LDFLAGS) -lcmocka $(PKG_LIBS)
 
+# make install [PREFIX=/usr/local] [DESTDIR=...]: the binaries, man pages, the hooks.d file
+# Podman and CRI-O read, the supervisor's systemd unit and the vhost-user backend descriptor
+# libvirt finds (docs/deploy.md). The system directories default to where those programs
+# look; a package sets them (e.g. PREFIX=/usr HOOKSDIR=/usr/share/containers/oci/hooks.d).
+PREFIX ?= /usr/local
+BINDIR ?= $(PREFIX)/bin
+MANDIR ?= $(PREFIX)/share/man
+SYSCONFDIR ?= /etc
+HOOKSDIR ?= $(SYSCONFDIR)/containers/oci/hooks.d
+VHOSTUSERDIR ?= $(SYSCONFDIR)/qemu/vhost-user
+UNITDIR ?= $(PREFIX)/lib/systemd/system
+INSTALLED = $(BINDIR)/vfsd $(BINDIR)/vfsd-hook $(MANDIR)/man1/vfsd.1 $(MANDIR)/man1/vfsd-hook.1 \
+	$(HOOKSDIR)/vfsd.json $(UNITDIR)/vfsd.service $(VHOSTUSERDIR)/50-vfsd.json
+
+.PHONY: install uninstall
+install: all
+	install -D -m 0755 $(BUILD)/vfsd $(DESTDIR)$(BINDIR)/vfsd
+	install -D -m 0755 $(BUILD)/vfsd-hook $(DESTDIR)$(BINDIR)/vfsd-hook
+	install -D -m 0644 docs/man/vfsd.1 $(DESTDIR)$(MANDIR)/man1/vfsd.1
+	install -D -m 0644 docs/man/vfsd-hook.1 $(DESTDIR)$(MANDIR)/man1/vfsd-hook.1
+	install -d $(DESTDIR)$(HOOKSDIR) $(DESTDIR)$(UNITDIR) $(DESTDIR)$(VHOSTUSERDIR)
+	sed 's|"/usr/local/bin/vfsd-hook"|"$(BINDIR)/vfsd-hook"|' oci/hooks.d/vfsd.json \
+		>$(DESTDIR)$(HOOKSDIR)/vfsd.json
+	sed 's|@BINDIR@|$(BINDIR)|g' deploy/systemd/vfsd.service.in >$(DESTDIR)$(UNITDIR)/vfsd.service
+	sed 's|@BINDIR@|$(BINDIR)|g' deploy/qemu/50-vfsd.json.in >$(DESTDIR)$(VHOSTUSERDIR)/50-vfsd.json
+	chmod 0644 $(DESTDIR)$(HOOKSDIR)/vfsd.json $(DESTDIR)$(UNITDIR)/vfsd.service \
+		$(DESTDIR)$(VHOSTUSERDIR)/50-vfsd.json
+
+uninstall:
+	rm -f $(addprefix $(DESTDIR),$(INSTALLED))
+
 # Installs the Debian packages the build and the tests need (idempotent).
 deps:
 	@scripts/install-deps.sh

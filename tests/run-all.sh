@@ -68,6 +68,8 @@ done
 run_suite cli tests/cli/run.sh "$build/vfsd"
 # The man pages: groff without a warning, every option of --help in them (a second).
 run_suite cli/man tests/cli/man.sh "$build"
+# make install / uninstall into a DESTDIR, in two layouts (seconds).
+run_suite install tests/install/run.sh
 # The supervisor's control socket against hostile clients, real users and restarts (seconds).
 run_suite ctl tests/ctl/run.sh "$build/vfsd"
 # vfsd-hook against a real supervisor: pods, labels, poststop, bad input (seconds).
