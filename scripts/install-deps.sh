@@ -14,6 +14,8 @@ ENGINES=(crun runc podman containerd)
 # The metrics proof (tests/metrics/run.sh): a real Pushgateway, a Prometheus scraping it and an
 # independent parser of the text format.
 METRICS=(prometheus-pushgateway prometheus python3-prometheus-client)
+# deploy/k8s's strict decoding (tests/k8s/run.sh; its schema validator comes from npm).
+K8S=(python3-kubernetes python3-yaml)
 
 SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO="sudo"
@@ -42,3 +44,4 @@ install() {
 install -- "${PACKAGES[@]}"
 install --no-install-recommends -- "${ENGINES[@]}"
 install --no-install-recommends -- "${METRICS[@]}"
+install --no-install-recommends -- "${K8S[@]}"

@@ -70,6 +70,8 @@ run_suite cli tests/cli/run.sh "$build/vfsd"
 run_suite cli/man tests/cli/man.sh "$build"
 # make install / uninstall into a DESTDIR, in two layouts (seconds).
 run_suite install tests/install/run.sh
+# deploy/k8s rendered by kustomize and checked by the Kubernetes API's schema (seconds).
+run_suite k8s tests/k8s/run.sh
 # The supervisor's control socket against hostile clients, real users and restarts (seconds).
 run_suite ctl tests/ctl/run.sh "$build/vfsd"
 # vfsd-hook against a real supervisor: pods, labels, poststop, bad input (seconds).
