@@ -70,6 +70,11 @@ UNITDIR ?= $(PREFIX)/lib/systemd/system
 INSTALLED = $(BINDIR)/vfsd $(BINDIR)/vfsd-hook $(MANDIR)/man1/vfsd.1 $(MANDIR)/man1/vfsd-hook.1 \
 	$(HOOKSDIR)/vfsd.json $(UNITDIR)/vfsd.service $(VHOSTUSERDIR)/50-vfsd.json
 
+# make image: the container image for deploy/k8s, built offline (deploy/image/build.sh).
+.PHONY: image
+image:
+	@deploy/image/build.sh
+
 .PHONY: install uninstall
 install: all
 	install -D -m 0755 $(BUILD)/vfsd $(DESTDIR)$(BINDIR)/vfsd
