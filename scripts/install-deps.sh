@@ -16,6 +16,8 @@ ENGINES=(crun runc podman containerd)
 METRICS=(prometheus-pushgateway prometheus python3-prometheus-client)
 # deploy/k8s's strict decoding (tests/k8s/run.sh; its schema validator comes from npm).
 K8S=(python3-kubernetes python3-yaml)
+# libvirt picking vfsd from its vhost-user descriptor (tests/install/libvirt.sh).
+LIBVIRT=(libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients)
 
 SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO="sudo"
@@ -45,3 +47,4 @@ install -- "${PACKAGES[@]}"
 install --no-install-recommends -- "${ENGINES[@]}"
 install --no-install-recommends -- "${METRICS[@]}"
 install --no-install-recommends -- "${K8S[@]}"
+install --no-install-recommends -- "${LIBVIRT[@]}"

@@ -113,6 +113,8 @@ run_suite fusedev tests/fusedev/run.sh "$build/vfsd"
 # Metrics against a real Pushgateway and Prometheus: labels, outages, 400s, deletes (~40 s).
 if ((!unit_only)); then
 	FRONTEND_BUILD=$fe_build run_suite metrics tests/metrics/run.sh "$build"
+	# libvirt starts vfsd from the installed descriptor for a domain naming no binary (~20 s).
+	run_suite install/libvirt tests/install/libvirt.sh "$build"
 fi
 
 if ((!unit_only)); then
