@@ -140,8 +140,11 @@ vm_start_daemon() {
 vm_start_qemu() {
     local n=$1 sfx=$2 append="console=ttyS0 panic=-1 quiet vfsd.script=$guest_script vfsd.guest=$1"
     if (($# > 4)); then append+=" ${*:5}"; fi
+    # qemu64, not max: with AVX2 and AVX-512 offered, glibc picks vector string functions
+    # that TCG emulates slowly, and every exec in the guest took twice as long (vm/core: 393
+    # s against about 190 s). VFSD_VM_CPU picks another model.
     local qemu_args=(
-        -accel "tcg,thread=multi" -cpu max -smp "$smp" -m 1G
+        -accel "tcg,thread=multi" -cpu "${VFSD_VM_CPU:-qemu64}" -smp "$smp" -m 1G
         -object "memory-backend-memfd,id=mem,size=1G,share=on" -numa "node,memdev=mem"
         -chardev "socket,id=c0,path=$3"
         -device "vhost-user-fs-pci,queue-size=1024,chardev=c0,tag=rootfs"

@@ -31,13 +31,15 @@ t_git() {
     diff -r --exclude=.git src clone >/dev/null || fail "the clone's files differ from the source"
 }
 
-# The whole of /usr/include (8,000 files, 130 MB) through tar, compared file by file.
+# /usr/include/linux (the UAPI headers: about 800 files in a few directories) through tar,
+# compared file by file. (All of /usr/include, 8,000 files and 130 MB, took two minutes of
+# make check under TCG and found nothing this does not.)
 t_tar() {
-    tar -C /usr -cf inc.tar include
+    tar -C /usr/include -cf inc.tar linux
     mkdir out
     tar -C out -xf inc.tar
-    diff -r --no-dereference /usr/include out/include >/dev/null ||
-        fail "the extracted tree differs from /usr/include"
+    diff -r --no-dereference /usr/include/linux out/linux >/dev/null ||
+        fail "the extracted tree differs from /usr/include/linux"
 }
 
 # Two writers on one database: this script and the host's sqlite helper, at the same time.
