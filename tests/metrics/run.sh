@@ -306,26 +306,23 @@ check standalone-chroot-pushes $?
 kill -TERM "$sa2_pid"
 until_ok 10 $chk absent "$gw" sa2
 check standalone-sigterm-deletes-group $?
-standalone sa3 chroot
-drive e "$work/sa3.sock" 10
-wait_done e 1
-reaches sa3 'vfsd_fuse_requests_total{opcode=GETATTR}' 10
-# shellcheck disable=SC2154
-{ kill -KILL "$sa3_pid" && wait "$sa3_pid"; } 2>/dev/null
-sleep 2
-group sa3 "$work/sa3.json" 3
-check standalone-killed-group-stays $?
+# killed_keeps_group CHECK NAME MODE DRIVER: a standalone daemon SIGKILLed after known work
+# keeps its group with its last numbers.
+killed_keeps_group() {
+	local pidvar="${2}_pid"
+	standalone "$2" "$3"
+	drive "$4" "$work/$2.sock" 10
+	wait_done "$4" 1
+	reaches "$2" 'vfsd_fuse_requests_total{opcode=GETATTR}' 10
+	{ kill -KILL "${!pidvar}" && wait "${!pidvar}"; } 2>/dev/null
+	sleep 3
+	group "$2" "$work/$2.json" 3
+	check "$1" $?
+}
+killed_keeps_group standalone-killed-group-stays sa3 chroot e
 # In a namespace sandbox the runtime kills the parent; the serving child then gets SIGTERM,
 # which must not pass for a clean stop.
-standalone sa6 namespace
-drive i "$work/sa6.sock" 10
-wait_done i 1
-reaches sa6 'vfsd_fuse_requests_total{opcode=GETATTR}' 10
-# shellcheck disable=SC2154
-{ kill -KILL "$sa6_pid" && wait "$sa6_pid"; } 2>/dev/null
-sleep 3
-group sa6 "$work/sa6.json" 3
-check standalone-namespace-killed-group-stays $?
+killed_keeps_group standalone-namespace-killed-group-stays sa6 namespace i
 # The first push goes out at once, whatever the interval.
 standalone sa7 chroot --metrics-interval 3600
 group sa7 "$work/sa7.json" 10
