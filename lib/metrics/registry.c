@@ -256,54 +256,56 @@ out:
 	return ret;
 }
 
+/* /proc/PID/stat read into BUF; returns the fields after the command name (which may hold
+ * anything, ')' included, but ends at the last ')'), or NULL. */
+static const char *proc_stat_fields(pid_t pid, char *buf, size_t size)
+{
+	char path[64], *p;
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return NULL;
+	n = read(fd, buf, size - 1);
+	close(fd);
+	if (n <= 0)
+		return NULL;
+	buf[n] = '\0';
+	p = strrchr(buf, ')');
+	return p ? p + 1 : NULL;
+}
+
 pid_t metrics_serving_pid(pid_t pid, const struct metrics_sum *sum)
 {
 	int64_t claimed = sum->gauges[MG_SERVER_PID];
-	char path[64], buf[512], *p;
-	int ppid = 0, fd;
-	ssize_t n;
+	char buf[1024];
+	const char *p;
+	int ppid = 0;
 
 	if (claimed <= 0 || claimed > INT32_MAX || claimed == pid)
 		return pid;
 	/* The number is in the daemon's region: trusted only if the kernel agrees it is the
 	 * spawned process's child, so a hijacked daemon cannot point at another process. */
-	snprintf(path, sizeof(path), "/proc/%d/stat", (int)claimed);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return pid;
-	n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (n <= 0)
-		return pid;
-	buf[n] = '\0';
-	p = strrchr(buf, ')');
-	if (!p || sscanf(p + 1, " %*c %d", &ppid) != 1 || ppid != pid)
+	p = proc_stat_fields((pid_t)claimed, buf, sizeof(buf));
+	if (!p || sscanf(p, " %*c %d", &ppid) != 1 || ppid != pid)
 		return pid;
 	return (pid_t)claimed;
 }
 
 void metrics_proc_read(pid_t pid, struct metrics_proc *out)
 {
-	char path[64], buf[1024], *p;
+	char path[64], buf[1024];
+	const char *p;
 	unsigned long long utime, stime, threads, rss;
 	long tick = sysconf(_SC_CLK_TCK), page = sysconf(_SC_PAGESIZE);
-	ssize_t n;
-	int fd;
 	DIR *d;
 
 	*out = (struct metrics_proc){ 0 };
-	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return;
-	n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (n <= 0)
-		return;
-	buf[n] = '\0';
-	p = strrchr(buf, ')'); /* the command name may hold anything but ends the field */
+	p = proc_stat_fields(pid, buf, sizeof(buf));
 	/* After ") ": state(3) ... utime(14) stime(15) ... num_threads(20) ... rss(24). */
-	if (!p || sscanf(p + 1,
+	if (!p || sscanf(p,
 			 " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu %*d %*d %*d %*d "
 			 "%llu %*d %*u %*u %llu",
 			 &utime, &stime, &threads, &rss) != 4)
