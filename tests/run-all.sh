@@ -74,6 +74,8 @@ run_suite install tests/install/run.sh
 run_suite k8s tests/k8s/run.sh
 # The supervisor's control socket against hostile clients, real users and restarts (seconds).
 run_suite ctl tests/ctl/run.sh "$build/vfsd"
+# A sandbox's daemon moved by export-state and spawn's import_state, a guest reconnecting.
+FRONTEND_BUILD=${FRONTEND_BUILD:-$build} run_suite migrate/ctl tests/migrate/ctl.sh "$build"
 # vfsd-hook against a real supervisor: pods, labels, poststop, bad input (seconds).
 run_suite hook tests/hook/run.sh "$build"
 # Every committed fuzzer seed and regression input, replayed through the sanitized targets.
@@ -83,6 +85,11 @@ fi
 # The vhost-user frontend suites (protocol, every FUSE opcode, a hostile guest, escapes): on vfsd, on
 # its sanitizer build with a worker pool, and the protocol and opcode parts on the C virtiofsd.
 fe_build=${FRONTEND_BUILD:-$build} # where the frontend test binaries are
+# The Rust virtiofsd, for the migrate suite's round trip (built once into ~/.cache/vfsd, ~2
+# minutes; without Cargo's registry those cases SKIP saying why).
+if ((!unit_only)) && rust=$(scripts/rust-virtiofsd.sh); then
+	export FE_RUST_VIRTIOFSD=$rust
+fi
 BUILD=$fe_build run_suite frontend/vfsd tests/frontend/run.sh "$build/vfsd"
 # The escape suite again in the other sandbox modes (the run above uses chroot): with none,
 # vfsd's own name resolution is the only wall.

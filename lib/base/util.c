@@ -1,8 +1,11 @@
 #include "base/util.h"
 
 #include <errno.h>
+#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 size_t iov_length(const struct iovec *iov, int cnt)
 {
@@ -85,5 +88,110 @@ int parse_u64(const char *s, uint64_t max, uint64_t *out)
 	if (v > max)
 		return -ERANGE;
 	*out = v;
+	return 0;
+}
+
+static long long mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Waits for fd to be ready for events until deadline (-1: none): 0 or -errno. */
+static int wait_ready(int fd, short events, long long deadline)
+{
+	struct pollfd p = { .fd = fd, .events = events };
+	int left = -1, r;
+
+	if (deadline >= 0) {
+		long long now = mono_ms();
+
+		if (now >= deadline)
+			return -ETIMEDOUT;
+		left = (int)MIN(deadline - now, (long long)INT32_MAX);
+	}
+	r = poll(&p, 1, left);
+	if (r < 0)
+		return errno == EINTR ? 0 : -errno;
+	return r == 0 ? -ETIMEDOUT : 0;
+}
+
+int fd_write_all(int fd, const void *buf, size_t len, int timeout_ms)
+{
+	long long deadline = timeout_ms < 0 ? -1 : mono_ms() + timeout_ms;
+	const uint8_t *p = buf;
+
+	while (len > 0) {
+		ssize_t n = write(fd, p, len);
+		int r;
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && errno == EAGAIN) {
+			r = wait_ready(fd, POLLOUT, deadline);
+			if (r < 0)
+				return r;
+			continue;
+		}
+		if (n < 0)
+			return -errno;
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+int fd_read_all(int fd, size_t max, int timeout_ms, uint8_t **out, size_t *outlen)
+{
+	long long deadline = timeout_ms < 0 ? -1 : mono_ms() + timeout_ms;
+	size_t cap = 65536, len = 0;
+	uint8_t *buf = malloc(cap);
+	int r = 0;
+
+	if (!buf)
+		return -ENOMEM;
+	for (;;) {
+		ssize_t n;
+
+		if (len == cap) {
+			uint8_t *nb;
+
+			if (cap >= max) {
+				r = -EFBIG;
+				break;
+			}
+			nb = realloc(buf, MIN(cap * 2, max));
+			if (!nb) {
+				r = -ENOMEM;
+				break;
+			}
+			buf = nb;
+			cap = MIN(cap * 2, max);
+		}
+		n = read(fd, buf + len, cap - len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && errno == EAGAIN) {
+			r = wait_ready(fd, POLLIN, deadline);
+			if (r < 0)
+				break;
+			continue;
+		}
+		if (n < 0) {
+			r = -errno;
+			break;
+		}
+		if (n == 0)
+			break;
+		len += (size_t)n;
+	}
+	if (r < 0) {
+		free(buf);
+		return r;
+	}
+	*out = buf;
+	*outlen = len;
 	return 0;
 }

@@ -423,6 +423,11 @@ void ctl_child_on_exit(struct ctl_supervisor *s, struct ctl_child *ch)
 	}
 	close_pidfd(s, ch);
 	close_ready(s, ch);
+	/* A daemon that ended while starting, after its exec (no "E" line from before it),
+	 * made socket_path, which did not exist when the spawn was checked: it goes too (a
+	 * daemon that refused its --import-state-fd, say). */
+	if (was == CHILD_STARTING && !ch->error_errno && info_str(ch, "socket_path"))
+		ch->own_socket = true;
 	ch->exit_was = was;
 	ch->deadline_ms = 0;
 	ch->remover_fd = start_remover(ch);

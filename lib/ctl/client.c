@@ -29,7 +29,11 @@ static void ctl_usage(FILE *out)
 	      "  watch                       one line per daemon that starts or ends\n"
 	      "  metrics [SANDBOX]           the daemons' metrics, Prometheus text format\n"
 	      "  spawn SANDBOX --shared-dir DIR (--socket-path PATH | --fd N)\n"
-	      "        [--userns PATH] [--cgroup DIR] [--label KEY=VALUE]... [-- DAEMON-OPTIONS...]\n"
+	      "        [--userns PATH] [--cgroup DIR] [--label KEY=VALUE]... [--import-state FILE]\n"
+	      "        [-- DAEMON-OPTIONS...]\n"
+	      "  export-state SANDBOX FILE   write the daemon's device state to FILE (- for stdout);\n"
+	      "                              its rings stay paused until resume or stop\n"
+	      "  resume SANDBOX              serve again after export-state\n"
 	      "\n"
 	      "  --control-socket PATH       [default: " VFSD_RUNTIME_DIR "/" VFSD_CONTROL_SOCKET_NAME "]\n"
 	      "  --json                      print the supervisor's replies as they are\n"
@@ -143,6 +147,11 @@ static void print_reply(const char *op, struct json_object *o)
 		const char *text = json_object_get_string(json_object_object_get(o, "text"));
 
 		fputs(text ? text : "", stdout);
+	} else if (strcmp(op, "export-state") == 0) {
+		fprintf(stderr, "sandbox %s: state exported (%s bytes), its daemon is paused\n",
+			str(o, "sandbox"), str(o, "bytes"));
+	} else if (strcmp(op, "resume") == 0) {
+		printf("sandbox %s: serving again\n", str(o, "sandbox"));
 	}
 }
 
@@ -158,7 +167,8 @@ static void print_event(struct json_object *o)
 }
 
 /* Builds a spawn request from `spawn SANDBOX OPTIONS... [-- DAEMON-OPTIONS...]`. */
-static int parse_spawn(int argc, char **argv, struct json_object *req, int *pass_fd)
+static int parse_spawn(int argc, char **argv, struct json_object *req, int *pass_fd,
+		       int *state_fd)
 {
 	static const struct option opts[] = {
 		{ "shared-dir", required_argument, NULL, 's' },
@@ -167,6 +177,7 @@ static int parse_spawn(int argc, char **argv, struct json_object *req, int *pass
 		{ "userns", required_argument, NULL, 'u' },
 		{ "cgroup", required_argument, NULL, 'c' },
 		{ "label", required_argument, NULL, 'l' },
+		{ "import-state", required_argument, NULL, 'i' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct json_object *labels = json_object_new_object(), *args = json_object_new_array();
@@ -200,6 +211,17 @@ static int parse_spawn(int argc, char **argv, struct json_object *req, int *pass
 			if (fcntl((int)v, F_GETFD) < 0)
 				return usage_error("--fd %s is not an open file descriptor", optarg);
 			*pass_fd = (int)v;
+			break;
+		case 'i':
+			/* Opened here, as the caller: the supervisor reads what it is given. */
+			if (*state_fd >= 0)
+				close(*state_fd);
+			*state_fd = open(optarg, O_RDONLY | O_CLOEXEC);
+			if (*state_fd < 0) {
+				fprintf(stderr, "vfsd ctl: %s: %s\n", optarg, strerror(errno));
+				return 1;
+			}
+			json_object_object_add(req, "import_state", json_object_new_boolean(true));
 			break;
 		case 'l': {
 			char *eq = strchr(optarg, '=');
@@ -240,7 +262,9 @@ int vfsd_ctl_main(int argc, char **argv)
 	const char *sock = VFSD_RUNTIME_DIR "/" VFSD_CONTROL_SOCKET_NAME, *op;
 	struct json_object *req, *reply;
 	bool json = false;
-	int c, pass_fd = -1, status = 0, r;
+	int c, pass_fd = -1, state_fd = -1, status = 0, r;
+	int fds[2];
+	unsigned int nfds = 0;
 	uint64_t v;
 	struct ctl_conn conn;
 
@@ -273,10 +297,33 @@ int vfsd_ctl_main(int argc, char **argv)
 	req = json_object_new_object();
 	json_object_object_add(req, "op", json_object_new_string(op));
 	if (strcmp(op, "spawn") == 0) {
-		r = parse_spawn(argc, argv, req, &pass_fd);
+		r = parse_spawn(argc, argv, req, &pass_fd, &state_fd);
 		if (r) {
+			if (state_fd >= 0)
+				close(state_fd);
 			json_object_put(req);
 			return r;
+		}
+	} else if (strcmp(op, "export-state") == 0 || strcmp(op, "resume") == 0) {
+		bool export = op[0] == 'e';
+
+		if (argc != (export ? 3 : 2)) {
+			json_object_put(req);
+			return usage_error(export ? "export-state needs SANDBOX FILE%s"
+						  : "resume needs a SANDBOX id%s", "");
+		}
+		json_object_object_add(req, "sandbox", json_object_new_string(argv[1]));
+		if (export) {
+			/* Created here, as the caller, and passed: the supervisor writes nowhere of
+			 * its own choosing. */
+			state_fd = strcmp(argv[2], "-") == 0 ?
+					   fcntl(1, F_DUPFD_CLOEXEC, 3) :
+					   open(argv[2], O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+			if (state_fd < 0) {
+				fprintf(stderr, "vfsd ctl: %s: %s\n", argv[2], strerror(errno));
+				json_object_put(req);
+				return 1;
+			}
 		}
 	} else if (strcmp(op, "status") == 0 || strcmp(op, "stop") == 0) {
 		if (argc < 2)
@@ -305,7 +352,13 @@ int vfsd_ctl_main(int argc, char **argv)
 		json_object_put(req);
 		return 1;
 	}
-	r = ctl_conn_send(&conn, req, pass_fd);
+	if (pass_fd >= 0)
+		fds[nfds++] = pass_fd;
+	if (state_fd >= 0)
+		fds[nfds++] = state_fd;
+	r = ctl_conn_send_fds(&conn, req, fds, nfds);
+	if (state_fd >= 0)
+		close(state_fd); /* the supervisor has it: EOF comes when the daemon closes its own */
 	reply = r < 0 ? NULL : ctl_conn_recv(&conn, NULL);
 	if (!reply) {
 		fprintf(stderr, "vfsd ctl: no reply from %s%s%s\n", sock, r < 0 ? ": " : "",

@@ -83,6 +83,12 @@ int ctl_conn_open(struct ctl_conn *c, const char *path, uint64_t deadline_ms)
 
 int ctl_conn_send(struct ctl_conn *c, struct json_object *req, int pass_fd)
 {
+	return ctl_conn_send_fds(c, req, &pass_fd, pass_fd >= 0 ? 1 : 0);
+}
+
+int ctl_conn_send_fds(struct ctl_conn *c, struct json_object *req, const int *fds,
+		      unsigned int nfds)
+{
 	size_t len;
 	char *line = ctl_line(req, &len);
 	struct iovec iov;
@@ -92,7 +98,7 @@ int ctl_conn_send(struct ctl_conn *c, struct json_object *req, int pass_fd)
 		return -ENOMEM;
 	iov = (struct iovec){ line, len };
 	while (iov.iov_len) {
-		ssize_t n = unix_send_fds(c->fd, &iov, 1, &pass_fd, pass_fd >= 0 ? 1 : 0);
+		ssize_t n = unix_send_fds(c->fd, &iov, 1, fds, nfds);
 
 		if (n == -EAGAIN && (r = wait_fd(c, POLLOUT)) == 0)
 			continue;
@@ -102,7 +108,7 @@ int ctl_conn_send(struct ctl_conn *c, struct json_object *req, int pass_fd)
 		}
 		iov.iov_base = (char *)iov.iov_base + n;
 		iov.iov_len -= (size_t)n;
-		pass_fd = -1; /* the fd went with the first bytes */
+		nfds = 0; /* the fds went with the first bytes */
 	}
 	free(line);
 	return r;

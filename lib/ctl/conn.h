@@ -28,6 +28,9 @@ int ctl_conn_open(struct ctl_conn *c, const char *path, uint64_t deadline_ms);
 
 /* Sends one request line with pass_fd (if >= 0) attached to its first bytes. 0 or -errno. */
 int ctl_conn_send(struct ctl_conn *c, struct json_object *req, int pass_fd);
+/* The same with nfds fds (in that order). */
+int ctl_conn_send_fds(struct ctl_conn *c, struct json_object *req, const int *fds,
+		      unsigned int nfds);
 
 /* The next reply or event line, parsed (the caller puts it), its text in c->raw. NULL at the
  * end of the stream, on a line longer than a supervisor sends or that is not JSON, or at the

@@ -20,6 +20,7 @@ enum ctl_field {
 	F_ARGS = 1u << 7,
 	F_LABELS = 1u << 8,
 	F_GRACE_MS = 1u << 9,
+	F_IMPORT_STATE = 1u << 10,
 };
 
 /* The fields on the wire, each with its bit; "op" and "id" go with every op. */
@@ -37,6 +38,7 @@ static const struct {
 	{ "args", F_ARGS },
 	{ "labels", F_LABELS },
 	{ "grace_ms", F_GRACE_MS },
+	{ "import_state", F_IMPORT_STATE },
 };
 
 static const struct {
@@ -47,13 +49,15 @@ static const struct {
 	[CTL_OP_VERSION] = { "version", 0, 0 },
 	[CTL_OP_SPAWN] = { "spawn",
 			   F_SANDBOX | F_SHARED_DIR | F_SOCKET_PATH | F_USERNS | F_CGROUP | F_ARGS |
-				   F_LABELS,
+				   F_LABELS | F_IMPORT_STATE,
 			   F_SANDBOX | F_SHARED_DIR },
 	[CTL_OP_STOP] = { "stop", F_SANDBOX | F_GRACE_MS, F_SANDBOX },
 	[CTL_OP_LIST] = { "list", 0, 0 },
 	[CTL_OP_STATUS] = { "status", F_SANDBOX, F_SANDBOX },
 	[CTL_OP_WATCH] = { "watch", 0, 0 },
 	[CTL_OP_METRICS] = { "metrics", F_SANDBOX, 0 },
+	[CTL_OP_EXPORT_STATE] = { "export-state", F_SANDBOX, F_SANDBOX },
+	[CTL_OP_RESUME] = { "resume", F_SANDBOX, F_SANDBOX },
 };
 
 const char *ctl_op_name(enum ctl_op op)
@@ -283,6 +287,12 @@ static int decode_field(const char *key, struct json_object *v, struct ctl_reque
 			BAD("\"grace_ms\" must be 0 to %d", CTL_GRACE_MAX_MS);
 		req->has_grace = true;
 		req->grace_ms = (uint32_t)ms;
+		return 0;
+	}
+	if (strcmp(key, "import_state") == 0) {
+		if (!json_object_is_type(v, json_type_boolean))
+			BAD("\"import_state\" must be true or false (the state comes as a file descriptor with the request)");
+		req->import_state = json_object_get_boolean(v);
 		return 0;
 	}
 	return 0; /* "op" and "id": read by the caller */

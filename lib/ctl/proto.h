@@ -31,6 +31,8 @@ enum ctl_op {
 	CTL_OP_STATUS,
 	CTL_OP_WATCH,
 	CTL_OP_METRICS,
+	CTL_OP_EXPORT_STATE,
+	CTL_OP_RESUME,
 	CTL_OP_COUNT,
 };
 
@@ -47,6 +49,7 @@ struct ctl_request {
 	struct json_object *labels; /* "labels": an object of strings, or NULL */
 	bool has_grace;
 	uint32_t grace_ms; /* stop's "grace_ms" */
+	bool import_state; /* spawn's "import_state": a state fd comes with the request */
 };
 
 /*

@@ -38,13 +38,15 @@
 #define CHILD_LISTEN_FD 3 /* the daemon's --fd, when the request passed a socket */
 #define CHILD_READY_FD 4  /* its --ready-fd */
 #define CHILD_METRICS_FD 5 /* its --metrics-fd: the region it counts into */
+#define CHILD_STATE_FD 6   /* its --state-fd: where it answers export-state and resume */
+#define CHILD_IMPORT_FD 7  /* its --import-state-fd, with import_state */
 
 /* --- spawn: in the child, between fork and exec ----------------------------------------- */
 
 struct spawn_plan {
 	char **argv;
 	const char *exe;
-	int log_fd, ready_fd, listen_fd, metrics_fd;
+	int log_fd, ready_fd, listen_fd, metrics_fd, state_sock, import_fd;
 	const struct ctl_caller *caller;
 	const char *shared_dir, *socket_path, *userns, *cgroup;
 };
@@ -193,6 +195,8 @@ static void __attribute__((noreturn)) child_main(const struct spawn_plan *p)
 	int ready_fd = fcntl(p->ready_fd, F_DUPFD_CLOEXEC, 10);
 	int listen_fd = p->listen_fd >= 0 ? fcntl(p->listen_fd, F_DUPFD_CLOEXEC, 10) : -1;
 	int metrics_fd = fcntl(p->metrics_fd, F_DUPFD_CLOEXEC, 10);
+	int state_sock = fcntl(p->state_sock, F_DUPFD_CLOEXEC, 10);
+	int import_fd = p->import_fd >= 0 ? fcntl(p->import_fd, F_DUPFD_CLOEXEC, 10) : -1;
 	int nsfd = -1, cgdir = -1;
 	sigset_t all;
 
@@ -201,8 +205,8 @@ static void __attribute__((noreturn)) child_main(const struct spawn_plan *p)
 	sigemptyset(&all);
 	sigprocmask(SIG_SETMASK, &all, NULL);
 	signal(SIGPIPE, SIG_DFL);
-	if (devnull < 0 || log_fd < 0 || ready_fd < 0 || metrics_fd < 0 ||
-	    (p->listen_fd >= 0 && listen_fd < 0))
+	if (devnull < 0 || log_fd < 0 || ready_fd < 0 || metrics_fd < 0 || state_sock < 0 ||
+	    (p->listen_fd >= 0 && listen_fd < 0) || (p->import_fd >= 0 && import_fd < 0))
 		_exit(125);
 	place_fd(devnull, 0);
 	place_fd(log_fd, 1);
@@ -210,7 +214,9 @@ static void __attribute__((noreturn)) child_main(const struct spawn_plan *p)
 	place_fd(listen_fd, CHILD_LISTEN_FD);
 	place_fd(ready_fd, CHILD_READY_FD);
 	place_fd(metrics_fd, CHILD_METRICS_FD);
-	close_all_from(CHILD_METRICS_FD + 1); /* nothing of the supervisor's goes along */
+	place_fd(state_sock, CHILD_STATE_FD);
+	place_fd(import_fd, CHILD_IMPORT_FD);
+	close_all_from(CHILD_IMPORT_FD + 1); /* nothing of the supervisor's goes along */
 
 	check_as_caller(p, &nsfd, &cgdir);
 	/*
@@ -288,6 +294,12 @@ static int build_argv(struct ctl_supervisor *s, const struct ctl_request *req, b
 	argv[argc++] = "4";
 	argv[argc++] = "--metrics-fd";
 	argv[argc++] = "5";
+	argv[argc++] = "--state-fd";
+	argv[argc++] = "6";
+	if (req->import_state) {
+		argv[argc++] = "--import-state-fd";
+		argv[argc++] = "7";
+	}
 	argv[argc++] = "--sandbox";
 	argv[argc++] = "chroot";
 	for (unsigned int i = 0; i < req->nargs; i++) {
@@ -305,9 +317,10 @@ static int build_argv(struct ctl_supervisor *s, const struct ctl_request *req, b
 	} else if (cfg.action != VFSD_ACTION_SERVE || cfg.shared_dir != req->shared_dir ||
 		   cfg.socket_path != (by_fd ? NULL : req->socket_path) ||
 		   cfg.fd != (by_fd ? 3 : -1) || cfg.ready_fd != 4 || cfg.fuse_mountpoint ||
-		   cfg.metrics.fd != 5) {
+		   cfg.metrics.fd != 5 || cfg.state_fd != 6 ||
+		   cfg.import_state_fd != (req->import_state ? 7 : -1)) {
 		snprintf(err, errlen,
-			 "args may not set the share, the socket, --fd, --ready-fd, --metrics-fd, --fuse-mountpoint, --help, --version or --print-capabilities: the request's own fields say them");
+			 "args may not set the share, the socket, --fd, --ready-fd, --metrics-fd, --state-fd, --import-state-fd, --fuse-mountpoint, --help, --version or --print-capabilities: the request's own fields say them");
 
 		r = -EINVAL;
 	}
@@ -343,9 +356,10 @@ static struct json_object *info_new(const struct ctl_request *req, const struct 
 }
 
 int ctl_child_spawn(struct ctl_supervisor *s, struct ctl_client *c, const struct ctl_request *req,
-		    int listen_fd)
+		    int listen_fd, int state_fd)
 {
-	char *argv[CTL_ARGS_MAX + 14], err[600], dir[PATH_MAX], logpath[PATH_MAX];
+	int state_sock = -1;
+	char *argv[CTL_ARGS_MAX + 18], err[600], dir[PATH_MAX], logpath[PATH_MAX];
 	struct ctl_child *ch = ctl_child_find(s, req->sandbox);
 	bool by_fd = listen_fd >= 0;
 	int pipefd[2] = { -1, -1 }, log_fd = -1, metrics_fd = -1, r = 0;
@@ -390,10 +404,17 @@ int ctl_child_spawn(struct ctl_supervisor *s, struct ctl_client *c, const struct
 	if (metrics_fd < 0)
 		SPAWN_FAIL(-metrics_fd, "cannot create the metrics region of sandbox %s: %s",
 			   req->sandbox, strerror(-metrics_fd));
+	state_sock = ctl_state_socket_new(s, req->sandbox);
+	if (state_sock < 0)
+		SPAWN_FAIL(-state_sock, "cannot create the state socket of sandbox %s: %s",
+			   req->sandbox, strerror(-state_sock));
+	if (req->import_state && state_fd < 0)
+		SPAWN_FAIL(EINVAL, "\"import_state\" needs the state passed with the request (SCM_RIGHTS)");
 
 	struct spawn_plan plan = {
 		.argv = argv, .exe = s->exe, .log_fd = log_fd, .ready_fd = pipefd[1],
-		.listen_fd = listen_fd, .metrics_fd = metrics_fd, .caller = &c->who, .shared_dir = req->shared_dir,
+		.listen_fd = listen_fd, .metrics_fd = metrics_fd, .state_sock = state_sock,
+		.import_fd = state_fd, .caller = &c->who, .shared_dir = req->shared_dir,
 		.socket_path = req->socket_path, .userns = req->userns, .cgroup = req->cgroup,
 	};
 
@@ -450,7 +471,10 @@ out:
 		close(log_fd);
 	if (metrics_fd >= 0)
 		close(metrics_fd);
+	if (state_sock >= 0)
+		close(state_sock); /* the child listens on it; the supervisor connects by path */
 	ctl_fd_discard(s, listen_fd); /* the child has its own copy */
+	ctl_fd_discard(s, state_fd);
 	return r;
 }
 

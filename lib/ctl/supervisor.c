@@ -130,6 +130,7 @@ void ctl_client_close(struct ctl_supervisor *s, struct ctl_client *c)
 	if (c->dead)
 		return;
 	ctl_children_forget_client(s, c);
+	ctl_state_forget_client(s, c);
 	watch_set(s, EPOLL_CTL_DEL, c->fd, 0, NULL);
 	close(c->fd);
 	for (unsigned int i = 0; i < c->nfds; i++)
@@ -378,28 +379,76 @@ static struct json_object *version_reply(struct json_object *id)
  * those whose message ended within it. Pipelined requests arrive in one read with the fds
  * of the last; those of a later line stay. Spawn may use one, the rest are closed.
  */
-static int take_passed_fd(struct ctl_supervisor *s, struct ctl_client *c, size_t len, int *fd)
+static int take_passed_fds(struct ctl_supervisor *s, struct ctl_client *c, size_t len, int fd[2],
+			   unsigned int *count)
 {
 	unsigned int n = 0, keep = 0;
 
-	*fd = -1;
+	fd[0] = fd[1] = -1;
 	for (unsigned int i = 0; i < c->nfds; i++) {
 		if (c->fd_at[i] > len) { /* a later line's */
 			c->fds[keep] = c->fds[i];
 			c->fd_at[keep++] = c->fd_at[i];
-		} else if (n++ == 0) {
-			*fd = c->fds[i];
+		} else if (n < 2) {
+			fd[n++] = c->fds[i];
 		} else {
+			n++;
 			ctl_fd_discard(s, c->fds[i]);
 		}
 	}
 	c->nfds = keep;
-	if (n > 1) {
-		ctl_fd_discard(s, *fd);
-		*fd = -1;
+	*count = n;
+	if (n > 2) {
+		ctl_fd_discard(s, fd[0]);
+		ctl_fd_discard(s, fd[1]);
+		fd[0] = fd[1] = -1;
 		return -E2BIG;
 	}
 	return 0;
+}
+
+/* Which passed fd is what: spawn's listening socket (when it has no "socket_path") and its
+ * import_state, in that order; export-state's destination. */
+static int sort_passed_fds(const struct ctl_request *req, int fd[2], unsigned int n,
+			   int *listen_fd, int *state_fd, char *err, size_t errlen)
+{
+	*listen_fd = *state_fd = -1;
+	switch (req->op) {
+	case CTL_OP_SPAWN: {
+		unsigned int want = (req->socket_path ? 0u : 1u) + (req->import_state ? 1u : 0u);
+
+		if (n == 0 && !req->import_state)
+			return 0; /* spawn says "neither" when it has no "socket_path" either */
+
+		/* One more with "socket_path" is a socket too: spawn's own error ("not both"). */
+		if (n == want || (req->socket_path && n == want + 1)) {
+			if (req->import_state)
+				*state_fd = fd[--n];
+			if (n)
+				*listen_fd = fd[0];
+			return 0;
+		}
+		snprintf(err, errlen,
+			 "spawn takes a listening socket (without \"socket_path\") and, with \"import_state\", the state after it: %u file descriptors do not fit",
+			 n);
+		return -EINVAL;
+	}
+	case CTL_OP_EXPORT_STATE:
+		if (n == 1) {
+			*state_fd = fd[0];
+			return 0;
+		}
+		snprintf(err, errlen,
+			 n ? "export-state takes one file descriptor (its destination), not %u" :
+			     "export-state needs the destination (a file or pipe open for writing) passed with the request (SCM_RIGHTS)",
+			 n);
+		return -EINVAL;
+	default:
+		if (n == 0)
+			return 0;
+		snprintf(err, errlen, "only spawn and export-state take a file descriptor");
+		return -EINVAL;
+	}
 }
 
 static void handle_request(struct ctl_supervisor *s, struct ctl_client *c, const char *line,
@@ -409,18 +458,19 @@ static void handle_request(struct ctl_supervisor *s, struct ctl_client *c, const
 	struct ctl_child *ch;
 	struct json_object *o;
 	char err[512];
-	int passed_fd, r = ctl_request_parse(line, len, &req, err, sizeof(err));
+	int passed[2], listen_fd = -1, state_fd = -1;
+	unsigned int npassed = 0;
+	int r = ctl_request_parse(line, len, &req, err, sizeof(err));
 
-	if (take_passed_fd(s, c, len, &passed_fd) < 0 && r == 0) {
-		snprintf(err, sizeof(err), "a request may come with one file descriptor at most");
+	if (take_passed_fds(s, c, len, passed, &npassed) < 0 && r == 0) {
+		snprintf(err, sizeof(err), "a request may come with two file descriptors at most");
 		r = -E2BIG;
 	}
-	if (r == 0 && passed_fd >= 0 && req.op != CTL_OP_SPAWN) {
-		snprintf(err, sizeof(err), "only spawn takes a file descriptor");
-		r = -EINVAL;
-	}
+	if (r == 0)
+		r = sort_passed_fds(&req, passed, npassed, &listen_fd, &state_fd, err, sizeof(err));
 	if (r < 0) {
-		ctl_fd_discard(s, passed_fd);
+		ctl_fd_discard(s, passed[0]);
+		ctl_fd_discard(s, passed[1]);
 		ctl_client_send(s, c, ctl_reply_error(req.id, -r, "%s", err));
 		ctl_request_free(&req);
 		return;
@@ -434,10 +484,13 @@ static void handle_request(struct ctl_supervisor *s, struct ctl_client *c, const
 		ctl_client_send(s, c, version_reply(req.id));
 		break;
 	case CTL_OP_SPAWN:
-		ctl_child_spawn(s, c, &req, passed_fd); /* it replies, now or once ready */
+		ctl_child_spawn(s, c, &req, listen_fd, state_fd); /* it replies, now or once ready */
+		state_fd = -1; /* taken */
 		break;
 	case CTL_OP_STOP:
 	case CTL_OP_STATUS:
+	case CTL_OP_EXPORT_STATE:
+	case CTL_OP_RESUME:
 		ch = ctl_child_find(s, req.sandbox);
 		if (!ch) {
 			ctl_client_send(s, c, ctl_reply_error(req.id, ENOENT, "no sandbox '%s'",
@@ -448,6 +501,9 @@ static void handle_request(struct ctl_supervisor *s, struct ctl_client *c, const
 							      req.sandbox));
 		} else if (req.op == CTL_OP_STOP) {
 			ctl_child_stop(s, c, ch, &req);
+		} else if (req.op != CTL_OP_STATUS) {
+			ctl_state_request(s, c, ch, &req, state_fd);
+			state_fd = -1;
 		} else {
 			ctl_client_send(s, c, ctl_child_reply(ch, req.id));
 		}
@@ -474,6 +530,7 @@ static void handle_request(struct ctl_supervisor *s, struct ctl_client *c, const
 	case CTL_OP_COUNT:
 		break;
 	}
+	ctl_fd_discard(s, state_fd); /* export-state's when it was refused */
 	ctl_request_free(&req);
 }
 
@@ -791,6 +848,9 @@ int vfsd_supervise(const struct vfsd_config *cfg)
 				if (!((struct ctl_child *)w->obj)->dead)
 					ctl_child_on_removed(&s, w->obj);
 				break;
+			case W_STATE:
+				ctl_state_on_input(&s, w->obj);
+				break;
 			case W_SIGNAL: {
 				struct signalfd_siginfo si;
 
@@ -812,6 +872,7 @@ out:
 		ctl_client_close(&s, s.clients);
 	reap_dead_clients(&s);
 	ctl_metrics_shutdown(&s);
+	ctl_state_free(&s);
 	ctl_children_free(&s);
 	if (s.listen_fd >= 0)
 		close(s.listen_fd);

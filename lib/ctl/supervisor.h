@@ -17,6 +17,7 @@
 
 struct metrics_gateway;
 struct metrics_pusher;
+struct ctl_state_op;
 
 #define CTL_CLIENTS_MAX 8192
 #define CTL_CLIENT_FDS_MAX 4		/* fds received and not yet taken by a request */
@@ -26,7 +27,15 @@ struct metrics_pusher;
 #define CTL_CLOSE_BACKLOG 256		/* fds waiting for the closer before no more are taken */
 
 /* What an epoll event belongs to. */
-enum ctl_watch_kind { W_LISTEN, W_CLIENT, W_CHILD_EXIT, W_CHILD_READY, W_CHILD_REMOVED, W_SIGNAL };
+enum ctl_watch_kind {
+	W_LISTEN,
+	W_CLIENT,
+	W_CHILD_EXIT,
+	W_CHILD_READY,
+	W_CHILD_REMOVED,
+	W_SIGNAL,
+	W_STATE, /* a daemon's answer to export-state or resume (state.c) */
+};
 
 struct ctl_watch {
 	enum ctl_watch_kind kind;
@@ -116,6 +125,7 @@ struct ctl_supervisor {
 	/* --metrics-push: the gateway and the thread that pushes every child's region */
 	struct metrics_gateway *gateway;
 	struct metrics_pusher *pusher;
+	struct ctl_state_op *state_ops; /* export-state and resume waiting for a daemon */
 	bool quit;
 };
 
@@ -154,10 +164,10 @@ void ctl_state_save(struct ctl_supervisor *s, const struct ctl_child *ch);
 /* c waits for ch (its spawn's or stop's reply), with req's id. */
 void ctl_set_waiter(struct ctl_child *ch, struct ctl_client *c, const struct ctl_request *req);
 /* spawn.c: starts a spawn; the reply goes to c once the child is ready or has failed. Takes
- * listen_fd (the socket passed with the request, or -1). Returns 0, or a negative errno after
- * replying. */
+ * listen_fd (the socket passed with the request, or -1) and state_fd (import_state's, or -1).
+ * Returns 0, or a negative errno after replying. */
 int ctl_child_spawn(struct ctl_supervisor *s, struct ctl_client *c, const struct ctl_request *req,
-		    int listen_fd);
+		    int listen_fd, int state_fd);
 /* Stops a child (SIGTERM, SIGKILL after the grace period) and replies once it ended. */
 void ctl_child_stop(struct ctl_supervisor *s, struct ctl_client *c, struct ctl_child *ch,
 		    const struct ctl_request *req);
@@ -193,6 +203,16 @@ void ctl_metrics_end(struct ctl_supervisor *s, struct ctl_child *ch, bool clean)
 /* The "metrics" op: the text of one sandbox's daemon or of every one the caller may see. */
 void ctl_metrics_reply(struct ctl_supervisor *s, struct ctl_client *c,
 		       const struct ctl_request *req);
+/* state.c: export-state, resume, and each child's state socket */
+/* The listening socket RUNTIME_DIR/sandboxes/ID/state.sock a child answers on (--state-fd). */
+int ctl_state_socket_new(struct ctl_supervisor *s, const char *sandbox);
+/* export-state (takes fd, the caller's destination) or resume: asks ch's daemon and replies
+ * once it answered. */
+void ctl_state_request(struct ctl_supervisor *s, struct ctl_client *c, struct ctl_child *ch,
+		       const struct ctl_request *req, int fd);
+void ctl_state_on_input(struct ctl_supervisor *s, struct ctl_state_op *op);
+void ctl_state_forget_client(struct ctl_supervisor *s, struct ctl_client *c);
+void ctl_state_free(struct ctl_supervisor *s);
 /* Frees the children forgotten during the last round of events. */
 void ctl_children_reap_dead(struct ctl_supervisor *s);
 

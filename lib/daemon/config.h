@@ -59,6 +59,8 @@ struct vfsd_config {
 	const char *socket_group;
 	int fd; /* --fd: an already listening socket, or -1 */
 	int ready_fd; /* --ready-fd: written "R\n" and closed once serving, or -1 */
+	int state_fd; /* --state-fd: the supervisor's export-state socket (listening), or -1 */
+	int import_state_fd; /* --import-state-fd: a device state to start with, or -1 */
 	const char *fuse_mountpoint; /* --fuse-mountpoint: serve /dev/fuse instead of vhost-user */
 	const char *tag;
 	unsigned int thread_pool_size;

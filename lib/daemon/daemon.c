@@ -20,9 +20,12 @@
 
 #include "base/cleanup.h"
 #include "base/log.h"
+#include "base/unix.h"
+#include "base/util.h"
 #include "daemon/config.h"
 #include "fs/fs.h"
 #include "fuse/server.h"
+#include "migrate/migrate.h"
 #include "fusedev/fusedev.h"
 #include "metrics/metrics.h"
 #include "metrics/push.h"
@@ -104,6 +107,10 @@ static int start_metrics(const struct vfsd_config *cfg)
 			close(cfg->fd);
 		if (cfg->ready_fd >= 0)
 			close(cfg->ready_fd);
+		if (cfg->state_fd >= 0)
+			close(cfg->state_fd);
+		if (cfg->import_state_fd >= 0)
+			close(cfg->import_state_fd);
 		_exit(metrics_push_helper(&gw, fd, pipefd[0], label));
 	}
 	close(pipefd[0]);
@@ -287,6 +294,7 @@ static long guest_fd_budget(const struct vfsd_config *cfg)
 
 struct daemon {
 	int ready_fd; /* --ready-fd, until told */
+	int state_fd; /* --state-fd: the supervisor's export-state socket, or -1 */
 	struct vfsd_passthrough *fs;
 	struct fuse_server server;
 	struct vhost_dev *dev;
@@ -326,6 +334,102 @@ static void handle_reset(void *opaque)
 	fuse_server_reset(&d->server);
 }
 
+/* Migration: the device state out of and into the tables (lib/migrate). */
+static int save_state(void *opaque, uint8_t **buf, size_t *len)
+{
+	struct daemon *d = opaque;
+
+	return migrate_save(d->fs, &d->server, buf, len);
+}
+
+static int load_state(void *opaque, const uint8_t *buf, size_t len)
+{
+	struct daemon *d = opaque;
+
+	return migrate_load(d->fs, &d->server, buf, len);
+}
+
+/*
+ * The supervisor's export-state and resume (docs/control.md), one request per connection on
+ * the --state-fd socket: "export\n" with the destination fd, or "resume\n"; the answer is
+ * "ok [BYTES]\n" or "error ERRNO MESSAGE\n". An export pauses the rings first (requests in
+ * flight end) and leaves them paused: whatever the guest did after the snapshot would be lost
+ * on the destination. Runs on the loop thread, which also handles the VMM's messages.
+ */
+#define STATE_REQUEST_TIMEOUT_MS 1000
+#define STATE_WRITE_TIMEOUT_MS 30000
+
+static void state_request(struct daemon *d)
+{
+	char line[64], reply[300];
+	struct iovec iov = { line, sizeof(line) - 1 };
+	struct pollfd p = { .events = POLLIN };
+	int fds[1] = { -1 }, conn, r;
+	unsigned int nfds = 0;
+	uint8_t *buf = NULL;
+	size_t len = 0;
+	ssize_t n;
+
+	conn = accept4(d->state_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+	if (conn < 0)
+		return;
+	p.fd = conn;
+	n = poll(&p, 1, STATE_REQUEST_TIMEOUT_MS) == 1 ?
+		    unix_recv_fds(conn, &iov, 1, 0, fds, 1, &nfds) :
+		    -ETIMEDOUT;
+	if (n > 0)
+		line[n] = '\0';
+	if (n > 0 && strcmp(line, "export\n") == 0 && nfds == 1) {
+		vhost_dev_pause(d->dev);
+		r = migrate_save(d->fs, &d->server, &buf, &len);
+		if (r == 0)
+			r = fd_write_all(fds[0], buf, len, STATE_WRITE_TIMEOUT_MS);
+		if (r == 0) {
+			log_info("migration: state exported (%zu bytes); the rings stay paused", len);
+			snprintf(reply, sizeof(reply), "ok %zu\n", len);
+		} else {
+			log_error("migration: export failed: %s", strerror(-r));
+			snprintf(reply, sizeof(reply), "error %d the export failed: %s%s\n", -r,
+				 strerror(-r),
+				 r == -ETIMEDOUT ? " (the destination did not take the state)" : "");
+		}
+		free(buf);
+	} else if (n > 0 && strcmp(line, "resume\n") == 0 && nfds == 0) {
+		r = vhost_dev_resume(d->dev);
+		log_info("migration: rings resumed by the supervisor");
+		if (r == 0)
+			snprintf(reply, sizeof(reply), "ok\n");
+		else
+			snprintf(reply, sizeof(reply), "error %d a ring did not restart\n", -r);
+	} else {
+		snprintf(reply, sizeof(reply), "error %d bad request on the state socket\n", EINVAL);
+	}
+	if (fds[0] >= 0)
+		close(fds[0]);
+	if (fd_write_all(conn, reply, strlen(reply), STATE_REQUEST_TIMEOUT_MS) < 0)
+		log_warn("migration: the supervisor did not take the answer");
+	close(conn);
+}
+
+/* --import-state-fd: the state a runtime moved here, applied before anything is served. */
+static int import_state(struct daemon *d, int fd)
+{
+	uint8_t *buf = NULL;
+	size_t len = 0;
+	int r = fd_read_all(fd, VHOST_DEV_STATE_MAX, 60000, &buf, &len);
+
+	close(fd);
+	if (r < 0) {
+		log_error("cannot read the state to import: %s", strerror(-r));
+		return r;
+	}
+	r = migrate_load(d->fs, &d->server, buf, len);
+	free(buf);
+	if (r == 0)
+		log_info("migration: imported a state of %zu bytes; the guest's session goes on", len);
+	return r;
+}
+
 /* Tells whoever waits on --ready-fd (the supervisor) that the daemon now serves. */
 static void signal_ready(struct daemon *d)
 {
@@ -337,33 +441,62 @@ static void signal_ready(struct daemon *d)
 	d->ready_fd = -1;
 }
 
-/* Serves one connection until the VMM hangs up; returns the exit status. */
-static int serve(struct daemon *d, int listen_fd)
+/* Waits for one of the fds (the VMM's socket, the supervisor's state socket) to be readable:
+ * 1 for the first, 2 for the second, or -1. */
+static int wait_input(int fd, int state_fd)
 {
-	struct pollfd pfd = { .events = POLLIN };
-	int conn, status = 0;
+	struct pollfd pfd[2] = { { .fd = fd, .events = POLLIN }, { .fd = state_fd, .events = POLLIN } };
 
-	log_info("Waiting for vhost-user socket connection...");
-	signal_ready(d);
-	do {
-		conn = accept4(listen_fd, NULL, NULL, SOCK_CLOEXEC);
-	} while (conn < 0 && errno == EINTR);
-	if (conn < 0) {
-		log_error("accept: %s", strerror(errno));
-		return 1;
-	}
-	close(listen_fd);
-	log_info("Client connected, servicing requests");
-	pfd.fd = conn;
 	for (;;) {
-		int r;
-
-		if (poll(&pfd, 1, -1) < 0) {
+		if (poll(pfd, state_fd >= 0 ? 2 : 1, -1) < 0) {
 			if (errno == EINTR)
 				continue;
 			log_error("poll: %s", strerror(errno));
+			return -1;
+		}
+		if (pfd[0].revents)
+			return 1;
+		if (pfd[1].revents)
+			return 2;
+	}
+}
+
+/* Serves one connection until the VMM hangs up; returns the exit status. */
+static int serve(struct daemon *d, int listen_fd)
+{
+	int conn, status = 0, w;
+
+	log_info("Waiting for vhost-user socket connection...");
+	signal_ready(d);
+	for (;;) {
+		w = wait_input(listen_fd, d->state_fd);
+		if (w < 0)
+			return 1;
+		if (w == 2) {
+			state_request(d);
+			continue;
+		}
+		conn = accept4(listen_fd, NULL, NULL, SOCK_CLOEXEC);
+		if (conn >= 0)
+			break;
+		if (errno != EINTR && errno != EAGAIN && errno != ECONNABORTED) {
+			log_error("accept: %s", strerror(errno));
+			return 1;
+		}
+	}
+	close(listen_fd);
+	log_info("Client connected, servicing requests");
+	for (;;) {
+		int r;
+
+		w = wait_input(conn, d->state_fd);
+		if (w < 0) {
 			status = 1;
 			break;
+		}
+		if (w == 2) {
+			state_request(d);
+			continue;
 		}
 		r = vhost_dev_handle_msg(d->dev, conn);
 		if (r == -ECONNRESET) {
@@ -394,7 +527,7 @@ int vfsd_run(const struct vfsd_config *cfg)
 static int run(const struct vfsd_config *cfg)
 {
 	struct sigaction sa = { .sa_handler = on_fatal_signal };
-	struct daemon d = { .ready_fd = cfg->ready_fd };
+	struct daemon d = { .ready_fd = cfg->ready_fd, .state_fd = cfg->state_fd };
 	struct vfsd_sandbox sb = { .report_pid_fd = -1 };
 	struct vfsd_caps_mods mods = { 0 };
 	struct vfsd_seccomp_opts seccomp_opts = { .syslog = cfg->syslog };
@@ -412,6 +545,14 @@ static int run(const struct vfsd_config *cfg)
 	/* Not for newuidmap: the ready fd is the supervisor's business only. */
 	if (cfg->ready_fd >= 0 && fcntl(cfg->ready_fd, F_SETFD, FD_CLOEXEC) < 0) {
 		log_error("--ready-fd %d: %s", cfg->ready_fd, strerror(errno));
+		return 1;
+	}
+	if (cfg->state_fd >= 0 && fcntl(cfg->state_fd, F_SETFD, FD_CLOEXEC) < 0) {
+		log_error("--state-fd %d: %s", cfg->state_fd, strerror(errno));
+		return 1;
+	}
+	if (cfg->import_state_fd >= 0 && fcntl(cfg->import_state_fd, F_SETFD, FD_CLOEXEC) < 0) {
+		log_error("--import-state-fd %d: %s", cfg->import_state_fd, strerror(errno));
 		return 1;
 	}
 	if (!cfg->shared_dir) {
@@ -453,6 +594,10 @@ static int run(const struct vfsd_config *cfg)
 				  cfg->fs.file_handles == VFSD_FILE_HANDLES_PREFER ? "prefer" : "mandatory");
 			return 1;
 		}
+		mods.add |= 1ull << CAP_DAC_READ_SEARCH;
+	} else if (cfg->fs.migration_mode == VFSD_MIGRATION_FILE_HANDLES &&
+		   !(mods.remove & (1ull << CAP_DAC_READ_SEARCH))) {
+		/* A destination of --migration-mode=file-handles opens the source's handles. */
 		mods.add |= 1ull << CAP_DAC_READ_SEARCH;
 	}
 	if ((cfg->ns_maps.nuid || cfg->ns_maps.ngid) &&
@@ -529,6 +674,8 @@ static int run(const struct vfsd_config *cfg)
 	struct vhost_backend backend = { .handle = handle_request,
 					 .reset = handle_reset,
 					 .cancel_deferred = cancel_deferred,
+					 .save_state = save_state,
+					 .load_state = load_state,
 					 .opaque = &d };
 	struct fuse_transport transport = { .defer = defer_request,
 					    .complete = complete_request,
@@ -539,6 +686,9 @@ static int run(const struct vfsd_config *cfg)
 	r = vhost_dev_new(&vcfg, &backend, &d.dev);
 	if (r < 0) {
 		log_error("Failed to start daemon: %s", strerror(-r));
+		status = 1;
+	} else if (cfg->import_state_fd >= 0 && import_state(&d, cfg->import_state_fd) < 0) {
+		log_error("cannot import the device state: the daemon does not start");
 		status = 1;
 	} else {
 		status = serve(&d, listen_fd);

@@ -37,6 +37,11 @@ enum {
 	OPT_TRANSLATE_UID,
 	OPT_UID_MAP,
 	OPT_INODE_FILE_HANDLES,
+	OPT_MIGRATION_MODE,
+	OPT_MIGRATION_ON_ERROR,
+	OPT_MIGRATION_VERIFY_HANDLES,
+	OPT_MIGRATION_CONFIRM_PATHS,
+	OPT_MIGRATION_FORMAT,
 	OPT_KILLPRIV_V2,
 	OPT_NO_KILLPRIV_V2,
 	OPT_GID_MAP,
@@ -69,7 +74,8 @@ enum {
 	OPT_METRICS_INSTANCE,
 	OPT_METRICS_SANDBOX,
 	OPT_METRICS_FD,
-	OPT_NOT_YET, /* options of virtiofsd that vfsd does not implement yet */
+	OPT_STATE_FD,
+	OPT_IMPORT_STATE_FD,
 };
 
 static const struct option long_options[] = {
@@ -129,10 +135,13 @@ static const struct option long_options[] = {
 	{ "metrics-instance", required_argument, NULL, OPT_METRICS_INSTANCE },
 	{ "metrics-sandbox", required_argument, NULL, OPT_METRICS_SANDBOX },
 	{ "metrics-fd", required_argument, NULL, OPT_METRICS_FD },
-	{ "migration-mode", required_argument, NULL, OPT_NOT_YET },
-	{ "migration-on-error", required_argument, NULL, OPT_NOT_YET },
-	{ "migration-verify-handles", no_argument, NULL, OPT_NOT_YET },
-	{ "migration-confirm-paths", no_argument, NULL, OPT_NOT_YET },
+	{ "state-fd", required_argument, NULL, OPT_STATE_FD },
+	{ "import-state-fd", required_argument, NULL, OPT_IMPORT_STATE_FD },
+	{ "migration-mode", required_argument, NULL, OPT_MIGRATION_MODE },
+	{ "migration-on-error", required_argument, NULL, OPT_MIGRATION_ON_ERROR },
+	{ "migration-verify-handles", no_argument, NULL, OPT_MIGRATION_VERIFY_HANDLES },
+	{ "migration-confirm-paths", no_argument, NULL, OPT_MIGRATION_CONFIRM_PATHS },
+	{ "migration-format", required_argument, NULL, OPT_MIGRATION_FORMAT },
 	{ NULL, 0, NULL, 0 },
 };
 
@@ -178,6 +187,18 @@ void vfsd_usage(FILE *out)
 	      "      --inode-file-handles <MODE> never: inodes are held by O_PATH fds (vfsd's\n"
 	      "                                 default); prefer: by file handles where the\n"
 	      "                                 filesystem has them; mandatory: always by handles\n"
+	      "      --migration-mode <MODE>    How a migration's source names each inode: find-paths\n"
+	      "                                 (its path) or file-handles (same filesystem on both\n"
+	      "                                 sides) [default: find-paths]\n"
+	      "      --migration-on-error <ACTION> Destination, an inode not found: abort (the\n"
+	      "                                 migration fails) or guest-error (EIO on it) [default:\n"
+	      "                                 abort]\n"
+	      "      --migration-verify-handles Send each inode's file handle so that the destination\n"
+	      "                                 detects a replaced file (find-paths)\n"
+	      "      --migration-confirm-paths  Fail the save unless every inode's path is confirmed\n"
+	      "                                 (find-paths)\n"
+	      "      --migration-format <FORMAT> What a save writes: vfsd, or virtiofsd (the Rust\n"
+	      "                                 virtiofsd's stream) [default: vfsd]; a load reads both\n"
 	      "      --no-announce-submounts    Do not announce submounts (on by default)\n"
 	      "      --announce-submounts       No effect: the default (compatibility)\n"
 	      "      --writeback                Ask the guest for its writeback cache\n"
@@ -217,6 +238,10 @@ void vfsd_usage(FILE *out)
 	      "      --metrics-instance <NAME>  The instance label [default: the host name]\n"
 	      "      --metrics-sandbox <ID>     A daemon's sandbox label [default: its socket path]\n"
 	      "      --metrics-fd <FD>          Count into the region on FD (the supervisor's)\n"
+	      "      --state-fd <FD>            Answer the supervisor's export-state and resume on the\n"
+	      "                                 listening socket FD\n"
+	      "      --import-state-fd <FD>     Start with the device state read from FD (a migration's\n"
+	      "                                 destination without a VMM transfer)\n"
 	      "\n"
 	      "  vfsd ctl [--control-socket PATH] [--json] COMMAND  talks to a supervisor\n"
 	      "                                 (vfsd ctl --help lists the commands)\n"
@@ -379,7 +404,9 @@ static int parse_legacy(char **lists, int n, struct vfsd_config *cfg,
 
 void vfsd_print_capabilities(FILE *out)
 {
-	fputs("{\n  \"type\": \"fs\",\n  \"features\": [\n    \"separate-options\"\n  ]\n}\n", out);
+	fputs("{\n  \"type\": \"fs\",\n  \"features\": [\n    \"migrate-precopy\",\n"
+	      "    \"separate-options\"\n  ]\n}\n",
+	      out);
 }
 
 void vfsd_config_free(struct vfsd_config *cfg)
@@ -448,6 +475,8 @@ enum vfsd_parse_result vfsd_parse_args(int argc, char **argv, unsigned int flags
 	*cfg = (struct vfsd_config){
 		.fd = -1,
 		.ready_fd = -1,
+		.state_fd = -1,
+		.import_state_fd = -1,
 		.log_level = VFSD_LOG_INFO,
 		.sandbox = VFSD_SANDBOX_NAMESPACE,
 		.queue_poll_us = 50,
@@ -548,6 +577,19 @@ enum vfsd_parse_result vfsd_parse_args(int argc, char **argv, unsigned int flags
 				goto out;
 			}
 			cfg->metrics.fd = (int)v;
+			break;
+		case OPT_STATE_FD:
+		case OPT_IMPORT_STATE_FD:
+			if (parse_u64(optarg, INT32_MAX, &v) < 0) {
+				fail(err, c == OPT_STATE_FD ? "invalid value '%s' for '--state-fd <FD>'"
+							    : "invalid value '%s' for '--import-state-fd <FD>'",
+				     optarg);
+				goto out;
+			}
+			if (c == OPT_STATE_FD)
+				cfg->state_fd = (int)v;
+			else
+				cfg->import_state_fd = (int)v;
 			break;
 		case OPT_READY_FD:
 			if (parse_u64(optarg, INT32_MAX, &v) < 0) {
@@ -726,6 +768,45 @@ enum vfsd_parse_result vfsd_parse_args(int argc, char **argv, unsigned int flags
 		case OPT_PRESERVE_NOATIME:
 			cfg->fs.preserve_noatime = true;
 			break;
+		case OPT_MIGRATION_MODE:
+			if (strcmp(optarg, "find-paths") == 0) {
+				cfg->fs.migration_mode = VFSD_MIGRATION_FIND_PATHS;
+			} else if (strcmp(optarg, "file-handles") == 0) {
+				cfg->fs.migration_mode = VFSD_MIGRATION_FILE_HANDLES;
+			} else {
+				fail(err, "invalid value '%s' for '--migration-mode <MODE>' (find-paths, file-handles)",
+				     optarg);
+				goto out;
+			}
+			break;
+		case OPT_MIGRATION_ON_ERROR:
+			if (strcmp(optarg, "abort") == 0) {
+				cfg->fs.migration_guest_error = false;
+			} else if (strcmp(optarg, "guest-error") == 0) {
+				cfg->fs.migration_guest_error = true;
+			} else {
+				fail(err, "invalid value '%s' for '--migration-on-error <ACTION>' (abort, guest-error)",
+				     optarg);
+				goto out;
+			}
+			break;
+		case OPT_MIGRATION_VERIFY_HANDLES:
+			cfg->fs.migration_verify_handles = true;
+			break;
+		case OPT_MIGRATION_CONFIRM_PATHS:
+			cfg->fs.migration_confirm_paths = true;
+			break;
+		case OPT_MIGRATION_FORMAT:
+			if (strcmp(optarg, "vfsd") == 0) {
+				cfg->fs.migration_format = 0;
+			} else if (strcmp(optarg, "virtiofsd") == 0) {
+				cfg->fs.migration_format = 1;
+			} else {
+				fail(err, "invalid value '%s' for '--migration-format <FORMAT>' (vfsd, virtiofsd)",
+				     optarg);
+				goto out;
+			}
+			break;
 		case OPT_INODE_FILE_HANDLES:
 			if (strcmp(optarg, "never") == 0) {
 				cfg->fs.file_handles = VFSD_FILE_HANDLES_NEVER;
@@ -757,10 +838,6 @@ enum vfsd_parse_result vfsd_parse_args(int argc, char **argv, unsigned int flags
 		case OPT_NO_FLOCK:
 			cfg->fs.flock = c == OPT_FLOCK;
 			break;
-		case OPT_NOT_YET:
-			fail(err, "option '--%s' is not supported by vfsd yet",
-				       long_options[idx].name);
-			goto out;
 		case 'o':
 			legacy[nlegacy++] = optarg;
 			any_legacy = true;
@@ -794,6 +871,16 @@ enum vfsd_parse_result vfsd_parse_args(int argc, char **argv, unsigned int flags
 	if (nlegacy) {
 		if (parse_legacy(legacy, nlegacy, cfg, err))
 			goto out;
+	}
+	if (cfg->fs.migration_mode == VFSD_MIGRATION_FILE_HANDLES &&
+	    (cfg->fs.migration_confirm_paths || cfg->fs.migration_verify_handles)) {
+		/* As virtiofsd: with handles there are no paths to confirm, and the handle is
+		 * already what is sent. */
+		fail(err, "Cannot use %s with --migration-mode=file-handles (because it is unnecessary)",
+		     cfg->fs.migration_confirm_paths ? "--migration-confirm-paths"
+						     : "--migration-verify-handles");
+		err->status = 1;
+		goto out;
 	}
 	if (cfg->fs.posix_acl && (cfg->uid_map.to_host.n || cfg->uid_map.to_guest.n ||
 			       cfg->gid_map.to_host.n || cfg->gid_map.to_guest.n)) {

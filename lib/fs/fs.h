@@ -168,6 +168,12 @@ enum vfsd_file_handles {
 	VFSD_FILE_HANDLES_MANDATORY, /* a file handle; EOPNOTSUPP where there is none */
 };
 
+/* How a SAVE describes each inode (--migration-mode). */
+enum vfsd_migration_mode {
+	VFSD_MIGRATION_FIND_PATHS,   /* by its path in the shared directory */
+	VFSD_MIGRATION_FILE_HANDLES, /* by its file handle (same filesystem on both sides) */
+};
+
 struct vfsd_fs_config {
 	const char *root_dir;	/* path opened as the root inode ("/" inside a sandbox) */
 	int proc_self_fd;	/* O_PATH fd of /proc/self/fd, for re-opening inodes */
@@ -192,6 +198,12 @@ struct vfsd_fs_config {
 	const struct vfsd_xattrmap *xattrmap;
 	/* --translate-uid / --translate-gid (NULL: ids pass as they are); owned by the caller */
 	const struct vfsd_idmap *uid_map, *gid_map;
+	/* Migration (docs/migration.md). */
+	enum vfsd_migration_mode migration_mode;
+	bool migration_guest_error;    /* --migration-on-error=guest-error (else abort) */
+	bool migration_verify_handles; /* send each inode's file handle for the destination */
+	bool migration_confirm_paths;  /* a SAVE fails unless every path is confirmed */
+	int migration_format;	       /* enum mig_format SAVE writes */
 };
 
 struct vfsd_passthrough;

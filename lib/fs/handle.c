@@ -110,11 +110,58 @@ int handle_release(struct vfsd_passthrough *fs, uint64_t nodeid, uint64_t fh)
 	return 0;
 }
 
+int handle_place(struct vfsd_passthrough *fs, uint64_t id, struct fs_inode *inode, int fd,
+		 uint64_t dir_off)
+{
+	struct fs_handle *h;
+	int r = fs_fd_take(fs);
+
+	if (r < 0) {
+		close(fd);
+		return r;
+	}
+	h = calloc(1, sizeof(*h));
+	if (!h) {
+		close(fd);
+		fs_fd_give(fs);
+		return -ENOMEM;
+	}
+	h->fd = fd;
+	h->inode = inode;
+	h->slot = (uint32_t)id;
+	h->gen = (uint32_t)(id >> 32);
+	h->dir_off = dir_off; /* the fd stands there already (apply.c) */
+	pthread_mutex_init(&h->lock, NULL);
+	pthread_mutex_lock(&fs->handles.lock);
+	r = slot_place(&fs->handles.slots, id, h);
+	pthread_mutex_unlock(&fs->handles.lock);
+	if (r < 0) {
+		close(fd);
+		fs_fd_give(fs);
+		pthread_mutex_destroy(&h->lock);
+		free(h);
+		return r;
+	}
+	inode_ref(fs, inode);
+	metrics_gauge_add(MG_HANDLES, 1);
+	return 0;
+}
+
+void fs_tables_settle(struct vfsd_passthrough *fs)
+{
+	pthread_mutex_lock(&fs->inodes.lock);
+	slot_settle(&fs->inodes.slots);
+	pthread_mutex_unlock(&fs->inodes.lock);
+	pthread_mutex_lock(&fs->handles.lock);
+	slot_settle(&fs->handles.slots);
+	pthread_mutex_unlock(&fs->handles.lock);
+}
+
 void handle_table_clear(struct vfsd_passthrough *fs)
 {
 	struct handle_table *t = &fs->handles;
 
-	for (uint32_t s = 1;; s++) {
+	for (uint32_t s = 0;; s++) { /* slot 0 too: a Rust virtiofsd handle 0 (slot_place) */
 		struct fs_handle *h = NULL;
 		bool free_now = false;
 

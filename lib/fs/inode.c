@@ -47,11 +47,12 @@ int slot_alloc(struct slot_table *t, void *item, uint32_t *slot, uint32_t *gen)
 	return 0;
 }
 
+/* Slot 0 holds an item only when one was placed there (a Rust virtiofsd handle 0). */
 void *slot_get(const struct slot_table *t, uint64_t id)
 {
 	uint32_t s = (uint32_t)id, gen = (uint32_t)(id >> 32);
 
-	if (s == 0 || s >= t->size || !t->items[s] || t->gens[s] != gen)
+	if (s >= t->size || !t->items[s] || t->gens[s] != gen)
 		return NULL;
 	return t->items[s];
 }
@@ -61,6 +62,51 @@ void slot_release(struct slot_table *t, uint32_t slot)
 	t->items[slot] = NULL;
 	t->gens[slot]++;
 	t->free[t->nfree++] = slot;
+}
+
+int slot_place(struct slot_table *t, uint64_t id, void *item)
+{
+	uint32_t s = (uint32_t)id;
+
+	if (s >= FS_SLOTS_PLACE_MAX)
+		return -E2BIG;
+	if (s >= t->size) {
+		uint32_t size = t->size ? t->size : 64;
+		void **items;
+		uint32_t *gens, *fr;
+
+		while (size <= s)
+			size *= 2;
+		items = realloc(t->items, size * sizeof(*items));
+		if (!items)
+			return -ENOMEM;
+		t->items = items;
+		gens = realloc(t->gens, size * sizeof(*gens));
+		if (!gens)
+			return -ENOMEM;
+		t->gens = gens;
+		fr = realloc(t->free, size * sizeof(*fr));
+		if (!fr)
+			return -ENOMEM;
+		t->free = fr;
+		memset(items + t->size, 0, (size - t->size) * sizeof(*items));
+		memset(gens + t->size, 0, (size - t->size) * sizeof(*gens));
+		t->size = size;
+	}
+	if (t->items[s])
+		return -EEXIST;
+	t->items[s] = item;
+	t->gens[s] = (uint32_t)(id >> 32);
+	return 0;
+}
+
+void slot_settle(struct slot_table *t)
+{
+	t->nfree = 0;
+	/* Low slots first, as slot_alloc hands them out; slot 0 never. */
+	for (uint32_t i = t->size; i-- > 1;)
+		if (!t->items[i])
+			t->free[t->nfree++] = i;
 }
 
 void slot_table_free(struct slot_table *t)
@@ -141,7 +187,7 @@ static bool maybe_free_locked(struct vfsd_passthrough *fs, struct fs_inode *i, i
 	t->count--;
 	metrics_gauge_set(MG_INODES, t->count);
 	*fd = i->fd;
-	if (!i->khandle)
+	if (!i->khandle && !i->lost)
 		fs_fd_give(fs); /* a handle-backed inode's fd was never counted */
 	fs_lock_owners_free(i); /* nobody else holds the inode any more */
 	free(i->khandle);
@@ -153,13 +199,17 @@ int inode_get(struct vfsd_passthrough *fs, uint64_t nodeid, struct fs_inode **ou
 {
 	struct inode_table *t = &fs->inodes;
 	struct fs_inode *i;
+	bool lost;
 
 	*out = NULL;
 	pthread_mutex_lock(&t->lock);
 	i = slot_get(&t->slots, nodeid);
-	if (i)
+	lost = i && i->lost;
+	if (i && !lost)
 		i->refs++;
 	pthread_mutex_unlock(&t->lock);
+	if (lost)
+		return -EIO; /* docs/migration.md: the destination did not find it */
 	if (!i)
 		return -EBADF;
 	/* A handle-backed inode not in use has no fd: open it by its handle. Racing users each
@@ -339,6 +389,75 @@ int inode_register(struct vfsd_passthrough *fs, int fd, const struct statx *st,
 	}
 	fill_entry(fs, i, st, e);
 	return 0;
+}
+
+int inode_place(struct vfsd_passthrough *fs, uint64_t id, int fd, const struct statx *st,
+		uint64_t nlookup, bool lost)
+{
+	struct inode_table *t = &fs->inodes;
+	struct khandle_buf khandle_buf;
+	struct file_handle *fh = NULL;
+	struct fs_inode *i = calloc(1, sizeof(*i));
+	int mount_fd = -1, r = 0;
+
+	if (!i) {
+		vfsd_closep(&fd);
+		return -ENOMEM;
+	}
+	i->fd = -1;
+	i->mount_fd = -1;
+	if (!lost) {
+		r = khandle_of(fs, fd, st, &khandle_buf, &fh, &mount_fd);
+		if (r == 0 && fh) {
+			i->khandle = khandle_dup(fh);
+			r = i->khandle ? 0 : -ENOMEM;
+		}
+		if (r == 0 && !fh)
+			r = fs_fd_take(fs);
+		if (r < 0) {
+			free(i->khandle);
+			free(i);
+			close(fd);
+			return r;
+		}
+		i->mount_fd = mount_fd;
+		if (fh)
+			close(fd); /* the handle holds it until it is used */
+		else
+			i->fd = fd;
+		i->dev = makedev(st->stx_dev_major, st->stx_dev_minor);
+		i->ino = st->stx_ino;
+		i->mnt_id = st->stx_mnt_id;
+		i->type = st->stx_mode & S_IFMT;
+	}
+	i->lost = lost;
+	i->slot = (uint32_t)id;
+	i->gen = (uint32_t)(id >> 32);
+	i->nlookup = nlookup;
+	pthread_mutex_lock(&t->lock);
+	r = slot_place(&t->slots, id, i);
+	if (r == 0) {
+		/* Two node ids for one object (hard links the source met apart, or a path that
+		 * now names another inode's object): the first keeps the hash, so lookups find
+		 * it; the other still serves its id. */
+		if (!lost && !find_locked(t, &(struct statx){ .stx_ino = i->ino,
+							     .stx_dev_major = major(i->dev),
+							     .stx_dev_minor = minor(i->dev),
+							     .stx_mnt_id = i->mnt_id }))
+			hash_insert(t, i);
+		if (++t->count > t->hash_size)
+			hash_grow(t);
+		metrics_gauge_set(MG_INODES, t->count);
+	}
+	pthread_mutex_unlock(&t->lock);
+	if (r < 0) {
+		if (!lost && !i->khandle)
+			fs_fd_give(fs);
+		vfsd_closep(&i->fd);
+		free(i->khandle);
+		free(i);
+	}
+	return r;
 }
 
 void inode_table_clear(struct vfsd_passthrough *fs)

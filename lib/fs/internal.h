@@ -28,6 +28,7 @@ struct fs_inode {
 	uint64_t dev, ino, mnt_id;
 	mode_t type;	 /* S_IFMT bits, fixed for the inode's life */
 	uint32_t slot, gen;
+	bool lost; /* a migration's destination could not find it: every use fails (EIO) */
 	uint64_t nlookup;	/* guarded by inodes.lock: the guest's references */
 	uint32_t refs;		/* guarded by inodes.lock: users in flight */
 	struct fs_inode *hnext; /* guarded by inodes.lock: hash chain */
@@ -113,6 +114,11 @@ static inline bool fs_session(const struct vfsd_passthrough *fs, unsigned int fl
 	return __atomic_load_n(&fs->session, __ATOMIC_ACQUIRE) & flag;
 }
 void slot_release(struct slot_table *t, uint32_t slot);
+/* Puts item at exactly the id (a migration's destination): -EEXIST if taken, -E2BIG past
+ * FS_SLOTS_PLACE_MAX. slot_settle() then rebuilds the free list from the holes. */
+#define FS_SLOTS_PLACE_MAX (1u << 24)
+int slot_place(struct slot_table *t, uint64_t id, void *item);
+void slot_settle(struct slot_table *t);
 void slot_table_free(struct slot_table *t);
 static inline uint64_t slot_id(uint32_t slot, uint32_t gen)
 {
@@ -136,6 +142,17 @@ void inode_forget(struct vfsd_passthrough *fs, uint64_t nodeid, uint64_t n);
  */
 int inode_register(struct vfsd_passthrough *fs, int fd, const struct statx *st,
 		   struct fuse_entry_out *e);
+/*
+ * A migration's destination: the inode id, with nlookup guest references, held by fd
+ * (O_PATH, consumed) for the object st describes; lost (fd -1, st NULL) for one that was not
+ * found. The tables must have been emptied (a new session) and are settled by
+ * fs_tables_settle() once every inode and handle is in. 0 or -errno.
+ */
+int inode_place(struct vfsd_passthrough *fs, uint64_t id, int fd, const struct statx *st,
+		uint64_t nlookup, bool lost);
+int handle_place(struct vfsd_passthrough *fs, uint64_t id, struct fs_inode *inode, int fd,
+		 uint64_t dir_off);
+void fs_tables_settle(struct vfsd_passthrough *fs);
 /* As inode_register without an fd: -ENOENT when no inode is known for st. */
 int inode_lookup_known(struct vfsd_passthrough *fs, const struct statx *st,
 		       struct fuse_entry_out *e);

@@ -29,6 +29,51 @@ static const uint64_t always_supported = FUSE_ASYNC_READ | FUSE_ATOMIC_O_TRUNC |
 #define FUSE_INIT_IN_BASE offsetof(struct fuse_init_in, flags2)
 #define FUSE_INIT_IN_EXT (sizeof(struct fuse_init_in) - FUSE_INIT_IN_BASE)
 
+/* A Linux 6.1 guest's INIT flags (protocol 7.38), for a session resumed from a state that
+ * does not say what was agreed (the Rust virtiofsd's). */
+#define FUSE_LINUX_6_1_FLAGS                                                                      \
+	(FUSE_ASYNC_READ | FUSE_POSIX_LOCKS | FUSE_ATOMIC_O_TRUNC | FUSE_EXPORT_SUPPORT |          \
+	 FUSE_BIG_WRITES | FUSE_DONT_MASK | FUSE_SPLICE_WRITE | FUSE_SPLICE_MOVE |                 \
+	 FUSE_SPLICE_READ | FUSE_FLOCK_LOCKS | FUSE_HAS_IOCTL_DIR | FUSE_AUTO_INVAL_DATA |        \
+	 FUSE_DO_READDIRPLUS | FUSE_READDIRPLUS_AUTO | FUSE_ASYNC_DIO | FUSE_WRITEBACK_CACHE |    \
+	 FUSE_NO_OPEN_SUPPORT | FUSE_PARALLEL_DIROPS | FUSE_HANDLE_KILLPRIV | FUSE_POSIX_ACL |     \
+	 FUSE_ABORT_ERROR | FUSE_MAX_PAGES | FUSE_CACHE_SYMLINKS | FUSE_NO_OPENDIR_SUPPORT |       \
+	 FUSE_EXPLICIT_INVAL_DATA | FUSE_MAP_ALIGNMENT | FUSE_SUBMOUNTS |                          \
+	 FUSE_HANDLE_KILLPRIV_V2 | FUSE_SETXATTR_EXT | FUSE_INIT_EXT | FUSE_SECURITY_CTX)
+
+int fuse_server_resume(struct fuse_server *srv, bool known, uint32_t minor, uint64_t enabled,
+		       uint64_t *agreed)
+{
+	uint64_t capable = known ? enabled : FUSE_LINUX_6_1_FLAGS, want = 0, now;
+	int r;
+
+	if (!known)
+		minor = 38;
+	if (minor < FUSE_SERVER_MIN_MINOR || minor > FUSE_SERVER_MINOR + 1000)
+		return -EPROTO;
+	if (minor < 38)
+		capable &= ~FUSE_SECURITY_CTX;
+	pthread_mutex_lock(&srv->lock);
+	__atomic_store_n(&srv->initialized, false, __ATOMIC_RELEASE);
+	r = srv->ops->init(srv->fs, capable, &want);
+	if (r == 0) {
+		now = capable & (want | always_supported);
+		__atomic_store_n(&srv->enabled, now, __ATOMIC_RELAXED);
+		__atomic_store_n(&srv->minor, minor, __ATOMIC_RELAXED);
+		if (agreed)
+			*agreed = now;
+	}
+	pthread_mutex_unlock(&srv->lock);
+	return r;
+}
+
+void fuse_server_resumed(struct fuse_server *srv)
+{
+	__atomic_store_n(&srv->initialized, true, __ATOMIC_RELEASE);
+	log_info("fuse: session resumed, kernel 7.%u, flags 0x%llx", srv->minor,
+		 (unsigned long long)srv->enabled);
+}
+
 static int do_init(struct fuse_req *req)
 {
 	struct fuse_init_in in = { 0 };

@@ -78,6 +78,25 @@ void fuse_server_cancel_waiters(struct fuse_server *srv);
 /* Ends the session as DESTROY does (the transport was reset). */
 void fuse_server_reset(struct fuse_server *srv);
 
+/*
+ * Migration's destination: a session as an INIT would have made it, without one. With known,
+ * the kernel's minor and the flags the source agreed are taken as what the kernel offered
+ * (the same configuration agrees the same); without, those of a Linux 6.1 guest. The
+ * filesystem's init runs (its tables are emptied); *agreed gets the flags now agreed. The
+ * session is live only after fuse_server_resumed(), once the tables are filled.
+ */
+int fuse_server_resume(struct fuse_server *srv, bool known, uint32_t minor, uint64_t enabled,
+		       uint64_t *agreed);
+void fuse_server_resumed(struct fuse_server *srv);
+/* The session for a migration's source: whether there is one, its minor and flags. */
+static inline bool fuse_server_session(const struct fuse_server *srv, uint32_t *minor,
+				       uint64_t *enabled)
+{
+	*minor = __atomic_load_n(&srv->minor, __ATOMIC_RELAXED);
+	*enabled = fuse_session_flags(srv);
+	return fuse_session_live(srv);
+}
+
 /* Opcode name for logs ("UNKNOWN" if none). */
 const char *fuse_opcode_name(uint32_t opcode);
 

@@ -108,6 +108,7 @@ static const char *const allowed[] = {
 	"statx",	     /* GETATTR, LOOKUP */
 	"symlinkat",	     /* SYMLINK */
 	"syncfs",	     /* SYNCFS */
+	"sysinfo",	     /* glibc's qsort sizes its buffer by the memory (migration) */
 	"tgkill",	     /* pthread_kill: SIGUSR2 ends a lock waiter */
 	"tkill",
 	"umask",

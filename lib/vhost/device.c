@@ -1,6 +1,8 @@
 #include "vhost/device.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <linux/vhost_types.h>
 #include <linux/virtio_config.h>
 #include <linux/virtio_fs.h>
 #include <poll.h>
@@ -23,14 +25,18 @@
 static const uint64_t offered_features = (1ull << VIRTIO_F_VERSION_1) |
 					 (1ull << VIRTIO_RING_F_INDIRECT_DESC) |
 					 (1ull << VIRTIO_RING_F_EVENT_IDX) |
-					 (1ull << VHOST_USER_F_PROTOCOL_FEATURES);
+					 (1ull << VHOST_USER_F_PROTOCOL_FEATURES) |
+					 (1ull << VHOST_F_LOG_ALL);
 
 static uint64_t offered_protocol_features(const struct vhost_dev *dev)
 {
 	uint64_t f = (1ull << VHOST_USER_PROTOCOL_F_MQ) | (1ull << VHOST_USER_PROTOCOL_F_REPLY_ACK) |
 		     (1ull << VHOST_USER_PROTOCOL_F_RESET_DEVICE) |
-		     (1ull << VHOST_USER_PROTOCOL_F_CONFIGURE_MEM_SLOTS);
+		     (1ull << VHOST_USER_PROTOCOL_F_CONFIGURE_MEM_SLOTS) |
+		     (1ull << VHOST_USER_PROTOCOL_F_LOG_SHMFD);
 
+	if (dev->backend.save_state && dev->backend.load_state)
+		f |= 1ull << VHOST_USER_PROTOCOL_F_DEVICE_STATE;
 	if (dev->has_tag)
 		f |= 1ull << VHOST_USER_PROTOCOL_F_CONFIG;
 	return f;
@@ -84,7 +90,12 @@ static int handle_set_features(struct vhost_dev *dev, uint64_t features)
 		return -EINVAL;
 	}
 	pthread_rwlock_wrlock(&dev->mem_lock);
+	if ((features ^ dev->acked_features) & (1ull << VHOST_F_LOG_ALL))
+		log_info("vhost-user: dirty logging %s", (features & (1ull << VHOST_F_LOG_ALL)) ?
+								 "on (migration starts)" :
+								 "off");
 	dev->acked_features = features;
+	dev->logging = (features & (1ull << VHOST_F_LOG_ALL)) && dev->log.bits;
 	for (unsigned int i = 0; i < VHOST_DEV_NUM_QUEUES; i++) {
 		struct vhost_vq *vq = &dev->vqs[i];
 
@@ -275,9 +286,25 @@ static int handle_vring_addr(struct vhost_dev *dev, struct vhost_user_msg *msg)
 	r = msg_vq(dev, a->index, &vq);
 	if (r < 0)
 		return r;
-	if (vq->started)
-		return -EBUSY;
+	if (a->flags & ~(1u << VHOST_VRING_F_LOG)) {
+		log_error("queue %u: ring address flags 0x%x", a->index, a->flags);
+		return -EINVAL;
+	}
+	if (vq->started) {
+		/* QEMU turns logging on and off with the same addresses on a running ring (as
+		 * migration starts or is cancelled): only the log fields change then. */
+		if (a->desc_user_addr != vq->ring.desc_uva || a->avail_user_addr != vq->ring.avail_uva ||
+		    a->used_user_addr != vq->ring.used_uva)
+			return -EBUSY;
+		pthread_rwlock_wrlock(&dev->mem_lock);
+		vq->ring.log_used = a->flags & (1u << VHOST_VRING_F_LOG);
+		vq->ring.used_gpa = a->log_guest_addr;
+		pthread_rwlock_unlock(&dev->mem_lock);
+		return 0;
+	}
 	pthread_rwlock_wrlock(&dev->mem_lock);
+	vq->ring.log_used = a->flags & (1u << VHOST_VRING_F_LOG);
+	vq->ring.used_gpa = a->log_guest_addr;
 	vq->ring.desc_uva = a->desc_user_addr;
 	vq->ring.avail_uva = a->avail_user_addr;
 	vq->ring.used_uva = a->used_user_addr;
@@ -317,11 +344,188 @@ static int handle_get_config(struct vhost_dev *dev, struct vhost_user_msg *msg)
 	return 1;
 }
 
+/* SET_LOG_BASE: the dirty bitmap; SET_LOG_FD: who to tell when it changes. */
+static int handle_set_log_base(struct vhost_dev *dev, struct vhost_user_msg *msg)
+{
+	struct {
+		uint64_t mmap_size, mmap_offset;
+	} log;
+	int r = need_size(msg, sizeof(log));
+
+	if (r < 0)
+		return r;
+	if (msg->nfds != 1) {
+		log_error("vhost-user: SET_LOG_BASE with %d fds (LOG_SHMFD gives one)", msg->nfds);
+		return -EINVAL;
+	}
+	memcpy(&log, msg->payload.raw, sizeof(log));
+	pthread_rwlock_wrlock(&dev->mem_lock);
+	r = vhost_log_set(&dev->log, msg->fds[0], log.mmap_size, log.mmap_offset);
+	dev->logging = (dev->acked_features & (1ull << VHOST_F_LOG_ALL)) && dev->log.bits;
+	pthread_rwlock_unlock(&dev->mem_lock);
+	if (r < 0) {
+		log_error("vhost-user: cannot map the dirty log (%llu bytes at %llu): %s",
+			  (unsigned long long)log.mmap_size, (unsigned long long)log.mmap_offset,
+			  strerror(-r));
+		return r;
+	}
+	log_debug("vhost-user: dirty log of %llu bytes", (unsigned long long)log.mmap_size);
+	return reply_u64(msg, 0);
+}
+
+static int handle_set_log_fd(struct vhost_dev *dev, struct vhost_user_msg *msg)
+{
+	int fd = take_fd_from(msg), old;
+
+	if (fd < 0) {
+		log_error("vhost-user: SET_LOG_FD without an fd");
+		return -EINVAL;
+	}
+	old = __atomic_exchange_n(&dev->log.call_fd, fd, __ATOMIC_ACQ_REL);
+	/* Queue threads may be writing to the old one: close it under the write lock. */
+	pthread_rwlock_wrlock(&dev->mem_lock);
+	vfsd_closep(&old);
+	pthread_rwlock_unlock(&dev->mem_lock);
+	return 0;
+}
+
+/* ---- device state (live migration, snapshots) ---- */
+
+/* A VMM that neither reads nor closes its end does not keep the transfer (and the CHECK that
+ * waits for it) forever. */
+#define VHOST_DEV_STATE_TIMEOUT_MS (5 * 60 * 1000)
+
+struct state_job {
+	struct vhost_dev *dev;
+	int fd;
+	bool save;
+};
+
+static void *state_thread(void *arg)
+{
+	struct state_job *job = arg;
+	struct vhost_dev *dev = job->dev;
+	const struct vhost_backend *b = &dev->backend;
+	uint8_t *buf = NULL;
+	size_t len = 0;
+	int r;
+
+	if (dev->thread_init)
+		dev->thread_init();
+	if (job->save) {
+		r = b->save_state(b->opaque, &buf, &len);
+		if (r == 0) {
+			r = fd_write_all(job->fd, buf, len, VHOST_DEV_STATE_TIMEOUT_MS);
+			if (r < 0)
+				log_error("migration: writing the device state: %s", strerror(-r));
+			else
+				log_info("migration: device state saved (%zu bytes)", len);
+		}
+	} else {
+		r = fd_read_all(job->fd, VHOST_DEV_STATE_MAX, VHOST_DEV_STATE_TIMEOUT_MS, &buf,
+				 &len);
+		if (r < 0)
+			log_error("migration: reading the device state: %s%s", strerror(-r),
+				  r == -EFBIG ? " (more than 1 GiB)" : "");
+		else
+			r = b->load_state(b->opaque, buf, len);
+		if (r == 0)
+			log_info("migration: device state loaded (%zu bytes)", len);
+	}
+	free(buf);
+	close(job->fd); /* EOF for the reader of a SAVE */
+	__atomic_store_n(&dev->state_result, r, __ATOMIC_RELEASE);
+	free(job);
+	return NULL;
+}
+
+static void join_state_thread(struct vhost_dev *dev)
+{
+	if (dev->state_running) {
+		pthread_join(dev->state_thread, NULL);
+		dev->state_running = false;
+	}
+}
+
+#define DEVICE_STATE_NO_FD (1ull << 8) /* reply: the back-end returns no fd of its own */
+
+static int handle_set_device_state_fd(struct vhost_dev *dev, struct vhost_user_msg *msg)
+{
+	struct {
+		uint32_t direction, phase;
+	} p;
+	struct state_job *job;
+	int r = need_size(msg, sizeof(p)), fd;
+
+	if (r < 0)
+		return reply_u64(msg, DEVICE_STATE_NO_FD | 1); /* it has a reply of its own */
+	memcpy(&p, msg->payload.raw, sizeof(p));
+	if (!(dev->protocol_features & (1ull << VHOST_USER_PROTOCOL_F_DEVICE_STATE))) {
+		log_error("vhost-user: SET_DEVICE_STATE_FD without DEVICE_STATE negotiated");
+		return reply_u64(msg, DEVICE_STATE_NO_FD | 1);
+	}
+	if (p.direction > 1 || p.phase != 0) {
+		log_error("vhost-user: SET_DEVICE_STATE_FD direction %u phase %u (vfsd transfers in phase STOPPED only)",
+			  p.direction, p.phase);
+		return reply_u64(msg, DEVICE_STATE_NO_FD | 1);
+	}
+	fd = take_fd_from(msg);
+	if (fd < 0) {
+		log_error("vhost-user: SET_DEVICE_STATE_FD without an fd");
+		return reply_u64(msg, DEVICE_STATE_NO_FD | 1);
+	}
+	/* One transfer at a time: the previous one ends first (its result is dropped unless it
+	 * was checked). */
+	join_state_thread(dev);
+	for (unsigned int i = 0; i < VHOST_DEV_NUM_QUEUES; i++)
+		if (dev->vqs[i].started)
+			log_warn("migration: queue %u still runs during the %s", i,
+				 p.direction ? "LOAD" : "SAVE");
+	job = malloc(sizeof(*job));
+	if (!job) {
+		close(fd);
+		return reply_u64(msg, DEVICE_STATE_NO_FD | 1);
+	}
+	*job = (struct state_job){ .dev = dev, .fd = fd, .save = p.direction == 0 };
+	dev->state_result = -EINPROGRESS;
+	r = pthread_create(&dev->state_thread, NULL, state_thread, job);
+	if (r) {
+		log_error("migration: cannot start the transfer thread: %s", strerror(r));
+		close(fd);
+		free(job);
+		return reply_u64(msg, DEVICE_STATE_NO_FD | 1);
+	}
+	dev->state_running = true;
+	dev->state_pending = true;
+	log_info("migration: %s of the device state started", p.direction ? "LOAD" : "SAVE");
+	return reply_u64(msg, DEVICE_STATE_NO_FD);
+}
+
+static int handle_check_device_state(struct vhost_dev *dev, struct vhost_user_msg *msg)
+{
+	int r;
+
+	if (!dev->state_pending) {
+		log_error("migration: CHECK_DEVICE_STATE without a transfer before it");
+		return reply_u64(msg, 1);
+	}
+	join_state_thread(dev);
+	dev->state_pending = false;
+	r = __atomic_load_n(&dev->state_result, __ATOMIC_ACQUIRE);
+	if (r < 0)
+		log_error("migration: the device state transfer failed: %s", strerror(-r));
+	return reply_u64(msg, r < 0 ? 1 : 0);
+}
+
 static void reset_device(struct vhost_dev *dev)
 {
 	for (unsigned int i = 0; i < VHOST_DEV_NUM_QUEUES; i++)
 		vq_reset(&dev->vqs[i]);
 	dev->acked_features = 0;
+	pthread_rwlock_wrlock(&dev->mem_lock);
+	dev->logging = false;
+	vhost_log_clear(&dev->log);
+	pthread_rwlock_unlock(&dev->mem_lock);
 	if (dev->backend.reset)
 		dev->backend.reset(dev->backend.opaque);
 }
@@ -383,11 +587,24 @@ static int dispatch(struct vhost_dev *dev, struct vhost_user_msg *msg)
 	case VHOST_USER_RESET_DEVICE:
 		reset_device(dev);
 		return 0;
+	case VHOST_USER_SET_LOG_BASE:
+		return handle_set_log_base(dev, msg);
+	case VHOST_USER_SET_LOG_FD:
+		return handle_set_log_fd(dev, msg);
+	case VHOST_USER_SET_DEVICE_STATE_FD:
+		if (!dev->backend.save_state)
+			break;
+		return handle_set_device_state_fd(dev, msg);
+	case VHOST_USER_CHECK_DEVICE_STATE:
+		if (!dev->backend.save_state)
+			break;
+		return handle_check_device_state(dev, msg);
 	default:
-		log_error("vhost-user: unsupported request %s (%u)",
-			  vhost_user_request_name(msg->hdr.request), msg->hdr.request);
-		return -EOPNOTSUPP;
+		break;
 	}
+	log_error("vhost-user: unsupported request %s (%u)",
+		  vhost_user_request_name(msg->hdr.request), msg->hdr.request);
+	return -EOPNOTSUPP;
 }
 
 
@@ -513,6 +730,11 @@ out:
 	return ret;
 }
 
+bool vhost_dev_paused(const struct vhost_dev *dev)
+{
+	return dev->paused;
+}
+
 int vhost_dev_new(const struct vhost_dev_config *cfg, const struct vhost_backend *backend,
 		  struct vhost_dev **out)
 {
@@ -523,6 +745,7 @@ int vhost_dev_new(const struct vhost_dev_config *cfg, const struct vhost_backend
 	if (!dev)
 		return -ENOMEM;
 	dev->backend = *backend;
+	dev->log.call_fd = -1;
 	if (cfg->tag) {
 		size_t len = strlen(cfg->tag);
 
@@ -578,6 +801,7 @@ void vhost_dev_free(struct vhost_dev *dev)
 		return;
 	for (unsigned int i = 0; i < VHOST_DEV_NUM_QUEUES; i++)
 		vq_stop(&dev->vqs[i]);
+	join_state_thread(dev);
 	work_pool_free(dev->pool);
 	for (unsigned int i = 0; i < VHOST_DEV_NUM_QUEUES; i++) {
 		struct vhost_vq *vq = &dev->vqs[i];
@@ -590,6 +814,8 @@ void vhost_dev_free(struct vhost_dev *dev)
 		pthread_cond_destroy(&vq->drained);
 	}
 	guest_mem_clear(&dev->mem);
+	vhost_log_clear(&dev->log);
+	vfsd_closep(&dev->log.call_fd);
 	pthread_rwlock_destroy(&dev->mem_lock);
 	free(dev);
 }

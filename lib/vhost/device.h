@@ -9,6 +9,7 @@
 #define VFSD_VHOST_DEVICE_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "base/util.h"
@@ -16,6 +17,8 @@
 
 #define VHOST_DEV_NUM_QUEUES 2
 #define VHOST_DEV_TAG_MAX 36
+/* The largest device state read from the VMM. */
+#define VHOST_DEV_STATE_MAX (1u << 30)
 
 struct vhost_backend {
 	/*
@@ -28,6 +31,14 @@ struct vhost_backend {
 	void (*reset)(void *opaque);
 	/* A ring stops: complete every deferred request now (may be NULL if none are made). */
 	void (*cancel_deferred)(void *opaque);
+	/*
+	 * Device state for migration (both NULL: DEVICE_STATE is not offered). save_state
+	 * returns the state as bytes (*buf malloc'd) with every ring stopped; load_state
+	 * applies a state read from the VMM. 0 or a negative errno (logged by the backend).
+	 * Called on the transfer thread, never while a ring runs.
+	 */
+	int (*save_state)(void *opaque, uint8_t **buf, size_t *len);
+	int (*load_state)(void *opaque, const uint8_t *buf, size_t len);
 	void *opaque;
 };
 
@@ -59,6 +70,15 @@ int vhost_dev_new(const struct vhost_dev_config *cfg, const struct vhost_backend
 		  struct vhost_dev **out);
 /* Stops every queue thread and waits for requests in flight, then frees the device. */
 void vhost_dev_free(struct vhost_dev *dev);
+
+/*
+ * Stops every ring's thread (requests in flight end first) while keeping the rings as the VMM
+ * set them: nothing is taken from them until vhost_dev_resume. From the message thread, as
+ * vhost_dev_handle_msg; a ring the VMM starts meanwhile waits too.
+ */
+void vhost_dev_pause(struct vhost_dev *dev);
+int vhost_dev_resume(struct vhost_dev *dev);
+bool vhost_dev_paused(const struct vhost_dev *dev);
 
 /*
  * Reads and handles one message from the connected socket. Returns 0 to go on, or a

@@ -12,6 +12,7 @@
 
 #include "vhost/device.h"
 #include "vhost/guest_mem.h"
+#include "vhost/log.h"
 #include "vhost/pool.h"
 #include "vhost/virtq.h"
 
@@ -27,6 +28,7 @@ struct vhost_vq {
 	int err_fd;    /* guarded by lock */
 	bool enabled;  /* guarded by lock */
 	bool started;  /* message thread only: a queue thread runs */
+	bool halted;   /* message thread only: paused with its kick fd kept (vhost_dev_pause) */
 	pthread_t thread;
 	int stop_fd;		 /* eventfd that ends the queue thread */
 	bool stopping;		 /* atomic: vq_stop is waiting for the queue thread */
@@ -46,6 +48,16 @@ struct vhost_dev {
 	 * they touch guest memory, the writer is the message thread. */
 	pthread_rwlock_t mem_lock;
 	struct guest_mem mem;
+	/* Dirty logging, changed under mem_lock held for writing: logging is on while LOG_ALL
+	 * is acked and a log was given. */
+	struct vhost_log log;
+	bool logging;
+	/* Device state transfer (SET_DEVICE_STATE_FD): its thread and result. */
+	pthread_t state_thread;
+	bool state_running; /* message thread only: state_thread must be joined */
+	int state_result;   /* written by the thread before it ends */
+	bool state_pending; /* message thread only: a transfer awaits its CHECK */
+	bool paused; /* message thread only: vhost_dev_pause, rings take no request */
 	uint64_t acked_features;   /* message thread only */
 	uint64_t protocol_features; /* message thread only */
 	struct vhost_vq vqs[VHOST_DEV_NUM_QUEUES];
@@ -57,5 +69,9 @@ void vq_stop(struct vhost_vq *vq);
 void vq_reset(struct vhost_vq *vq);
 /* Guest memory changed: every ring's addresses are translated again. */
 void remap_rings(struct vhost_dev *dev);
+/* Marks what a request wrote into guest memory (len bytes of the chain's writable part) and
+ * the used ring, when logging is on. Called with mem_lock held for reading. */
+void vq_log_write(struct vhost_vq *vq, const struct virtq_elem *elem, uint32_t len);
+void vq_log_used(struct vhost_vq *vq);
 
 #endif

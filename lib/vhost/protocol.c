@@ -65,6 +65,9 @@ bool vhost_user_has_own_reply(uint32_t request)
 	case VHOST_USER_GET_VRING_BASE:
 	case VHOST_USER_GET_CONFIG:
 	case VHOST_USER_GET_STATUS:
+	case VHOST_USER_SET_LOG_BASE:
+	case VHOST_USER_SET_DEVICE_STATE_FD:
+	case VHOST_USER_CHECK_DEVICE_STATE:
 		return true;
 	default:
 		return false;

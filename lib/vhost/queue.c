@@ -2,6 +2,7 @@
  * stop of a ring's thread. */
 #include <errno.h>
 #include <poll.h>
+#include <stddef.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -59,6 +60,7 @@ static void vq_push_reply(struct vhost_vq *vq, uint16_t head, uint32_t len)
 		return;
 	pthread_mutex_lock(&vq->lock);
 	virtq_push(&vq->ring, head, len);
+	vq_log_used(vq);
 	vq_notify_locked(vq);
 	pthread_mutex_unlock(&vq->lock);
 }
@@ -88,10 +90,12 @@ static void pool_run(void *arg)
 	pthread_rwlock_rdlock(&dev->mem_lock);
 	r = virtq_walk(&vq->ring, &dev->mem, job->head, &elem);
 	elem.queue = vq->index;
-	if (r > 0)
+	if (r > 0) {
 		len = dev->backend.handle(dev->backend.opaque, &elem);
-	else
+		vq_log_write(vq, &elem, len);
+	} else {
 		log_bad_chain(vq, job->head, r);
+	}
 	vq_push_reply(vq, job->head, len);
 	pthread_rwlock_unlock(&dev->mem_lock);
 	free(job);
@@ -135,6 +139,7 @@ void vhost_dev_complete(struct vhost_deferred *d, const void *reply, uint32_t le
 	    iov_length(virtq_elem_wr(elem), elem->nwr) >= len) {
 		iov_from_buf(virtq_elem_wr(elem), elem->nwr, 0, reply, len);
 		written = len;
+		vq_log_write(vq, elem, written);
 	} else {
 		log_warn("queue %u: deferred reply to chain %u does not fit, returned empty",
 			 vq->index, d->head);
@@ -167,6 +172,7 @@ static int vq_dispatch_one(struct vhost_vq *vq)
 	}
 	log_error("queue %u: out of memory, request returned empty", vq->index);
 	virtq_push(&vq->ring, head, 0);
+	vq_log_used(vq);
 	return 1;
 }
 
@@ -192,7 +198,9 @@ static int vq_serve_one(struct vhost_vq *vq)
 	}
 	if (len == VFSD_DEFERRED)
 		return 1; /* vhost_dev_complete pushes it */
+	vq_log_write(vq, vq->elem, len);
 	virtq_push(&vq->ring, head, len);
+	vq_log_used(vq);
 	/* Each reply is signalled at once (EVENT_IDX spares the calls the guest did not ask for): a
 	 * slow request later in the ring must not hold back replies that are ready. */
 	vq_notify_locked(vq);
@@ -263,6 +271,7 @@ static bool vq_process(struct vhost_vq *vq)
 		if (!dev->pool)
 			vq_notify_locked(vq);
 	} while (r == 0 && virtq_enable_notify(&vq->ring));
+	vq_log_used(vq); /* the notification flags and avail_event are in the used ring */
 	pthread_mutex_unlock(&vq->lock);
 	if (r < 0) {
 		vq_report_broken(vq);
@@ -320,6 +329,11 @@ int vq_start(struct vhost_vq *vq)
 {
 	int r;
 
+	if (vq->dev->paused) {
+		/* Started by vhost_dev_resume, with the ring where the VMM set it. */
+		vq->halted = true;
+		return 0;
+	}
 	if (!vq->elem) {
 		vq->elem = malloc(sizeof(*vq->elem));
 		if (!vq->elem)
@@ -336,8 +350,9 @@ int vq_start(struct vhost_vq *vq)
 	return 0;
 }
 
-/* Stops the queue thread and waits for the pool to finish this ring's requests. */
-void vq_stop(struct vhost_vq *vq)
+/* Stops the queue thread and waits for the pool to finish this ring's requests; the kick fd
+ * is kept (a pause) or closed. */
+static void vq_halt(struct vhost_vq *vq, bool keep_kick)
 {
 	uint64_t one = 1;
 
@@ -373,7 +388,51 @@ void vq_stop(struct vhost_vq *vq)
 		pthread_cond_timedwait(&vq->drained, &vq->lock, &ts);
 	}
 	pthread_mutex_unlock(&vq->lock);
-	vfsd_closep(&vq->kick_fd);
+	if (!keep_kick) {
+		vq->halted = false;
+		vfsd_closep(&vq->kick_fd);
+	}
+}
+
+void vq_stop(struct vhost_vq *vq)
+{
+	vq_halt(vq, false);
+}
+
+void vhost_dev_pause(struct vhost_dev *dev)
+{
+	dev->paused = true;
+	for (unsigned int i = 0; i < VHOST_DEV_NUM_QUEUES; i++) {
+		struct vhost_vq *vq = &dev->vqs[i];
+
+		if (vq->started) {
+			vq_halt(vq, true);
+			vq->halted = true;
+		}
+	}
+}
+
+int vhost_dev_resume(struct vhost_dev *dev)
+{
+	int r = 0;
+
+	dev->paused = false;
+	for (unsigned int i = 0; i < VHOST_DEV_NUM_QUEUES; i++) {
+		struct vhost_vq *vq = &dev->vqs[i];
+		uint64_t one = 1;
+
+		if (!vq->halted || vq->kick_fd < 0)
+			continue;
+		vq->halted = false;
+		if (vq_start(vq) < 0) {
+			r = -EIO;
+			continue;
+		}
+		/* The guest may have kicked while nobody listened. */
+		if (write(vq->kick_fd, &one, sizeof(one)) < 0)
+			log_debug("queue %u: self-kick: %s", vq->index, strerror(errno));
+	}
+	return r;
 }
 
 void vq_reset(struct vhost_vq *vq)
@@ -389,6 +448,30 @@ void vq_reset(struct vhost_vq *vq)
 	vq->ring.last_avail_idx = 0;
 	vq->ring.used_idx = 0;
 	vq->ring.broken = false;
+}
+
+/* ---- dirty logging ---- */
+
+void vq_log_write(struct vhost_vq *vq, const struct virtq_elem *elem, uint32_t len)
+{
+	struct vhost_dev *dev = vq->dev;
+
+	if (!dev->logging || len == 0 || len == VFSD_DEFERRED)
+		return;
+	vhost_log_iov(&dev->log, &dev->mem, elem->iov + elem->nrd, elem->nwr, len);
+}
+
+void vq_log_used(struct vhost_vq *vq)
+{
+	struct vhost_dev *dev = vq->dev;
+
+	if (!dev->logging || !vq->ring.log_used || !vq->ring.num)
+		return;
+	/* flags, idx, the entries and avail_event: a few pages at most, all marked. */
+	vhost_log_gpa(&dev->log, vq->ring.used_gpa,
+		      offsetof(struct vring_used, ring) +
+			      vq->ring.num * sizeof(struct vring_used_elem) + sizeof(uint16_t));
+	vhost_log_kick(&dev->log);
 }
 
 /* Re-resolves every ring after the memory map changed; called with mem_lock held for writing. */

@@ -29,6 +29,9 @@ struct virtq {
 	bool signalled_used_valid;
 	bool event_idx;
 	bool broken; /* the guest broke the ring: stop until reset */
+	/* Dirty logging (VHOST_VRING_F_LOG): the used ring's guest-physical address. */
+	bool log_used;
+	uint64_t used_gpa;
 };
 
 struct virtq_elem {

@@ -118,12 +118,6 @@ if [[ -f $man_dir/vfsd.1 ]]; then
 		"${#opts[@]} long options, ${#shorts[@]} short ones, ${#cmds[@]} ctl commands"
 	mentions "$man_dir/vfsd.1" "${opts[@]}" "${shorts[@]}"
 	tagged "$man_dir/vfsd.1" "${cmds[@]}"
-	# and the virtiofsd options it refuses as not supported yet (they are not in --help)
-	mapfile -t refused < <(sed -nE 's/.*\{ "([a-z0-9-]+)",.*OPT_NOT_YET \}.*/--\1/p' \
-		"$repo/lib/daemon/options.c")
-	check vfsd-refused-parsed "$( ((${#refused[@]} > 0)); echo $?)" \
-		"no OPT_NOT_YET option in lib/daemon/options.c"
-	mentions "$man_dir/vfsd.1" "${refused[@]}"
 fi
 
 if [[ -f $man_dir/vfsd-hook.1 ]]; then

@@ -39,8 +39,16 @@ expect_exit help 0 'Usage: vfsd --shared-dir' --help
 expect_exit version 0 '^vfsd [0-9]' --version
 expect_exit no-arguments 2 'Usage' 
 expect_exit print-capabilities 0 '"type": "fs"' --print-capabilities
+# Exactly virtiofsd's list (virtiofsd-behaviour.md §1.6): migrate-precopy once migration works.
+caps_want=$'{\n  "type": "fs",\n  "features": [\n    "migrate-precopy",\n    "separate-options"\n  ]\n}'
+caps_got=$("$daemon" --print-capabilities)
+check print-capabilities-exact "$([[ $caps_got == "$caps_want" ]]; echo $?)" "$(tr '\n' ' ' <<<"$caps_got")"
 expect_exit unknown-option 2 'unexpected argument' --bogus
-expect_exit not-yet-option 2 "not supported by vfsd yet" --migration-mode find-paths --shared-dir "$work/share" --socket-path "$work/s"
+expect_exit bad-migration-mode 2 "invalid value 'paths' for '--migration-mode" --migration-mode paths --shared-dir "$work/share" --socket-path "$work/s"
+expect_exit bad-migration-on-error 2 "invalid value 'ignore' for '--migration-on-error" --migration-on-error ignore --shared-dir "$work/share" --socket-path "$work/s"
+expect_exit bad-migration-format 2 "invalid value 'json' for '--migration-format" --migration-format json --shared-dir "$work/share" --socket-path "$work/s"
+expect_exit migration-handles-confirm 1 "Cannot use --migration-confirm-paths with --migration-mode=file-handles" --migration-mode file-handles --migration-confirm-paths --shared-dir "$work/share" --socket-path "$work/s"
+expect_exit migration-handles-verify 1 "Cannot use --migration-verify-handles with --migration-mode=file-handles" --migration-mode=file-handles --migration-verify-handles --shared-dir "$work/share" --socket-path "$work/s"
 expect_exit legacy-unknown 2 "Invalid compat argument '-o bogus'" -o bogus --socket-path "$work/s"
 expect_exit legacy-keywords 1 "missing|does not exist" -o source="$work/nope",posix_lock,no_flock,killpriv_v2,posix_acl,security_label,no_security_label,xattr --socket-path "$work/s" --sandbox none
 expect_exit legacy-bad-cache 2 "Invalid compat value" -o source=/,cache=never --socket-path "$work/s"

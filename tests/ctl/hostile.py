@@ -229,7 +229,8 @@ class Suite:
         r = c.req({"op": "ping", "id": -9007199254740993})
         check("ping-id-big-integer", r and r.get("id") == -9007199254740993, describe(r))
         r = c.req({"op": "version", "id": "v"})
-        ops = {"ping", "version", "spawn", "stop", "list", "status", "watch", "metrics"}
+        ops = {"ping", "version", "spawn", "stop", "list", "status", "watch", "metrics",
+               "export-state", "resume"}
         check("version", r and r.get("ok") is True and r.get("id") == "v" and
               isinstance(r.get("version"), str) and r.get("protocol") == 1 and
               set(r.get("ops", [])) == ops, describe(r))
@@ -519,8 +520,23 @@ class Suite:
             return s
 
         l1, l2 = listener("fd-a"), listener("fd-b")
-        B(c, "two-fds-with-one-request", json.dumps(sp("fd2", fd=True)), errno.E2BIG,
+        B(c, "two-fds-without-import-state", json.dumps(sp("fd2", fd=True)), E,
+          "do not fit", fds=[l1.fileno(), l2.fileno()])
+        l3 = listener("fd-c")
+        B(c, "three-fds-with-one-request", json.dumps(sp("fd3", fd=True)), errno.E2BIG,
+          "two file descriptors", fds=[l1.fileno(), l2.fileno(), l3.fileno()])
+        B(c, "import-state-without-fd", json.dumps(sp("fdimp", import_state=True)), E,
+          "do not fit")
+        B(c, "import-state-not-boolean", json.dumps(sp("fdimp2", import_state="yes")), E,
+          "true or false")
+        B(c, "export-state-without-fd", '{"op":"export-state","sandbox":"x"}', E,
+          "needs the destination")
+        B(c, "export-state-two-fds", '{"op":"export-state","sandbox":"x"}', E,
           "one file descriptor", fds=[l1.fileno(), l2.fileno()])
+        B(c, "resume-with-fd", '{"op":"resume","sandbox":"x"}', E, "only spawn",
+          fds=[l1.fileno()])
+        B(c, "export-state-unknown-sandbox", '{"op":"export-state","sandbox":"nope"}',
+          errno.ENOENT, "no sandbox", fds=[l1.fileno()])
         rd, wr = os.pipe()
         B(c, "fd-is-a-pipe", json.dumps(sp("fdpipe", fd=True)), errno.ENOTSOCK, "not a listening",
           fds=[rd])

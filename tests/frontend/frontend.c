@@ -4,6 +4,7 @@
 #include "base/unix.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <linux/virtio_config.h>
 #include <poll.h>
 #include <stdarg.h>
@@ -13,6 +14,7 @@
 #include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
@@ -99,7 +101,7 @@ int fe_send_raw(struct fe_dev *d, uint32_t request, uint32_t flags, const void *
 	return 0;
 }
 
-static int wait_readable(int fd, int timeout_ms)
+int fe_wait_readable(int fd, int timeout_ms)
 {
 	struct pollfd p = { .fd = fd, .events = POLLIN };
 	int r;
@@ -122,7 +124,7 @@ int fe_recv(struct fe_dev *d, struct vhost_user_msg *reply, int timeout_ms)
 	int r;
 
 	reply->nfds = 0;
-	r = wait_readable(d->sock, timeout_ms);
+	r = fe_wait_readable(d->sock, timeout_ms);
 	if (r < 0) {
 		fe_seterr(d, "no reply from the daemon within %d ms", timeout_ms);
 		return r;
@@ -139,7 +141,7 @@ int fe_recv(struct fe_dev *d, struct vhost_user_msg *reply, int timeout_ms)
 		return -EPROTO;
 	}
 	while (got < reply->hdr.size) {
-		r = wait_readable(d->sock, timeout_ms);
+		r = fe_wait_readable(d->sock, timeout_ms);
 		if (r < 0)
 			return r;
 		n = recv(d->sock, reply->payload.raw + got, reply->hdr.size - got, 0);
@@ -447,6 +449,7 @@ int fe_new(int sock, const struct fe_opts *opts, struct fe_dev **out)
 	if (!d)
 		return -ENOMEM;
 	d->sock = sock;
+	d->log.fd = d->log.notify_fd = -1;
 	for (int q = 0; q < FE_NUM_QUEUES; q++)
 		d->vq[q].kick_fd = d->vq[q].call_fd = d->vq[q].err_fd = -1;
 	if (opts)
@@ -459,6 +462,9 @@ int fe_new(int sock, const struct fe_opts *opts, struct fe_dev **out)
 		d->opts.queue_size = 256;
 	if (!d->opts.protocol_mask)
 		d->opts.protocol_mask = FE_DEFAULT_PROTOCOL;
+	if (d->opts.migration)
+		d->opts.protocol_mask |= FE_BIT(VHOST_USER_PROTOCOL_F_LOG_SHMFD) |
+					 FE_BIT(VHOST_USER_PROTOCOL_F_DEVICE_STATE);
 	if (d->opts.nregions > FE_MAX_REGIONS) {
 		fe_free(d);
 		return -EINVAL;
@@ -537,6 +543,12 @@ void fe_free(struct fe_dev *d)
 		if (d->regions[i].fd >= 0)
 			close(d->regions[i].fd);
 	}
+	if (d->log.map)
+		munmap(d->log.map, d->log.map_len);
+	if (d->log.fd >= 0)
+		close(d->log.fd);
+	if (d->log.notify_fd >= 0)
+		close(d->log.notify_fd);
 	free(d);
 }
 

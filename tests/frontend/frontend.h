@@ -10,6 +10,7 @@
 #ifndef VFSD_TESTS_FRONTEND_H
 #define VFSD_TESTS_FRONTEND_H
 
+#include <errno.h>
 #include <linux/virtio_ring.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -91,6 +92,18 @@ struct fe_opts {
 	bool ack_all;		 /* NEED_REPLY on every message (cloud-hypervisor style) */
 	bool always_kick;	 /* kick even when the device asked not to */
 	uint64_t protocol_mask;	 /* protocol features to ask for (0: QEMU-like) */
+	bool migration;		 /* also ask for LOG_SHMFD and DEVICE_STATE (QEMU >= 8.2) */
+};
+
+/* The dirty log the VMM shares with the daemon (SET_LOG_BASE): bit (gpa / 4096) set = the
+ * daemon wrote into that page. */
+struct fe_log {
+	int fd;		  /* memfd holding the bitmap, -1 before fe_log_base */
+	uint8_t *map;	  /* our mapping of it */
+	uint64_t size;	  /* mmap_size sent: bytes of bitmap */
+	uint64_t map_len; /* bytes mapped (size rounded to a page) */
+	int notify_fd;	  /* the SET_LOG_FD eventfd, -1 without */
+	bool on;	  /* LOG_ALL is set in the features the daemon has */
 };
 
 struct fe_dev {
@@ -110,6 +123,10 @@ struct fe_dev {
 	unsigned int missed_calls; /* used entries that came without a call */
 	unsigned int bad_used;	   /* used entries for chains not in flight */
 	char err[512];
+	struct fe_log log;
+	/* GET_VRING_BASE answers of fe_stop_rings: where a restarted ring resumes. */
+	bool stopped;
+	unsigned int stop_base[FE_NUM_QUEUES];
 };
 
 /* ---- connection and messages ---- */
@@ -134,6 +151,8 @@ int fe_msg(struct fe_dev *d, uint32_t request, const void *payload, uint32_t siz
 /* Sends exactly the bytes given (a header with any flags); no reply is read. */
 int fe_send_raw(struct fe_dev *d, uint32_t request, uint32_t flags, const void *payload,
 		uint32_t size, const int *fds, int nfds);
+/* Waits up to timeout_ms for fd to be readable: 0, -ETIMEDOUT or -errno. */
+int fe_wait_readable(int fd, int timeout_ms);
 /* Receives one reply within timeout_ms; -ETIMEDOUT, -ECONNRESET. */
 int fe_recv(struct fe_dev *d, struct vhost_user_msg *reply, int timeout_ms);
 int fe_get_u64(struct fe_dev *d, uint32_t request, uint64_t *v);
@@ -212,5 +231,82 @@ int fe_desc_alloc(struct fe_dev *d, unsigned int q, int n, uint16_t *idx);
 struct vring_desc *fe_desc(struct fe_dev *d, unsigned int q, uint16_t i);
 /* Puts head in the avail ring and marks it in flight (no kick). */
 void fe_publish(struct fe_dev *d, unsigned int q, uint16_t head);
+
+/* ---- migration: the VMM's side of dirty logging and device state ---- */
+
+#define FE_LOG_PAGE 4096u
+#define FE_STATE_SAVE 0u
+#define FE_STATE_LOAD 1u
+#define FE_PHASE_STOPPED 0u
+/* SET_DEVICE_STATE_FD's answer: bits 0-7 zero on success, bit 8 "no fd of the back-end's". */
+#define FE_STATE_NOFD 0x100u
+/* fe_state_save/load: the daemon refused SET_DEVICE_STATE_FD (its answer, or a nack), or
+ * CHECK_DEVICE_STATE said the transfer failed. Other failures are other negative errnos. */
+#define FE_EREFUSED (-EREMOTEIO)
+#define FE_ECHECK (-EBADMSG)
+
+/* SET_LOG_BASE with a fresh memfd log covering guest addresses 0 to the end of the highest
+ * region; replaces a log set before. Accepts both known replies: a u64 0, and the Rust
+ * library's echo of the request. */
+int fe_log_base(struct fe_dev *d);
+/* SET_LOG_FD with a fresh eventfd (REPLY_ACK asked for). */
+int fe_log_fd(struct fe_dev *d);
+/* Logging on as QEMU turns it on: SET_FEATURES with LOG_ALL added, then SET_VRING_ADDR of
+ * both rings with VHOST_VRING_F_LOG and the used ring's gpa. fe_log_stop undoes both. */
+int fe_log_start(struct fe_dev *d);
+int fe_log_stop(struct fe_dev *d);
+/* SET_VRING_ADDR of queue q with or without the LOG flag (log_guest_addr = used ring gpa). */
+int fe_vring_addr_log(struct fe_dev *d, unsigned int q, bool log);
+void fe_log_clear(struct fe_dev *d);
+/* Whether the log marks the page holding gpa (false beyond the log). */
+bool fe_log_dirty(const struct fe_dev *d, uint64_t gpa);
+/* Pages marked in the whole log. */
+uint64_t fe_log_count(const struct fe_dev *d);
+/* Waits up to timeout_ms for the SET_LOG_FD eventfd; returns 1 (and clears it) or 0. */
+int fe_log_notified(struct fe_dev *d, int timeout_ms);
+
+/* SET_DEVICE_STATE_FD (with fd, or none when fd < 0); *result gets the daemon's u64. With
+ * need_reply, NEED_REPLY is flagged (so that a daemon that nacks it has a way to say so). */
+int fe_state_fd(struct fe_dev *d, uint32_t direction, uint32_t phase, int fd, bool need_reply,
+		uint64_t *result);
+/* CHECK_DEVICE_STATE; *result gets the daemon's u64 (0 = the transfer succeeded). */
+int fe_state_check(struct fe_dev *d, uint64_t *result);
+/* A whole SAVE: a pipe (or a socketpair), SET_DEVICE_STATE_FD, the stream read to EOF, then
+ * CHECK_DEVICE_STATE. *buf (malloc'd) and *len get the state, also when the check fails.
+ * 0, FE_EREFUSED, FE_ECHECK or another -errno (fe_error says why). */
+int fe_state_save(struct fe_dev *d, bool use_socketpair, uint8_t **buf, size_t *len);
+/* A whole LOAD: the bytes written then the channel closed, then CHECK_DEVICE_STATE. A daemon
+ * that stops reading early (a stream it refuses) is not an error by itself: the check says. */
+int fe_state_load(struct fe_dev *d, bool use_socketpair, const uint8_t *buf, size_t len);
+/* Reads fd to EOF into *buf (malloc'd), at most timeout_ms without progress. */
+int fe_read_all(struct fe_dev *d, int fd, uint8_t **buf, size_t *len, int timeout_ms);
+/* Writes len bytes to fd, at most timeout_ms without progress; -EPIPE when the reader left. */
+int fe_write_all(struct fe_dev *d, int fd, const uint8_t *buf, size_t len, int timeout_ms);
+
+/* Stops both rings (GET_VRING_BASE), remembers where each resumes, and collects every used
+ * entry the device pushed. Returns how many chains are still in flight (0: the device
+ * completed all of them before answering), or a negative errno. */
+int fe_stop_rings(struct fe_dev *d);
+/* The daemon went away (stopped, killed) without GET_VRING_BASE: each ring will resume at
+ * the used index the device last wrote, as QEMU does. */
+void fe_backend_lost(struct fe_dev *d);
+/* Restarts both rings on the same daemon after fe_stop_rings (the source resumes). */
+int fe_resume_rings(struct fe_dev *d);
+/*
+ * Moves this guest to another daemon: the same memory, rings (not zeroed), in-flight
+ * bookkeeping and FUSE session. Negotiates on sock, sends every region again, and restarts
+ * both rings at the index fe_stop_rings saw (or our avail index). The old connection goes to
+ * *old_sock, or is closed when old_sock is NULL. No log on the new daemon.
+ */
+int fe_reconnect(struct fe_dev *d, int sock, int *old_sock);
+/* fe_reconnect in QEMU's two steps, for a LOAD in between as QEMU sends it (the device state
+ * is loaded with the incoming migration, the rings start when the VM runs): _begin switches
+ * to sock and negotiates (features, protocol features, SET_OWNER); _rings sends the call fds,
+ * SET_FEATURES, the memory and starts the rings. */
+int fe_reconnect_begin(struct fe_dev *d, int sock, int *old_sock);
+int fe_reconnect_rings(struct fe_dev *d);
+/* Kicks queue q whatever the device asked for (chains published before a stop, which the new
+ * daemon has not seen). */
+int fe_kick_now(struct fe_dev *d, unsigned int q);
 
 #endif

@@ -3,7 +3,7 @@
 # $(BUILD)/frontend/; tests/frontend/run.sh [DAEMON] runs them.
 
 FE_DIR := tests/frontend
-FE_LIB_SRCS := $(FE_DIR)/frontend.c $(FE_DIR)/vring.c $(FE_DIR)/fuse_client.c $(FE_DIR)/harness.c
+FE_LIB_SRCS := $(FE_DIR)/frontend.c $(FE_DIR)/migrate.c $(FE_DIR)/vring.c $(FE_DIR)/fuse_client.c $(FE_DIR)/harness.c
 FE_TEST_SRCS := $(sort $(wildcard $(FE_DIR)/test_*.c))
 FE_LIB_OBJS := $(FE_LIB_SRCS:%.c=$(BUILD)/obj/%.o)
 FE_TEST_OBJS := $(FE_TEST_SRCS:%.c=$(BUILD)/obj/%.o)

@@ -345,6 +345,222 @@ bool t_exists(struct t_ctx *t, const char *rel)
 	return lstat(t_path(t, rel), &st) == 0;
 }
 
+/* ---- more daemons in one test ---- */
+
+struct t_extra {
+	pid_t pid;
+	bool gone;
+	int status;
+	char sock[PATH_MAX];
+	char log[PATH_MAX + 8];
+};
+
+/* The test's further daemons (t_daemon_at, t_rust_at). Each test is a process of its own. */
+static struct t_extra extras[T_MAX_DAEMONS];
+static int nextras;
+
+static struct t_extra *extra_of(struct t_ctx *t, pid_t pid)
+{
+	for (int i = 0; i < nextras; i++)
+		if (extras[i].pid == pid)
+			return &extras[i];
+	t_fail(t, "pid %d is no daemon of this test", (int)pid);
+}
+
+static bool extra_alive(struct t_extra *x)
+{
+	int st;
+
+	if (x->gone)
+		return false;
+	if (waitpid(x->pid, &st, WNOHANG) == x->pid) {
+		x->gone = true;
+		x->status = st;
+		return false;
+	}
+	return true;
+}
+
+static void kill_extras(void)
+{
+	for (int i = 0; i < nextras; i++) {
+		if (extra_alive(&extras[i])) {
+			kill(extras[i].pid, SIGKILL);
+			if (waitpid(extras[i].pid, &extras[i].status, 0) == extras[i].pid)
+				extras[i].gone = true;
+		}
+	}
+}
+
+static pid_t spawn_extra(struct t_ctx *t, const char *sock, const char *path, const char **argv)
+{
+	struct t_extra *x;
+	pid_t pid;
+
+	if (nextras >= T_MAX_DAEMONS)
+		t_fail(t, "more than %d daemons in one test", T_MAX_DAEMONS);
+	x = &extras[nextras];
+	memset(x, 0, sizeof(*x));
+	snprintf(x->sock, sizeof(x->sock), "%s", sock);
+	snprintf(x->log, sizeof(x->log), "%s.log", sock);
+	pid = fork();
+	if (pid < 0)
+		t_fail(t, "fork: %s", strerror(errno));
+	if (pid == 0) {
+		int fd = open(x->log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+		int null = open("/dev/null", O_RDONLY | O_CLOEXEC);
+
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		if (fd < 0 || null < 0 || dup2(null, 0) < 0 || dup2(fd, 1) < 0 || dup2(fd, 2) < 0)
+			_exit(126);
+		execv(path, (char *const *)argv);
+		dprintf(2, "exec %s: %s\n", path, strerror(errno));
+		_exit(127);
+	}
+	x->pid = pid;
+	nextras++;
+	return pid;
+}
+
+pid_t t_daemon_at(struct t_ctx *t, const char *sock, const char *daemon,
+		  const char *const *extra)
+{
+	char sockarg[PATH_MAX + 16], srcarg[PATH_MAX + 8], seccomparg[64], sandboxarg[64];
+	const char *argv[16 + 2 * MAX_EXTRA];
+	char *env = getenv("FE_DAEMON_ARGS") ? strdup(getenv("FE_DAEMON_ARGS")) : NULL;
+	int n = 0;
+	pid_t pid;
+
+	/* t_daemon_argv's command line, on another socket. */
+	snprintf(sockarg, sizeof(sockarg), "--socket-path=%s", sock);
+	snprintf(srcarg, sizeof(srcarg), "source=%s", t->share);
+	argv[n++] = daemon;
+	argv[n++] = sockarg;
+	argv[n++] = "-o";
+	argv[n++] = srcarg;
+	argv[n++] = "-o";
+	argv[n++] = "cache=auto";
+	if (getenv("FE_SECCOMP")) {
+		snprintf(seccomparg, sizeof(seccomparg), "--seccomp=%s", getenv("FE_SECCOMP"));
+		argv[n++] = seccomparg;
+	}
+	if (getenv("FE_SANDBOX") && strcmp(getenv("FE_SANDBOX"), "chroot") != 0) {
+		snprintf(sandboxarg, sizeof(sandboxarg), "--sandbox=%s", getenv("FE_SANDBOX"));
+		argv[n++] = sandboxarg;
+	} else {
+		argv[n++] = "-o";
+		argv[n++] = "sandbox=chroot";
+	}
+	for (char *save = NULL, *tok = env ? strtok_r(env, " ", &save) : NULL;
+	     tok && n < 8 + MAX_EXTRA; tok = strtok_r(NULL, " ", &save))
+		argv[n++] = tok;
+	for (int i = 0; extra && extra[i] && i < MAX_EXTRA; i++)
+		argv[n++] = extra[i];
+	argv[n] = NULL;
+	pid = spawn_extra(t, sock, daemon, argv);
+	free(env);
+	return pid;
+}
+
+pid_t t_rust_at(struct t_ctx *t, const char *sock, const char *rust, const char *const *extra)
+{
+	char sockarg[PATH_MAX + 16], dirarg[PATH_MAX + 16];
+	const char *argv[8 + MAX_EXTRA];
+	int n = 0;
+
+	snprintf(sockarg, sizeof(sockarg), "--socket-path=%s", sock);
+	snprintf(dirarg, sizeof(dirarg), "--shared-dir=%s", t->share);
+	argv[n++] = rust;
+	argv[n++] = sockarg;
+	argv[n++] = dirarg;
+	argv[n++] = "--sandbox=none";
+	argv[n++] = "--cache=auto";
+	for (int i = 0; extra && extra[i] && i < MAX_EXTRA; i++)
+		argv[n++] = extra[i];
+	argv[n] = NULL;
+	return spawn_extra(t, sock, rust, argv);
+}
+
+bool t_pid_alive(struct t_ctx *t, pid_t pid)
+{
+	return extra_alive(extra_of(t, pid));
+}
+
+const char *t_pid_status(struct t_ctx *t, pid_t pid)
+{
+	static char buf[64];
+	struct t_extra *x = extra_of(t, pid);
+
+	if (extra_alive(x))
+		return "running";
+	describe_status(x->status, buf, sizeof(buf));
+	return buf;
+}
+
+const char *t_pid_log(struct t_ctx *t, pid_t pid)
+{
+	return extra_of(t, pid)->log;
+}
+
+long t_pid_log_size(struct t_ctx *t, pid_t pid)
+{
+	struct stat st;
+
+	return stat(extra_of(t, pid)->log, &st) == 0 ? (long)st.st_size : 0;
+}
+
+bool t_pid_log_has(struct t_ctx *t, pid_t pid, long skip, const char *needle)
+{
+	FILE *f = fopen(extra_of(t, pid)->log, "re");
+	char line[2048];
+	bool found = false;
+
+	if (!f)
+		return false;
+	if (skip > 0)
+		fseek(f, skip, SEEK_SET);
+	while (!found && fgets(line, sizeof(line), f))
+		found = strcasestr(line, needle) != NULL;
+	fclose(f);
+	return found;
+}
+
+int t_connect_at(struct t_ctx *t, pid_t pid)
+{
+	struct t_extra *x = extra_of(t, pid);
+	long deadline = now_ms() + 10000;
+
+	for (;;) {
+		int fd = fe_connect(x->sock, 100);
+
+		if (fd >= 0)
+			return fd;
+		if (!extra_alive(x))
+			t_fail(t, "the daemon on %s ended before accepting a connection (%s)",
+			       x->sock, t_pid_status(t, pid));
+		if (now_ms() >= deadline)
+			t_fail(t, "cannot connect to %s: %s", x->sock, strerror(-fd));
+	}
+}
+
+static void check_sanitizers_in(struct t_ctx *t, const char *log);
+
+void t_pid_finish(struct t_ctx *t, pid_t pid)
+{
+	struct t_extra *x = extra_of(t, pid);
+	long deadline = now_ms() + 10000;
+
+	while (extra_alive(x) && now_ms() < deadline)
+		sleep_ms(10);
+	check_sanitizers_in(t, x->log);
+	if (!x->gone)
+		t_fail(t, "the daemon on %s did not exit within 10 s of the VMM hanging up",
+		       x->sock);
+	if (!WIFEXITED(x->status) || WEXITSTATUS(x->status) != 0)
+		t_fail(t, "the daemon on %s ended with %s when the VMM hung up", x->sock,
+		       t_pid_status(t, pid));
+}
+
 /* ---- reporting ---- */
 
 /* Appends the end of the daemon log, indented, to buf. */
@@ -376,13 +592,30 @@ static void log_tail(struct t_ctx *t, char *buf, size_t size, int lines)
 		used += (size_t)snprintf(buf + used, size - used, "    | %.*s\n", 200, l);
 }
 
+/* Appends the end of a further daemon's log under its name. */
+static void extra_log_tail(struct t_ctx *t, const struct t_extra *x, char *buf, size_t size)
+{
+	struct t_ctx one = *t;
+	size_t used = strlen(buf);
+	const char *name = strrchr(x->log, '/');
+
+	if (used + 64 >= size)
+		return;
+	snprintf(buf + used, size - used, "    + %s (%s)\n", name ? name + 1 : x->log,
+		 x->gone ? "ended" : "running");
+	snprintf(one.log, sizeof(one.log), "%s", x->log);
+	log_tail(&one, buf, size, 8);
+}
+
 static void report(struct t_ctx *t, const char *status, const char *reason, bool with_log)
 {
-	char msg[4096];
+	char msg[7168];
 
 	snprintf(msg, sizeof(msg), "%s %s\n", status, reason);
 	if (with_log)
 		log_tail(t, msg, sizeof(msg), 8);
+	for (int i = 0; with_log && i < nextras; i++)
+		extra_log_tail(t, &extras[i], msg, sizeof(msg));
 	write_all(t->result_fd, msg, strlen(msg));
 }
 
@@ -395,6 +628,7 @@ t_end(struct t_ctx *t, const char *kind, const char *prefix, const char *fmt, va
 
 	vsnprintf(reason + n, sizeof(reason) - (size_t)n, fmt, ap);
 	kill_daemon(t);
+	kill_extras();
 	report(t, kind, reason, strcmp(kind, "FAIL") == 0);
 	_exit(0);
 }
@@ -428,11 +662,16 @@ void t_skip(struct t_ctx *t, const char *fmt, ...)
 /* A sanitizer's report in the daemon log fails the test whatever else happened. */
 static void check_sanitizers(struct t_ctx *t)
 {
+	check_sanitizers_in(t, t->log);
+}
+
+static void check_sanitizers_in(struct t_ctx *t, const char *log)
+{
 	static const char *const marks[] = { "AddressSanitizer", "LeakSanitizer",
 					     "UndefinedBehaviorSanitizer",
 					     "runtime error:", "ThreadSanitizer" };
 	char line[1024];
-	FILE *f = fopen(t->log, "re");
+	FILE *f = fopen(log, "re");
 
 	if (!f)
 		return;
@@ -476,6 +715,9 @@ static void t_finish(struct t_ctx *t)
 		}
 	}
 	check_sanitizers(t);
+	for (int i = 0; i < nextras; i++)
+		check_sanitizers_in(t, extras[i].log);
+	kill_extras();
 	report(t, "PASS", "", false);
 }
 

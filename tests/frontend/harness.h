@@ -59,6 +59,33 @@ long t_vmsize_kb(struct t_ctx *t);
 /* Waits up to timeout_ms for the daemon to exit; returns its wait status or -1. */
 int t_wait_exit(struct t_ctx *t, int timeout_ms);
 
+/* ---- more daemons in one test (migration: a source and its destinations) ---- */
+
+#define T_MAX_DAEMONS 6
+
+/* Starts one more daemon of the test on sock with the common command line of t_daemon_argv
+ * (the same shared directory and FE_* variables) plus extra (NULL-terminated); its output goes
+ * to SOCK.log. Returns its pid; it is killed when the test ends, and a failure prints the end
+ * of every daemon's log. */
+pid_t t_daemon_at(struct t_ctx *t, const char *sock, const char *daemon,
+		  const char *const *extra);
+/* The same for the Rust virtiofsd at path rust, with its own command line:
+ * --socket-path=SOCK --shared-dir=SHARE --sandbox=none --cache=auto, then extra. */
+pid_t t_rust_at(struct t_ctx *t, const char *sock, const char *rust, const char *const *extra);
+/* Connects to that daemon's socket (failing the test if it ends first); returns the fd. */
+int t_connect_at(struct t_ctx *t, pid_t pid);
+bool t_pid_alive(struct t_ctx *t, pid_t pid);
+/* How it ended ("running" while it runs), and its log's path. */
+const char *t_pid_status(struct t_ctx *t, pid_t pid);
+const char *t_pid_log(struct t_ctx *t, pid_t pid);
+/* Whether its log holds needle (case-insensitive) after the first skip bytes. */
+bool t_pid_log_has(struct t_ctx *t, pid_t pid, long skip, const char *needle);
+/* The size of its log now (for t_pid_log_has: what came after). */
+long t_pid_log_size(struct t_ctx *t, pid_t pid);
+/* The frontend hung up on it: it must exit with status 0 within 10 s, and its log must hold
+ * no sanitizer report. */
+void t_pid_finish(struct t_ctx *t, pid_t pid);
+
 /* Ends the test now. */
 void t_fail(struct t_ctx *t, const char *fmt, ...) __attribute__((format(printf, 2, 3), noreturn));
 void t_fail_at(struct t_ctx *t, int line, const char *fmt, ...)

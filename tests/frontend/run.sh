@@ -3,6 +3,8 @@
 #   protocol  vhost-user messages, memory, rings, reset, disconnects, VMM sequences
 #   fuse-ops  every FUSE opcode on success and on the errors a guest can cause
 #   hostile   a hostile guest (vfsd only: the C virtiofsd aborts on several of these)
+#   migrate   live migration: device state SAVE/LOAD between two daemons, dirty logging,
+#             and the round trip through the Rust virtiofsd
 #
 # Usage: tests/frontend/run.sh [--c-virtiofsd] [DAEMON] [TEST|PREFIX*...]
 #   DAEMON defaults to build/vfsd. A daemon whose name starts with "virtiofsd", or
@@ -11,7 +13,10 @@
 #   "--thread-pool-size=4"); FE_SANDBOX=none|namespace runs vfsd with that sandbox instead of
 #   -o sandbox=chroot and FE_SECCOMP=ACTION with that --seccomp (both none, automatically, for
 #   sanitizer builds); FE_SUITES picks suites (default: test_protocol test_fuse_ops
-#   test_locks test_hostile test_escape); BUILD picks the test binaries' build directory.
+#   test_locks test_hostile test_escape test_migrate); BUILD picks the test binaries' build
+#   directory. FE_RUST_VIRTIOFSD is the Rust virtiofsd the migrate suite moves guests through
+#   (default: VFSD_CACHE or ~/.cache/vfsd, then rust-virtiofsd/bin/virtiofsd, when it is there, as
+#   scripts/rust-virtiofsd.sh installs it; unset, those cases SKIP saying so).
 # Prints "PASS name", "FAIL name reason" or "SKIP name reason" per check (daemon log lines
 # follow a failure, indented), then "N passed, M failed"; exits 0 only if nothing failed.
 set -uo pipefail
@@ -41,9 +46,18 @@ if ((!c_virtiofsd)) && [[ -z ${FE_SANDBOX:-} ]] && grep -aq __asan_init "$daemon
 	export FE_SANDBOX=none FE_SECCOMP=none
 fi
 
-read -ra suites <<<"${FE_SUITES:-test_protocol test_fuse_ops test_locks test_hostile test_escape}"
+rust_default=${VFSD_CACHE:-${HOME:-/root}/.cache/vfsd}/rust-virtiofsd/bin/virtiofsd
+if [[ -z ${FE_RUST_VIRTIOFSD+set} && -x $rust_default ]]; then
+	export FE_RUST_VIRTIOFSD=$rust_default
+fi
+
+read -ra suites <<<"${FE_SUITES:-test_protocol test_fuse_ops test_locks test_hostile test_escape test_migrate}"
 pass=0 fail=0
 for s in "${suites[@]}"; do
+	if ((c_virtiofsd)) && [[ $s == test_migrate ]]; then
+		echo "SKIP migrate-suite not run against the C virtiofsd (it has no DEVICE_STATE)"
+		continue
+	fi
 	if ((c_virtiofsd)) && [[ $s == test_hostile || $s == test_escape ]]; then
 		echo "SKIP ${s#test_}-suite not run against the C virtiofsd (it aborts on hostile input)"
 		continue

@@ -10,6 +10,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <linux/vhost_types.h>
+
 #include "harness.h"
 
 #define MIB (1u << 20)
@@ -22,8 +24,11 @@
 	(FE_BIT(VHOST_USER_PROTOCOL_F_MQ) | FE_BIT(VHOST_USER_PROTOCOL_F_REPLY_ACK) |              \
 	 FE_BIT(VHOST_USER_PROTOCOL_F_CONFIGURE_MEM_SLOTS))
 /* vfsd's exact offer: no dirty log (LOG_ALL, LOG_SHMFD), no backend channel. */
-#define VFSD_FEATURES REQUIRED_FEATURES
-#define VFSD_PROTOCOL (REQUIRED_PROTOCOL | FE_BIT(VHOST_USER_PROTOCOL_F_RESET_DEVICE))
+/* Migration (docs/migration.md): dirty logging and the device state. */
+#define VFSD_FEATURES (REQUIRED_FEATURES | FE_BIT(VHOST_F_LOG_ALL))
+#define VFSD_PROTOCOL                                                                              \
+	(REQUIRED_PROTOCOL | FE_BIT(VHOST_USER_PROTOCOL_F_RESET_DEVICE) |                          \
+	 FE_BIT(VHOST_USER_PROTOCOL_F_LOG_SHMFD) | FE_BIT(VHOST_USER_PROTOCOL_F_DEVICE_STATE))
 /* What cloud-hypervisor offers (runtimes.md §2). */
 #define CH_PROTOCOL                                                                                \
 	(FE_BIT(VHOST_USER_PROTOCOL_F_MQ) | FE_BIT(VHOST_USER_PROTOCOL_F_CONFIGURE_MEM_SLOTS) |    \

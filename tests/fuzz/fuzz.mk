@@ -6,7 +6,7 @@
 FUZZ_CC ?= clang
 FUZZ_SECONDS ?= 60
 FUZZ_DIR := $(BUILD)/fuzz
-FUZZ_TARGETS := fuzz_fuse fuzz_vhost fuzz_virtq fuzz_ctl fuzz_hook fuzz_metrics
+FUZZ_TARGETS := fuzz_fuse fuzz_vhost fuzz_virtq fuzz_ctl fuzz_hook fuzz_metrics fuzz_migrate
 FUZZ_BINS := $(FUZZ_TARGETS:%=$(FUZZ_DIR)/%)
 
 FUZZ_SAN := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
@@ -22,9 +22,11 @@ FUZZ_LIB_CFLAGS = $(FUZZ_CFLAGS) -Wno-string-plus-int -fsanitize=fuzzer-no-link 
 # lib/sec is left out: the targets do not sandbox, and it needs libseccomp and libcap-ng. Of
 # lib/ctl only the wire format: the rest is the supervisor. Of lib/hook only the parsing of
 # the hook's input: hook.c talks to the supervisor. Of lib/metrics the region and the text
-# (lib/fuse and lib/fs count into the region); not push.c, which needs libcurl.
+# (lib/fuse and lib/fs count into the region); not push.c, which needs libcurl. Of lib/migrate
+# the model and its two codecs: collect.c and apply.c work on a running filesystem.
 FUZZ_LIB_SRCS := $(sort $(wildcard lib/base/*.c lib/fs/*.c lib/fuse/*.c lib/vhost/*.c) \
-	lib/ctl/proto.c lib/hook/oci.c lib/metrics/registry.c lib/metrics/expo.c)
+	lib/ctl/proto.c lib/hook/oci.c lib/metrics/registry.c lib/metrics/expo.c \
+	lib/migrate/state.c lib/migrate/native.c lib/migrate/postcard.c)
 FUZZ_LIB_OBJS := $(FUZZ_LIB_SRCS:%.c=$(FUZZ_DIR)/obj/%.o)
 
 # libFuzzer flags for every run, and per target.
@@ -38,6 +40,8 @@ FUZZ_FLAGS_fuzz_ctl := -max_len=70000
 FUZZ_FLAGS_fuzz_hook := -max_len=32768
 # a control byte and a whole metrics region (274432 bytes), and some more
 FUZZ_FLAGS_fuzz_metrics := -max_len=300000
+# a control byte and a state stream: thousands of inodes, names up to the 4096-byte limit
+FUZZ_FLAGS_fuzz_migrate := -max_len=65536
 
 .PHONY: fuzz-build fuzz fuzz-check-cc
 

@@ -624,6 +624,188 @@ def metrics_seeds():
         "bad-magic-forced": bytes([3]) + metrics_header(magic=0),
     }
 
+# ---- device state (fuzz_migrate) ----
+# lib/migrate/native.c and postcard.c describe both formats; an inode is (id, nlookup, loc,
+# loc's value, verify), loc 0 root, 1 (parent, name), 2 full path, 3 file handle, 4 invalid;
+# a file handle is (mnt_id, type, bytes).
+MIG_ROOT, MIG_PATH, MIG_FULL, MIG_FH, MIG_INVALID = range(5)
+
+
+def crc32c(b):
+    crc = 0xffffffff
+    for c in b:
+        crc ^= c
+        for _ in range(8):
+            crc = (crc >> 1) ^ (0x82f63b78 if crc & 1 else 0)
+    return crc ^ 0xffffffff
+
+
+class MigState:
+    def __init__(self, inodes, handles=(), mounts=(), known=True, minor=38, enabled=0x1234,
+                 bits=0b10101, next_inode=0, next_handle=0):
+        self.inodes, self.handles, self.mounts = list(inodes), list(handles), list(mounts)
+        self.known, self.minor, self.enabled, self.bits = known, minor, enabled, bits
+        self.next_inode, self.next_handle = next_inode, next_handle
+
+
+def native(st, major=1, minor=0, flags=0):
+    def fh(h):
+        return struct.pack("<QiH", h[0], h[1], len(h[2])) + h[2]
+
+    def s16(b):
+        return struct.pack("<H", len(b)) + b
+
+    out = b"VFSDSTAT" + struct.pack("<HHI", major, minor, flags)
+    out += struct.pack("<BIQB", st.known, st.minor, st.enabled, st.bits)
+    out += struct.pack("<QQI", st.next_inode, st.next_handle, len(st.inodes))
+    for ino, nlookup, loc, val, verify in st.inodes:
+        out += struct.pack("<QQB", ino, nlookup, loc)
+        if loc == MIG_PATH:
+            out += struct.pack("<Q", val[0]) + s16(val[1])
+        elif loc == MIG_FULL:
+            out += s16(val)
+        elif loc == MIG_FH:
+            out += fh(val)
+        out += b"\1" + fh(verify) if verify else b"\0"
+    out += struct.pack("<I", len(st.handles))
+    for hid, node, flags_, pos in st.handles:
+        out += struct.pack("<QQiBQQ", hid, node, flags_, pos is not None, *(pos or (0, 0)))
+    out += struct.pack("<I", len(st.mounts))
+    for mid, path in st.mounts:
+        out += struct.pack("<Q", mid) + s16(path)
+    return out + struct.pack("<I", crc32c(out))
+
+
+def varint(v):
+    out = bytearray()
+    while True:
+        out.append((v & 0x7f) | (0x80 if v > 0x7f else 0))
+        v >>= 7
+        if not v:
+            return bytes(out)
+
+
+def zigzag(v):
+    return varint(((v << 1) ^ (v >> 31)) & 0xffffffff)
+
+
+def postcard(st, v1=False):
+    """The Rust virtiofsd's PassthroughFs; refcount = nlookup + children that name it."""
+    def fh(h):
+        return varint(h[0]) + zigzag(h[1]) + varint(len(h[2])) + h[2]
+
+    def string(b):
+        return varint(len(b)) + b
+
+    children = {}
+    for ino in st.inodes:
+        if ino[2] == MIG_PATH:
+            children[ino[3][0]] = children.get(ino[3][0], 0) + 1
+    variant = {MIG_ROOT: 0, MIG_PATH: 1, MIG_INVALID: 2, MIG_FULL: 3, MIG_FH: 4}
+    out = varint(0 if v1 else 1) + varint(len(st.inodes))
+    for ino, nlookup, loc, val, verify in st.inodes:
+        out += varint(ino) + varint(nlookup + children.get(ino, 0)) + varint(variant[loc])
+        if loc == MIG_PATH:
+            out += varint(val[0]) + string(val[1])
+        elif loc == MIG_FULL:
+            out += string(val)
+        elif loc == MIG_FH:
+            out += fh(val)
+        out += b"\1" + fh(verify) if verify else b"\0"
+    out += varint(max([st.next_inode] + [i[0] + 1 for i in st.inodes]))
+    out += varint(len(st.handles))
+    for hid, node, flags_, _ in st.handles:
+        out += varint(hid) + varint(node) + varint(0) + zigzag(flags_)
+    out += varint(max([st.next_handle] + [h[0] + 1 for h in st.handles]) if st.handles
+                  else st.next_handle)
+    out += bytes([st.bits & 1, st.bits >> 1 & 1, st.bits >> 2 & 1, st.bits >> 3 & 1])
+    if not v1:
+        out += varint(len(st.mounts))
+        for mid, path in st.mounts:
+            out += varint(mid) + string(path)
+    return out
+
+
+def migrate_seeds():
+    O_RDONLY, O_RDWR, O_DIRECTORY, O_APPEND = 0, 2, 0o200000, 0o2000
+    fh20 = (33, 0x81, bytes(range(20)))
+    rich = MigState(
+        [(1, 3, MIG_ROOT, None, (21, 1, b"\1\2\3\4\5\6\7\x08")),
+         (2, 1, MIG_PATH, (1, b"dir"), None),
+         (5, 1, MIG_FH, fh20, None),
+         (9, 4, MIG_INVALID, None, None),
+         (0x10, 1, MIG_PATH, (0xfffffffe00000007, b"later"), None),
+         (0x100000003, 2, MIG_PATH, (2, b"caf\xc3\xa9"), (21, -7, bytes(range(128)))),
+         (0x100000004, 0, MIG_FULL, b"dir/sub/file", None),
+         (0xfffffffe00000007, 2**64 - 2, MIG_PATH, (0x100000003, b"x"), None)],
+        handles=[(0, 2, O_RDONLY | O_DIRECTORY, (0, 77)), (1, 0x100000003, O_RDWR | O_APPEND,
+                                                            (4096, 0)), (300, 5, 1, None)],
+        mounts=[(21, b"."), (33, b"sub/mnt"), (7, b"a/./b")],
+        next_inode=0x200000010, next_handle=7)
+    tiny = MigState([(1, 2, MIG_ROOT, None, None),
+                     (2, 1, MIG_PATH, (1, b"a"), (5, -2, b"\xab\xcd"))],
+                    handles=[(0, 2, O_RDWR, None)], mounts=[(5, b".")], known=False, minor=0,
+                    enabled=0, bits=0b101, next_inode=300, next_handle=1)
+    # a slot reused with a new generation sorts above the slots after it: any order is valid
+    slots = MigState([(1, 1, MIG_ROOT, None, None), (0x300000002, 1, MIG_FULL, b"a/b", None),
+                      (3, 5, MIG_PATH, (1, b"c"), None)],
+                     handles=[(0x200000001, 3, O_RDWR, (10, 0)), (2, 1, O_DIRECTORY, (0, 3))])
+    latin1 = MigState([(1, 1, MIG_ROOT, None, None), (2, 1, MIG_PATH, (1, b"caf\xe9"), None)])
+    root_only = MigState([(1, 1, MIG_ROOT, None, None)], known=False, bits=0)
+    # valid for vfsd, beyond what the Rust format holds: no next number, a refcount past 64 bits
+    max_inode = MigState([(1, 1, MIG_ROOT, None, None), (2**64 - 1, 1, MIG_INVALID, None, None)])
+    max_handle = MigState([(1, 1, MIG_ROOT, None, None)],
+                          handles=[(2**64 - 1, 1, O_DIRECTORY, None)])
+    max_refs = MigState([(1, 2**64 - 1, MIG_ROOT, None, None), (2, 0, MIG_PATH, (1, b"n"), None)])
+    good = native(rich)
+    trailer_fixed = bytes([1])
+    as_is = bytes([0])
+
+    def flip(b, i):
+        return b[:i] + bytes([b[i] ^ 0x40]) + b[i + 1:]
+
+    pc_tiny = postcard(tiny)
+
+    def string_pc(b):
+        return varint(len(b)) + b
+    return {
+        "native-rich": as_is + good,
+        "native-tiny": as_is + native(tiny),
+        "native-slots": as_is + native(slots),
+        "native-latin1": as_is + native(latin1),  # no Rust String holds it
+        "native-root-only": as_is + native(root_only),
+        "native-max-inode": as_is + native(max_inode),
+        "native-max-handle": as_is + native(max_handle),
+        "native-max-refs": as_is + native(max_refs),
+        "native-flipped": as_is + flip(good, 100),  # checksum
+        "native-flipped-fixed": trailer_fixed + flip(good, 100),
+        "native-cut": as_is + good[:len(good) // 2],
+        "native-extra": as_is + good + b"\0",
+        "native-v2": as_is + native(tiny, major=2),
+        "native-v1.1": as_is + native(tiny, minor=1),
+        "native-flags": as_is + native(tiny, flags=1),
+        "native-count": trailer_fixed + good[:46] + struct.pack("<I", 1000) + good[50:],
+        "postcard-rich": as_is + postcard(rich),
+        "postcard-tiny": as_is + pc_tiny,
+        "postcard-v1": as_is + postcard(rich, v1=True),
+        "postcard-slots": as_is + postcard(slots),
+        "postcard-v3": as_is + b"\2" + pc_tiny[1:],
+        "postcard-overlong": as_is + pc_tiny[:18] + b"\xff" * 9 + b"\2" + pc_tiny[20:],
+        "postcard-bool2": as_is + pc_tiny[:26] + b"\2" + pc_tiny[27:],
+        "postcard-not-utf8": as_is + pc_tiny[:10] + b"\2\xc0\xaf" + pc_tiny[12:],
+        "postcard-dotdot": as_is + pc_tiny[:10] + b"\2.." + pc_tiny[12:],
+        # the ends of well-formed UTF-8 (U+D7FF, U+E000, U+10FFFF, U+0800, U+10000, U+0080):
+        # a byte away from a surrogate, an overlong form or a code point too large
+        "postcard-utf8-edges": as_is + pc_tiny[:10] + string_pc(
+            b"\xed\x9f\xbf\xee\x80\x80\xf4\x8f\xbf\xbf\xe0\xa0\x80\xf0\x90\x80\x80\xc2\x80") +
+        pc_tiny[12:],
+        "postcard-refcount-low": as_is + pc_tiny[:3] + b"\0" + pc_tiny[4:],
+        "postcard-trailing": as_is + pc_tiny + b"\0",
+        "postcard-count": as_is + b"\1\x64" + pc_tiny[2:8],
+        "empty": b"",
+    }
+
+
 def write(target, seeds):
     d = os.path.join(HERE, "corpus", target)
     os.makedirs(d, exist_ok=True)
@@ -634,6 +816,7 @@ def write(target, seeds):
 
 # gen-seeds.py [TARGET...]: those targets' seeds only
 targets = {"fuzz_fuse": fuse_seeds, "fuzz_vhost": vhost_seeds, "fuzz_virtq": virtq_seeds,
-           "fuzz_ctl": ctl_seeds, "fuzz_hook": hook_seeds, "fuzz_metrics": metrics_seeds}
+           "fuzz_ctl": ctl_seeds, "fuzz_hook": hook_seeds, "fuzz_metrics": metrics_seeds,
+           "fuzz_migrate": migrate_seeds}
 for t in sys.argv[1:] or targets:
     write(t, targets[t]())
