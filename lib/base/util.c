@@ -195,3 +195,53 @@ int fd_read_all(int fd, size_t max, int timeout_ms, uint8_t **out, size_t *outle
 	*outlen = len;
 	return 0;
 }
+
+/*
+ * Well-formed UTF-8 (RFC 3629): no overlong forms, no surrogates, nothing past U+10FFFF.
+ * The protocol is UTF-8 both ways and json-c does not check it (its own check lets overlong
+ * forms and surrogates through): a request's bytes would reach the replies, and a strict
+ * client (Python's json.loads, serde_json) could not read them. Returns the length of the
+ * character at s (left bytes remain), or 0 if none starts there.
+ */
+size_t utf8_char_len(const unsigned char *s, size_t left)
+{
+	unsigned char c = s[0];
+	size_t more;
+	uint32_t cp;
+
+	if (c < 0x80)
+		return 1;
+	if (c >= 0xc2 && c <= 0xdf) {
+		more = 1;
+		cp = c & 0x1f;
+	} else if (c >= 0xe0 && c <= 0xef) {
+		more = 2;
+		cp = c & 0x0f;
+	} else if (c >= 0xf0 && c <= 0xf4) {
+		more = 3;
+		cp = c & 0x07;
+	} else {
+		return 0;
+	}
+	if (left <= more)
+		return 0;
+	for (size_t k = 1; k <= more; k++) {
+		if ((s[k] & 0xc0) != 0x80)
+			return 0;
+		cp = cp << 6 | (s[k] & 0x3f);
+	}
+	if ((more == 2 && cp < 0x800) || (more == 3 && cp < 0x10000) || cp > 0x10ffff ||
+	    (cp >= 0xd800 && cp <= 0xdfff))
+		return 0;
+	return more + 1;
+}
+
+bool utf8_valid(const void *s, size_t len)
+{
+	for (size_t i = 0, n; i < len; i += n) {
+		n = utf8_char_len((const unsigned char *)s + i, len - i);
+		if (!n)
+			return false;
+	}
+	return true;
+}

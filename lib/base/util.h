@@ -42,4 +42,10 @@ int parse_u64(const char *s, uint64_t max, uint64_t *out);
 int fd_write_all(int fd, const void *buf, size_t len, int timeout_ms);
 int fd_read_all(int fd, size_t max, int timeout_ms, uint8_t **out, size_t *outlen);
 
+/* Well-formed UTF-8 (RFC 3629: no overlong forms, no surrogates, nothing past U+10FFFF):
+ * the length of the character at s (left bytes remain), or 0 if none starts there; and
+ * whether all len bytes are such characters. */
+size_t utf8_char_len(const unsigned char *s, size_t left);
+bool utf8_valid(const void *s, size_t len);
+
 #endif

@@ -184,10 +184,12 @@ static int parse_spawn(int argc, char **argv, struct json_object *req, int *pass
 	uint64_t v;
 	int c;
 
+	/* req owns them from here on: the caller frees it on every return */
+	json_object_object_add(req, "labels", labels);
+	json_object_object_add(req, "args", args);
 	if (argc < 2 || argv[1][0] == '-')
 		return usage_error("spawn needs a SANDBOX id%s", "");
 	json_object_object_add(req, "sandbox", json_object_new_string(argv[1]));
-	json_object_object_add(req, "labels", labels);
 	optind = 0;
 	opterr = 0;
 	while ((c = getopt_long(argc - 1, argv + 1, "+:", opts, NULL)) != -1) {
@@ -245,7 +247,6 @@ static int parse_spawn(int argc, char **argv, struct json_object *req, int *pass
 	if (optind + 1 < argc && strcmp(argv[optind], "--") != 0)
 		return usage_error("unexpected argument '%s' (daemon options go after --)",
 				   argv[optind + 1]);
-	json_object_object_add(req, "args", args);
 	if (!json_object_object_get(req, "shared_dir"))
 		return usage_error("spawn needs --shared-dir%s", "");
 	return 0;
@@ -326,14 +327,18 @@ int vfsd_ctl_main(int argc, char **argv)
 			}
 		}
 	} else if (strcmp(op, "status") == 0 || strcmp(op, "stop") == 0) {
-		if (argc < 2)
+		if (argc < 2) {
+			json_object_put(req);
 			return usage_error("%s needs a SANDBOX id", op);
+		}
 		json_object_object_add(req, "sandbox", json_object_new_string(argv[1]));
 		if (strcmp(op, "stop") == 0 && argc == 4 && strcmp(argv[2], "--grace-ms") == 0 &&
 		    parse_u64(argv[3], CTL_GRACE_MAX_MS, &v) == 0)
 			json_object_object_add(req, "grace_ms", json_object_new_int64((int64_t)v));
-		else if (argc != 2)
+		else if (argc != 2) {
+			json_object_put(req);
 			return usage_error("unexpected argument '%s'", argv[2]);
+		}
 	} else if (strcmp(op, "metrics") == 0 && argc <= 2) {
 		if (argc == 2)
 			json_object_object_add(req, "sandbox", json_object_new_string(argv[1]));

@@ -23,7 +23,9 @@ static void handle_free(struct vfsd_passthrough *fs, struct fs_handle *h)
 	free(h);
 }
 
-int handle_new(struct vfsd_passthrough *fs, struct fs_inode *inode, int fd, uint64_t *fh)
+/* A handle on inode for fd (consumed): a new number (place_id NULL) or exactly *place_id. */
+static int handle_add(struct vfsd_passthrough *fs, struct fs_inode *inode, int fd,
+		      const uint64_t *place_id, uint64_t dir_off, uint64_t *fh)
 {
 	struct fs_handle *h;
 	int r = fs_fd_take(fs);
@@ -40,9 +42,16 @@ int handle_new(struct vfsd_passthrough *fs, struct fs_inode *inode, int fd, uint
 	}
 	h->fd = fd;
 	h->inode = inode;
+	h->dir_off = dir_off; /* a placed handle's fd stands there already (apply.c) */
 	pthread_mutex_init(&h->lock, NULL);
 	pthread_mutex_lock(&fs->handles.lock);
-	r = slot_alloc(&fs->handles.slots, h, &h->slot, &h->gen);
+	if (place_id) {
+		h->slot = (uint32_t)*place_id;
+		h->gen = (uint32_t)(*place_id >> 32);
+		r = slot_place(&fs->handles.slots, *place_id, h);
+	} else {
+		r = slot_alloc(&fs->handles.slots, h, &h->slot, &h->gen);
+	}
 	pthread_mutex_unlock(&fs->handles.lock);
 	if (r < 0) {
 		close(fd);
@@ -53,8 +62,14 @@ int handle_new(struct vfsd_passthrough *fs, struct fs_inode *inode, int fd, uint
 	}
 	inode_ref(fs, inode);
 	metrics_gauge_add(MG_HANDLES, 1);
-	*fh = slot_id(h->slot, h->gen);
+	if (fh)
+		*fh = slot_id(h->slot, h->gen);
 	return 0;
+}
+
+int handle_new(struct vfsd_passthrough *fs, struct fs_inode *inode, int fd, uint64_t *fh)
+{
+	return handle_add(fs, inode, fd, NULL, 0, fh);
 }
 
 struct fs_handle *handle_get(struct vfsd_passthrough *fs, uint64_t nodeid, uint64_t fh)
@@ -113,38 +128,7 @@ int handle_release(struct vfsd_passthrough *fs, uint64_t nodeid, uint64_t fh)
 int handle_place(struct vfsd_passthrough *fs, uint64_t id, struct fs_inode *inode, int fd,
 		 uint64_t dir_off)
 {
-	struct fs_handle *h;
-	int r = fs_fd_take(fs);
-
-	if (r < 0) {
-		close(fd);
-		return r;
-	}
-	h = calloc(1, sizeof(*h));
-	if (!h) {
-		close(fd);
-		fs_fd_give(fs);
-		return -ENOMEM;
-	}
-	h->fd = fd;
-	h->inode = inode;
-	h->slot = (uint32_t)id;
-	h->gen = (uint32_t)(id >> 32);
-	h->dir_off = dir_off; /* the fd stands there already (apply.c) */
-	pthread_mutex_init(&h->lock, NULL);
-	pthread_mutex_lock(&fs->handles.lock);
-	r = slot_place(&fs->handles.slots, id, h);
-	pthread_mutex_unlock(&fs->handles.lock);
-	if (r < 0) {
-		close(fd);
-		fs_fd_give(fs);
-		pthread_mutex_destroy(&h->lock);
-		free(h);
-		return r;
-	}
-	inode_ref(fs, inode);
-	metrics_gauge_add(MG_HANDLES, 1);
-	return 0;
+	return handle_add(fs, inode, fd, &id, dir_off, NULL);
 }
 
 void fs_tables_settle(struct vfsd_passthrough *fs)

@@ -10,35 +10,46 @@
 #include "fs/internal.h"
 #include "metrics/metrics.h"
 
+/* Makes the table size slots long (new slots empty, not yet on the free list). */
+static int slot_grow(struct slot_table *t, uint32_t size)
+{
+	void **items;
+	uint32_t *gens, *fr;
+
+	items = realloc(t->items, size * sizeof(*items));
+	if (!items)
+		return -ENOMEM;
+	t->items = items;
+	gens = realloc(t->gens, size * sizeof(*gens));
+	if (!gens)
+		return -ENOMEM;
+	t->gens = gens;
+	fr = realloc(t->free, size * sizeof(*fr));
+	if (!fr)
+		return -ENOMEM;
+	t->free = fr;
+	memset(items + t->size, 0, (size - t->size) * sizeof(*items));
+	memset(gens + t->size, 0, (size - t->size) * sizeof(*gens));
+	t->size = size;
+	return 0;
+}
+
 int slot_alloc(struct slot_table *t, void *item, uint32_t *slot, uint32_t *gen)
 {
 	uint32_t s;
 
 	if (t->nfree == 0) {
-		uint32_t old = t->size, size = old ? old * 2 : 64;
-		void **items;
-		uint32_t *gens, *fr;
+		uint32_t old = t->size;
+		int r;
 
 		if (old >= UINT32_MAX / 2)
 			return -ENFILE;
-		items = realloc(t->items, size * sizeof(*items));
-		if (!items)
-			return -ENOMEM;
-		t->items = items;
-		gens = realloc(t->gens, size * sizeof(*gens));
-		if (!gens)
-			return -ENOMEM;
-		t->gens = gens;
-		fr = realloc(t->free, size * sizeof(*fr));
-		if (!fr)
-			return -ENOMEM;
-		t->free = fr;
-		memset(items + old, 0, (size - old) * sizeof(*items));
-		memset(gens + old, 0, (size - old) * sizeof(*gens));
+		r = slot_grow(t, old ? old * 2 : 64);
+		if (r < 0)
+			return r;
 		/* Slot 0 is never used (node id 0 is invalid); low slots are handed out first. */
-		for (uint32_t i = size; i-- > (old ? old : 1);)
+		for (uint32_t i = t->size; i-- > (old ? old : 1);)
 			t->free[t->nfree++] = i;
-		t->size = size;
 	}
 	s = t->free[--t->nfree];
 	t->items[s] = item;
@@ -72,26 +83,13 @@ int slot_place(struct slot_table *t, uint64_t id, void *item)
 		return -E2BIG;
 	if (s >= t->size) {
 		uint32_t size = t->size ? t->size : 64;
-		void **items;
-		uint32_t *gens, *fr;
+		int r;
 
 		while (size <= s)
 			size *= 2;
-		items = realloc(t->items, size * sizeof(*items));
-		if (!items)
-			return -ENOMEM;
-		t->items = items;
-		gens = realloc(t->gens, size * sizeof(*gens));
-		if (!gens)
-			return -ENOMEM;
-		t->gens = gens;
-		fr = realloc(t->free, size * sizeof(*fr));
-		if (!fr)
-			return -ENOMEM;
-		t->free = fr;
-		memset(items + t->size, 0, (size - t->size) * sizeof(*items));
-		memset(gens + t->size, 0, (size - t->size) * sizeof(*gens));
-		t->size = size;
+		r = slot_grow(t, size);
+		if (r < 0)
+			return r;
 	}
 	if (t->items[s])
 		return -EEXIST;

@@ -62,22 +62,6 @@ static bool same_fh(const struct mig_fh *want, const struct mig_fh *got)
 	       memcmp(want->bytes, got->bytes, want->len) == 0;
 }
 
-static int local_fh(int fd, struct mig_fh *out)
-{
-	struct khandle_buf buf;
-	struct file_handle *fh = (struct file_handle *)(void *)buf.raw;
-	int mnt;
-
-	fh->handle_bytes = FH_MAX_BYTES;
-	if (name_to_handle_at(fd, "", fh, &mnt, AT_EMPTY_PATH) < 0)
-		return -errno;
-	out->mnt_id = (uint64_t)(uint32_t)mnt;
-	out->type = fh->handle_type;
-	out->len = fh->handle_bytes;
-	memcpy(out->bytes, fh->f_handle, MIN((size_t)fh->handle_bytes, sizeof(out->bytes)));
-	return 0;
-}
-
 /* The mount fd for a source mount id (its path opened from the root), or -errno. */
 static int mount_fd(struct apply *a, uint64_t mnt_id)
 {
@@ -171,7 +155,8 @@ static int place_one(struct apply *a, size_t k)
 	if (fd == -EAGAIN)
 		return fd;
 	r = fd < 0 ? fd : fs_stat(fd, &st);
-	if (r == 0 && mi->has_verify && (local_fh(fd, &got) < 0 || !same_fh(&mi->verify, &got))) {
+	if (r == 0 && mi->has_verify &&
+	    (migrate_fh_of(fd, &got) < 0 || !same_fh(&mi->verify, &got))) {
 		why = "the object there is not the source's (its file handle differs)";
 		r = -ESTALE;
 	}
@@ -246,7 +231,7 @@ static int root_count(struct apply *a)
 		if (mi->loc != MIG_LOC_ROOT)
 			continue;
 		if (mi->has_verify &&
-		    (local_fh(fs->root_fd, &got) < 0 || !same_fh(&mi->verify, &got))) {
+		    (migrate_fh_of(fs->root_fd, &got) < 0 || !same_fh(&mi->verify, &got))) {
 			log_error("Migration failed: the shared directory is not the source's (its file handle differs)");
 			return -ESTALE;
 		}

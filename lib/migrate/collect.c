@@ -64,7 +64,7 @@ static int inode_fd(const struct fs_inode *i, bool *owned)
 	return fd;
 }
 
-static int fh_of(int fd, struct mig_fh *out)
+int migrate_fh_of(int fd, struct mig_fh *out)
 {
 	struct khandle_buf buf;
 	struct file_handle *fh = (struct file_handle *)(void *)buf.raw;
@@ -191,7 +191,7 @@ static int locate(struct vfsd_passthrough *fs, struct mig_state *s, struct mig_i
 		goto invalid;
 	}
 	if (fs->cfg.migration_mode == VFSD_MIGRATION_FILE_HANDLES) {
-		r = fh_of(fd, &mi->fh);
+		r = migrate_fh_of(fd, &mi->fh);
 		if (r == 0)
 			r = add_mount(s, mi->fh.mnt_id);
 		if (r == 0) {
@@ -204,7 +204,7 @@ static int locate(struct vfsd_passthrough *fs, struct mig_state *s, struct mig_i
 	r = confirmed_path(fs, i, fd, root, &mi->name, &why);
 	if (r == 0) {
 		mi->loc = MIG_LOC_FULL_PATH;
-		if (fs->cfg.migration_verify_handles && fh_of(fd, &mi->verify) == 0)
+		if (fs->cfg.migration_verify_handles && migrate_fh_of(fd, &mi->verify) == 0)
 			mi->has_verify = true;
 	}
 out:

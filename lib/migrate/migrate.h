@@ -25,6 +25,10 @@ int migrate_save(struct vfsd_passthrough *fs, struct fuse_server *srv, uint8_t *
 int migrate_load(struct vfsd_passthrough *fs, struct fuse_server *srv, const uint8_t *buf,
 		 size_t len);
 
+/* The file handle of the object open on fd (name_to_handle_at, which needs no capability):
+ * 0, or -errno (-EOVERFLOW past MIG_FH_MAX bytes). */
+int migrate_fh_of(int fd, struct mig_fh *out);
+
 /* The two halves, on the model (for tests). */
 int migrate_collect(struct vfsd_passthrough *fs, struct fuse_server *srv, struct mig_state *s);
 int migrate_apply(struct vfsd_passthrough *fs, struct fuse_server *srv,

@@ -20,6 +20,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/util.h"
+#include "migrate/codec.h"
 #include "migrate/state.h"
 
 #define MAGIC	      "VFSDSTAT"
@@ -71,66 +73,33 @@ bool mig_native_magic(const uint8_t *buf, size_t len)
 
 /* --- encoding ---------------------------------------------------------------------------- */
 
-/* The stream being written; rc keeps the first failure, and later writes do nothing. */
-struct wbuf {
-	uint8_t *p;
-	size_t len, cap;
-	int rc; /* -ENOMEM, or -EFBIG past MIG_STREAM_MAX */
-};
-
-static void put(struct wbuf *w, const void *src, size_t n)
-{
-	if (w->rc || n == 0)
-		return;
-	if (n > MIG_STREAM_MAX - w->len) {
-		w->rc = -EFBIG;
-		return;
-	}
-	if (w->len + n > w->cap) {
-		size_t cap = w->cap ? w->cap : 4096;
-		uint8_t *q;
-
-		while (cap < w->len + n)
-			cap *= 2;
-		q = realloc(w->p, cap);
-		if (!q) {
-			w->rc = -ENOMEM;
-			return;
-		}
-		w->p = q;
-		w->cap = cap;
-	}
-	memcpy(w->p + w->len, src, n);
-	w->len += n;
-}
-
-static void put_le(struct wbuf *w, uint64_t v, size_t n)
+static void put_le(struct mig_wbuf *w, uint64_t v, size_t n)
 {
 	uint8_t b[8];
 
 	for (size_t i = 0; i < n; i++)
 		b[i] = (uint8_t)(v >> (8 * i));
-	put(w, b, n);
+	mig_put(w, b, n);
 }
 
-static void put_fh(struct wbuf *w, const struct mig_fh *fh)
+static void put_fh(struct mig_wbuf *w, const struct mig_fh *fh)
 {
 	put_le(w, fh->mnt_id, 8);
 	put_le(w, (uint32_t)fh->type, 4);
 	put_le(w, fh->len, 2);
-	put(w, fh->bytes, fh->len);
+	mig_put(w, fh->bytes, fh->len);
 }
 
 /* A name or path (mig_state_check bounds it to MIG_NAME_MAX, which a u16 holds). */
-static void put_str(struct wbuf *w, const char *s)
+static void put_str(struct mig_wbuf *w, const char *s)
 {
 	size_t n = strlen(s);
 
 	put_le(w, n, 2);
-	put(w, s, n);
+	mig_put(w, s, n);
 }
 
-static void put_inode(struct wbuf *w, const struct mig_inode *in)
+static void put_inode(struct mig_wbuf *w, const struct mig_inode *in)
 {
 	put_le(w, in->id, 8);
 	put_le(w, in->nlookup, 8);
@@ -159,7 +128,7 @@ int mig_native_encode(const struct mig_state *s, uint8_t **out, size_t *len, cha
 		      size_t errlen)
 {
 	const struct mig_session *se = &s->session;
-	struct wbuf w = { 0 };
+	struct mig_wbuf w = { 0 };
 	int rc;
 
 	*out = NULL;
@@ -167,7 +136,7 @@ int mig_native_encode(const struct mig_state *s, uint8_t **out, size_t *len, cha
 	rc = mig_state_check(s, err, errlen);
 	if (rc < 0)
 		return rc;
-	put(&w, MAGIC, MAGIC_LEN);
+	mig_put(&w, MAGIC, MAGIC_LEN);
 	put_le(&w, VERSION_MAJOR, 2);
 	put_le(&w, VERSION_MINOR, 2);
 	put_le(&w, 0, 4);
@@ -220,94 +189,25 @@ int mig_native_encode(const struct mig_state *s, uint8_t **out, size_t *len, cha
 
 /* --- decoding ---------------------------------------------------------------------------- */
 
-/* The stream being read; rc keeps the first failure, and later reads yield zeros. */
-struct rd {
-	const uint8_t *p;
-	size_t pos, end;
-	int rc;
-	bool truncated; /* rc says the stream ended early */
-	char *err;
-	size_t errlen;
-};
-
-static void refuse(struct rd *r, int rc, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static void refuse(struct rd *r, int rc, const char *fmt, ...)
+static uint64_t get(struct mig_rd *r, size_t n, const char *what)
 {
-	va_list ap;
-
-	if (r->rc)
-		return;
-	r->rc = rc;
-	va_start(ap, fmt);
-	vsnprintf(r->err, r->errlen, fmt, ap);
-	va_end(ap);
-}
-
-static void oom(struct rd *r)
-{
-	refuse(r, -ENOMEM, "out of memory decoding the device state");
-}
-
-/* The next n bytes, or NULL (and the stream is truncated). */
-static const uint8_t *take(struct rd *r, size_t n, const char *what)
-{
-	const uint8_t *p = r->p + r->pos;
-
-	if (r->rc)
-		return NULL;
-	if (r->end - r->pos < n) {
-		refuse(r, -EINVAL, "state stream is truncated (%s at byte %zu)", what, r->pos);
-		r->truncated = true;
-		return NULL;
-	}
-	r->pos += n;
-	return p;
-}
-
-static uint64_t get(struct rd *r, size_t n, const char *what)
-{
-	const uint8_t *p = take(r, n, what);
+	const uint8_t *p = mig_take(r, n, what);
 
 	return p ? le(p, n) : 0;
 }
 
-static bool get_bool(struct rd *r, const char *what)
+static bool get_bool(struct mig_rd *r, const char *what)
 {
 	size_t at = r->pos;
 	uint64_t v = get(r, 1, what);
 
 	if (v > 1)
-		refuse(r, -EINVAL, "state stream has %s %" PRIu64 " at byte %zu, not 0 or 1", what,
+		mig_refuse(r, -EINVAL, "state stream has %s %" PRIu64 " at byte %zu, not 0 or 1", what,
 		       v, at);
 	return v == 1;
 }
 
-/* A count of records of at least min bytes each: within max, and within what is left. */
-static bool count_ok(struct rd *r, uint64_t n, uint64_t max, size_t min, const char *what)
-{
-	if (r->rc)
-		return false;
-	if (n > max) {
-		refuse(r, -EINVAL,
-		       "state stream has %" PRIu64 " %s, more than the %" PRIu64 " accepted", n,
-		       what, max);
-		return false;
-	}
-	if (n > (r->end - r->pos) / min) {
-		refuse(r, -EINVAL,
-		       "state stream is truncated (%" PRIu64
-		       " %s cannot fit in the %zu bytes left at "
-		       "byte %zu)",
-		       n, what, r->end - r->pos, r->pos);
-		r->truncated = true;
-		return false;
-	}
-	return true;
-}
-
-static void get_fh(struct rd *r, struct mig_fh *fh, const char *what)
+static void get_fh(struct mig_rd *r, struct mig_fh *fh, const char *what)
 {
 	const uint8_t *p;
 
@@ -315,40 +215,24 @@ static void get_fh(struct rd *r, struct mig_fh *fh, const char *what)
 	fh->type = (int32_t)(uint32_t)get(r, 4, what);
 	fh->len = (uint32_t)get(r, 2, what);
 	if (!r->rc && fh->len > MIG_FH_MAX) {
-		refuse(r, -EINVAL, "state stream has %s of %" PRIu32 " bytes, more than %u", what,
+		mig_refuse(r, -EINVAL, "state stream has %s of %" PRIu32 " bytes, more than %u", what,
 		       fh->len, MIG_FH_MAX);
 		return;
 	}
-	p = take(r, fh->len, what);
+	p = mig_take(r, fh->len, what);
 	if (p)
 		memcpy(fh->bytes, p, fh->len);
 }
 
 /* A u16-counted string as a NUL-terminated copy; NULL on failure. */
-static char *get_str(struct rd *r, const char *what)
+static char *get_str(struct mig_rd *r, const char *what)
 {
 	size_t n = get(r, 2, what);
-	const uint8_t *p = take(r, n, what);
-	char *s;
 
-	if (!p)
-		return NULL;
-	if (memchr(p, '\0', n)) {
-		refuse(r, -EINVAL, "state stream has %s with a NUL byte at byte %zu", what,
-		       r->pos - n);
-		return NULL;
-	}
-	s = malloc(n + 1);
-	if (!s) {
-		oom(r);
-		return NULL;
-	}
-	memcpy(s, p, n);
-	s[n] = '\0';
-	return s;
+	return mig_copy_str(r, mig_take(r, n, what), n, what);
 }
 
-static void get_inode(struct rd *r, struct mig_inode *in)
+static void get_inode(struct mig_rd *r, struct mig_inode *in)
 {
 	size_t at;
 	uint64_t loc;
@@ -372,7 +256,7 @@ static void get_inode(struct rd *r, struct mig_inode *in)
 	case MIG_LOC_INVALID:
 		break;
 	default:
-		refuse(r, -EINVAL,
+		mig_refuse(r, -EINVAL,
 		       "state stream has inode %" PRIu64 " with location %" PRIu64
 		       " at byte %zu, which this vfsd does not know",
 		       in->id, loc, at);
@@ -384,7 +268,7 @@ static void get_inode(struct rd *r, struct mig_inode *in)
 		get_fh(r, &in->verify, "an inode's verification handle");
 }
 
-static void get_session(struct rd *r, struct mig_session *se)
+static void get_session(struct mig_rd *r, struct mig_session *se)
 {
 	size_t at;
 	uint64_t bits;
@@ -395,7 +279,7 @@ static void get_session(struct rd *r, struct mig_session *se)
 	at = r->pos;
 	bits = get(r, 1, "the session's options");
 	if (bits & ~(uint64_t)SESSION_BITS)
-		refuse(r, -EINVAL,
+		mig_refuse(r, -EINVAL,
 		       "state stream has session options %#" PRIx64
 		       " at byte %zu, with bits this vfsd does not know",
 		       bits, at);
@@ -408,23 +292,23 @@ static void get_session(struct rd *r, struct mig_session *se)
 
 /* Everything after the version, up to the trailer: into s, whose tables are set before they
  * are filled so that mig_state_free() can free what a failure leaves. */
-static void parse(struct rd *r, struct mig_state *s)
+static void parse(struct mig_rd *r, struct mig_state *s)
 {
 	uint64_t flags, n;
 
 	flags = get(r, 4, "the header's flags");
 	if (flags)
-		refuse(r, -EPROTONOSUPPORT,
+		mig_refuse(r, -EPROTONOSUPPORT,
 		       "state stream has flags %#" PRIx64 " that this vfsd does not know", flags);
 	get_session(r, &s->session);
 	s->next_inode = get(r, 8, "the next inode number");
 	s->next_handle = get(r, 8, "the next handle number");
 
 	n = get(r, 4, "the inode count");
-	if (!count_ok(r, n, MIG_MAX_INODES, INODE_MIN, "inodes"))
+	if (!mig_count_ok(r, n, MIG_MAX_INODES, INODE_MIN, "inodes"))
 		return;
 	if (n && !(s->inodes = calloc(n, sizeof(*s->inodes)))) {
-		oom(r);
+		mig_oom(r);
 		return;
 	}
 	s->ninodes = n;
@@ -432,10 +316,10 @@ static void parse(struct rd *r, struct mig_state *s)
 		get_inode(r, &s->inodes[i]);
 
 	n = get(r, 4, "the handle count");
-	if (!count_ok(r, n, MIG_MAX_HANDLES, HANDLE_MIN, "handles"))
+	if (!mig_count_ok(r, n, MIG_MAX_HANDLES, HANDLE_MIN, "handles"))
 		return;
 	if (n && !(s->handles = calloc(n, sizeof(*s->handles)))) {
-		oom(r);
+		mig_oom(r);
 		return;
 	}
 	s->nhandles = n;
@@ -451,10 +335,10 @@ static void parse(struct rd *r, struct mig_state *s)
 	}
 
 	n = get(r, 4, "the mount count");
-	if (!count_ok(r, n, MIG_MAX_MOUNTS, MOUNT_MIN, "mounts"))
+	if (!mig_count_ok(r, n, MIG_MAX_MOUNTS, MOUNT_MIN, "mounts"))
 		return;
 	if (n && !(s->mounts = calloc(n, sizeof(*s->mounts)))) {
-		oom(r);
+		mig_oom(r);
 		return;
 	}
 	s->nmounts = n;
@@ -469,33 +353,33 @@ static void parse(struct rd *r, struct mig_state *s)
  * stream: say whether bytes were cut off (the parse ran out), added after a whole stream, or
  * changed. What a parse of changed bytes reports is a symptom; the checksum is the cause.
  */
-static void diagnose(struct rd *r, const uint8_t *buf, size_t len)
+static void diagnose(struct mig_rd *r, const uint8_t *buf, size_t len)
 {
 	size_t at = r->pos;
 
 	if (r->truncated || r->rc == -ENOMEM)
 		return;
 	if (!r->rc && len - at < TRAILER_LEN) {
-		refuse(r, -EINVAL, "state stream is truncated (the checksum at byte %zu)", at);
+		mig_refuse(r, -EINVAL, "state stream is truncated (the checksum at byte %zu)", at);
 		r->truncated = true;
 		return;
 	}
 	if (!r->rc && len - at > TRAILER_LEN && crc32c(buf, at) == le(buf + at, TRAILER_LEN)) {
-		refuse(r, -EINVAL, "state stream goes on for %zu bytes after its checksum",
+		mig_refuse(r, -EINVAL, "state stream goes on for %zu bytes after its checksum",
 		       len - at - TRAILER_LEN);
 		return;
 	}
 	if (r->rc)
 		at = len - TRAILER_LEN;
 	r->rc = 0;
-	refuse(r, -EINVAL,
+	mig_refuse(r, -EINVAL,
 	       "state stream is corrupted (checksum %08" PRIx32 ", its bytes give %08" PRIx32 ")",
 	       (uint32_t)le(buf + at, TRAILER_LEN), crc32c(buf, at));
 }
 
 int mig_native_decode(const uint8_t *buf, size_t len, struct mig_state *s, char *err, size_t errlen)
 {
-	struct rd r = { .p = buf, .err = err, .errlen = errlen };
+	struct mig_rd r = { .p = buf, .err = err, .errlen = errlen };
 	unsigned int major, minor;
 	bool intact;
 
@@ -538,7 +422,7 @@ int mig_native_decode(const uint8_t *buf, size_t len, struct mig_state *s, char 
 	if (!intact)
 		diagnose(&r, buf, len);
 	else if (!r.rc && r.pos != r.end)
-		refuse(&r, -EINVAL, "state stream has %zu bytes between the state and its checksum",
+		mig_refuse(&r, -EINVAL, "state stream has %zu bytes between the state and its checksum",
 		       r.end - r.pos);
 	if (!r.rc)
 		r.rc = mig_state_check(s, err, errlen);

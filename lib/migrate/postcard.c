@@ -29,6 +29,8 @@
 #include <string.h>
 #include <sys/types.h>
 
+#include "base/util.h"
+#include "migrate/codec.h"
 #include "migrate/state.h"
 
 enum { VARIANT_V1, VARIANT_V2 };
@@ -48,68 +50,6 @@ static const enum mig_loc loc_of_variant[] = {
 #define INODE_MIN  4
 #define HANDLE_MIN 4
 #define MOUNT_MIN  2
-
-/*
- * Well-formed UTF-8 as Rust's str::from_utf8 takes it (RFC 3629): no overlong forms, no
- * surrogates, nothing past U+10FFFF.
- */
-static bool utf8_valid(const uint8_t *s, size_t len)
-{
-	for (size_t i = 0; i < len;) {
-		uint8_t c = s[i];
-		size_t more;
-		uint32_t cp;
-
-		if (c < 0x80) {
-			i++;
-			continue;
-		}
-		if (c >= 0xc2 && c <= 0xdf) {
-			more = 1;
-			cp = c & 0x1f;
-		} else if (c >= 0xe0 && c <= 0xef) {
-			more = 2;
-			cp = c & 0x0f;
-		} else if (c >= 0xf0 && c <= 0xf4) {
-			more = 3;
-			cp = c & 0x07;
-		} else {
-			return false;
-		}
-		if (len - i <= more)
-			return false;
-		for (size_t k = 1; k <= more; k++) {
-			if ((s[i + k] & 0xc0) != 0x80)
-				return false;
-			cp = cp << 6 | (s[i + k] & 0x3f);
-		}
-		if ((more == 2 && cp < 0x800) || (more == 3 && cp < 0x10000) || cp > 0x10ffff ||
-		    (cp >= 0xd800 && cp <= 0xdfff))
-			return false;
-		i += more + 1;
-	}
-	return true;
-}
-
-static int bad(char *err, size_t errlen, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static int bad(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-	return -EINVAL;
-}
-
-static int cmp_u64(const void *a, const void *b)
-{
-	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-
-	return (x > y) - (x < y);
-}
 
 /* The parents that Path locations name, sorted (NULL if none): an inode has as many
  * children as its id appears there. 0 or -ENOMEM. */
@@ -131,7 +71,7 @@ static int parents_of(const struct mig_state *s, uint64_t **out, size_t *n)
 	for (size_t i = 0; i < s->ninodes; i++)
 		if (s->inodes[i].loc == MIG_LOC_PATH)
 			v[k++] = s->inodes[i].parent;
-	qsort(v, k, sizeof(*v), cmp_u64);
+	qsort(v, k, sizeof(*v), mig_cmp_u64);
 	*out = v;
 	*n = k;
 	return 0;
@@ -185,40 +125,7 @@ static bool top_handle(const struct mig_state *s, uint64_t *top)
 
 /* --- encoding ---------------------------------------------------------------------------- */
 
-/* The stream being written; rc keeps the first failure, and later writes do nothing. */
-struct wbuf {
-	uint8_t *p;
-	size_t len, cap;
-	int rc; /* -ENOMEM, or -EFBIG past MIG_STREAM_MAX */
-};
-
-static void put(struct wbuf *w, const void *src, size_t n)
-{
-	if (w->rc || n == 0)
-		return;
-	if (n > MIG_STREAM_MAX - w->len) {
-		w->rc = -EFBIG;
-		return;
-	}
-	if (w->len + n > w->cap) {
-		size_t cap = w->cap ? w->cap : 4096;
-		uint8_t *q;
-
-		while (cap < w->len + n)
-			cap *= 2;
-		q = realloc(w->p, cap);
-		if (!q) {
-			w->rc = -ENOMEM;
-			return;
-		}
-		w->p = q;
-		w->cap = cap;
-	}
-	memcpy(w->p + w->len, src, n);
-	w->len += n;
-}
-
-static void put_varint(struct wbuf *w, uint64_t v)
+static void put_varint(struct mig_wbuf *w, uint64_t v)
 {
 	uint8_t b[10];
 	size_t n = 0;
@@ -230,35 +137,35 @@ static void put_varint(struct wbuf *w, uint64_t v)
 			b[n] |= 0x80;
 		n++;
 	} while (v);
-	put(w, b, n);
+	mig_put(w, b, n);
 }
 
-static void put_i32(struct wbuf *w, int32_t v)
+static void put_i32(struct mig_wbuf *w, int32_t v)
 {
 	uint32_t u = (uint32_t)v;
 
 	put_varint(w, (u << 1) ^ (0u - (u >> 31)));
 }
 
-static void put_u8(struct wbuf *w, uint8_t v)
+static void put_u8(struct mig_wbuf *w, uint8_t v)
 {
-	put(w, &v, 1);
+	mig_put(w, &v, 1);
 }
 
-static void put_str(struct wbuf *w, const char *s)
+static void put_str(struct mig_wbuf *w, const char *s)
 {
 	size_t n = strlen(s);
 
 	put_varint(w, n);
-	put(w, s, n);
+	mig_put(w, s, n);
 }
 
-static void put_fh(struct wbuf *w, const struct mig_fh *fh)
+static void put_fh(struct mig_wbuf *w, const struct mig_fh *fh)
 {
 	put_varint(w, fh->mnt_id);
 	put_i32(w, fh->type);
 	put_varint(w, fh->len);
-	put(w, fh->bytes, fh->len);
+	mig_put(w, fh->bytes, fh->len);
 }
 
 /* What a checked state may still hold that the Rust format cannot: names that are not UTF-8
@@ -274,29 +181,29 @@ static int expressible(const struct mig_state *s, const uint64_t *parents, size_
 
 		if ((in->loc == MIG_LOC_PATH || in->loc == MIG_LOC_FULL_PATH) &&
 		    !utf8_valid((const uint8_t *)in->name, strlen(in->name)))
-			return bad(err, errlen,
+			return mig_bad(err, errlen,
 				   "inode %" PRIu64
 				   "'s name is not UTF-8, which the virtiofsd format "
 				   "cannot carry",
 				   in->id);
 		if (in->nlookup > UINT64_MAX - children)
-			return bad(err, errlen,
+			return mig_bad(err, errlen,
 				   "inode %" PRIu64 "'s lookup count %" PRIu64 " and its %" PRIu64
 				   " children overflow a virtiofsd refcount",
 				   in->id, in->nlookup, children);
 	}
 	for (size_t i = 0; i < s->nmounts; i++)
 		if (!utf8_valid((const uint8_t *)s->mounts[i].path, strlen(s->mounts[i].path)))
-			return bad(err, errlen,
+			return mig_bad(err, errlen,
 				   "mount %" PRIu64
 				   "'s path is not UTF-8, which the virtiofsd format "
 				   "cannot carry",
 				   s->mounts[i].id);
 	if (top_inode(s) == UINT64_MAX)
-		return bad(err, errlen, "inode %" PRIu64 " leaves virtiofsd no next inode number",
+		return mig_bad(err, errlen, "inode %" PRIu64 " leaves virtiofsd no next inode number",
 			   UINT64_MAX);
 	if (top_handle(s, &top) && top == UINT64_MAX)
-		return bad(err, errlen, "handle %" PRIu64 " leaves virtiofsd no next handle number",
+		return mig_bad(err, errlen, "handle %" PRIu64 " leaves virtiofsd no next handle number",
 			   UINT64_MAX);
 	return 0;
 }
@@ -307,7 +214,7 @@ static uint64_t next_above(uint64_t next, uint64_t top_id)
 	return next > top_id ? next : top_id + 1;
 }
 
-static void put_state(struct wbuf *w, const struct mig_state *s, const uint64_t *parents,
+static void put_state(struct mig_wbuf *w, const struct mig_state *s, const uint64_t *parents,
 		      size_t nparents)
 {
 	uint64_t top;
@@ -362,7 +269,7 @@ static void put_state(struct wbuf *w, const struct mig_state *s, const uint64_t 
 int mig_postcard_encode(const struct mig_state *s, uint8_t **out, size_t *len, char *err,
 			size_t errlen)
 {
-	struct wbuf w = { 0 };
+	struct mig_wbuf w = { 0 };
 	uint64_t *parents;
 	size_t nparents;
 	int rc;
@@ -383,7 +290,7 @@ int mig_postcard_encode(const struct mig_state *s, uint8_t **out, size_t *len, c
 		if (rc == -ENOMEM)
 			snprintf(err, errlen, "out of memory encoding the device state");
 		else if (rc)
-			rc = bad(err, errlen,
+			rc = mig_bad(err, errlen,
 				 "the device state takes more than the %u bytes a stream may have",
 				 MIG_STREAM_MAX);
 	}
@@ -399,53 +306,9 @@ int mig_postcard_encode(const struct mig_state *s, uint8_t **out, size_t *len, c
 
 /* --- decoding ---------------------------------------------------------------------------- */
 
-/* The stream being read; rc keeps the first failure, and later reads yield zeros. */
-struct rd {
-	const uint8_t *p;
-	size_t pos, end;
-	int rc;
-	char *err;
-	size_t errlen;
-};
-
-static void refuse(struct rd *r, int rc, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static void refuse(struct rd *r, int rc, const char *fmt, ...)
+static void truncated(struct mig_rd *r, const char *what, size_t at)
 {
-	va_list ap;
-
-	if (r->rc)
-		return;
-	r->rc = rc;
-	va_start(ap, fmt);
-	vsnprintf(r->err, r->errlen, fmt, ap);
-	va_end(ap);
-}
-
-static void oom(struct rd *r)
-{
-	refuse(r, -ENOMEM, "out of memory decoding the device state");
-}
-
-static void truncated(struct rd *r, const char *what, size_t at)
-{
-	refuse(r, -EINVAL, "state stream is truncated (%s at byte %zu)", what, at);
-}
-
-/* The next n bytes, or NULL. */
-static const uint8_t *take(struct rd *r, size_t n, const char *what)
-{
-	const uint8_t *p = r->p + r->pos;
-
-	if (r->rc)
-		return NULL;
-	if (r->end - r->pos < n) {
-		truncated(r, what, r->pos);
-		return NULL;
-	}
-	r->pos += n;
-	return p;
+	mig_refuse(r, -EINVAL, "state stream is truncated (%s at byte %zu)", what, at);
 }
 
 /*
@@ -453,7 +316,7 @@ static const uint8_t *take(struct rd *r, size_t n, const char *what)
  * bytes, the last of which may carry only the bits left (64: 1, 32: 4). A group of zeros
  * at the end is taken, as postcard takes it.
  */
-static uint64_t get_varint(struct rd *r, unsigned int bits, const char *what)
+static uint64_t get_varint(struct mig_rd *r, unsigned int bits, const char *what)
 {
 	unsigned int max = (bits + 6) / 7;
 	size_t at = r->pos;
@@ -475,17 +338,17 @@ static uint64_t get_varint(struct rd *r, unsigned int bits, const char *what)
 		if (!(b & 0x80))
 			return v;
 	}
-	refuse(r, -EINVAL, "state stream has a varint too long for %u bits (%s at byte %zu)", bits,
+	mig_refuse(r, -EINVAL, "state stream has a varint too long for %u bits (%s at byte %zu)", bits,
 	       what, at);
 	return 0;
 }
 
-static uint64_t get_u64(struct rd *r, const char *what)
+static uint64_t get_u64(struct mig_rd *r, const char *what)
 {
 	return get_varint(r, 64, what);
 }
 
-static int32_t get_i32(struct rd *r, const char *what)
+static int32_t get_i32(struct mig_rd *r, const char *what)
 {
 	uint32_t z = (uint32_t)get_varint(r, 32, what);
 
@@ -493,73 +356,39 @@ static int32_t get_i32(struct rd *r, const char *what)
 }
 
 /* A bool or an Option's tag: one byte, 0 or 1. */
-static bool get_tag(struct rd *r, const char *what)
+static bool get_tag(struct mig_rd *r, const char *what)
 {
 	size_t at = r->pos;
-	const uint8_t *p = take(r, 1, what);
+	const uint8_t *p = mig_take(r, 1, what);
 
 	if (p && *p > 1)
-		refuse(r, -EINVAL, "state stream has %s %u at byte %zu, not 0 or 1", what, *p, at);
+		mig_refuse(r, -EINVAL, "state stream has %s %u at byte %zu, not 0 or 1", what, *p, at);
 	return p && *p == 1;
 }
 
-/* A count of records of at least min bytes each: within max, and within what is left. */
-static bool count_ok(struct rd *r, uint64_t n, uint64_t max, size_t min, const char *what)
-{
-	if (r->rc)
-		return false;
-	if (n > max) {
-		refuse(r, -EINVAL,
-		       "state stream has %" PRIu64 " %s, more than the %" PRIu64 " accepted", n,
-		       what, max);
-		return false;
-	}
-	if (n > (r->end - r->pos) / min) {
-		refuse(r, -EINVAL,
-		       "state stream is truncated (%" PRIu64
-		       " %s cannot fit in the %zu bytes left at "
-		       "byte %zu)",
-		       n, what, r->end - r->pos, r->pos);
-		return false;
-	}
-	return true;
-}
-
 /* A String as a NUL-terminated copy: UTF-8, no NUL inside; NULL on failure. */
-static char *get_str(struct rd *r, const char *what)
+static char *get_str(struct mig_rd *r, const char *what)
 {
 	uint64_t n = get_u64(r, what);
 	size_t at = r->pos;
 	const uint8_t *p;
-	char *s;
 
 	if (!r->rc && n > MIG_NAME_MAX) {
-		refuse(r, -EINVAL, "state stream has %s of %" PRIu64 " bytes, more than %u", what,
+		mig_refuse(r, -EINVAL, "state stream has %s of %" PRIu64 " bytes, more than %u", what,
 		       n, MIG_NAME_MAX);
 		return NULL;
 	}
-	p = take(r, n, what);
+	p = mig_take(r, n, what);
 	if (!p)
 		return NULL;
 	if (!utf8_valid(p, n)) {
-		refuse(r, -EINVAL, "state stream has %s at byte %zu that is not UTF-8", what, at);
+		mig_refuse(r, -EINVAL, "state stream has %s at byte %zu that is not UTF-8", what, at);
 		return NULL;
 	}
-	if (memchr(p, '\0', n)) {
-		refuse(r, -EINVAL, "state stream has %s with a NUL byte at byte %zu", what, at);
-		return NULL;
-	}
-	s = malloc(n + 1);
-	if (!s) {
-		oom(r);
-		return NULL;
-	}
-	memcpy(s, p, n);
-	s[n] = '\0';
-	return s;
+	return mig_copy_str(r, p, n, what);
 }
 
-static void get_fh(struct rd *r, struct mig_fh *fh, const char *what)
+static void get_fh(struct mig_rd *r, struct mig_fh *fh, const char *what)
 {
 	uint64_t n;
 	const uint8_t *p;
@@ -568,18 +397,18 @@ static void get_fh(struct rd *r, struct mig_fh *fh, const char *what)
 	fh->type = get_i32(r, what);
 	n = get_u64(r, what);
 	if (!r->rc && n > MIG_FH_MAX) {
-		refuse(r, -EINVAL, "state stream has %s of %" PRIu64 " bytes, more than %u", what,
+		mig_refuse(r, -EINVAL, "state stream has %s of %" PRIu64 " bytes, more than %u", what,
 		       n, MIG_FH_MAX);
 		return;
 	}
-	p = take(r, n, what);
+	p = mig_take(r, n, what);
 	if (!p)
 		return;
 	fh->len = (uint32_t)n;
 	memcpy(fh->bytes, p, n);
 }
 
-static void get_inode(struct rd *r, struct mig_inode *in)
+static void get_inode(struct mig_rd *r, struct mig_inode *in)
 {
 	size_t at;
 	uint64_t variant;
@@ -591,7 +420,7 @@ static void get_inode(struct rd *r, struct mig_inode *in)
 	if (r->rc)
 		return;
 	if (variant >= NVARIANTS) {
-		refuse(r, -EINVAL,
+		mig_refuse(r, -EINVAL,
 		       "state stream has inode %" PRIu64 " with location %" PRIu64
 		       " at byte %zu, which this vfsd does not know",
 		       in->id, variant, at);
@@ -618,7 +447,7 @@ static void get_inode(struct rd *r, struct mig_inode *in)
 		get_fh(r, &in->verify, "an inode's verification handle");
 }
 
-static void get_handle(struct rd *r, struct mig_handle *h)
+static void get_handle(struct mig_rd *r, struct mig_handle *h)
 {
 	size_t at;
 	uint64_t source;
@@ -628,7 +457,7 @@ static void get_handle(struct rd *r, struct mig_handle *h)
 	at = r->pos;
 	source = get_varint(r, 32, "a handle's source");
 	if (!r->rc && source != 0) {
-		refuse(r, -EINVAL,
+		mig_refuse(r, -EINVAL,
 		       "state stream has handle %" PRIu64 " with source %" PRIu64
 		       " at byte %zu, which this vfsd does not know",
 		       h->id, source, at);
@@ -639,15 +468,15 @@ static void get_handle(struct rd *r, struct mig_handle *h)
 
 /* PassthroughFsV1 into s, whose tables are set before they are filled so that
  * mig_state_free() can free what a failure leaves. */
-static void get_v1(struct rd *r, struct mig_state *s)
+static void get_v1(struct mig_rd *r, struct mig_state *s)
 {
 	uint64_t n;
 
 	n = get_u64(r, "the inode count");
-	if (!count_ok(r, n, MIG_MAX_INODES, INODE_MIN, "inodes"))
+	if (!mig_count_ok(r, n, MIG_MAX_INODES, INODE_MIN, "inodes"))
 		return;
 	if (n && !(s->inodes = calloc(n, sizeof(*s->inodes)))) {
-		oom(r);
+		mig_oom(r);
 		return;
 	}
 	s->ninodes = n;
@@ -656,10 +485,10 @@ static void get_v1(struct rd *r, struct mig_state *s)
 	s->next_inode = get_u64(r, "the next inode number");
 
 	n = get_u64(r, "the handle count");
-	if (!count_ok(r, n, MIG_MAX_HANDLES, HANDLE_MIN, "handles"))
+	if (!mig_count_ok(r, n, MIG_MAX_HANDLES, HANDLE_MIN, "handles"))
 		return;
 	if (n && !(s->handles = calloc(n, sizeof(*s->handles)))) {
-		oom(r);
+		mig_oom(r);
 		return;
 	}
 	s->nhandles = n;
@@ -673,14 +502,14 @@ static void get_v1(struct rd *r, struct mig_state *s)
 	s->session.sup_groups = get_tag(r, "the sup_group_extension option");
 }
 
-static void get_mounts(struct rd *r, struct mig_state *s)
+static void get_mounts(struct mig_rd *r, struct mig_state *s)
 {
 	uint64_t n = get_u64(r, "the mount count");
 
-	if (!count_ok(r, n, MIG_MAX_MOUNTS, MOUNT_MIN, "mounts"))
+	if (!mig_count_ok(r, n, MIG_MAX_MOUNTS, MOUNT_MIN, "mounts"))
 		return;
 	if (n && !(s->mounts = calloc(n, sizeof(*s->mounts)))) {
-		oom(r);
+		mig_oom(r);
 		return;
 	}
 	s->nmounts = n;
@@ -706,7 +535,7 @@ static int refcounts_to_lookups(struct mig_state *s, char *err, size_t errlen)
 		uint64_t children = children_of(parents, nparents, in->id);
 
 		if (in->nlookup < children)
-			rc = bad(err, errlen,
+			rc = mig_bad(err, errlen,
 				 "inode %" PRIu64 " has refcount %" PRIu64 " but %" PRIu64
 				 " children name it",
 				 in->id, in->nlookup, children);
@@ -720,12 +549,12 @@ static int refcounts_to_lookups(struct mig_state *s, char *err, size_t errlen)
 int mig_postcard_decode(const uint8_t *buf, size_t len, struct mig_state *s, char *err,
 			size_t errlen)
 {
-	struct rd r = { .p = buf, .end = len, .err = err, .errlen = errlen };
+	struct mig_rd r = { .p = buf, .end = len, .err = err, .errlen = errlen };
 	uint64_t version;
 
 	memset(s, 0, sizeof(*s));
 	if (len > MIG_STREAM_MAX)
-		return bad(err, errlen, "state stream of %zu bytes is larger than the %u accepted",
+		return mig_bad(err, errlen, "state stream of %zu bytes is larger than the %u accepted",
 			   len, MIG_STREAM_MAX);
 	version = get_varint(&r, 32, "the state's version");
 	if (!r.rc && version > VARIANT_V2) {
@@ -738,7 +567,7 @@ int mig_postcard_decode(const uint8_t *buf, size_t len, struct mig_state *s, cha
 	if (version == VARIANT_V2)
 		get_mounts(&r, s);
 	if (!r.rc && r.pos != len)
-		refuse(&r, -EINVAL, "state stream has %zu bytes after the state", len - r.pos);
+		mig_refuse(&r, -EINVAL, "state stream has %zu bytes after the state", len - r.pos);
 	if (!r.rc)
 		r.rc = mig_state_check(s, err, errlen);
 	if (!r.rc)

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "migrate/codec.h"
 #include "migrate/state.h"
 
 #define COMPONENT_MAX 255 /* NAME_MAX: one name in a directory */
@@ -16,19 +17,6 @@
 /* Open flags a handle never carries: reopening with them on the destination would create or
  * truncate files (the Rust virtiofsd strips them on the source). */
 #define HANDLE_FLAGS_NEVER (O_CREAT | O_EXCL | O_TRUNC)
-
-static int bad(char *err, size_t errlen, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static int bad(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-	return -EINVAL;
-}
 
 void mig_state_free(struct mig_state *s)
 {
@@ -42,13 +30,6 @@ void mig_state_free(struct mig_state *s)
 		free(s->mounts[i].path);
 	free(s->mounts);
 	memset(s, 0, sizeof(*s));
-}
-
-static int cmp_u64(const void *a, const void *b)
-{
-	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-
-	return (x > y) - (x < y);
 }
 
 /* Whether id is among the n ascending values of v. */
@@ -85,7 +66,7 @@ static int sorted_ids(const void *records, size_t n, size_t size, size_t off, ui
 		}
 		for (size_t i = 0; i < n; i++)
 			memcpy(&v[i], (const char *)records + i * size + off, sizeof(*v));
-		qsort(v, n, sizeof(*v), cmp_u64);
+		qsort(v, n, sizeof(*v), mig_cmp_u64);
 	}
 	*out = v;
 	return 0;
@@ -130,23 +111,23 @@ static int check_inode_ids(const struct mig_state *s, const uint64_t *ids, char 
 {
 	for (size_t i = 1; i < s->ninodes; i++)
 		if (ids[i] == ids[i - 1])
-			return bad(err, errlen, "inode %" PRIu64 " appears twice in the state",
+			return mig_bad(err, errlen, "inode %" PRIu64 " appears twice in the state",
 				   ids[i]);
 	for (size_t i = 0; i < s->ninodes; i++) {
 		const struct mig_inode *in = &s->inodes[i];
 
 		if ((uint32_t)in->id == 0)
-			return bad(err, errlen,
+			return mig_bad(err, errlen,
 				   "inode id %#" PRIx64 " has slot 0, which no inode has", in->id);
 		if (in->loc == MIG_LOC_ROOT && in->id != 1)
-			return bad(err, errlen,
+			return mig_bad(err, errlen,
 				   "inode %" PRIu64 " is a root, but only node id 1 can be",
 				   in->id);
 		if (in->loc != MIG_LOC_ROOT && in->id == 1)
-			return bad(err, errlen, "inode 1 is not the root");
+			return mig_bad(err, errlen, "inode 1 is not the root");
 	}
 	if (!s->ninodes || ids[0] != 1)
-		return bad(err, errlen, "the state has no root inode (node id 1)");
+		return mig_bad(err, errlen, "the state has no root inode (node id 1)");
 	return 0;
 }
 
@@ -154,7 +135,7 @@ static int check_fh(const struct mig_fh *fh, uint64_t id, const char *what, char
 		    size_t errlen)
 {
 	if (fh->len > MIG_FH_MAX)
-		return bad(err, errlen,
+		return mig_bad(err, errlen,
 			   "inode %" PRIu64 "'s %s has %" PRIu32
 			   " bytes, more than the %u a file handle may have",
 			   id, what, fh->len, MIG_FH_MAX);
@@ -170,20 +151,20 @@ static int check_inode(const struct mig_state *s, const struct mig_inode *in, co
 		break;
 	case MIG_LOC_PATH:
 		if (in->parent == in->id)
-			return bad(err, errlen, "inode %" PRIu64 " is its own parent", in->id);
+			return mig_bad(err, errlen, "inode %" PRIu64 " is its own parent", in->id);
 		if (!sorted_has(ids, s->ninodes, in->parent))
-			return bad(err, errlen,
+			return mig_bad(err, errlen,
 				   "inode %" PRIu64 "'s parent %" PRIu64 " is not in the state",
 				   in->id, in->parent);
 		if (!in->name || !component_ok(in->name))
-			return bad(err, errlen,
+			return mig_bad(err, errlen,
 				   "inode %" PRIu64 "'s name is not one path component (non-empty, "
 				   "no '/', not \".\" or \"..\", at most %u bytes)",
 				   in->id, COMPONENT_MAX);
 		break;
 	case MIG_LOC_FULL_PATH:
 		if (!in->name || !relative_ok(in->name, false))
-			return bad(err, errlen,
+			return mig_bad(err, errlen,
 				   "inode %" PRIu64 "'s path is not a relative path of at most %u "
 				   "bytes without empty, \".\" or \"..\" components",
 				   in->id, MIG_NAME_MAX);
@@ -193,7 +174,7 @@ static int check_inode(const struct mig_state *s, const struct mig_inode *in, co
 			return -EINVAL;
 		break;
 	default:
-		return bad(err, errlen, "inode %" PRIu64 " has an unknown location (%d)", in->id,
+		return mig_bad(err, errlen, "inode %" PRIu64 " has an unknown location (%d)", in->id,
 			   (int)in->loc);
 	}
 	if (in->has_verify && check_fh(&in->verify, in->id, "verification handle", err, errlen))
@@ -210,12 +191,12 @@ static int check_handles(const struct mig_state *s, const uint64_t *ids, char *e
 		const struct mig_handle *h = &s->handles[i];
 
 		if (!sorted_has(ids, s->ninodes, h->node))
-			return bad(err, errlen,
+			return mig_bad(err, errlen,
 				   "handle %" PRIu64 " is on inode %" PRIu64
 				   ", which is not in the state",
 				   h->id, h->node);
 		if (h->flags & HANDLE_FLAGS_NEVER)
-			return bad(err, errlen,
+			return mig_bad(err, errlen,
 				   "handle %" PRIu64
 				   " has open flags %#x, with O_CREAT, O_EXCL or O_TRUNC",
 				   h->id, (unsigned int)h->flags);
@@ -224,7 +205,7 @@ static int check_handles(const struct mig_state *s, const uint64_t *ids, char *e
 			offsetof(struct mig_handle, id), &hids, err, errlen);
 	for (size_t i = 1; !rc && i < s->nhandles; i++)
 		if (hids[i] == hids[i - 1])
-			rc = bad(err, errlen, "handle %" PRIu64 " appears twice in the state",
+			rc = mig_bad(err, errlen, "handle %" PRIu64 " appears twice in the state",
 				 hids[i]);
 	free(hids);
 	return rc;
@@ -237,14 +218,14 @@ static int check_mounts(const struct mig_state *s, char *err, size_t errlen)
 		const struct mig_mount *m = &s->mounts[i];
 
 		if (!m->path || !relative_ok(m->path, true))
-			return bad(err, errlen,
+			return mig_bad(err, errlen,
 				   "mount %" PRIu64
 				   "'s path is not a relative path of at most %u bytes "
 				   "without empty or \"..\" components",
 				   m->id, MIG_NAME_MAX);
 		for (size_t j = 0; j < i; j++)
 			if (s->mounts[j].id == m->id)
-				return bad(err, errlen,
+				return mig_bad(err, errlen,
 					   "mount %" PRIu64 " appears twice in the state", m->id);
 	}
 	return 0;
@@ -257,7 +238,7 @@ int mig_state_check(const struct mig_state *s, char *err, size_t errlen)
 
 	if (s->ninodes > MIG_MAX_INODES || s->nhandles > MIG_MAX_HANDLES ||
 	    s->nmounts > MIG_MAX_MOUNTS)
-		return bad(
+		return mig_bad(
 			err, errlen,
 			"the state has %zu inodes, %zu handles and %zu mounts; at most %u, %u and "
 			"%u are accepted",
@@ -265,9 +246,9 @@ int mig_state_check(const struct mig_state *s, char *err, size_t errlen)
 			MIG_MAX_MOUNTS);
 	if ((s->ninodes && !s->inodes) || (s->nhandles && !s->handles) ||
 	    (s->nmounts && !s->mounts))
-		return bad(err, errlen, "the state counts entries it does not hold");
+		return mig_bad(err, errlen, "the state counts entries it does not hold");
 	if (s->session.known && (s->session.minor < 27 || s->session.minor > 1000))
-		return bad(err, errlen,
+		return mig_bad(err, errlen,
 			   "the FUSE session's protocol minor %" PRIu32
 			   " is not between 27 and 1000",
 			   s->session.minor);
@@ -297,7 +278,7 @@ int mig_encode(const struct mig_state *s, enum mig_format f, uint8_t **out, size
 	}
 	*out = NULL;
 	*len = 0;
-	return bad(err, errlen, "unknown state format %d", (int)f);
+	return mig_bad(err, errlen, "unknown state format %d", (int)f);
 }
 
 int mig_decode(const uint8_t *buf, size_t len, struct mig_state *s, char *err, size_t errlen)

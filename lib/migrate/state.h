@@ -77,9 +77,9 @@ struct mig_session {
 
 struct mig_state {
 	struct mig_session session;
-	struct mig_inode *inodes; /* ascending id; the root first */
+	struct mig_inode *inodes; /* any order (a slot's generation makes ids jump) */
 	size_t ninodes;
-	struct mig_handle *handles; /* ascending id */
+	struct mig_handle *handles; /* any order */
 	size_t nhandles;
 	struct mig_mount *mounts;
 	size_t nmounts;

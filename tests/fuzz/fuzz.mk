@@ -26,7 +26,7 @@ FUZZ_LIB_CFLAGS = $(FUZZ_CFLAGS) -Wno-string-plus-int -fsanitize=fuzzer-no-link 
 # the model and its two codecs: collect.c and apply.c work on a running filesystem.
 FUZZ_LIB_SRCS := $(sort $(wildcard lib/base/*.c lib/fs/*.c lib/fuse/*.c lib/vhost/*.c) \
 	lib/ctl/proto.c lib/hook/oci.c lib/metrics/registry.c lib/metrics/expo.c \
-	lib/migrate/state.c lib/migrate/native.c lib/migrate/postcard.c)
+	lib/migrate/state.c lib/migrate/codec.c lib/migrate/native.c lib/migrate/postcard.c)
 FUZZ_LIB_OBJS := $(FUZZ_LIB_SRCS:%.c=$(FUZZ_DIR)/obj/%.o)
 
 # libFuzzer flags for every run, and per target.
