@@ -10,6 +10,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,29 +39,50 @@ struct ctl_state_op {
 	struct ctl_state_op *next;
 };
 
-static int state_path(const struct ctl_supervisor *s, const char *sandbox, struct sockaddr_un *a)
+/*
+ * The address of sandbox's state socket. RUNTIME_DIR/sandboxes/ID/state.sock is longer than
+ * sun_path holds for long sandbox ids (128 characters are allowed): the path goes through an
+ * fd of the sandbox's directory instead, *dirfd, which the caller closes after bind/connect.
+ */
+static int state_path(const struct ctl_supervisor *s, const char *sandbox, struct sockaddr_un *a,
+		      int *dirfd)
 {
+	char dir[PATH_MAX];
+
 	*a = (struct sockaddr_un){ .sun_family = AF_UNIX };
-	return ctl_child_dir(s, sandbox, "state.sock", a->sun_path, sizeof(a->sun_path));
+	*dirfd = -1;
+	if (ctl_child_dir(s, sandbox, NULL, dir, sizeof(dir)) < 0)
+		return -ENAMETOOLONG;
+	*dirfd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (*dirfd < 0)
+		return -errno;
+	snprintf(a->sun_path, sizeof(a->sun_path), "/proc/self/fd/%d/state.sock", *dirfd);
+	return 0;
 }
 
 int ctl_state_socket_new(struct ctl_supervisor *s, const char *sandbox)
 {
 	struct sockaddr_un a;
-	int fd, r;
+	int fd, r, dirfd;
 
-	if (state_path(s, sandbox, &a) < 0)
-		return -ENAMETOOLONG;
+	r = state_path(s, sandbox, &a, &dirfd);
+	if (r < 0)
+		return r;
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return -errno;
-	unlink(a.sun_path); /* an ended daemon's */
-	if (bind(fd, (struct sockaddr *)&a, sizeof(a)) < 0 || chmod(a.sun_path, 0600) < 0 ||
-	    listen(fd, 4) < 0) {
+	if (fd < 0) {
 		r = -errno;
-		close(fd);
+		close(dirfd);
 		return r;
 	}
+	unlinkat(dirfd, "state.sock", 0); /* an ended daemon's */
+	if (bind(fd, (struct sockaddr *)&a, sizeof(a)) < 0 ||
+	    fchmodat(dirfd, "state.sock", 0600, 0) < 0 || listen(fd, 4) < 0) {
+		r = -errno;
+		close(fd);
+		close(dirfd);
+		return r;
+	}
+	close(dirfd);
 	return fd;
 }
 
@@ -99,7 +121,7 @@ void ctl_state_request(struct ctl_supervisor *s, struct ctl_client *c, struct ct
 	struct ctl_state_op *op = NULL;
 	struct epoll_event ev = { .events = EPOLLIN | EPOLLRDHUP };
 	struct sockaddr_un a;
-	int e = 0, sock = -1;
+	int e = 0, sock = -1, dirfd = -1;
 	ssize_t n;
 
 	if (req->op == CTL_OP_EXPORT_STATE && fd < 0) {
@@ -112,16 +134,17 @@ void ctl_state_request(struct ctl_supervisor *s, struct ctl_client *c, struct ct
 						      ch->sandbox, ctl_state_names[ch->state]));
 		goto out;
 	}
-	if (state_path(s, ch->sandbox, &a) < 0) {
-		e = ENAMETOOLONG;
+	e = -state_path(s, ch->sandbox, &a, &dirfd);
+	if (e)
 		goto fail;
-	}
 	sock = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (sock < 0 || connect(sock, (struct sockaddr *)&a, sizeof(a)) < 0) {
 		/* No socket at all: a daemon an older supervisor started without one. */
 		e = errno == ENOENT ? ECONNREFUSED : errno;
 		goto fail;
 	}
+	close(dirfd);
+	dirfd = -1;
 	n = unix_send_fds(sock, &iov, 1, &fd, fd >= 0 ? 1 : 0);
 	if (n != (ssize_t)iov.iov_len) {
 		e = n < 0 ? (int)-n : EIO;
@@ -153,6 +176,8 @@ void ctl_state_request(struct ctl_supervisor *s, struct ctl_client *c, struct ct
 fail:
 	if (sock >= 0)
 		close(sock);
+	if (dirfd >= 0)
+		close(dirfd);
 	ctl_client_send(s, c, ctl_reply_error(req->id, e,
 					      "sandbox %s: its daemon does not answer %s: %s",
 					      ch->sandbox, ctl_op_name(req->op), strerror(e)));

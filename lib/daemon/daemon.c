@@ -353,8 +353,9 @@ static int load_state(void *opaque, const uint8_t *buf, size_t len)
  * The supervisor's export-state and resume (docs/control.md), one request per connection on
  * the --state-fd socket: "export\n" with the destination fd, or "resume\n"; the answer is
  * "ok [BYTES]\n" or "error ERRNO MESSAGE\n". An export pauses the rings first (requests in
- * flight end) and leaves them paused: whatever the guest did after the snapshot would be lost
- * on the destination. Runs on the loop thread, which also handles the VMM's messages.
+ * flight end) and, once the state is written, leaves them paused: whatever the guest did after
+ * the snapshot would be lost on the destination; a failed export resumes them. Runs on the
+ * loop thread, which also handles the VMM's messages: they wait at most the write's 30 s.
  */
 #define STATE_REQUEST_TIMEOUT_MS 1000
 #define STATE_WRITE_TIMEOUT_MS 30000
@@ -380,6 +381,7 @@ static void state_request(struct daemon *d)
 	if (n > 0)
 		line[n] = '\0';
 	if (n > 0 && strcmp(line, "export\n") == 0 && nfds == 1) {
+		vhost_dev_wait_transfer(d->dev); /* not while a VMM's LOAD fills the tables */
 		vhost_dev_pause(d->dev);
 		r = migrate_save(d->fs, &d->server, &buf, &len);
 		if (r == 0)
@@ -388,10 +390,13 @@ static void state_request(struct daemon *d)
 			log_info("migration: state exported (%zu bytes); the rings stay paused", len);
 			snprintf(reply, sizeof(reply), "ok %zu\n", len);
 		} else {
-			log_error("migration: export failed: %s", strerror(-r));
-			snprintf(reply, sizeof(reply), "error %d the export failed: %s%s\n", -r,
+			/* Nothing went anywhere: the guest is served here again. */
+			vhost_dev_resume(d->dev);
+			log_error("migration: export failed: %s; serving again", strerror(-r));
+			snprintf(reply, sizeof(reply),
+				 "error %d the export failed (%s%s); the daemon serves again\n", -r,
 				 strerror(-r),
-				 r == -ETIMEDOUT ? " (the destination did not take the state)" : "");
+				 r == -ETIMEDOUT ? ": the destination did not take the state" : "");
 		}
 		free(buf);
 	} else if (n > 0 && strcmp(line, "resume\n") == 0 && nfds == 0) {

@@ -38,6 +38,19 @@ static int readonly_check(uint32_t flags)
 	return 0;
 }
 
+int fs_reopen_flags(const struct vfsd_passthrough *fs, uint32_t flags)
+{
+	/* Nothing that creates or truncates: the file is there, as the source had it. */
+	flags &= ~(uint32_t)(O_CREAT | O_EXCL | O_TRUNC | __O_TMPFILE | O_PATH);
+	if (fs->cfg.readonly) {
+		int r = readonly_check(flags);
+
+		if (r < 0)
+			return r;
+	}
+	return host_open_flags(fs, flags);
+}
+
 static int open_inode(struct vfsd_passthrough *fs, uint64_t nodeid, int flags, bool dir,
 		      struct fuse_open_out *out)
 {

@@ -203,6 +203,9 @@ void fs_fill_attr(const struct vfsd_passthrough *fs, const struct statx *st, str
 void fs_fill_timeouts(const struct vfsd_passthrough *fs, uint64_t *sec, uint32_t *nsec);
 /* Opens name under dir without following symlinks or leaving dir. */
 int fs_open_child(struct vfsd_passthrough *fs, int dirfd, const char *name, int flags, mode_t mode);
+/* The flags a migration's destination opens a handle with again (open flags the source
+ * had), under OPEN's policy (--readonly, O_DIRECT, O_NOATIME): flags, or -EROFS. */
+int fs_reopen_flags(const struct vfsd_passthrough *fs, uint32_t flags);
 /* Re-opens an inode for I/O through /proc/self/fd; only regular files and directories. */
 int fs_reopen(struct vfsd_passthrough *fs, const struct fs_inode *inode, int flags);
 /*

@@ -252,7 +252,7 @@ static int place_handles(struct apply *a)
 		const struct mig_handle *mh = &a->s->handles[k];
 		struct fs_inode *inode;
 		uint64_t dir_off = 0;
-		int flags = mh->flags & ~(O_CREAT | O_EXCL | O_TRUNC | O_NOCTTY | O_PATH);
+		int flags = fs_reopen_flags(fs, (uint32_t)mh->flags);
 		int r = inode_get(fs, mh->node, &inode), fd;
 
 		if (r < 0) {
@@ -265,7 +265,7 @@ static int place_handles(struct apply *a)
 				  (unsigned long long)mh->id, (unsigned long long)mh->node, strerror(-r));
 			return r;
 		}
-		fd = fs_reopen(fs, inode, flags);
+		fd = flags < 0 ? flags : fs_reopen(fs, inode, flags);
 		if (fd >= 0 && mh->has_pos) {
 			if (inode->type == S_IFDIR && mh->dir_off &&
 			    lseek(fd, (off_t)mh->dir_off, SEEK_SET) >= 0)
@@ -361,11 +361,11 @@ int migrate_apply(struct vfsd_passthrough *fs, struct fuse_server *srv,
 	a.status = calloc(s->ninodes + 1, 1);
 	a.by_id = calloc(s->ninodes + 1, sizeof(*a.by_id));
 	a.mount_fds = malloc((s->nmounts + 1) * sizeof(*a.mount_fds));
+	for (size_t k = 0; a.mount_fds && k < s->nmounts; k++)
+		a.mount_fds[k] = -1;
 	if (r == 0 && (!a.status || !a.by_id || !a.mount_fds))
 		r = -ENOMEM;
 	if (r == 0) {
-		for (size_t k = 0; k < s->nmounts; k++)
-			a.mount_fds[k] = -1;
 		for (size_t k = 0; k < s->ninodes; k++)
 			a.by_id[k] = k;
 		sort_state = s; /* one load at a time: the transfer thread */
@@ -381,12 +381,14 @@ int migrate_apply(struct vfsd_passthrough *fs, struct fuse_server *srv,
 	free(a.status);
 	free(a.by_id);
 	free(a.mount_fds);
+	/* The placed slots leave the free lists (which fs_init filled) before anything frees
+	 * them, on failure too. */
+	fs_tables_settle(fs);
 	if (r < 0) {
 		/* No half state: the daemon has no session, as before any INIT. */
 		srv->ops->destroy(srv->fs);
 		return r;
 	}
-	fs_tables_settle(fs);
 	fuse_server_resumed(srv);
 	return 0;
 }

@@ -44,6 +44,15 @@ static uint64_t offered_protocol_features(const struct vhost_dev *dev)
 
 /* ---- messages ---- */
 
+/* The device-state transfer thread has ended (joined once). */
+static void join_state_thread(struct vhost_dev *dev)
+{
+	if (dev->state_running) {
+		pthread_join(dev->state_thread, NULL);
+		dev->state_running = false;
+	}
+}
+
 static int msg_vq(struct vhost_dev *dev, uint32_t index, struct vhost_vq **out)
 {
 	if (index >= VHOST_DEV_NUM_QUEUES) {
@@ -195,6 +204,8 @@ static int handle_vring_fd(struct vhost_dev *dev, struct vhost_user_msg *msg)
 	}
 	switch (msg->hdr.request) {
 	case VHOST_USER_SET_VRING_KICK:
+		/* No request runs against a table that a LOAD is still filling. */
+		join_state_thread(dev);
 		vq_stop(vq);
 		if (fd < 0) {
 			log_error("queue %u: polling mode (no kick fd) is not supported", vq->index);
@@ -439,14 +450,6 @@ static void *state_thread(void *arg)
 	return NULL;
 }
 
-static void join_state_thread(struct vhost_dev *dev)
-{
-	if (dev->state_running) {
-		pthread_join(dev->state_thread, NULL);
-		dev->state_running = false;
-	}
-}
-
 #define DEVICE_STATE_NO_FD (1ull << 8) /* reply: the back-end returns no fd of its own */
 
 static int handle_set_device_state_fd(struct vhost_dev *dev, struct vhost_user_msg *msg)
@@ -519,12 +522,19 @@ static int handle_check_device_state(struct vhost_dev *dev, struct vhost_user_ms
 
 static void reset_device(struct vhost_dev *dev)
 {
+	int fd;
+
+	/* A transfer under way ends first: its LOAD must not refill what the reset empties. */
+	join_state_thread(dev);
+	dev->state_pending = false;
 	for (unsigned int i = 0; i < VHOST_DEV_NUM_QUEUES; i++)
 		vq_reset(&dev->vqs[i]);
 	dev->acked_features = 0;
 	pthread_rwlock_wrlock(&dev->mem_lock);
 	dev->logging = false;
 	vhost_log_clear(&dev->log);
+	fd = __atomic_exchange_n(&dev->log.call_fd, -1, __ATOMIC_ACQ_REL);
+	vfsd_closep(&fd);
 	pthread_rwlock_unlock(&dev->mem_lock);
 	if (dev->backend.reset)
 		dev->backend.reset(dev->backend.opaque);
@@ -733,6 +743,11 @@ out:
 bool vhost_dev_paused(const struct vhost_dev *dev)
 {
 	return dev->paused;
+}
+
+void vhost_dev_wait_transfer(struct vhost_dev *dev)
+{
+	join_state_thread(dev); /* its result stays for CHECK_DEVICE_STATE */
 }
 
 int vhost_dev_new(const struct vhost_dev_config *cfg, const struct vhost_backend *backend,

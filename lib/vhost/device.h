@@ -79,6 +79,8 @@ void vhost_dev_free(struct vhost_dev *dev);
 void vhost_dev_pause(struct vhost_dev *dev);
 int vhost_dev_resume(struct vhost_dev *dev);
 bool vhost_dev_paused(const struct vhost_dev *dev);
+/* Waits for a device-state transfer under way (SET_DEVICE_STATE_FD) to end. */
+void vhost_dev_wait_transfer(struct vhost_dev *dev);
 
 /*
  * Reads and handles one message from the connected socket. Returns 0 to go on, or a

@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "base/log.h"
@@ -12,6 +13,7 @@ int vhost_log_set(struct vhost_log *log, int fd, uint64_t size, uint64_t offset)
 {
 	long page = sysconf(_SC_PAGESIZE);
 	uint64_t delta, len;
+	struct stat st;
 	void *base;
 
 	if (page <= 0)
@@ -19,6 +21,11 @@ int vhost_log_set(struct vhost_log *log, int fd, uint64_t size, uint64_t offset)
 	/* mmap wants a page-aligned offset: map from the page below and step in. */
 	delta = offset % (uint64_t)page;
 	if (size == 0 || size > (1ull << 40) || offset > UINT64_MAX - size - (uint64_t)page)
+		return -EINVAL;
+	/* A file shorter than the log would be SIGBUS at the first mark. */
+	if (fstat(fd, &st) < 0)
+		return -errno;
+	if (!S_ISREG(st.st_mode) || (uint64_t)st.st_size < offset + size)
 		return -EINVAL;
 	len = size + delta;
 	base = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, (off_t)(offset - delta));

@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -982,6 +983,7 @@ enum change { RENAMED, DELETED, REPLACED };
 static const char *const change_name[] = { "renamed", "deleted", "replaced" };
 
 #define VICTIM_SIZE 100
+#define HOST_CHANGE_PADS 70
 #define REPLACED_SIZE 333
 
 /*
@@ -1009,9 +1011,19 @@ static void host_change(struct t_ctx *t, enum change ch, bool guest_error, bool 
 	begin(t);
 	host_file(t, "victim", VICTIM_SIZE, 5);
 	host_file(t, "bystander", 50, 6);
+	for (int k = 0; k < HOST_CHANGE_PADS; k++) {
+		snprintf(id, sizeof(id), "pad%02d", k);
+		host_file(t, id, 10, 7);
+	}
 	pa = start_ut(t, "A", verify ? ARGS("--migration-verify-handles") : NULL);
 	pb = start_ut(t, "B", ARGS(onerr));
 	c = attach(t, pa);
+	/* Looked up first, so that a failing LOAD has placed them all (past the first 64
+	 * slots) before it meets victim: what it placed must leave the tables cleanly. */
+	for (int k = 0; k < HOST_CHANGE_PADS; k++) {
+		snprintf(id, sizeof(id), "pad%02d", k);
+		lookup_n(t, FC_ROOT, id, 1);
+	}
 	victim = *lookup_n(t, FC_ROOT, "victim", 1);
 	by = *lookup_n(t, FC_ROOT, "bystander", 1);
 	CHECK_OK(t, fc_open(c, by.id, O_RDONLY, &o));
@@ -1509,6 +1521,43 @@ static void test_bad_messages(struct t_ctx *t)
 	finish(t, &pa, 1);
 }
 
+/*
+ * A dirty log larger than the file that holds it (a memfd of one page, a log of 1 MiB):
+ * marking a page past the file's end would be SIGBUS, so the daemon refuses the log. It
+ * hangs up on the VMM (SET_LOG_BASE has a reply of its own, so there is no nack to give),
+ * and ends with its status, not a signal.
+ */
+static void test_log_beyond_its_file(struct t_ctx *t)
+{
+	struct {
+		uint64_t mmap_size, mmap_offset;
+	} p = { 1u << 20, 0 };
+	struct vhost_user_msg m;
+	int fd;
+	pid_t pa;
+
+	begin(t);
+	if (ut_rust)
+		t_skip(t, "a vfsd check");
+	pa = start_ut(t, "A", NULL);
+	attach(t, pa);
+	fd = memfd_create("short-log", MFD_CLOEXEC);
+	CHECK(t, fd >= 0 && ftruncate(fd, 4096) == 0, "memfd: %s", strerror(errno));
+	CHECK_FE(t, fe_send_raw(t->dev, VHOST_USER_SET_LOG_BASE, VHOST_USER_VERSION, &p,
+				sizeof(p), &fd, 1));
+	close(fd);
+	CHECK(t, fe_recv(t->dev, &m, FE_TIMEOUT_MS) < 0 || m.payload.u64 != 0,
+	      "SET_LOG_BASE of a log beyond its file was taken");
+	/* Traffic that would mark pages, had the log been taken. */
+	(void)fc_getattr(&t->fc, FC_ROOT, &(struct fuse_attr_out){ 0 });
+	for (int i = 0; i < 100 && t_pid_alive(t, pa); i++)
+		usleep(100 * 1000);
+	CHECK(t, !t_pid_alive(t, pa), "the daemon still serves a VMM whose log it refused");
+	CHECK(t, strstr(t_pid_status(t, pa), "exit status 1"), "the daemon ended with %s",
+	      t_pid_status(t, pa));
+	CHECK(t, t_pid_log_has(t, pa, 0, "dirty log"), "the daemon's log does not say why");
+}
+
 #define NO_MIGRATION "QEMU 7.2's virtiofsd has no device state migration"
 
 static const struct t_case cases[] = {
@@ -1532,6 +1581,7 @@ static const struct t_case cases[] = {
 	{ "rust-roundtrip", test_rust_roundtrip, NO_MIGRATION },
 	{ "rust-to-vfsd", test_rust_to_vfsd, NO_MIGRATION },
 	{ "bad-messages", test_bad_messages, NO_MIGRATION },
+	{ "log-beyond-its-file", test_log_beyond_its_file, NO_MIGRATION },
 	{ NULL, NULL, NULL },
 };
 

@@ -108,11 +108,13 @@ wait "$sup_pid" 2>/dev/null
 start_supervisor
 check supervisor-restarted $?
 
-# A destination that fails (/dev/full): an error, and the daemon can still be resumed.
+# A destination that fails (/dev/full): an error, and the daemon serves again by itself.
 out=$(ctl export-state mv1 /dev/full 2>&1)
-check export-to-full-device-fails "$([[ $? == 1 && $out == *"No space left"* ]]; echo $?)" "$out"
+check export-to-full-device-fails "$([[ $? == 1 && $out == *"No space left"* && $out == *"serves again"* ]]; echo $?)" "$out"
+out=$(say getattr)
+check serving-after-failed-export "$([[ $out == "ok getattr" ]]; echo $?)" "$out"
 out=$(ctl resume mv1 2>&1)
-check resume-after-failed-export $? "$out"
+check resume-of-a-serving-daemon $? "$out"
 
 out=$(ctl export-state mv1 "$work/state2" 2>&1)
 check export-again-after-restart $? "$out"
@@ -120,6 +122,14 @@ out=$(say pending)
 check paused-again "$([[ $out == "ok pending" ]]; echo $?)" "$out"
 out=$(ctl stop mv1 2>&1)
 check stop-source $? "$out"
+
+# A sandbox id of 120 characters: its state socket's path is longer than sun_path holds.
+long=$(printf 'L%.0s' $(seq 120))
+out=$(ctl spawn "$long" --shared-dir "$work/share" --socket-path "$work/long.sock" 2>&1)
+check spawn-long-sandbox-id $? "$out"
+out=$(ctl export-state "$long" "$work/state-long" 2>&1)
+check export-long-sandbox-id $? "$out"
+ctl stop "$long" >/dev/null 2>&1
 
 # Refusals before the move.
 printf 'VFSDSTAT-but-not-really' >"$work/corrupt"

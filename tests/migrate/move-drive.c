@@ -8,6 +8,7 @@
  *                 write "before\n" to it, open d and read the first part of it
  *   pending       send a GETATTR and check that nobody answers it within 300 ms
  *   answered      the pending GETATTR gets its answer (the daemon resumed)
+ *   getattr       a GETATTR is answered (the daemon serves)
  *   move SOCKET   the daemon went away: connect to SOCKET as a VMM reconnects, with the
  *                 rings where the old daemon left them; then the pending GETATTR, every node
  *                 id, both handles and the half-read directory must work as before
@@ -143,6 +144,17 @@ static int finish_pending(void)
 	return 0;
 }
 
+static int getattr_once(void)
+{
+	struct fuse_attr_out a;
+	int r = fc_getattr(&c, node[20], &a);
+
+	if (r || a.attr.ino != ino[20])
+		return fail("%s", "GETATTR", r);
+	printf("ok getattr\n");
+	return 0;
+}
+
 static int move(const char *sock)
 {
 	struct fuse_attr_out a;
@@ -193,6 +205,8 @@ int main(int argc, char **argv)
 			bad = send_pending();
 		else if (strcmp(line, "answered") == 0)
 			bad = finish_pending() || (printf("ok answered\n"), 0);
+		else if (strcmp(line, "getattr") == 0)
+			bad = getattr_once();
 		else if (strncmp(line, "move ", 5) == 0)
 			bad = move(line + 5);
 		else
