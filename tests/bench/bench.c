@@ -37,6 +37,7 @@ struct daemon {
 	const char *path;
 	pid_t pid;
 	bool metrics; /* counts into a metrics region, as a supervisor's child does */
+	bool rust;    /* the Rust virtiofsd: its own option names */
 	struct fe_dev *dev;
 	struct fc fc;
 	uint64_t big_fh, big_nodeid, dir_nodeid, hot_nodeid, w_nodeid, w_fh;
@@ -165,18 +166,25 @@ static int start_daemon(struct daemon *d)
 			return -EIO;
 		snprintf(mfd, sizeof(mfd), "--metrics-fd=%d", region);
 	}
-	snprintf(src, sizeof(src), "source=%s", share);
+	snprintf(src, sizeof(src), d->rust ? "--shared-dir=%s" : "source=%s", share);
 	snprintf(pool, sizeof(pool), "--thread-pool-size=%d", thread_pool);
 	unlink(sock);
 	argv[n++] = (char *)d->path;
 	snprintf(sockarg, sizeof(sockarg), "--socket-path=%s", sock);
 	argv[n++] = sockarg;
-	argv[n++] = (char *)"-o";
-	argv[n++] = src;
-	argv[n++] = (char *)"-o";
-	argv[n++] = (char *)"cache=auto";
-	argv[n++] = (char *)"-o";
-	argv[n++] = (char *)"sandbox=chroot";
+	if (d->rust) {
+		/* The same configuration in the Rust virtiofsd's spelling. */
+		argv[n++] = src;
+		argv[n++] = (char *)"--cache=auto";
+		argv[n++] = (char *)"--sandbox=chroot";
+	} else {
+		argv[n++] = (char *)"-o";
+		argv[n++] = src;
+		argv[n++] = (char *)"-o";
+		argv[n++] = (char *)"cache=auto";
+		argv[n++] = (char *)"-o";
+		argv[n++] = (char *)"sandbox=chroot";
+	}
 	argv[n++] = pool;
 	if (d->metrics)
 		argv[n++] = mfd;
@@ -773,10 +781,13 @@ int main(int argc, char **argv)
 		{ "vfsd", required_argument, NULL, 'v' },   { "ref", required_argument, NULL, 'r' },
 		{ "seconds", required_argument, NULL, 's' }, { "json", required_argument, NULL, 'j' },
 		{ "data", required_argument, NULL, 'd' },   { "thread-pool-size", required_argument, NULL, 't' },
-		{ "only", required_argument, NULL, 'o' },   { NULL, 0, NULL, 0 },
+		{ "only", required_argument, NULL, 'o' },   { "rust", required_argument, NULL, 'R' },
+		{ NULL, 0, NULL, 0 },
 	};
-	struct daemon ds[2] = { { .name = "vfsd", .path = "build/vfsd" },
-				{ .name = "virtiofsd", .path = "/usr/lib/qemu/virtiofsd" } };
+	struct daemon ds[3] = { { .name = "vfsd", .path = "build/vfsd" },
+				{ .name = "virtiofsd", .path = "/usr/lib/qemu/virtiofsd" },
+				{ .name = "rust-virtiofsd", .rust = true } };
+	int nd = 2; /* the Rust virtiofsd's column with --rust */
 	const char *json_path = "build/bench/results.json", *only = NULL;
 	double seconds = 2.0;
 	int c;
@@ -792,8 +803,9 @@ int main(int argc, char **argv)
 		case 'd': data_dir = optarg; break;
 		case 't': thread_pool = atoi(optarg); break;
 		case 'o': only = optarg; break;
+		case 'R': ds[2].path = optarg; nd = 3; break;
 		default:
-			fprintf(stderr, "usage: bench [--vfsd P] [--ref P] [--seconds S] [--json F] [--data DIR] [--thread-pool-size N] [--only SUBSTR]\n");
+			fprintf(stderr, "usage: bench [--vfsd P] [--ref P] [--rust P] [--seconds S] [--json F] [--data DIR] [--thread-pool-size N] [--only SUBSTR]\n");
 			return 2;
 		}
 	}
@@ -812,8 +824,9 @@ int main(int argc, char **argv)
 	fprintf(json, "{\n  \"thread_pool_size\": %d,\n  \"seconds\": %.1f,\n  \"results\": [\n", thread_pool,
 		seconds);
 
-	printf("| workload | depth | vfsd ops/s | virtiofsd ops/s | ratio | vfsd MB/s | virtiofsd MB/s | vfsd CPU s/10k ops | virtiofsd CPU s/10k ops | syscall floor ops/s | vfsd / floor | floor CPU / vfsd CPU |\n");
-	printf("|---|---|---|---|---|---|---|---|---|---|---|---|\n");
+	printf("| workload | depth | vfsd ops/s | virtiofsd ops/s | ratio | vfsd MB/s | virtiofsd MB/s | vfsd CPU s/10k ops | virtiofsd CPU s/10k ops | syscall floor ops/s | vfsd / floor | floor CPU / vfsd CPU |%s\n",
+	       nd == 3 ? " Rust virtiofsd ops/s | vfsd / Rust | Rust MB/s | Rust CPU s/10k ops |" : "");
+	printf("|---|---|---|---|---|---|---|---|---|---|---|---|%s\n", nd == 3 ? "---|---|---|---|" : "");
 	fflush(stdout);
 	bool first = true;
 
@@ -825,14 +838,14 @@ int main(int argc, char **argv)
 			continue;
 		floor_ops = (double)w->floor(seconds) / seconds;
 		for (int depth = 1; depth <= MAX_DEPTH; depth *= MAX_DEPTH) {
-			struct result res[2] = { 0 };
-			int err[2] = { 0 };
+			struct result res[3] = { 0 };
+			int err[3] = { 0 };
 
-			/* alternate which daemon goes first */
-			for (int k = 0; k < 2; k++) {
-				struct daemon *d = &ds[(k + (int)wi) % 2];
-				struct result *rs = &res[(k + (int)wi) % 2];
-				int *e = &err[(k + (int)wi) % 2];
+			/* rotate which daemon goes first */
+			for (int k = 0; k < nd; k++) {
+				struct daemon *d = &ds[(k + (int)wi) % nd];
+				struct result *rs = &res[(k + (int)wi) % nd];
+				int *e = &err[(k + (int)wi) % nd];
 
 				*e = start_daemon(d);
 				if (*e == 0)
@@ -847,17 +860,27 @@ int main(int argc, char **argv)
 			/* the floor's CPU per operation is one thread's time: 1 / its rate */
 			double floor_cpu = floor_ops > 0 ? 10000.0 / floor_ops : 0;
 
-			printf("| %s | %d | %.0f | %.0f | %.2f | %.1f | %.1f | %.3f | %.3f | %.0f | %.0f%% | %.0f%% |\n",
+			printf("| %s | %d | %.0f | %.0f | %.2f | %.1f | %.1f | %.3f | %.3f | %.0f | %.0f%% | %.0f%% |",
 			       w->name, depth, res[0].ops, res[1].ops,
 			       res[1].ops > 0 ? res[0].ops / res[1].ops : 0, res[0].mbs, res[1].mbs,
 			       res[0].cpu_per_10k, res[1].cpu_per_10k, floor_ops,
 			       floor_ops > 0 ? 100.0 * res[0].ops / floor_ops : 0,
 			       res[0].cpu_per_10k > 0 ? 100.0 * floor_cpu / res[0].cpu_per_10k : 0);
+			if (nd == 3)
+				printf(" %.0f | %.2f | %.1f | %.3f |", res[2].ops,
+				       res[2].ops > 0 ? res[0].ops / res[2].ops : 0, res[2].mbs,
+				       res[2].cpu_per_10k);
+			putchar('\n');
 			fflush(stdout);
 			fprintf(json,
-				"%s    {\"workload\": \"%s\", \"depth\": %d, \"vfsd\": {\"ops\": %.1f, \"mbs\": %.2f, \"cpu_s_per_10k\": %.4f, \"error\": %d}, \"virtiofsd\": {\"ops\": %.1f, \"mbs\": %.2f, \"cpu_s_per_10k\": %.4f, \"error\": %d}, \"floor_ops\": %.1f}",
+				"%s    {\"workload\": \"%s\", \"depth\": %d, \"vfsd\": {\"ops\": %.1f, \"mbs\": %.2f, \"cpu_s_per_10k\": %.4f, \"error\": %d}, \"virtiofsd\": {\"ops\": %.1f, \"mbs\": %.2f, \"cpu_s_per_10k\": %.4f, \"error\": %d}, \"floor_ops\": %.1f",
 				first ? "" : ",\n", w->name, depth, res[0].ops, res[0].mbs, res[0].cpu_per_10k,
 				err[0], res[1].ops, res[1].mbs, res[1].cpu_per_10k, err[1], floor_ops);
+			if (nd == 3)
+				fprintf(json,
+					", \"rust_virtiofsd\": {\"ops\": %.1f, \"mbs\": %.2f, \"cpu_s_per_10k\": %.4f, \"error\": %d}",
+					res[2].ops, res[2].mbs, res[2].cpu_per_10k, err[2]);
+			fputc('}', json);
 			first = false;
 		}
 	}

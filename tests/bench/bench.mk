@@ -1,4 +1,4 @@
-# make bench: vfsd and the C virtiofsd side by side through the test frontend, plus the
+# make bench: vfsd, the C virtiofsd and the Rust virtiofsd side by side through the test frontend, plus the
 # syscall floor (tests/bench/bench.c; docs/benchmarks.md says how to read it), then
 # bench-density.
 BENCH_OPTS ?=
@@ -16,9 +16,12 @@ $(BUILD)/bench/bench: tests/bench/bench.c $(FE_LIB_OBJS) $(BUILD)/libvfsd.a
 	@$(CC) $(ALL_CFLAGS) -Itests/frontend -o $@ $< $(FE_LIB_OBJS) $(BUILD)/libvfsd.a $(ALL_LDFLAGS)
 
 .PHONY: bench bench-density
+# The Rust virtiofsd's column when scripts/rust-virtiofsd.sh can build it (Cargo's registry).
 bench: deps
 	@$(MAKE) --no-print-directory all $(BUILD)/bench/bench
-	@$(BUILD)/bench/bench --vfsd $(BUILD)/vfsd --json $(BUILD)/bench/results.json $(BENCH_OPTS)
+	@rust=$$(scripts/rust-virtiofsd.sh) || echo "bench: no Rust virtiofsd column (see above)" >&2; \
+	$(BUILD)/bench/bench --vfsd $(BUILD)/vfsd $${rust:+--rust $$rust} \
+		--json $(BUILD)/bench/results.json $(BENCH_OPTS)
 	@$(DENSITY_RUN)
 
 bench-density: deps
