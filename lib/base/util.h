@@ -38,6 +38,8 @@ int parse_u64(const char *s, uint64_t max, uint64_t *out);
  * Whole-stream I/O on an fd that may be non-blocking (a pipe or socket a peer passed): EINTR
  * and EAGAIN wait (poll) up to timeout_ms in all, -1 forever. fd_write_all returns 0 or
  * -errno (-ETIMEDOUT); fd_read_all reads to EOF into a malloc'd *out (-EFBIG past max bytes).
+ * Both poll before each step, so the deadline holds on blocking fds too. A pipe whose reader
+ * went away raises SIGPIPE (the daemon ignores it); a socket's gives -EPIPE.
  */
 int fd_write_all(int fd, const void *buf, size_t len, int timeout_ms);
 int fd_read_all(int fd, size_t max, int timeout_ms, uint8_t **out, size_t *outlen);
