@@ -145,43 +145,59 @@ static void kill_daemon(struct t_ctx *t)
 	}
 }
 
-void t_daemon_argv(struct t_ctx *t, const char *const *extra)
-{
+/* The common command line of a daemon under test on sock, plus FE_DAEMON_ARGS and extra;
+ * the strings live in b (and *env, which the caller frees). */
+struct daemon_argv {
 	char sockarg[PATH_MAX + 16], srcarg[PATH_MAX + 8], seccomparg[64], sandboxarg[64];
 	const char *argv[16 + 2 * MAX_EXTRA];
-	char *env = getenv("FE_DAEMON_ARGS") ? strdup(getenv("FE_DAEMON_ARGS")) : NULL;
+};
+
+static const char *const *daemon_argv(struct t_ctx *t, struct daemon_argv *b, const char *sock,
+				      const char *daemon, const char *const *extra, char **env)
+{
 	int n = 0;
+
+	*env = getenv("FE_DAEMON_ARGS") ? strdup(getenv("FE_DAEMON_ARGS")) : NULL;
+	snprintf(b->sockarg, sizeof(b->sockarg), "--socket-path=%s", sock);
+	snprintf(b->srcarg, sizeof(b->srcarg), "source=%s", t->share);
+	b->argv[n++] = daemon;
+	b->argv[n++] = b->sockarg;
+	b->argv[n++] = "-o";
+	b->argv[n++] = b->srcarg;
+	b->argv[n++] = "-o";
+	b->argv[n++] = "cache=auto";
+	/* FE_SANDBOX (vfsd only): none or namespace instead of chroot; FE_SECCOMP: an action
+	 * (sanitizer builds: none, for LeakSanitizer's exit-time scan). */
+	if (getenv("FE_SECCOMP")) {
+		snprintf(b->seccomparg, sizeof(b->seccomparg), "--seccomp=%s", getenv("FE_SECCOMP"));
+		b->argv[n++] = b->seccomparg;
+	}
+	if (getenv("FE_SANDBOX") && strcmp(getenv("FE_SANDBOX"), "chroot") != 0) {
+		snprintf(b->sandboxarg, sizeof(b->sandboxarg), "--sandbox=%s", getenv("FE_SANDBOX"));
+		b->argv[n++] = b->sandboxarg;
+	} else {
+		b->argv[n++] = "-o";
+		b->argv[n++] = "sandbox=chroot";
+	}
+	for (char *save = NULL, *tok = *env ? strtok_r(*env, " ", &save) : NULL;
+	     tok && n < 8 + MAX_EXTRA; tok = strtok_r(NULL, " ", &save))
+		b->argv[n++] = tok;
+	for (int i = 0; extra && extra[i] && i < MAX_EXTRA; i++)
+		b->argv[n++] = extra[i];
+	b->argv[n] = NULL;
+	return b->argv;
+}
+
+void t_daemon_argv(struct t_ctx *t, const char *const *extra)
+{
+	struct daemon_argv b;
+	char *env;
+	const char *const *argv;
 	pid_t pid;
 
 	if (t->pid)
 		t_fail(t, "the test started two daemons");
-	snprintf(sockarg, sizeof(sockarg), "--socket-path=%s", t->sock);
-	snprintf(srcarg, sizeof(srcarg), "source=%s", t->share);
-	argv[n++] = t->daemon;
-	argv[n++] = sockarg;
-	argv[n++] = "-o";
-	argv[n++] = srcarg;
-	argv[n++] = "-o";
-	argv[n++] = "cache=auto";
-	/* FE_SANDBOX (vfsd only): none or namespace instead of chroot; FE_SECCOMP: an action
-	 * (sanitizer builds: none, for LeakSanitizer's exit-time scan). */
-	if (getenv("FE_SECCOMP")) {
-		snprintf(seccomparg, sizeof(seccomparg), "--seccomp=%s", getenv("FE_SECCOMP"));
-		argv[n++] = seccomparg;
-	}
-	if (getenv("FE_SANDBOX") && strcmp(getenv("FE_SANDBOX"), "chroot") != 0) {
-		snprintf(sandboxarg, sizeof(sandboxarg), "--sandbox=%s", getenv("FE_SANDBOX"));
-		argv[n++] = sandboxarg;
-	} else {
-		argv[n++] = "-o";
-		argv[n++] = "sandbox=chroot";
-	}
-	for (char *save = NULL, *tok = env ? strtok_r(env, " ", &save) : NULL;
-	     tok && n < 8 + MAX_EXTRA; tok = strtok_r(NULL, " ", &save))
-		argv[n++] = tok;
-	for (int i = 0; extra && extra[i] && i < MAX_EXTRA; i++)
-		argv[n++] = extra[i];
-	argv[n] = NULL;
+	argv = daemon_argv(t, &b, t->sock, t->daemon, extra, &env);
 
 	pid = fork();
 	if (pid < 0)
@@ -425,39 +441,11 @@ static pid_t spawn_extra(struct t_ctx *t, const char *sock, const char *path, co
 pid_t t_daemon_at(struct t_ctx *t, const char *sock, const char *daemon,
 		  const char *const *extra)
 {
-	char sockarg[PATH_MAX + 16], srcarg[PATH_MAX + 8], seccomparg[64], sandboxarg[64];
-	const char *argv[16 + 2 * MAX_EXTRA];
-	char *env = getenv("FE_DAEMON_ARGS") ? strdup(getenv("FE_DAEMON_ARGS")) : NULL;
-	int n = 0;
-	pid_t pid;
+	struct daemon_argv b;
+	char *env;
+	pid_t pid = spawn_extra(t, sock, daemon,
+				(const char **)daemon_argv(t, &b, sock, daemon, extra, &env));
 
-	/* t_daemon_argv's command line, on another socket. */
-	snprintf(sockarg, sizeof(sockarg), "--socket-path=%s", sock);
-	snprintf(srcarg, sizeof(srcarg), "source=%s", t->share);
-	argv[n++] = daemon;
-	argv[n++] = sockarg;
-	argv[n++] = "-o";
-	argv[n++] = srcarg;
-	argv[n++] = "-o";
-	argv[n++] = "cache=auto";
-	if (getenv("FE_SECCOMP")) {
-		snprintf(seccomparg, sizeof(seccomparg), "--seccomp=%s", getenv("FE_SECCOMP"));
-		argv[n++] = seccomparg;
-	}
-	if (getenv("FE_SANDBOX") && strcmp(getenv("FE_SANDBOX"), "chroot") != 0) {
-		snprintf(sandboxarg, sizeof(sandboxarg), "--sandbox=%s", getenv("FE_SANDBOX"));
-		argv[n++] = sandboxarg;
-	} else {
-		argv[n++] = "-o";
-		argv[n++] = "sandbox=chroot";
-	}
-	for (char *save = NULL, *tok = env ? strtok_r(env, " ", &save) : NULL;
-	     tok && n < 8 + MAX_EXTRA; tok = strtok_r(NULL, " ", &save))
-		argv[n++] = tok;
-	for (int i = 0; extra && extra[i] && i < MAX_EXTRA; i++)
-		argv[n++] = extra[i];
-	argv[n] = NULL;
-	pid = spawn_extra(t, sock, daemon, argv);
 	free(env);
 	return pid;
 }
