@@ -154,6 +154,26 @@ int fe_recv(struct fe_dev *d, struct vhost_user_msg *reply, int timeout_ms)
 	return 0;
 }
 
+int fe_recv_reply(struct fe_dev *d, uint32_t request, struct vhost_user_msg *m)
+{
+	int r = fe_recv(d, m, FE_TIMEOUT_MS);
+
+	if (r < 0) {
+		char why[sizeof(d->err)];
+
+		snprintf(why, sizeof(why), "%s", d->err);
+		fe_seterr(d, "%s: %s", vhost_user_request_name(request), why);
+		return r;
+	}
+	if (m->hdr.request != request || !(m->hdr.flags & VHOST_USER_REPLY_MASK) ||
+	    (m->hdr.flags & VHOST_USER_VERSION_MASK) != VHOST_USER_VERSION) {
+		fe_seterr(d, "%s: reply is request %u with flags 0x%x",
+			  vhost_user_request_name(request), m->hdr.request, m->hdr.flags);
+		return -EPROTO;
+	}
+	return 0;
+}
+
 int fe_msg(struct fe_dev *d, uint32_t request, const void *payload, uint32_t size, const int *fds,
 	   int nfds, bool need_ack, struct vhost_user_msg *reply)
 {
@@ -174,21 +194,9 @@ int fe_msg(struct fe_dev *d, uint32_t request, const void *payload, uint32_t siz
 		if (!m)
 			return -ENOMEM;
 	}
-	r = fe_recv(d, m, FE_TIMEOUT_MS);
-	if (r < 0) {
-		char why[sizeof(d->err)];
-
-		snprintf(why, sizeof(why), "%s", d->err);
-		fe_seterr(d, "%s: %s", vhost_user_request_name(request), why);
+	r = fe_recv_reply(d, request, m);
+	if (r < 0)
 		goto out;
-	}
-	if (m->hdr.request != request || !(m->hdr.flags & VHOST_USER_REPLY_MASK) ||
-	    (m->hdr.flags & VHOST_USER_VERSION_MASK) != VHOST_USER_VERSION) {
-		fe_seterr(d, "%s: reply is request %u with flags 0x%x",
-			  vhost_user_request_name(request), m->hdr.request, m->hdr.flags);
-		r = -EPROTO;
-		goto out;
-	}
 	if (ack) {
 		if (m->hdr.size != sizeof(uint64_t)) {
 			fe_seterr(d, "%s: REPLY_ACK of %u bytes", vhost_user_request_name(request),

@@ -153,6 +153,8 @@ int fe_send_raw(struct fe_dev *d, uint32_t request, uint32_t flags, const void *
 		uint32_t size, const int *fds, int nfds);
 /* Waits up to timeout_ms for fd to be readable: 0, -ETIMEDOUT or -errno. */
 int fe_wait_readable(int fd, int timeout_ms);
+/* Receives the reply to request (FE_TIMEOUT_MS) and checks it is one: -EPROTO otherwise. */
+int fe_recv_reply(struct fe_dev *d, uint32_t request, struct vhost_user_msg *m);
 /* Receives one reply within timeout_ms; -ETIMEDOUT, -ECONNRESET. */
 int fe_recv(struct fe_dev *d, struct vhost_user_msg *reply, int timeout_ms);
 int fe_get_u64(struct fe_dev *d, uint32_t request, uint64_t *v);

@@ -438,6 +438,16 @@ static pid_t spawn_extra(struct t_ctx *t, const char *sock, const char *path, co
 	return pid;
 }
 
+void t_hang_up(struct t_ctx *t)
+{
+	if (t->dev && t->dev->bad_used)
+		t_fail(t, "the device returned %u chains that were not in flight: %s",
+		       t->dev->bad_used, fe_error(t->dev));
+	fe_free(t->dev);
+	t->dev = NULL;
+	t->fc.dev = NULL;
+}
+
 pid_t t_daemon_at(struct t_ctx *t, const char *sock, const char *daemon,
 		  const char *const *extra)
 {
@@ -687,12 +697,7 @@ static void t_finish(struct t_ctx *t)
 			check_sanitizers(t);
 			t_fail(t, "the daemon died during the test (%s)", st);
 		}
-		if (t->dev && t->dev->bad_used)
-			t_fail(t, "the device returned %u chains that were not in flight: %s",
-			       t->dev->bad_used, fe_error(t->dev));
-		fe_free(t->dev);
-		t->dev = NULL;
-		t->fc.dev = NULL;
+		t_hang_up(t);
 		status = t_wait_exit(t, 10000);
 		check_sanitizers(t);
 		if (status == -1)

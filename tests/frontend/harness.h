@@ -82,6 +82,8 @@ const char *t_pid_log(struct t_ctx *t, pid_t pid);
 bool t_pid_log_has(struct t_ctx *t, pid_t pid, long skip, const char *needle);
 /* The size of its log now (for t_pid_log_has: what came after). */
 long t_pid_log_size(struct t_ctx *t, pid_t pid);
+/* Closes the frontend (failing the test if the device returned chains not in flight). */
+void t_hang_up(struct t_ctx *t);
 /* The frontend hung up on it: it must exit with status 0 within 10 s, and its log must hold
  * no sanitizer report. */
 void t_pid_finish(struct t_ctx *t, pid_t pid);

@@ -35,21 +35,7 @@ static int own_reply(struct fe_dev *d, uint32_t request, uint32_t flags, const v
 
 	if (r < 0)
 		return r;
-	r = fe_recv(d, m, FE_TIMEOUT_MS);
-	if (r < 0) {
-		char why[sizeof(d->err)];
-
-		snprintf(why, sizeof(why), "%s", d->err);
-		fe_seterr(d, "%s: %s", vhost_user_request_name(request), why);
-		return r;
-	}
-	if (m->hdr.request != request || !(m->hdr.flags & VHOST_USER_REPLY_MASK) ||
-	    (m->hdr.flags & VHOST_USER_VERSION_MASK) != VHOST_USER_VERSION) {
-		fe_seterr(d, "%s: reply is request %u with flags 0x%x",
-			  vhost_user_request_name(request), m->hdr.request, m->hdr.flags);
-		return -EPROTO;
-	}
-	return 0;
+	return r < 0 ? r : fe_recv_reply(d, request, m);
 }
 
 int fe_log_base(struct fe_dev *d)

@@ -113,12 +113,7 @@ static struct fc *attach(struct t_ctx *t, pid_t pid)
 /* Hangs up on the current daemon; each of pids must then exit cleanly. */
 static void finish(struct t_ctx *t, const pid_t *pids, int n)
 {
-	if (t->dev && t->dev->bad_used)
-		t_fail(t, "the device returned %u chains that were not in flight: %s",
-		       t->dev->bad_used, fe_error(t->dev));
-	fe_free(t->dev);
-	t->dev = NULL;
-	t->fc.dev = NULL;
+	t_hang_up(t);
 	for (int i = 0; i < n; i++)
 		t_pid_finish(t, pids[i]);
 }
