@@ -538,6 +538,7 @@ static int run(const struct vfsd_config *cfg)
 	struct vfsd_seccomp_opts seccomp_opts = { .syslog = cfg->syslog };
 	struct stat st;
 	char err[512] = "";
+	int loadavg_fd = -1; /* adaptive polling's view of the run queue (vhost/queue.c) */
 	int cleanup_close pid_fd = -1;
 	int listen_fd, r, status;
 
@@ -619,6 +620,8 @@ static int run(const struct vfsd_config *cfg)
 		log_error("%s", err);
 		return 1;
 	}
+	/* Adaptive polling reads the run queue's length (vhost/queue.c); the sandbox hides /proc. */
+	loadavg_fd = cfg->queue_poll_us ? open("/proc/loadavg", O_RDONLY | O_CLOEXEC) : -1;
 	sb.report_pid_fd = metrics_status_fd;
 	r = vfsd_sandbox_enter(cfg->sandbox, cfg->shared_dir, listen_fd, &cfg->ns_maps, &sb, err,
 			       sizeof(err));
@@ -674,6 +677,7 @@ static int run(const struct vfsd_config *cfg)
 		.tag = cfg->tag,
 		.thread_pool_size = cfg->thread_pool_size,
 		.queue_poll_ns = (uint64_t)cfg->queue_poll_us * 1000u,
+		.loadavg_fd = loadavg_fd,
 		.thread_init = vfsd_passthrough_thread_init,
 	};
 	struct vhost_backend backend = { .handle = handle_request,

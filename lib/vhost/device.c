@@ -7,9 +7,9 @@
 #include <linux/virtio_fs.h>
 #include <poll.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -21,6 +21,9 @@
 #include "vhost/protocol.h"
 
 #define VHOST_DEV_MAX_MEM_SLOTS GUEST_MEM_MAX_REGIONS
+
+_Static_assert(VHOST_DEV_NUM_QUEUES == VHOST_USER_VRING_IDX_MASK + 1,
+	       "every ring SET_VRING_KICK/CALL/ERR can name, and no more");
 
 static const uint64_t offered_features = (1ull << VIRTIO_F_VERSION_1) |
 					 (1ull << VIRTIO_RING_F_INDIRECT_DESC) |
@@ -53,13 +56,21 @@ static void join_state_thread(struct vhost_dev *dev)
 	}
 }
 
-static int msg_vq(struct vhost_dev *dev, uint32_t index, struct vhost_vq **out)
+/* The ring a message names, allocated the first time; an index past those offered is
+ * refused. */
+static int msg_vq(struct vhost_dev *dev, const struct vhost_user_msg *msg, uint32_t index,
+		  struct vhost_vq **out)
 {
 	if (index >= VHOST_DEV_NUM_QUEUES) {
-		log_error("vhost-user: queue index %u out of range", index);
+		log_error("vhost-user: %s names queue %u, %u are offered",
+			  vhost_user_request_name(msg->hdr.request), index, VHOST_DEV_NUM_QUEUES);
 		return -EINVAL;
 	}
-	*out = &dev->vqs[index];
+	*out = vhost_dev_vq(dev, index);
+	if (!*out) {
+		log_error("vhost-user: queue %u: out of memory", index);
+		return -ENOMEM;
+	}
 	return 0;
 }
 
@@ -104,10 +115,14 @@ static int handle_set_features(struct vhost_dev *dev, uint64_t features)
 								 "on (migration starts)" :
 								 "off");
 	dev->acked_features = features;
+	dev->features_set = true;
 	dev->logging = (features & (1ull << VHOST_F_LOG_ALL)) && dev->log.bits;
-	for (unsigned int i = 0; i < VHOST_DEV_NUM_QUEUES; i++) {
-		struct vhost_vq *vq = &dev->vqs[i];
+	/* Rings named later start out the same way (vhost_dev_vq). */
+	for (unsigned int i = 0; i < dev->nvqs; i++) {
+		struct vhost_vq *vq = dev->vqs[i];
 
+		if (!vq)
+			continue;
 		pthread_mutex_lock(&vq->lock);
 		vq->ring.event_idx = features & (1ull << VIRTIO_RING_F_EVENT_IDX);
 		if (!(features & (1ull << VHOST_USER_F_PROTOCOL_FEATURES)))
@@ -190,7 +205,7 @@ static int handle_vring_fd(struct vhost_dev *dev, struct vhost_user_msg *msg)
 	if (r < 0)
 		return r;
 	v = msg->payload.u64;
-	r = msg_vq(dev, v & VHOST_USER_VRING_IDX_MASK, &vq);
+	r = msg_vq(dev, msg, v & VHOST_USER_VRING_IDX_MASK, &vq);
 	if (r < 0)
 		return r;
 	if (v & VHOST_USER_VRING_NOFD_MASK) {
@@ -236,7 +251,7 @@ static int handle_vring_state(struct vhost_dev *dev, struct vhost_user_msg *msg)
 
 	if (r < 0)
 		return r;
-	r = msg_vq(dev, s->index, &vq);
+	r = msg_vq(dev, msg, s->index, &vq);
 	if (r < 0)
 		return r;
 	switch (msg->hdr.request) {
@@ -294,7 +309,7 @@ static int handle_vring_addr(struct vhost_dev *dev, struct vhost_user_msg *msg)
 
 	if (r < 0)
 		return r;
-	r = msg_vq(dev, a->index, &vq);
+	r = msg_vq(dev, msg, a->index, &vq);
 	if (r < 0)
 		return r;
 	if (a->flags & ~(1u << VHOST_VRING_F_LOG)) {
@@ -347,6 +362,9 @@ static int handle_get_config(struct vhost_dev *dev, struct vhost_user_msg *msg)
 	}
 	memset(&cfg, 0, sizeof(cfg));
 	memcpy(cfg.tag, dev->tag, sizeof(cfg.tag));
+	/* The one count every VMM provides: a device cannot tell how many rings the VMM made
+	 * before the guest reads this, and a guest told of more would fail to set them up.
+	 * QEMU's vhost-user-fs-pci and cloud-hypervisor fill in their own num_request_queues. */
 	cfg.num_request_queues = 1;
 	memset(c->region, 0, c->size);
 	if (c->offset < sizeof(cfg))
@@ -480,8 +498,8 @@ static int handle_set_device_state_fd(struct vhost_dev *dev, struct vhost_user_m
 	/* One transfer at a time: the previous one ends first (its result is dropped unless it
 	 * was checked). */
 	join_state_thread(dev);
-	for (unsigned int i = 0; i < VHOST_DEV_NUM_QUEUES; i++)
-		if (dev->vqs[i].started)
+	for (unsigned int i = 0; i < dev->nvqs; i++)
+		if (dev->vqs[i] && dev->vqs[i]->started)
 			log_warn("migration: queue %u still runs during the %s", i,
 				 p.direction ? "LOAD" : "SAVE");
 	job = malloc(sizeof(*job));
@@ -527,9 +545,11 @@ static void reset_device(struct vhost_dev *dev)
 	/* A transfer under way ends first: its LOAD must not refill what the reset empties. */
 	join_state_thread(dev);
 	dev->state_pending = false;
-	for (unsigned int i = 0; i < VHOST_DEV_NUM_QUEUES; i++)
-		vq_reset(&dev->vqs[i]);
+	for (unsigned int i = 0; i < dev->nvqs; i++)
+		if (dev->vqs[i])
+			vq_reset(dev->vqs[i]);
 	dev->acked_features = 0;
+	dev->features_set = false;
 	pthread_rwlock_wrlock(&dev->mem_lock);
 	dev->logging = false;
 	vhost_log_clear(&dev->log);
@@ -776,28 +796,16 @@ int vhost_dev_new(const struct vhost_dev_config *cfg, const struct vhost_backend
 	pthread_rwlockattr_setkind_np(&attr, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
 	pthread_rwlock_init(&dev->mem_lock, &attr);
 	pthread_rwlockattr_destroy(&attr);
-	/* Every ring is set up, its fds -1, before anything can fail: vhost_dev_free then
-	 * closes only what was opened. */
-	for (unsigned int i = 0; i < VHOST_DEV_NUM_QUEUES; i++) {
-		struct vhost_vq *vq = &dev->vqs[i];
-
-		vq->dev = dev;
-		vq->index = i;
-		vq->call_fd = vq->kick_fd = vq->err_fd = vq->stop_fd = -1;
-		pthread_mutex_init(&vq->lock, NULL);
-		pthread_cond_init(&vq->drained, NULL);
-	}
-	for (unsigned int i = 0; i < VHOST_DEV_NUM_QUEUES; i++) {
-		struct vhost_vq *vq = &dev->vqs[i];
-
-		vq->stop_fd = eventfd(0, EFD_CLOEXEC);
-		if (vq->stop_fd < 0) {
-			r = -errno;
-			vhost_dev_free(dev);
-			return r;
-		}
-	}
+	/* No ring yet: each is made when a message first names it (vhost_dev_vq). */
 	dev->queue_poll_ns = cfg->queue_poll_ns;
+	dev->loadavg_fd = cfg->loadavg_fd;
+	dev->core_free = true;
+	{
+		cpu_set_t set;
+
+		dev->ncpus = sched_getaffinity(0, sizeof(set), &set) == 0 ? (unsigned int)CPU_COUNT(&set)
+									   : 1;
+	}
 	dev->thread_init = cfg->thread_init;
 	if (cfg->thread_pool_size > 0) {
 		r = work_pool_new(cfg->thread_pool_size, cfg->thread_init, &dev->pool);
@@ -814,20 +822,14 @@ void vhost_dev_free(struct vhost_dev *dev)
 {
 	if (!dev)
 		return;
-	for (unsigned int i = 0; i < VHOST_DEV_NUM_QUEUES; i++)
-		vq_stop(&dev->vqs[i]);
+	for (unsigned int i = 0; i < dev->nvqs; i++)
+		if (dev->vqs[i])
+			vq_stop(dev->vqs[i]);
 	join_state_thread(dev);
 	work_pool_free(dev->pool);
-	for (unsigned int i = 0; i < VHOST_DEV_NUM_QUEUES; i++) {
-		struct vhost_vq *vq = &dev->vqs[i];
-
-		vfsd_closep(&vq->call_fd);
-		vfsd_closep(&vq->err_fd);
-		vfsd_closep(&vq->stop_fd);
-		free(vq->elem);
-		pthread_mutex_destroy(&vq->lock);
-		pthread_cond_destroy(&vq->drained);
-	}
+	for (unsigned int i = 0; i < dev->nvqs; i++)
+		if (dev->vqs[i])
+			vq_free(dev->vqs[i]);
 	guest_mem_clear(&dev->mem);
 	vhost_log_clear(&dev->log);
 	vfsd_closep(&dev->log.call_fd);

@@ -1,9 +1,11 @@
 /*
- * A vhost-user backend device with one hiprio and one request queue.
+ * A vhost-user backend device with a hiprio queue (0) and request queues (1 and up), as many
+ * as the VMM sets up (QEMU's vhost-user-fs-pci,num-request-queues=N gives 1 + N rings).
  *
  * The caller owns the event loop: it calls vhost_dev_handle_msg() whenever the connection
  * socket is readable. Each started ring gets a queue thread that pops descriptor chains and
- * hands them to the backend's handle() callback, inline or through a worker pool.
+ * hands them to the backend's handle() callback, inline or through a worker pool shared by
+ * all rings.
  */
 #ifndef VFSD_VHOST_DEVICE_H
 #define VFSD_VHOST_DEVICE_H
@@ -15,7 +17,12 @@
 #include "base/util.h"
 #include "vhost/virtq.h"
 
-#define VHOST_DEV_NUM_QUEUES 2
+/*
+ * Queues offered (GET_QUEUE_NUM): hiprio plus 255 request queues, the most the 8-bit index of
+ * SET_VRING_KICK/CALL/ERR can name. A ring costs nothing (no memory, fd or thread) until a
+ * message names it, and no fd or thread until the VMM starts it.
+ */
+#define VHOST_DEV_NUM_QUEUES 256
 #define VHOST_DEV_TAG_MAX 36
 /* The largest device state read from the VMM. */
 #define VHOST_DEV_STATE_MAX (1u << 30)
@@ -60,7 +67,12 @@ void vhost_dev_complete(struct vhost_deferred *d, const void *reply, uint32_t le
 struct vhost_dev_config {
 	const char *tag;		/* NULL: no CONFIG protocol feature */
 	unsigned int thread_pool_size;	/* 0: requests run on the queue thread */
-	uint64_t queue_poll_ns;		/* an emptied ring is polled this long before sleeping */
+	/* The longest an emptied ring is polled before its thread sleeps (0: never); how long
+	 * it really is adapts to the guest (queue.c, "Polling"). */
+	uint64_t queue_poll_ns;
+	/* An fd of /proc/loadavg (opened before the sandbox), or -1: polling only while a core
+	 * is free for it. Owned by the caller. */
+	int loadavg_fd;
 	void (*thread_init)(void);	/* run first by each queue thread and pool worker (or NULL) */
 };
 

@@ -30,11 +30,17 @@ struct vhost_vq {
 	bool started;  /* message thread only: a queue thread runs */
 	bool halted;   /* message thread only: paused with its kick fd kept (vhost_dev_pause) */
 	pthread_t thread;
-	int stop_fd;		 /* eventfd that ends the queue thread */
+	/* The ring's own resources, made when it first starts and kept until a reset or the
+	 * device's end: a ring the VMM never starts costs no fd, no thread and no buffer. */
+	int stop_fd;		 /* eventfd that ends the queue thread; -1 until then */
 	bool stopping;		 /* atomic: vq_stop is waiting for the queue thread */
 	unsigned int inflight;	 /* guarded by lock: chains handed to the pool */
 	pthread_cond_t drained;	 /* signalled when inflight drops to 0 */
-	struct virtq_elem *elem; /* inline mode's buffer, used by the queue thread only */
+	struct virtq_elem *elem; /* inline mode's buffer (no pool), used by the queue thread only */
+	/* Adaptive polling, queue thread only: how long an emptied ring is polled now, and when
+	 * the ring last went idle after a poll that found nothing (0: it did not). */
+	uint64_t poll_ns;
+	uint64_t idle_since;
 };
 
 struct vhost_dev {
@@ -42,7 +48,13 @@ struct vhost_dev {
 	char tag[VHOST_DEV_TAG_MAX];
 	bool has_tag;
 	struct work_pool *pool;
-	uint64_t queue_poll_ns;
+	uint64_t queue_poll_ns; /* the most a ring is polled */
+	/* Whether a core is free for a polling thread, sampled from /proc/loadavg at most once a
+	 * millisecond by whichever queue thread asks (atomics). */
+	int loadavg_fd;
+	unsigned int ncpus;	  /* the CPUs this process may run on */
+	uint64_t load_sampled_ns; /* atomic */
+	bool core_free;		  /* atomic */
 	void (*thread_init)(void); /* run by each queue thread and pool worker first */
 	/* Guards guest memory and the ring layouts: readers are queue threads and workers while
 	 * they touch guest memory, the writer is the message thread. */
@@ -59,11 +71,24 @@ struct vhost_dev {
 	bool state_pending; /* message thread only: a transfer awaits its CHECK */
 	bool paused; /* message thread only: vhost_dev_pause, rings take no request */
 	uint64_t acked_features;   /* message thread only */
+	bool features_set;	   /* message thread only: SET_FEATURES came since the last reset */
 	uint64_t protocol_features; /* message thread only */
-	struct vhost_vq vqs[VHOST_DEV_NUM_QUEUES];
+	/*
+	 * The rings, each allocated when a message first names it (vhost_dev_vq) and freed with
+	 * the device; nvqs is one past the highest allocated. Written by the message thread only;
+	 * a queue thread, worker or waiter reads only its own ring's slot, filled before that
+	 * ring started.
+	 */
+	struct vhost_vq *vqs[VHOST_DEV_NUM_QUEUES];
+	unsigned int nvqs;
 };
 
 /* Ring life cycle (queue.c), called by the message thread. */
+/* The ring at index (< VHOST_DEV_NUM_QUEUES), allocated on first use; NULL when out of
+ * memory. */
+struct vhost_vq *vhost_dev_vq(struct vhost_dev *dev, unsigned int index);
+/* Frees a stopped ring (vq_stop first). */
+void vq_free(struct vhost_vq *vq);
 int vq_start(struct vhost_vq *vq);
 void vq_stop(struct vhost_vq *vq);
 void vq_reset(struct vhost_vq *vq);

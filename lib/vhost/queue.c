@@ -4,9 +4,12 @@
 #include <poll.h>
 #include <stddef.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/prctl.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -15,6 +18,7 @@
 #include "base/util.h"
 #include "metrics/metrics.h"
 #include "vhost/device_int.h"
+#include "vhost/protocol.h"
 
 /* ---- request processing (queue threads and pool workers) ---- */
 
@@ -113,12 +117,13 @@ struct vhost_deferred *vhost_dev_defer(struct vhost_dev *dev, const struct virtq
 {
 	struct vhost_deferred *d;
 
-	if (elem->queue >= VHOST_DEV_NUM_QUEUES)
+	/* The chain's own ring: it runs, so its slot was filled before it started. */
+	if (elem->queue >= VHOST_DEV_NUM_QUEUES || !dev->vqs[elem->queue])
 		return NULL;
 	d = malloc(sizeof(*d));
 	if (!d)
 		return NULL;
-	d->vq = &dev->vqs[elem->queue];
+	d->vq = dev->vqs[elem->queue];
 	d->head = elem->head;
 	pthread_mutex_lock(&d->vq->lock);
 	d->vq->inflight++; /* the ring does not stop before it is completed */
@@ -215,35 +220,92 @@ static uint64_t mono_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
-static inline void cpu_relax(void)
+/*
+ * Polling (docs/benchmarks.md, "Polling"). A queue thread that keeps looking at an emptied
+ * ring serves a guest with more requests coming without the cost of a kick and a wake-up
+ * (tens of microseconds on a virtualised host). It costs a core, and loses when that core is
+ * wanted by someone else: a vCPU of the same guest, or another daemon. So each ring adapts,
+ * as KVM's halt polling does:
+ * - it polls for poll_ns (at most --queue-poll-us), starting at 0;
+ * - a poll that finds nothing is followed by sleep; when the next kick comes within the
+ *   longest poll of the moment the ring went idle, polling longer would have caught it, and
+ *   poll_ns grows (from POLL_START_NS, doubling); a kick that comes later shrinks it to 0;
+ * - there is no polling at all while the host has no core free for it: more threads ready
+ *   to run than CPUs, /proc/loadavg says (counting this one), sampled at most every
+ *   LOAD_SAMPLE_NS;
+ * - and the spin yields the CPU at each turn (sched_yield): a thread that becomes ready on
+ *   this core meanwhile (the VMM's thread that turns our call into the guest's interrupt,
+ *   or a vCPU) runs at once instead of waiting for the spin to end, which would delay the
+ *   very request the spin waits for.
+ */
+#define POLL_START_NS 10000u
+#define LOAD_SAMPLE_NS 100000u
+
+/* Whether a core is free for this thread to spin on (cached for LOAD_SAMPLE_NS). */
+static bool core_free(struct vhost_dev *dev, uint64_t now)
 {
-#if defined(__x86_64__) || defined(__i386__)
-	__builtin_ia32_pause();
-#elif defined(__aarch64__)
-	__asm__ volatile("yield" ::: "memory");
-#else
-	__asm__ volatile("" ::: "memory");
-#endif
+	uint64_t last = __atomic_load_n(&dev->load_sampled_ns, __ATOMIC_RELAXED);
+	unsigned int running = 0, total = 0;
+	char buf[128];
+	ssize_t n;
+	bool ok;
+
+	if (dev->loadavg_fd < 0)
+		return true;
+	if (now - last < LOAD_SAMPLE_NS ||
+	    !__atomic_compare_exchange_n(&dev->load_sampled_ns, &last, now, false, __ATOMIC_RELAXED,
+					 __ATOMIC_RELAXED))
+		return __atomic_load_n(&dev->core_free, __ATOMIC_RELAXED);
+	/* "0.50 0.40 0.30 R/T LASTPID": R entities runnable now, this thread among them */
+	n = pread(dev->loadavg_fd, buf, sizeof(buf) - 1, 0);
+	if (n <= 0)
+		return true;
+	buf[n] = '\0';
+	ok = sscanf(buf, "%*s %*s %*s %u/%u", &running, &total) != 2 || running <= dev->ncpus;
+	__atomic_store_n(&dev->core_free, ok, __ATOMIC_RELAXED);
+	return ok;
 }
 
-/*
- * Keeps looking at an emptied ring for a moment before the thread sleeps on the kick fd: a
- * guest with more requests coming is served without the cost of a kick and a wake-up (tens
- * of microseconds on a virtualised host). Returns true if the guest made chains available.
- */
+/* Keeps looking at an emptied ring for the ring's poll time before the thread sleeps.
+ * Returns true if the guest made chains available. */
 static bool vq_poll_briefly(struct vhost_vq *vq)
 {
-	uint64_t end;
+	struct vhost_dev *dev = vq->dev;
+	uint64_t start, end;
 
-	if (!vq->dev->queue_poll_ns)
+	vq->idle_since = 0;
+	if (!dev->queue_poll_ns)
 		return false;
-	end = mono_ns() + vq->dev->queue_poll_ns;
+	start = mono_ns();
+	if (!core_free(dev, start))
+		return false; /* sleep at once; the next wake-up does not judge the poll time */
+	vq->idle_since = start;
+	if (!vq->poll_ns)
+		return false;
+	end = start + vq->poll_ns;
 	do {
-		if (virtq_has_avail(&vq->ring))
+		if (virtq_has_avail(&vq->ring)) {
+			vq->idle_since = 0; /* polling paid */
 			return true;
-		cpu_relax();
+		}
+		sched_yield();
 	} while (mono_ns() < end && !__atomic_load_n(&vq->stopping, __ATOMIC_RELAXED));
 	return false;
+}
+
+/* The thread was kicked awake after a poll that found nothing: adapt the poll time. */
+static void vq_poll_adapt(struct vhost_vq *vq)
+{
+	uint64_t max = vq->dev->queue_poll_ns, waited;
+
+	if (!vq->idle_since)
+		return;
+	waited = mono_ns() - vq->idle_since;
+	vq->idle_since = 0;
+	if (waited <= max) /* a longer poll would have caught it */
+		vq->poll_ns = vq->poll_ns ? MIN(vq->poll_ns * 2, max) : MIN(POLL_START_NS, max);
+	else
+		vq->poll_ns = 0;
 }
 
 /*
@@ -288,7 +350,11 @@ static void *vq_thread(void *arg)
 		{ .fd = vq->kick_fd, .events = POLLIN },
 		{ .fd = vq->stop_fd, .events = POLLIN },
 	};
+	char name[16];
 
+	/* "vfsd-queueN" in ps -L, top -H and /proc/PID/task/TID/comm: which ring is busy. */
+	snprintf(name, sizeof(name), "vfsd-queue%u", vq->index);
+	prctl(PR_SET_NAME, name);
 	if (vq->dev->thread_init)
 		vq->dev->thread_init();
 	for (;;) {
@@ -312,6 +378,7 @@ static void *vq_thread(void *arg)
 		if (got < 0 && errno != EAGAIN)
 			continue;
 		log_trace("queue %u: kicked", vq->index);
+		vq_poll_adapt(vq);
 		if (got == sizeof(v))
 			metrics_queue_kicks(vq->index, v);
 		do {
@@ -325,6 +392,41 @@ static void *vq_thread(void *arg)
 
 /* ---- ring lifecycle (message thread) ---- */
 
+struct vhost_vq *vhost_dev_vq(struct vhost_dev *dev, unsigned int index)
+{
+	struct vhost_vq *vq = dev->vqs[index];
+
+	if (vq)
+		return vq;
+	vq = calloc(1, sizeof(*vq));
+	if (!vq)
+		return NULL;
+	vq->dev = dev;
+	vq->index = index;
+	vq->call_fd = vq->kick_fd = vq->err_fd = vq->stop_fd = -1;
+	pthread_mutex_init(&vq->lock, NULL);
+	pthread_cond_init(&vq->drained, NULL);
+	/* As SET_FEATURES would have left it, had the ring existed then. */
+	vq->ring.event_idx = dev->acked_features & (1ull << VIRTIO_RING_F_EVENT_IDX);
+	vq->enabled = dev->features_set &&
+		      !(dev->acked_features & (1ull << VHOST_USER_F_PROTOCOL_FEATURES));
+	dev->vqs[index] = vq;
+	if (index >= dev->nvqs)
+		dev->nvqs = index + 1;
+	return vq;
+}
+
+void vq_free(struct vhost_vq *vq)
+{
+	vfsd_closep(&vq->call_fd);
+	vfsd_closep(&vq->err_fd);
+	vfsd_closep(&vq->stop_fd);
+	free(vq->elem);
+	pthread_mutex_destroy(&vq->lock);
+	pthread_cond_destroy(&vq->drained);
+	free(vq);
+}
+
 int vq_start(struct vhost_vq *vq)
 {
 	int r;
@@ -334,7 +436,12 @@ int vq_start(struct vhost_vq *vq)
 		vq->halted = true;
 		return 0;
 	}
-	if (!vq->elem) {
+	if (vq->stop_fd < 0) {
+		vq->stop_fd = eventfd(0, EFD_CLOEXEC);
+		if (vq->stop_fd < 0)
+			return -errno;
+	}
+	if (!vq->dev->pool && !vq->elem) {
 		vq->elem = malloc(sizeof(*vq->elem));
 		if (!vq->elem)
 			return -ENOMEM;
@@ -402,10 +509,10 @@ void vq_stop(struct vhost_vq *vq)
 void vhost_dev_pause(struct vhost_dev *dev)
 {
 	dev->paused = true;
-	for (unsigned int i = 0; i < VHOST_DEV_NUM_QUEUES; i++) {
-		struct vhost_vq *vq = &dev->vqs[i];
+	for (unsigned int i = 0; i < dev->nvqs; i++) {
+		struct vhost_vq *vq = dev->vqs[i];
 
-		if (vq->started) {
+		if (vq && vq->started) {
 			vq_halt(vq, true);
 			vq->halted = true;
 		}
@@ -417,11 +524,11 @@ int vhost_dev_resume(struct vhost_dev *dev)
 	int r = 0;
 
 	dev->paused = false;
-	for (unsigned int i = 0; i < VHOST_DEV_NUM_QUEUES; i++) {
-		struct vhost_vq *vq = &dev->vqs[i];
+	for (unsigned int i = 0; i < dev->nvqs; i++) {
+		struct vhost_vq *vq = dev->vqs[i];
 		uint64_t one = 1;
 
-		if (!vq->halted || vq->kick_fd < 0)
+		if (!vq || !vq->halted || vq->kick_fd < 0)
 			continue;
 		vq->halted = false;
 		if (vq_start(vq) < 0) {
@@ -435,6 +542,7 @@ int vhost_dev_resume(struct vhost_dev *dev)
 	return r;
 }
 
+/* Back to a ring never set up: nothing of it is held any more but the struct. */
 void vq_reset(struct vhost_vq *vq)
 {
 	vq_stop(vq);
@@ -443,6 +551,9 @@ void vq_reset(struct vhost_vq *vq)
 	vfsd_closep(&vq->err_fd);
 	vq->enabled = false;
 	pthread_mutex_unlock(&vq->lock);
+	vfsd_closep(&vq->stop_fd);
+	free(vq->elem);
+	vq->elem = NULL;
 	virtq_unmap(&vq->ring);
 	vq->ring.num = 0;
 	vq->ring.last_avail_idx = 0;
@@ -477,10 +588,10 @@ void vq_log_used(struct vhost_vq *vq)
 /* Re-resolves every ring after the memory map changed; called with mem_lock held for writing. */
 void remap_rings(struct vhost_dev *dev)
 {
-	for (unsigned int i = 0; i < VHOST_DEV_NUM_QUEUES; i++) {
-		struct vhost_vq *vq = &dev->vqs[i];
+	for (unsigned int i = 0; i < dev->nvqs; i++) {
+		struct vhost_vq *vq = dev->vqs[i];
 
-		if (vq->ring.num && vq->ring.desc_uva && virtq_map(&vq->ring, &dev->mem) < 0)
+		if (vq && vq->ring.num && vq->ring.desc_uva && virtq_map(&vq->ring, &dev->mem) < 0)
 			log_debug("queue %u: ring not mapped by the current memory table", i);
 	}
 }

@@ -458,10 +458,17 @@ int fe_new(int sock, const struct fe_opts *opts, struct fe_dev **out)
 		return -ENOMEM;
 	d->sock = sock;
 	d->log.fd = d->log.notify_fd = -1;
-	for (int q = 0; q < FE_NUM_QUEUES; q++)
+	for (int q = 0; q < FE_MAX_QUEUES; q++)
 		d->vq[q].kick_fd = d->vq[q].call_fd = d->vq[q].err_fd = -1;
 	if (opts)
 		d->opts = *opts;
+	if (!d->opts.request_queues)
+		d->opts.request_queues = 1;
+	if (d->opts.request_queues >= FE_MAX_QUEUES) {
+		fe_free(d);
+		return -EINVAL;
+	}
+	d->nqueues = 1 + d->opts.request_queues;
 	if (!d->opts.mem_size)
 		d->opts.mem_size = 64 * MIB;
 	if (d->opts.nregions <= 0)
@@ -513,7 +520,7 @@ int fe_new(int sock, const struct fe_opts *opts, struct fe_dev **out)
 	/* Rings first in region 0 (never handed out as scratch); page 0 stays unused so that
 	 * gpa 0 never names a buffer. */
 	d->regions[0].next = 4096;
-	for (int q = 0; q < FE_NUM_QUEUES; q++) {
+	for (unsigned int q = 0; q < d->nqueues; q++) {
 		r = ring_alloc(d, &d->vq[q], d->opts.queue_size);
 		if (r < 0) {
 			fe_free(d);
@@ -532,7 +539,7 @@ void fe_free(struct fe_dev *d)
 		return;
 	if (d->sock >= 0)
 		close(d->sock);
-	for (int q = 0; q < FE_NUM_QUEUES; q++) {
+	for (int q = 0; q < FE_MAX_QUEUES; q++) {
 		struct fe_vring *vq = &d->vq[q];
 
 		if (vq->kick_fd >= 0)
@@ -738,15 +745,15 @@ int fe_start(struct fe_dev *d)
 {
 	int r = fe_negotiate(d);
 
-	for (unsigned int q = 0; q < FE_NUM_QUEUES && r == 0; q++)
+	for (unsigned int q = 0; q < d->nqueues && r == 0; q++)
 		r = fe_vring_call(d, q);
 	if (r == 0)
 		r = fe_set_features(d);
 	if (r == 0)
 		r = fe_send_memory(d);
-	for (unsigned int q = 0; q < FE_NUM_QUEUES && r == 0; q++)
+	for (unsigned int q = 0; q < d->nqueues && r == 0; q++)
 		r = fe_vring_setup(d, q);
-	for (unsigned int q = 0; q < FE_NUM_QUEUES && r == 0; q++) {
+	for (unsigned int q = 0; q < d->nqueues && r == 0; q++) {
 		if (d->features & FE_BIT(VHOST_USER_F_PROTOCOL_FEATURES))
 			r = fe_vring_enable(d, q, true);
 		else

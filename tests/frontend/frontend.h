@@ -18,7 +18,9 @@
 
 #include "vhost/protocol.h"
 
-#define FE_NUM_QUEUES 2
+/* Rings a device can have: hiprio (0) and request queues from 1 (fe_opts.request_queues);
+ * 256, the most a SET_VRING_KICK/CALL/ERR index can name. */
+#define FE_MAX_QUEUES 256
 #define FE_HIPRIO 0
 #define FE_REQUEST 1
 #define FE_MAX_REGIONS 8
@@ -93,6 +95,9 @@ struct fe_opts {
 	bool always_kick;	 /* kick even when the device asked not to */
 	uint64_t protocol_mask;	 /* protocol features to ask for (0: QEMU-like) */
 	bool migration;		 /* also ask for LOG_SHMFD and DEVICE_STATE (QEMU >= 8.2) */
+	/* Request queues after hiprio (default 1), as QEMU's num-request-queues: 1 + this many
+	 * rings in guest memory, each with its eventfds, all set up by fe_start. */
+	unsigned int request_queues;
 };
 
 /* The dirty log the VMM shares with the daemon (SET_LOG_BASE): bit (gpa / 4096) set = the
@@ -118,7 +123,8 @@ struct fe_dev {
 	struct fe_region regions[FE_MAX_REGIONS];
 	int nregions;
 	unsigned int alloc_rr; /* round robin of the region used by fe_alloc_any */
-	struct fe_vring vq[FE_NUM_QUEUES];
+	unsigned int nqueues;  /* rings: 1 + opts.request_queues; vq[nqueues..] are unused */
+	struct fe_vring vq[FE_MAX_QUEUES];
 	/* Findings about the device, counted as they happen. */
 	unsigned int missed_calls; /* used entries that came without a call */
 	unsigned int bad_used;	   /* used entries for chains not in flight */
@@ -126,7 +132,7 @@ struct fe_dev {
 	struct fe_log log;
 	/* GET_VRING_BASE answers of fe_stop_rings: where a restarted ring resumes. */
 	bool stopped;
-	unsigned int stop_base[FE_NUM_QUEUES];
+	unsigned int stop_base[FE_MAX_QUEUES];
 };
 
 /* ---- connection and messages ---- */
@@ -186,7 +192,7 @@ int fe_vring_setup(struct fe_dev *d, unsigned int q);
  * avail index, ADDR, KICK, ENABLE; the ring's memory is left as it is. */
 int fe_vring_restart(struct fe_dev *d, unsigned int q);
 int fe_vring_enable(struct fe_dev *d, unsigned int q, bool on);
-/* Everything above for both queues, rings enabled. */
+/* Everything above for every ring (nqueues), rings enabled. */
 int fe_start(struct fe_dev *d);
 
 /* ---- guest memory ---- */
@@ -254,7 +260,7 @@ int fe_log_base(struct fe_dev *d);
 /* SET_LOG_FD with a fresh eventfd (REPLY_ACK asked for). */
 int fe_log_fd(struct fe_dev *d);
 /* Logging on as QEMU turns it on: SET_FEATURES with LOG_ALL added, then SET_VRING_ADDR of
- * both rings with VHOST_VRING_F_LOG and the used ring's gpa. fe_log_stop undoes both. */
+ * every ring with VHOST_VRING_F_LOG and the used ring's gpa. fe_log_stop undoes both. */
 int fe_log_start(struct fe_dev *d);
 int fe_log_stop(struct fe_dev *d);
 /* SET_VRING_ADDR of queue q with or without the LOG flag (log_guest_addr = used ring gpa). */
@@ -285,19 +291,19 @@ int fe_read_all(struct fe_dev *d, int fd, uint8_t **buf, size_t *len, int timeou
 /* Writes len bytes to fd, at most timeout_ms without progress; -EPIPE when the reader left. */
 int fe_write_all(struct fe_dev *d, int fd, const uint8_t *buf, size_t len, int timeout_ms);
 
-/* Stops both rings (GET_VRING_BASE), remembers where each resumes, and collects every used
+/* Stops every ring (GET_VRING_BASE), remembers where each resumes, and collects every used
  * entry the device pushed. Returns how many chains are still in flight (0: the device
  * completed all of them before answering), or a negative errno. */
 int fe_stop_rings(struct fe_dev *d);
 /* The daemon went away (stopped, killed) without GET_VRING_BASE: each ring will resume at
  * the used index the device last wrote, as QEMU does. */
 void fe_backend_lost(struct fe_dev *d);
-/* Restarts both rings on the same daemon after fe_stop_rings (the source resumes). */
+/* Restarts every ring on the same daemon after fe_stop_rings (the source resumes). */
 int fe_resume_rings(struct fe_dev *d);
 /*
  * Moves this guest to another daemon: the same memory, rings (not zeroed), in-flight
  * bookkeeping and FUSE session. Negotiates on sock, sends every region again, and restarts
- * both rings at the index fe_stop_rings saw (or our avail index). The old connection goes to
+ * every ring at the index fe_stop_rings saw (or our avail index). The old connection goes to
  * *old_sock, or is closed when old_sock is NULL. No log on the new daemon.
  */
 int fe_reconnect(struct fe_dev *d, int sock, int *old_sock);

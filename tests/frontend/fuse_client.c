@@ -95,7 +95,7 @@ static int add_piece(struct fc *c, struct fe_buf *b, int *n, uint64_t gpa, size_
 /* One request less in flight; the scratch memory goes back when none is left. */
 static void done(struct fc *c)
 {
-	if (c->inflight > 0 && --c->inflight == 0)
+	if (c->inflight > 0 && --c->inflight == 0 && !c->keep_scratch)
 		fe_release(c->dev, &c->base);
 }
 
@@ -156,6 +156,7 @@ int fc_start(struct fc *c, struct fc_req *rq, uint32_t opcode, uint64_t nodeid,
 			memset(fe_ptr(c->dev, rq->out_gpa, sizeof(struct fuse_out_header)), 0xa5,
 			       sizeof(struct fuse_out_header));
 	}
+	rq->queue = q;
 	if (r == 0)
 		r = fe_submit(c->dev, q, b, n, c->chain, &rq->head);
 	free(b);
@@ -164,11 +165,6 @@ int fc_start(struct fc *c, struct fc_req *rq, uint32_t opcode, uint64_t nodeid,
 		return FC_ETRANSPORT;
 	}
 	return 0;
-}
-
-static unsigned int req_queue(const struct fc *c, const struct fc_req *rq)
-{
-	return rq->opcode == FUSE_FORGET || rq->opcode == FUSE_BATCH_FORGET ? FE_HIPRIO : c->queue;
 }
 
 static int bad(struct fc *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -187,7 +183,7 @@ int fc_finish(struct fc *c, struct fc_req *rq, void *out, size_t outcap, size_t 
 	struct fuse_out_header oh;
 	uint32_t used = 0;
 	size_t payload;
-	int r = fe_wait(c->dev, req_queue(c, rq), rq->head, c->timeout_ms, &used);
+	int r = fe_wait(c->dev, rq->queue, rq->head, c->timeout_ms, &used);
 
 	if (outlen)
 		*outlen = 0;

@@ -32,7 +32,7 @@ struct fc_arg {
 
 struct fc {
 	struct fe_dev *dev;
-	unsigned int queue;
+	unsigned int queue; /* request queue of the next fc_start (FE_REQUEST by default) */
 	enum fe_chain chain; /* FE_DIRECT or FE_INDIRECT */
 	bool split_pages;    /* payloads in 4 KiB descriptors, as the kernel's pages */
 	uint64_t next_unique;
@@ -43,6 +43,10 @@ struct fc {
 	size_t ext_len;		   /* a multiple of 8: appended, and counted in total_extlen */
 	unsigned int inflight;	   /* requests between fc_start and fc_finish */
 	struct fe_mark base;	   /* guest scratch memory before the first of them */
+	/* Never give scratch memory back: each buffer serves one request. With several rings a
+	 * reused buffer is written by one ring's thread and read by another's, ordered only by
+	 * this process (the guest), which ThreadSanitizer in the daemon cannot see. */
+	bool keep_scratch;
 	char err[256];
 };
 
@@ -51,6 +55,7 @@ struct fc_req {
 	uint32_t opcode;
 	uint64_t nodeid;
 	uint64_t unique;
+	unsigned int queue; /* the ring it went on: c->queue at fc_start, or hiprio */
 	uint16_t head;
 	bool noreply;
 	uint64_t out_gpa; /* out header, then the payload */

@@ -1,6 +1,7 @@
 /* The runner: one process, one temporary directory and one daemon per test, all cleaned up. */
 #include "harness.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
@@ -120,21 +121,120 @@ const char *t_status(struct t_ctx *t)
 	return buf;
 }
 
-long t_vmsize_kb(struct t_ctx *t)
+long t_proc_status_kb(pid_t pid, const char *field)
 {
 	char path[64], line[256];
+	size_t flen = strlen(field);
 	long kb = -1;
 	FILE *f;
 
-	snprintf(path, sizeof(path), "/proc/%d/status", (int)t->pid);
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
 	f = fopen(path, "re");
 	if (!f)
 		return -1;
 	while (fgets(line, sizeof(line), f))
-		if (sscanf(line, "VmSize: %ld kB", &kb) == 1)
+		if (strncmp(line, field, flen) == 0 && line[flen] == ':' &&
+		    sscanf(line + flen + 1, "%ld", &kb) == 1)
 			break;
 	fclose(f);
 	return kb;
+}
+
+long t_vmsize_kb(struct t_ctx *t)
+{
+	return t_proc_status_kb(t->pid, "VmSize");
+}
+
+pid_t t_serving_pid(pid_t pid)
+{
+	/* Down the first child at each level: the namespace sandbox forks once. */
+	for (int depth = 0; depth < 4; depth++) {
+		char path[64];
+		int child = 0;
+		FILE *f;
+
+		snprintf(path, sizeof(path), "/proc/%d/task/%d/children", (int)pid, (int)pid);
+		f = fopen(path, "re");
+		if (!f)
+			break;
+		if (fscanf(f, "%d", &child) != 1)
+			child = 0;
+		fclose(f);
+		if (child <= 0)
+			break;
+		pid = (pid_t)child;
+	}
+	return pid;
+}
+
+/* Calls fn on each entry of /proc/PID/SUB (not . and ..); returns how many it accepted. */
+static int proc_entries(pid_t pid, const char *sub, bool (*fn)(const char *dir, const char *name))
+{
+	char path[64];
+	struct dirent *e;
+	int n = 0;
+	DIR *d;
+
+	snprintf(path, sizeof(path), "/proc/%d/%s", (int)pid, sub);
+	d = opendir(path);
+	if (!d)
+		return -1;
+	while ((e = readdir(d)))
+		if (e->d_name[0] != '.' && (!fn || fn(path, e->d_name)))
+			n++;
+	closedir(d);
+	return n;
+}
+
+static bool is_eventfd(const char *dir, const char *name)
+{
+	char path[PATH_MAX], target[64];
+	ssize_t n;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	n = readlink(path, target, sizeof(target) - 1);
+	if (n < 0)
+		return false;
+	target[n] = '\0';
+	return strcmp(target, "anon_inode:[eventfd]") == 0;
+}
+
+int t_proc_threads(pid_t pid)
+{
+	return proc_entries(pid, "task", NULL);
+}
+
+static const char *comm_prefix;
+
+static bool comm_starts(const char *dir, const char *name)
+{
+	char path[PATH_MAX], comm[32] = "";
+	int fd;
+	ssize_t n;
+
+	snprintf(path, sizeof(path), "%s/%s/comm", dir, name);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return false;
+	n = read(fd, comm, sizeof(comm) - 1);
+	close(fd);
+	return n > 0 && strncmp(comm, comm_prefix, strlen(comm_prefix)) == 0;
+}
+
+int t_proc_threads_named(pid_t pid, const char *prefix)
+{
+	comm_prefix = prefix;
+	return proc_entries(pid, "task", comm_starts);
+}
+
+int t_proc_fds(pid_t pid)
+{
+	return proc_entries(pid, "fd", NULL);
+}
+
+int t_proc_eventfds(pid_t pid)
+{
+	return proc_entries(pid, "fd", is_eventfd);
 }
 
 static void kill_daemon(struct t_ctx *t)

@@ -56,8 +56,20 @@ bool t_alive(struct t_ctx *t);
 const char *t_status(struct t_ctx *t);
 /* The daemon's virtual memory size in KiB (VmSize), or -1. */
 long t_vmsize_kb(struct t_ctx *t);
+/* A "FIELD: N kB" line of pid's /proc status (VmRSS, VmSize...), in KiB, or -1. */
+long t_proc_status_kb(pid_t pid, const char *field);
 /* Waits up to timeout_ms for the daemon to exit; returns its wait status or -1. */
 int t_wait_exit(struct t_ctx *t, int timeout_ms);
+/* The process that serves pid's connection: pid itself, or in the namespace sandbox its
+ * child (pid 1 of the new pid namespace). */
+pid_t t_serving_pid(pid_t pid);
+/* What a process holds now: its threads, its fds, and how many of those are eventfds; -1
+ * when /proc cannot tell. */
+int t_proc_threads(pid_t pid);
+int t_proc_fds(pid_t pid);
+int t_proc_eventfds(pid_t pid);
+/* Its threads whose name (comm) starts with prefix: vfsd's queue threads are "vfsd-queueN". */
+int t_proc_threads_named(pid_t pid, const char *prefix);
 
 /* ---- more daemons in one test (migration: a source and its destinations) ---- */
 

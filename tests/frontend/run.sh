@@ -5,6 +5,8 @@
 #   hostile   a hostile guest (vfsd only: the C virtiofsd aborts on several of these)
 #   migrate   live migration: device state SAVE/LOAD between two daemons, dirty logging,
 #             and the round trip through the Rust virtiofsd
+#   queues    many request queues (num-request-queues): a thread per started ring, a blocked
+#             ring holding back no other, no fd or thread for a ring never set up
 #
 # Usage: tests/frontend/run.sh [--c-virtiofsd] [DAEMON] [TEST|PREFIX*...]
 #   DAEMON defaults to build/vfsd. A daemon whose name starts with "virtiofsd", or
@@ -13,8 +15,8 @@
 #   "--thread-pool-size=4"); FE_SANDBOX=none|namespace runs vfsd with that sandbox instead of
 #   -o sandbox=chroot and FE_SECCOMP=ACTION with that --seccomp (both none, automatically, for
 #   sanitizer builds); FE_SUITES picks suites (default: test_protocol test_fuse_ops
-#   test_locks test_hostile test_escape test_migrate); BUILD picks the test binaries' build
-#   directory. FE_RUST_VIRTIOFSD is the Rust virtiofsd the migrate suite moves guests through
+#   test_locks test_hostile test_escape test_migrate test_queues); BUILD picks the test
+#   binaries' build directory. FE_RUST_VIRTIOFSD is the Rust virtiofsd the migrate suite moves guests through
 #   (default: VFSD_CACHE or ~/.cache/vfsd, then rust-virtiofsd/bin/virtiofsd, when it is there, as
 #   scripts/rust-virtiofsd.sh installs it; unset, those cases SKIP saying so).
 # Prints "PASS name", "FAIL name reason" or "SKIP name reason" per check (daemon log lines
@@ -51,7 +53,7 @@ if [[ -z ${FE_RUST_VIRTIOFSD+set} && -x $rust_default ]]; then
 	export FE_RUST_VIRTIOFSD=$rust_default
 fi
 
-read -ra suites <<<"${FE_SUITES:-test_protocol test_fuse_ops test_locks test_hostile test_escape test_migrate}"
+read -ra suites <<<"${FE_SUITES:-test_protocol test_fuse_ops test_locks test_hostile test_escape test_migrate test_queues}"
 pass=0 fail=0
 for s in "${suites[@]}"; do
 	if ((c_virtiofsd)) && [[ $s == test_migrate ]]; then

@@ -223,6 +223,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct vhost_dev_config cfg = {
 		.tag = (conf & 4) ? "fuzzfs" : NULL,
 		.thread_pool_size = (conf & 3) == 3 ? 0 : conf & 3,
+		.loadavg_fd = -1,
 	};
 	struct vhost_backend backend = { .handle = touch_buffers, .reset = no_reset };
 	struct vhost_dev *dev;

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The lock and teardown paths under ThreadSanitizer (make tsan): the frontend's lock and
 # protocol suites with and without a worker pool (SETLKW waiters answering while rings stop
-# and the device is freed), and the /dev/fuse suite (interrupted locks, the transport's end).
+# and the device is freed), the fd cache under four workers, and the /dev/fuse suite
+# (interrupted locks, the transport's end).
 # A race report fails the run: the daemons run with halt_on_error, and those without a
 # sandbox also leave their reports in files that are counted here.
 #   tests/tsan/run.sh [TSAN_DAEMON]   (default build/tsan/vfsd)
@@ -43,6 +44,9 @@ suite() { # NAME COMMAND...: its counts, and the reports it left
 FE_SANDBOX=none FE_SECCOMP=none FE_DAEMON_ARGS="--thread-pool-size=4" \
 	FE_SUITES="test_locks test_protocol" suite frontend-pool "$repo/tests/frontend/run.sh" "$daemon"
 FE_SANDBOX=none FE_SECCOMP=none FE_DAEMON_ARGS="--queue-poll-us=0" \
-	FE_SUITES="test_locks" suite frontend-queue-thread "$repo/tests/frontend/run.sh" "$daemon"
+	FE_SUITES="test_locks test_queues" suite frontend-queue-thread "$repo/tests/frontend/run.sh" "$daemon"
+# The fd cache: evictions, walks down name records and lookups racing on four workers.
+FE_SANDBOX=none FE_SECCOMP=none FE_SUITES="test_fuse_ops" \
+	suite fd-cache "$repo/tests/frontend/run.sh" "$daemon" fd-cache-concurrent fd-cache-evicts
 suite fusedev "$repo/tests/fusedev/run.sh" "$daemon"
 summary
