@@ -44,7 +44,16 @@ static int emit(struct vfsd_passthrough *fs, struct fs_inode *dir, struct vfsd_d
 	/* Check the room first so that a lookup is not done for an entry that cannot be sent. */
 	if (FUSE_DIRENT_ALIGN(FUSE_NAME_OFFSET_DIRENTPLUS + namelen) > db->size - db->used)
 		return -ENOSPC;
-	r = fs_lookup_at(fs, dir, d->d_name, &e);
+	/*
+	 * An entry no inode on the directory's device has is new to the guest: opened at once
+	 * (fs_lookup_at would stat the name first to ask the table). That is every entry of a
+	 * cold listing (`ls -l` of a directory the guest has not seen). A known number goes the
+	 * usual way, which also catches a mount point (the name's object is on another device).
+	 */
+	if (!inode_known_ino(fs, dir->dev, d->d_ino, dir->mnt_id))
+		r = fs_lookup_open(fs, dir, d->d_name, &e);
+	else
+		r = fs_lookup_at(fs, dir, d->d_name, &e);
 	if (r < 0)
 		return r;
 	r = vfsd_dirbuf_add(db, d->d_name, namelen, e.attr.ino, d->d_off, d->d_type, &e);

@@ -146,6 +146,8 @@ int fs_rename(void *opaque, const struct vfsd_req_ctx *ctx, uint64_t olddir, con
 		r = inode_get(fs, newdir, &to);
 	if (r == 0)
 		r = renameat2(from->fd, oldname, to->fd, newname, flags) < 0 ? -errno : 0;
+	if (r == 0)
+		inode_renamed(fs, from, oldname, to, newname, flags);
 	inode_put(fs, from);
 	inode_put(fs, to);
 	return r;

@@ -250,7 +250,7 @@ int fs_tmpfile(void *opaque, const struct vfsd_req_ctx *ctx, uint64_t parent, ui
 		close(fd);
 		return r;
 	}
-	r = inode_register(fs, pathfd, &st, entry);
+	r = inode_register(fs, NULL, NULL, pathfd, &st, entry); /* no name: keeps its fd */
 	if (r == 0 && ctx->secctx_name) {
 		r = fs_xattr_set_secctx(fs, ctx, entry->nodeid);
 		if (r < 0)

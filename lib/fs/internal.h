@@ -15,24 +15,43 @@
 
 /*
  * An inode the guest knows. Node id = (generation << 32) | slot index: a stale id whose slot
- * was reused fails the generation check.
+ * was reused fails the generation check. Its size is the fd cache's memory per inode
+ * (docs/benchmarks.md): the fields leave no holes (120 bytes), and the first name recorded
+ * lives in the same allocation (name_buf), sparing the name a malloc chunk of its own.
  */
 struct fs_inode {
 	/* O_PATH, never a special file opened for I/O. A handle-backed inode (khandle set) has
 	 * it only while refs > 0: inode_get opens it by handle, the last inode_put closes it. */
 	int fd;
+	int mount_fd; /* with khandle: an fd on its mount (owned by the mount table) */
 	/* --inode-file-handles: the inode's kernel file handle (name_to_handle_at), or NULL.
 	 * "fh" in vfsd always means a FUSE open handle's number (handle.c), never this. */
 	struct file_handle *khandle;
-	int mount_fd; /* with khandle: an fd on its mount (owned by the mount table) */
 	uint64_t dev, ino, mnt_id;
 	mode_t type;	 /* S_IFMT bits, fixed for the inode's life */
 	uint32_t slot, gen;
-	bool lost; /* a migration's destination could not find it: every use fails (EIO) */
-	uint64_t nlookup;	/* guarded by inodes.lock: the guest's references */
 	uint32_t refs;		/* guarded by inodes.lock: users in flight */
+	/* guarded by inodes.lock: the inodes whose name record names this one as parent; it
+	 * stays in the table while there are any, even when the guest forgot it */
+	uint32_t nchildren;
+	bool lost; /* a migration's destination could not find it: every use fails (EIO) */
+	bool idle; /* guarded by inodes.lock: on the idle list (fd held, refs 0, may be evicted) */
+	uint16_t name_cap; /* bytes of name_buf (0: none) */
+	uint64_t nlookup;	/* guarded by inodes.lock: the guest's references */
 	struct fs_inode *hnext; /* guarded by inodes.lock: hash chain */
+	/*
+	 * The name record (guarded by inodes.lock), for the fd cache: the directory and the
+	 * name under which the guest last found the object. An inode held by its fd (no
+	 * khandle) whose fd was evicted is opened again by it, and the object so found must be
+	 * the inode's (dev, ino, mount) or the use fails with ESTALE (docs/fd-cache.md).
+	 * parent NULL: no record (the root, an O_TMPFILE, a migrated inode not looked up since);
+	 * such an inode keeps its fd.
+	 */
+	struct fs_inode *parent;
+	char *name; /* name_buf, or allocated when the name did not fit there */
+	struct fs_inode *lru_prev, *lru_next; /* guarded by inodes.lock: the idle list */
 	struct fs_lock_owner *lock_owners; /* guarded by locks_lock: POSIX lock owners' opens */
+	char name_buf[]; /* name_cap bytes, allocated with the inode (inode_alloc) */
 };
 
 struct fs_handle {
@@ -63,6 +82,9 @@ struct inode_table {
 	struct fs_inode **hash;
 	uint32_t hash_size; /* power of two */
 	uint32_t count;
+	/* The fd cache: inodes that hold an fd nobody is using, least recently used first;
+	 * fs_fd_take evicts from the head when the guest's fd budget is spent. */
+	struct fs_inode *lru_head, *lru_tail;
 };
 
 struct handle_table {
@@ -128,34 +150,53 @@ static inline uint64_t slot_id(uint32_t slot, uint32_t gen)
 /* inodes (inode.c) */
 int inode_table_init(struct inode_table *t);
 void inode_table_clear(struct vfsd_passthrough *fs);
-/* Takes a ref on the inode named by nodeid into *out. Returns 0, -EBADF for an id that is not
- * live, or -ESTALE for a handle-backed inode whose object is gone (the guest then looks the
- * name up again). */
+/* Takes a ref on the inode named by nodeid into *out, with its fd open. Returns 0, -EBADF
+ * for an id that is not live, or -ESTALE for an inode whose object cannot be found again (a
+ * handle-backed one that is gone, an evicted one whose name no longer leads to it): the
+ * guest then looks the name up again. */
 int inode_get(struct vfsd_passthrough *fs, uint64_t nodeid, struct fs_inode **out);
 void inode_ref(struct vfsd_passthrough *fs, struct fs_inode *inode);
+/* inode_ref with inodes.lock held. */
+void inode_ref_locked(struct vfsd_passthrough *fs, struct fs_inode *inode);
+/* A new O_PATH fd of an inode that has none (evicted, or handle-backed) for the caller to
+ * close, the inode held by the caller; -ESTALE when its object cannot be found again. */
+int inode_open_again(struct vfsd_passthrough *fs, struct fs_inode *inode);
+/* The fd cache: gives back the fd of the least recently used idle inode. Returns whether
+ * one was evicted. Called without inodes.lock. */
+bool inode_evict_one(struct vfsd_passthrough *fs);
+/* A guest rename of oldname under olddir to newname under newdir succeeded (flags as given
+ * to renameat2): the moved objects' name records follow. */
+void inode_renamed(struct vfsd_passthrough *fs, struct fs_inode *olddir, const char *oldname,
+		   struct fs_inode *newdir, const char *newname, unsigned int flags);
 void inode_put(struct vfsd_passthrough *fs, struct fs_inode *inode);
 /* Drops n guest references. */
 void inode_forget(struct vfsd_passthrough *fs, uint64_t nodeid, uint64_t n);
 /*
- * Registers the object open on fd (O_PATH, consumed) with stat st: finds the existing inode or
- * adds one, counts one guest reference and fills e.
+ * Registers the object open on fd (O_PATH, consumed) with stat st, found as name under
+ * parent (both NULL: no name, as for the root or an O_TMPFILE): finds the existing inode or
+ * adds one, counts one guest reference, records the name and fills e.
  */
-int inode_register(struct vfsd_passthrough *fs, int fd, const struct statx *st,
-		   struct fuse_entry_out *e);
+int inode_register(struct vfsd_passthrough *fs, struct fs_inode *parent, const char *name, int fd,
+		   const struct statx *st, struct fuse_entry_out *e);
 /*
  * A migration's destination: the inode id, with nlookup guest references, held by fd
  * (O_PATH, consumed) for the object st describes; lost (fd -1, st NULL) for one that was not
- * found. The tables must have been emptied (a new session) and are settled by
+ * found. Its name record is name under the inode parent (already placed), none if parent is
+ * 0. The tables must have been emptied (a new session) and are settled by
  * fs_tables_settle() once every inode and handle is in. 0 or -errno.
  */
 int inode_place(struct vfsd_passthrough *fs, uint64_t id, int fd, const struct statx *st,
-		uint64_t nlookup, bool lost);
+		uint64_t nlookup, bool lost, uint64_t parent, const char *name);
 int handle_place(struct vfsd_passthrough *fs, uint64_t id, struct fs_inode *inode, int fd,
 		 uint64_t dir_off);
 void fs_tables_settle(struct vfsd_passthrough *fs);
-/* As inode_register without an fd: -ENOENT when no inode is known for st. */
-int inode_lookup_known(struct vfsd_passthrough *fs, const struct statx *st,
-		       struct fuse_entry_out *e);
+/* As inode_register without an fd: -ENOENT when no inode is known for st (or the one known
+ * has no fd and another type: its number was reused). */
+int inode_lookup_known(struct vfsd_passthrough *fs, struct fs_inode *parent, const char *name,
+		       const struct statx *st, struct fuse_entry_out *e);
+/* Whether an inode with these numbers is in the table (for READDIRPLUS: an entry whose
+ * d_ino no inode on the directory's device has is opened at once, without a stat first). */
+bool inode_known_ino(struct vfsd_passthrough *fs, uint64_t dev, uint64_t ino, uint64_t mnt_id);
 static inline uint64_t inode_id(const struct fs_inode *i)
 {
 	return slot_id(i->slot, i->gen);
@@ -163,8 +204,11 @@ static inline uint64_t inode_id(const struct fs_inode *i)
 
 /* The guest fd budget (passthrough.c): every inode held by an O_PATH fd and every open file
  * takes one fd of cfg.guest_fd_limit, so a guest cannot spend the fds the daemon needs for
- * itself. -ENFILE (logged once) when spent. */
+ * itself. When it is spent, idle inodes give theirs back (inode_evict_one); -ENFILE (logged
+ * once) when none can. Never called with inodes.lock held. */
 int fs_fd_take(struct vfsd_passthrough *fs);
+/* One fd of the budget if one is left, without evicting and without a warning. */
+bool fs_fd_try(struct vfsd_passthrough *fs);
 void fs_fd_give(struct vfsd_passthrough *fs);
 
 /* file handles (khandle.c) */
@@ -199,6 +243,8 @@ int handle_release(struct vfsd_passthrough *fs, uint64_t nodeid, uint64_t fh);
 
 /* helpers (passthrough.c) */
 int fs_stat(int fd, struct statx *st);
+/* The stat of name under dirfd, not followed if a symlink nor automounted: 0 or -errno. */
+int fs_stat_name(int dirfd, const char *name, struct statx *st);
 void fs_fill_attr(const struct vfsd_passthrough *fs, const struct statx *st, struct fuse_attr *a);
 void fs_fill_timeouts(const struct vfsd_passthrough *fs, uint64_t *sec, uint32_t *nsec);
 /* Opens name under dir without following symlinks or leaving dir. */

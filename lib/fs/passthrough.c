@@ -22,14 +22,23 @@ static const double cache_timeouts[] = {
 	[VFSD_CACHE_ALWAYS] = 86400.0,
 };
 
-int fs_stat(int fd, struct statx *st)
+static int stat_with(int dirfd, const char *name, int flags, struct statx *st)
 {
-	if (statx(fd, "", AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW, STATX_BASIC_STATS | STATX_MNT_ID,
-		  st) < 0)
+	if (statx(dirfd, name, flags, STATX_BASIC_STATS | STATX_MNT_ID, st) < 0)
 		return -errno;
 	if (!(st->stx_mask & STATX_MNT_ID))
 		st->stx_mnt_id = 0;
 	return 0;
+}
+
+int fs_stat(int fd, struct statx *st)
+{
+	return stat_with(fd, "", AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW, st);
+}
+
+int fs_stat_name(int dirfd, const char *name, struct statx *st)
+{
+	return stat_with(dirfd, name, AT_SYMLINK_NOFOLLOW | AT_NO_AUTOMOUNT, st);
 }
 
 void fs_fill_timeouts(const struct vfsd_passthrough *fs, uint64_t *sec, uint32_t *nsec)
@@ -108,17 +117,31 @@ int fs_fd_take(struct vfsd_passthrough *fs)
 		metrics_gauge_add(MG_GUEST_FDS, 1);
 		return 0;
 	}
-	left = __atomic_sub_fetch(&fs->fd_budget, 1, __ATOMIC_RELAXED);
-	if (left >= 0) {
-		metrics_gauge_add(MG_GUEST_FDS, 1);
-		return 0;
-	}
-	__atomic_add_fetch(&fs->fd_budget, 1, __ATOMIC_RELAXED);
+	do {
+		left = __atomic_sub_fetch(&fs->fd_budget, 1, __ATOMIC_RELAXED);
+		if (left >= 0) {
+			metrics_gauge_add(MG_GUEST_FDS, 1);
+			return 0;
+		}
+		__atomic_add_fetch(&fs->fd_budget, 1, __ATOMIC_RELAXED);
+		/* Spent: the least recently used idle inode gives its fd back, and we try again
+		 * (another thread may take it first). */
+	} while (inode_evict_one(fs));
 	metrics_gauge_add(MG_BUDGET_EXHAUSTED, 1);
 	if (!__atomic_exchange_n(&fs->fd_budget_warned, true, __ATOMIC_RELAXED))
 		log_warn("No more file descriptors available to the guest (0 available out of %ld initially), consider increasing the --rlimit-nofile value",
 			 fs->cfg.guest_fd_limit);
 	return -ENFILE;
+}
+
+bool fs_fd_try(struct vfsd_passthrough *fs)
+{
+	if (fs->cfg.guest_fd_limit > 0 && __atomic_sub_fetch(&fs->fd_budget, 1, __ATOMIC_RELAXED) < 0) {
+		__atomic_add_fetch(&fs->fd_budget, 1, __ATOMIC_RELAXED);
+		return false;
+	}
+	metrics_gauge_add(MG_GUEST_FDS, 1);
+	return true;
 }
 
 void fs_fd_give(struct vfsd_passthrough *fs)
@@ -132,26 +155,24 @@ int fs_lookup_at(struct vfsd_passthrough *fs, struct fs_inode *parent, const cha
 		 struct fuse_entry_out *e)
 {
 	struct statx st;
+	int r;
 
 	/*
 	 * name is one component (never "", ".", ".." or with '/'), not followed if a symlink: the
 	 * stat cannot leave parent. A known (dev, ino, mount) is the object whose O_PATH fd the
-	 * table holds, so its number cannot have been reused. With file handles it could have
-	 * been: the name is always opened and its handle compared.
+	 * table holds, so its number cannot have been reused, unless the fd cache evicted it
+	 * (docs/fd-cache.md says what a reused number then means). With file handles it could
+	 * have been: the name is always opened and its handle compared.
 	 */
 	if (fs->use_khandles)
 		return fs_lookup_open(fs, parent, name, e);
-	if (statx(parent->fd, name, AT_SYMLINK_NOFOLLOW | AT_NO_AUTOMOUNT,
-		  STATX_BASIC_STATS | STATX_MNT_ID, &st) == 0) {
-		if (!(st.stx_mask & STATX_MNT_ID))
-			st.stx_mnt_id = 0;
-		if (inode_lookup_known(fs, &st, e) == 0) {
-			mark_submount(fs, parent, &st, e);
-			return 0;
-		}
-	} else if (errno == ENOENT || errno == ENOTDIR) {
-		return -errno;
+	r = fs_stat_name(parent->fd, name, &st);
+	if (r == 0 && inode_lookup_known(fs, parent, name, &st, e) == 0) {
+		mark_submount(fs, parent, &st, e);
+		return 0;
 	}
+	if (r == -ENOENT || r == -ENOTDIR)
+		return r;
 	return fs_lookup_open(fs, parent, name, e);
 }
 
@@ -169,7 +190,7 @@ int fs_lookup_open(struct vfsd_passthrough *fs, struct fs_inode *parent, const c
 		close(fd);
 		return r;
 	}
-	r = inode_register(fs, fd, &st, e);
+	r = inode_register(fs, parent, name, fd, &st, e);
 	if (r == 0)
 		mark_submount(fs, parent, &st, e);
 	return r;
@@ -285,7 +306,7 @@ static int open_root(struct vfsd_passthrough *fs)
 		close(fd);
 		return -ENOTDIR;
 	}
-	r = inode_register(fs, fd, &st, &e);
+	r = inode_register(fs, NULL, NULL, fd, &st, &e);
 	if (r == 0 && e.nodeid != FS_ROOT_ID)
 		r = -EINVAL; /* the table was not empty: a programming error */
 	if (r == 0)

@@ -214,6 +214,8 @@ SIMPLE(emit_inodes, integer, e->sum->gauges[MG_INODES])
 SIMPLE(emit_handles, integer, e->sum->gauges[MG_HANDLES])
 SIMPLE(emit_fds, integer, e->sum->gauges[MG_GUEST_FDS])
 SIMPLE(emit_exhausted, counter, (uint64_t)e->sum->gauges[MG_BUDGET_EXHAUSTED])
+SIMPLE(emit_evictions, counter, (uint64_t)e->sum->gauges[MG_FD_EVICTIONS])
+SIMPLE(emit_reopens, counter, (uint64_t)e->sum->gauges[MG_FD_REOPENS])
 
 /* Only a daemon with a budget (--rlimit-nofile 0 leaves it unlimited) has a remainder; one
  * that does not fit (the region's numbers are the daemon's) has none either. */
@@ -261,6 +263,12 @@ static const struct {
 	  "File descriptors the guest may still make the daemon hold.", emit_budget },
 	{ "vfsd_guest_fd_budget_exhausted_total", "counter",
 	  "Requests refused with ENFILE because the guest's fd budget was spent.", emit_exhausted },
+	{ "vfsd_inode_fd_evictions_total", "counter",
+	  "Idle inodes that gave their file descriptor back when the guest's fd budget was spent.",
+	  emit_evictions },
+	{ "vfsd_inode_fd_reopens_total", "counter",
+	  "Evicted inodes opened again by the name under which the guest found them.",
+	  emit_reopens },
 	{ "vfsd_vhost_queue_notifications_total", "counter",
 	  "Kicks (available-buffer notifications) the guest sent, by virtqueue.", emit_kicks },
 	{ "vfsd_process_resident_memory_bytes", "gauge", "Resident memory of the daemon process.",

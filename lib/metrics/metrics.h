@@ -35,6 +35,8 @@ enum metrics_gauge {
 	MG_GUEST_FDS,	   /* fds held for the guest (inode O_PATH fds and open files) */
 	MG_GUEST_FD_LIMIT, /* the guest's fd budget; set once */
 	MG_BUDGET_EXHAUSTED, /* times a request was refused because the budget was spent */
+	MG_FD_EVICTIONS,     /* idle inodes' fds given back to the budget (the fd cache) */
+	MG_FD_REOPENS,	     /* evicted inodes opened again by their name */
 	MG_SERVER_PID,	   /* the namespace sandbox's serving child, as its parent's pid
 			      namespace sees it (the parent is the process spawned); 0: itself */
 	MG_COUNT,

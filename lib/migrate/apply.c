@@ -24,6 +24,8 @@ struct apply {
 	const struct mig_state *s;
 	uint8_t *status;    /* by index in s->inodes */
 	size_t *by_id;	    /* indexes of s->inodes sorted by id */
+	size_t *by_path;    /* indexes of the full-path inodes sorted by path */
+	size_t npaths;
 	int *mount_fds;	    /* by index in s->mounts, -1 until opened */
 };
 
@@ -35,6 +37,34 @@ static int cmp_id(const void *a, const void *b)
 	uint64_t y = sort_state->inodes[*(const size_t *)b].id;
 
 	return x < y ? -1 : x > y;
+}
+
+static int cmp_path(const void *a, const void *b)
+{
+	return strcmp(sort_state->inodes[*(const size_t *)a].name,
+		      sort_state->inodes[*(const size_t *)b].name);
+}
+
+/* The index of the full-path inode at path (its first len bytes), or -1. */
+static ssize_t index_of_path(const struct apply *a, const char *path, size_t len)
+{
+	size_t lo = 0, hi = a->npaths;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		const char *v = a->s->inodes[a->by_path[mid]].name;
+		int c = strncmp(v, path, len);
+
+		if (c == 0 && v[len] == '\0')
+			return (ssize_t)a->by_path[mid];
+		if (c == 0)
+			c = 1; /* v is longer: after path, as strcmp sorts */
+		if (c < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return -1;
 }
 
 static ssize_t index_of(const struct apply *a, uint64_t id)
@@ -144,14 +174,54 @@ static int open_inode(struct apply *a, const struct mig_inode *mi, const char **
 	}
 }
 
+/*
+ * The name record given to the placed inode (docs/fd-cache.md), so that it may give its fd back
+ * like any other: its parent's id and its name there; parent 0 for none (a parent the guest
+ * did not hold). -EAGAIN while that parent is not placed yet.
+ */
+static int record_of(const struct apply *a, const struct mig_inode *mi, uint64_t *parent,
+		     const char **name)
+{
+	const char *slash;
+	ssize_t k;
+
+	*parent = 0;
+	*name = NULL;
+	if (mi->loc == MIG_LOC_PATH) {
+		*parent = mi->parent;
+		*name = mi->name;
+		return 0;
+	}
+	if (mi->loc != MIG_LOC_FULL_PATH)
+		return 0;
+	slash = strrchr(mi->name, '/');
+	if (!slash) {
+		*parent = FS_ROOT_ID;
+		*name = mi->name;
+		return 0;
+	}
+	k = index_of_path(a, mi->name, (size_t)(slash - mi->name));
+	if (k < 0 || a->status[k] == LOST)
+		return 0;
+	if (a->status[k] == PENDING)
+		return -EAGAIN;
+	*parent = a->s->inodes[k].id;
+	*name = slash + 1;
+	return 0;
+}
+
 static int place_one(struct apply *a, size_t k)
 {
 	const struct mig_inode *mi = &a->s->inodes[k];
-	const char *why = "?";
+	const char *why = "?", *rec_name;
+	uint64_t rec_parent;
 	struct statx st;
 	struct mig_fh got;
-	int fd = open_inode(a, mi, &why), r;
+	int fd, r;
 
+	if (record_of(a, mi, &rec_parent, &rec_name) == -EAGAIN)
+		return -EAGAIN; /* parents first: the record needs the parent placed */
+	fd = open_inode(a, mi, &why);
 	if (fd == -EAGAIN)
 		return fd;
 	r = fd < 0 ? fd : fs_stat(fd, &st);
@@ -161,7 +231,7 @@ static int place_one(struct apply *a, size_t k)
 		r = -ESTALE;
 	}
 	if (r == 0) {
-		r = inode_place(a->fs, mi->id, fd, &st, mi->nlookup, false);
+		r = inode_place(a->fs, mi->id, fd, &st, mi->nlookup, false, rec_parent, rec_name);
 		fd = -1;
 		if (r == 0) {
 			a->status[k] = PLACED;
@@ -178,7 +248,7 @@ static int place_one(struct apply *a, size_t k)
 	log_warn("migration: inode %llu%s%s: %s (%s); the guest gets EIO on it",
 		 (unsigned long long)mi->id, mi->name ? " " : "", mi->name ? mi->name : "", why,
 		 strerror(-r));
-	r = inode_place(a->fs, mi->id, -1, NULL, mi->nlookup, true);
+	r = inode_place(a->fs, mi->id, -1, NULL, mi->nlookup, true, 0, NULL);
 	if (r == 0)
 		a->status[k] = LOST;
 	return r;
@@ -360,16 +430,21 @@ int migrate_apply(struct vfsd_passthrough *fs, struct fuse_server *srv,
 	r = check_session(fs, srv, &s->session);
 	a.status = calloc(s->ninodes + 1, 1);
 	a.by_id = calloc(s->ninodes + 1, sizeof(*a.by_id));
+	a.by_path = calloc(s->ninodes + 1, sizeof(*a.by_path));
 	a.mount_fds = malloc((s->nmounts + 1) * sizeof(*a.mount_fds));
 	for (size_t k = 0; a.mount_fds && k < s->nmounts; k++)
 		a.mount_fds[k] = -1;
-	if (r == 0 && (!a.status || !a.by_id || !a.mount_fds))
+	if (r == 0 && (!a.status || !a.by_id || !a.by_path || !a.mount_fds))
 		r = -ENOMEM;
 	if (r == 0) {
 		for (size_t k = 0; k < s->ninodes; k++)
 			a.by_id[k] = k;
 		sort_state = s; /* one load at a time: the transfer thread */
 		qsort(a.by_id, s->ninodes, sizeof(*a.by_id), cmp_id);
+		for (size_t k = 0; k < s->ninodes; k++)
+			if (s->inodes[k].loc == MIG_LOC_FULL_PATH)
+				a.by_path[a.npaths++] = k;
+		qsort(a.by_path, a.npaths, sizeof(*a.by_path), cmp_path);
 		r = root_count(&a);
 	}
 	if (r == 0)
@@ -380,6 +455,7 @@ int migrate_apply(struct vfsd_passthrough *fs, struct fuse_server *srv,
 		vfsd_closep(&a.mount_fds[k]);
 	free(a.status);
 	free(a.by_id);
+	free(a.by_path);
 	free(a.mount_fds);
 	/* The placed slots leave the free lists (which fs_init filled) before anything frees
 	 * them, on failure too. */

@@ -40,7 +40,7 @@ static int hold_inodes(struct vfsd_passthrough *fs, struct held **out, size_t *n
 
 		if (!i)
 			continue;
-		i->refs++;
+		inode_ref_locked(fs, i);
 		h[k++] = (struct held){ .inode = i, .id = inode_id(i), .nlookup = i->nlookup };
 	}
 	pthread_mutex_unlock(&t->lock);
@@ -49,17 +49,16 @@ static int hold_inodes(struct vfsd_passthrough *fs, struct held **out, size_t *n
 	return 0;
 }
 
-/* An fd of the inode for the time of the collection (a handle-backed one may have none). */
-static int inode_fd(const struct fs_inode *i, bool *owned)
+/* An fd of the inode for the time of the collection: a handle-backed or evicted one may have
+ * none, and is opened for the while (not kept: the fd budget is not spent on a save). */
+static int inode_fd(struct vfsd_passthrough *fs, struct fs_inode *i, bool *owned)
 {
 	int fd = __atomic_load_n(&i->fd, __ATOMIC_ACQUIRE);
 
 	*owned = false;
 	if (fd >= 0)
 		return fd;
-	if (!i->khandle)
-		return -EBADF;
-	fd = khandle_open(i);
+	fd = inode_open_again(fs, i);
 	*owned = fd >= 0;
 	return fd;
 }
@@ -168,7 +167,7 @@ static int add_mount(struct mig_state *s, uint64_t id)
 
 /* One inode's location; returns 0, or -errno when the save must fail. */
 static int locate(struct vfsd_passthrough *fs, struct mig_state *s, struct mig_inode *mi,
-		  const struct fs_inode *i, const char *root, unsigned int *invalid)
+		  struct fs_inode *i, const char *root, unsigned int *invalid)
 {
 	bool owned;
 	const char *why = NULL;
@@ -184,7 +183,7 @@ static int locate(struct vfsd_passthrough *fs, struct mig_state *s, struct mig_i
 		r = -ENOENT;
 		goto invalid;
 	}
-	fd = inode_fd(i, &owned);
+	fd = inode_fd(fs, i, &owned);
 	if (fd < 0) {
 		why = "it cannot be opened";
 		r = fd;
@@ -233,7 +232,7 @@ static void mount_paths(struct vfsd_passthrough *fs, struct mig_state *s, struct
 		struct mig_mount *mm = &s->mounts[m];
 
 		for (size_t k = 0; k < n && !mm->path; k++) {
-			const struct fs_inode *i = h[k].inode;
+			struct fs_inode *i = h[k].inode;
 			const char *why;
 			char *path = NULL;
 			bool owned;
@@ -245,7 +244,7 @@ static void mount_paths(struct vfsd_passthrough *fs, struct mig_state *s, struct
 				mm->path = strdup(".");
 				break;
 			}
-			fd = inode_fd(i, &owned);
+			fd = inode_fd(fs, i, &owned);
 			if (fd < 0)
 				continue;
 			if (confirmed_path(fs, i, fd, root, &path, &why) == 0)

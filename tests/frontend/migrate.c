@@ -147,7 +147,7 @@ static int log_switch(struct fe_dev *d, bool on)
 		return r;
 	d->features = features;
 	d->log.on = on;
-	for (unsigned int q = 0; q < FE_NUM_QUEUES && r == 0; q++)
+	for (unsigned int q = 0; q < d->nqueues && r == 0; q++)
 		r = fe_vring_addr_log(d, q, on);
 	return r;
 }
@@ -443,14 +443,14 @@ int fe_stop_rings(struct fe_dev *d)
 {
 	int n = 0;
 
-	for (unsigned int q = 0; q < FE_NUM_QUEUES; q++) {
+	for (unsigned int q = 0; q < d->nqueues; q++) {
 		int r = fe_get_vring_base(d, q, &d->stop_base[q]);
 
 		if (r < 0)
 			return r;
 	}
 	d->stopped = true;
-	for (unsigned int q = 0; q < FE_NUM_QUEUES; q++) {
+	for (unsigned int q = 0; q < d->nqueues; q++) {
 		fe_poll_used(d, q);
 		n += (int)fe_inflight(d, q);
 	}
@@ -481,7 +481,7 @@ static int rings_enable(struct fe_dev *d)
 {
 	int r = 0;
 
-	for (unsigned int q = 0; q < FE_NUM_QUEUES && r == 0; q++) {
+	for (unsigned int q = 0; q < d->nqueues && r == 0; q++) {
 		if (d->features & FE_BIT(VHOST_USER_F_PROTOCOL_FEATURES))
 			r = fe_vring_enable(d, q, true);
 		else
@@ -496,7 +496,7 @@ int fe_resume_rings(struct fe_dev *d)
 {
 	int r = 0;
 
-	for (unsigned int q = 0; q < FE_NUM_QUEUES && r == 0; q++) {
+	for (unsigned int q = 0; q < d->nqueues && r == 0; q++) {
 		/* The call fd first, as QEMU does (fe_vring_restart). */
 		r = fe_vring_fd(d, VHOST_USER_SET_VRING_CALL, q, d->vq[q].call_fd);
 		if (r == 0)
@@ -525,13 +525,13 @@ int fe_reconnect_rings(struct fe_dev *d)
 	int r = 0;
 
 	/* fe_start's order, with the rings kept as they are. */
-	for (unsigned int q = 0; q < FE_NUM_QUEUES && r == 0; q++)
+	for (unsigned int q = 0; q < d->nqueues && r == 0; q++)
 		r = fe_vring_call(d, q);
 	if (r == 0)
 		r = fe_set_features(d);
 	if (r == 0)
 		r = fe_send_memory(d);
-	for (unsigned int q = 0; q < FE_NUM_QUEUES && r == 0; q++)
+	for (unsigned int q = 0; q < d->nqueues && r == 0; q++)
 		r = ring_start_at(d, q, resume_base(d, q));
 	return r < 0 ? r : rings_enable(d);
 }
@@ -559,7 +559,7 @@ void fe_backend_lost(struct fe_dev *d)
 {
 	/* As QEMU when its back-end went away without a GET_VRING_BASE: a ring resumes at the
 	 * last chain the device completed, so whatever it had not taken is served by the next. */
-	for (unsigned int q = 0; q < FE_NUM_QUEUES; q++) {
+	for (unsigned int q = 0; q < d->nqueues; q++) {
 		fe_poll_used(d, q);
 		d->stop_base[q] = __atomic_load_n(&d->vq[q].used->idx, __ATOMIC_ACQUIRE);
 	}

@@ -131,7 +131,7 @@ static void stop(struct t_ctx *t)
 	int left = fe_stop_rings(d), untaken = 0;
 
 	CHECK(t, left >= 0, "GET_VRING_BASE: %s", fe_error(d));
-	for (unsigned int q = 0; q < FE_NUM_QUEUES; q++) {
+	for (unsigned int q = 0; q < d->nqueues; q++) {
 		uint16_t n = (uint16_t)(d->vq[q].avail_idx - d->stop_base[q]);
 
 		CHECK(t, n <= d->vq[q].num,
@@ -183,7 +183,7 @@ static void reconnect(struct t_ctx *t, pid_t pid)
  * for them once it has the state. */
 static void kick_pending(struct t_ctx *t)
 {
-	for (unsigned int q = 0; q < FE_NUM_QUEUES; q++)
+	for (unsigned int q = 0; q < t->dev->nqueues; q++)
 		if (fe_inflight(t->dev, q))
 			CHECK_FE(t, fe_kick_now(t->dev, q));
 }
@@ -723,7 +723,7 @@ static void raw_prepare(struct t_ctx *t, struct raw *q, const char *what, uint32
 /* The page holding gpa belongs to a descriptor table or an avail ring. */
 static bool driver_page(const struct fe_dev *d, uint64_t page)
 {
-	for (unsigned int q = 0; q < FE_NUM_QUEUES; q++) {
+	for (unsigned int q = 0; q < d->nqueues; q++) {
 		const struct fe_vring *vq = &d->vq[q];
 		uint64_t ranges[2][2] = { { vq->desc_gpa, vq->desc_gpa + 16ull * vq->num },
 					  { vq->avail_gpa, vq->avail_gpa + 6 + 2ull * vq->num } };
@@ -912,6 +912,42 @@ static void test_save_without_log_all(struct t_ctx *t)
 	t_pid_finish(t, pa);
 	guest_check(t, "on B", true);
 	finish(t, &pb, 1);
+}
+
+/*
+ * A source whose fd budget is far smaller than what the guest looked up (--rlimit-nofile=800
+ * leaves 190 fds): most of its inodes gave their fd back (docs/fd-cache.md) and are opened
+ * again for the save; the destination has the same budget, so the inodes it places must be
+ * able to give theirs back too, which needs their name records (parents placed first).
+ */
+static void evicted_move(struct t_ctx *t, const char *format)
+{
+	const char *const args[] = { "--rlimit-nofile=800", "--thread-pool-size=0",
+				     "--inode-file-handles=never", format, NULL };
+	pid_t pa, pb;
+
+	begin(t);
+	guest_files(t, LIVE_DIRS, LIVE_SUBS, LIVE_FILES);
+	pa = start_ut(t, "A", args);
+	pb = start_ut(t, "B", args);
+	attach(t, pa);
+	guest_build(t, LIVE_DIRS, LIVE_SUBS, LIVE_FILES);
+	CHECK(t, g.n > 300, "only %d nodes, not more than the 190 fds", g.n);
+	guest_check(t, "on A", false);
+	hop(t, pa, pb, false);
+	guest_check(t, "on B", false);
+	guest_check(t, "on B again", true);
+	finish(t, &pb, 1);
+}
+
+static void test_evicted_move(struct t_ctx *t)
+{
+	evicted_move(t, "--migration-format=vfsd");
+}
+
+static void test_evicted_move_virtiofsd_format(struct t_ctx *t)
+{
+	evicted_move(t, "--migration-format=virtiofsd");
 }
 
 /* Chains in the ring beyond the index GET_VRING_BASE gave (published and kicked after the
@@ -1560,6 +1596,9 @@ static const struct t_case cases[] = {
 	{ "migrate-live-socketpair", test_migrate_live_socketpair, NO_MIGRATION },
 	{ "dirty-log", test_dirty_log, NO_MIGRATION },
 	{ "save-without-log-all", test_save_without_log_all, NO_MIGRATION },
+	{ "evicted-inodes-move", test_evicted_move, NO_MIGRATION },
+	{ "evicted-inodes-move-virtiofsd-format", test_evicted_move_virtiofsd_format,
+	  NO_MIGRATION },
 	{ "untaken-chains-done-on-b", test_untaken_chains, NO_MIGRATION },
 	{ "file-handles-mode", test_file_handles_mode, NO_MIGRATION },
 	{ "renamed-on-host-abort", test_renamed_abort, NO_MIGRATION },

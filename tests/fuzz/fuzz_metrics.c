@@ -62,6 +62,8 @@ static const char *const family_names[] = {
 	"vfsd_open_fds",
 	"vfsd_guest_fd_budget_remaining",
 	"vfsd_guest_fd_budget_exhausted_total",
+	"vfsd_inode_fd_evictions_total",
+	"vfsd_inode_fd_reopens_total",
 	"vfsd_vhost_queue_notifications_total",
 	"vfsd_process_resident_memory_bytes",
 	"vfsd_process_cpu_seconds_total",

@@ -36,6 +36,8 @@ TYPES = {
     "vfsd_open_fds": "gauge",
     "vfsd_guest_fd_budget_remaining": "gauge",
     "vfsd_guest_fd_budget_exhausted": "counter",
+    "vfsd_inode_fd_evictions": "counter",
+    "vfsd_inode_fd_reopens": "counter",
     "vfsd_vhost_queue_notifications": "counter",
     "vfsd_process_resident_memory_bytes": "gauge",
     "vfsd_process_cpu_seconds": "counter",

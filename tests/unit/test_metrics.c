@@ -584,6 +584,8 @@ static const char *const family_names[] = {
 	"vfsd_open_fds",
 	"vfsd_guest_fd_budget_remaining",
 	"vfsd_guest_fd_budget_exhausted_total",
+	"vfsd_inode_fd_evictions_total",
+	"vfsd_inode_fd_reopens_total",
 	"vfsd_vhost_queue_notifications_total",
 	"vfsd_process_resident_memory_bytes",
 	"vfsd_process_cpu_seconds_total",
@@ -752,6 +754,8 @@ static void test_format_two_daemons(void **state)
 	a->gauges[MG_HANDLES] = 1;
 	a->gauges[MG_GUEST_FDS] = 5;
 	a->gauges[MG_GUEST_FD_LIMIT] = 100;
+	a->gauges[MG_FD_EVICTIONS] = 31;
+	a->gauges[MG_FD_REOPENS] = 12;
 	a->queue_kicks[0] = 5;
 	a->queue_kicks[METRICS_QUEUES - 1] = 1;
 	b->requests[FUSE_READ] = 1;
@@ -812,6 +816,9 @@ static void test_format_two_daemons(void **state)
 	has_line(t, "vfsd_guest_fd_budget_remaining{sandbox=\"a\"} 95");
 	assert_int_equal(count_lines(t, "vfsd_guest_fd_budget_remaining"), 1);
 	has_line(t, "vfsd_guest_fd_budget_exhausted_total 0");
+	has_line(t, "vfsd_inode_fd_evictions_total{sandbox=\"a\"} 31");
+	has_line(t, "vfsd_inode_fd_reopens_total{sandbox=\"a\"} 12");
+	has_line(t, "vfsd_inode_fd_evictions_total 0");
 	has_line(t, "vfsd_vhost_queue_notifications_total{sandbox=\"a\",queue=\"0\"} 5");
 	has_line(t, "vfsd_vhost_queue_notifications_total{sandbox=\"a\",queue=\"15\"} 1");
 	assert_int_equal(count_lines(t, "vfsd_vhost_queue_notifications_total"), 2);

@@ -58,7 +58,6 @@ void test_readdir(struct t_ctx *t);
 void test_readdirplus(struct t_ctx *t);
 void test_large_directory(struct t_ctx *t);
 void test_many_lookups_low_fd_limit(struct t_ctx *t);
-void test_guest_fd_budget(struct t_ctx *t);
 /* xattr.c */
 void test_posix_acl(struct t_ctx *t);
 void test_posix_acl_needs_kernel(struct t_ctx *t);
@@ -82,5 +81,14 @@ void test_direct_io_stripped(struct t_ctx *t);
 void test_preserve_noatime(struct t_ctx *t);
 void test_noatime_stripped(struct t_ctx *t);
 void test_allow_mmap(struct t_ctx *t);
+
+/* fdcache.c */
+void test_fdcache_evicts(struct t_ctx *t);
+void test_fdcache_deep(struct t_ctx *t);
+void test_fdcache_guest_rename(struct t_ctx *t);
+void test_fdcache_host_rename(struct t_ctx *t);
+void test_fdcache_unlinked(struct t_ctx *t);
+void test_fdcache_concurrent(struct t_ctx *t);
+void test_guest_fd_budget(struct t_ctx *t);
 
 #endif
