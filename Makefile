@@ -96,7 +96,8 @@ uninstall:
 deps:
 	@scripts/install-deps.sh
 
-# The builds use every core (four builds of lib/ before the tests); the tests run one by one.
+# The builds use every core (four builds of lib/ before the tests); the tests run one by one,
+# but for the VM suites, which run in two lanes of one-vCPU guests (tests/run-all.sh).
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 
 check: deps lint

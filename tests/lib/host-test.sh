@@ -2,6 +2,10 @@
 # line tests/run-all.sh reads.
 #   check NAME STATUS [REASON]   "PASS NAME" when STATUS is 0, else "FAIL NAME REASON"
 #   counted P F                  adds P passes and F failures counted elsewhere (a VM run)
+#   vm_counted NAME COMMAND...   runs a tests/vm/run.sh COMMAND and counts its results: its
+#                                result lines prefixed with [NAME], its tail (or console)
+#                                on a failure; sets vm_out (the output) and vm_work (the
+#                                work directory it named, if any)
 #   summary                      "N passed, M failed"; its status is 0 only if M is 0
 #   exit_status_of PID           sets rc to PID's exit status, or 124 if it runs on after 5 s
 #   expect_output NAME CODE PATTERN COMMAND...
@@ -26,6 +30,24 @@ check() {
 counted() {
 	pass=$((pass + $1))
 	fail=$((fail + $2))
+}
+
+vm_counted() {
+	local name=$1 p f
+	shift
+	vm_out=$("$@" 2>&1)
+	# shellcheck disable=SC2034 # read by the caller
+	vm_work=$(printf '%s\n' "$vm_out" | sed -n 's/^vm: .* work=\(.*\)$/\1/p' | head -n 1)
+	printf '%s\n' "$vm_out" | grep -E '^\[.*(PASS|FAIL|KNOWN-FAIL) ' | sed "s/^/   [$name] /"
+	p=$(printf '%s\n' "$vm_out" | tail -n 1 | sed -n 's/^\([0-9]*\) passed, \([0-9]*\) failed$/\1/p')
+	f=$(printf '%s\n' "$vm_out" | tail -n 1 | sed -n 's/^\([0-9]*\) passed, \([0-9]*\) failed$/\2/p')
+	if [[ -z $p ]]; then
+		printf '%s\n' "$vm_out" | tail -n 15
+		p=0 f=1
+	elif ((f)); then
+		printf '%s\n' "$vm_out" | sed -n '/^--- last console lines ---$/,$p' | tail -n 40
+	fi
+	counted "$p" "$f"
 }
 
 summary() {

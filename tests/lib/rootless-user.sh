@@ -12,12 +12,17 @@ rootless_user=vfsd-rootless
 rootless_sub=300000
 
 rootless_user_create() {
-	local f
-	id "$rootless_user" >/dev/null 2>&1 ||
-		useradd --system --no-create-home --shell /usr/sbin/nologin "$rootless_user" || return 1
-	for f in /etc/subuid /etc/subgid; do
-		grep -q "^$rootless_user:" "$f" 2>/dev/null || echo "$rootless_user:$rootless_sub:65536" >>"$f"
-	done
+	# one creator at a time: make check runs suites that call this side by side
+	(
+		flock 9
+		id "$rootless_user" >/dev/null 2>&1 ||
+			useradd --system --no-create-home --shell /usr/sbin/nologin "$rootless_user" ||
+			exit 1
+		for f in /etc/subuid /etc/subgid; do
+			grep -q "^$rootless_user:" "$f" 2>/dev/null ||
+				echo "$rootless_user:$rootless_sub:65536" >>"$f"
+		done
+	) 9>/run/lock/vfsd-rootless-user.lock || return 1
 	# shellcheck disable=SC2034 # for the caller
 	rootless_uid=$(id -u "$rootless_user") && rootless_gid=$(id -g "$rootless_user")
 }

@@ -36,25 +36,15 @@ SH
 chmod 755 "$bin/unshare-map-auto" "$bin/own-userns"
 
 run() { # NAME WRAPPER SANDBOX
-	local out p f work
 	echo "-- rootless/$1"
-	out=$("$repo/tests/vm/run.sh" --daemon "$bin/$2" --sandbox "$3" --share-owner "$user" \
-		--script guest/rootless.sh --keep 2>&1)
-	work=$(printf '%s\n' "$out" | sed -n 's/^vm: .* work=\(.*\)$/\1/p' | head -n 1)
-	printf '%s\n' "$out" | grep -E '^\[.*(PASS|FAIL|KNOWN-FAIL) ' | sed "s/^/   [$1] /"
-	p=$(printf '%s\n' "$out" | tail -n 1 | sed -n 's/^\([0-9]*\) passed, \([0-9]*\) failed$/\1/p')
-	f=$(printf '%s\n' "$out" | tail -n 1 | sed -n 's/^\([0-9]*\) passed, \([0-9]*\) failed$/\2/p')
-	if [[ -z $p ]]; then
-		printf '%s\n' "$out" | tail -n 15
-		p=0 f=1
-	fi
-	counted "$p" "$f"
-	if [[ -n $work && -d $work ]]; then
+	vm_counted "$1" "$repo/tests/vm/run.sh" --daemon "$bin/$2" --sandbox "$3" \
+		--share-owner "$user" --script guest/rootless.sh --keep
+	if [[ -n $vm_work && -d $vm_work ]]; then
 		# The owners the guest's files got on the host: the user itself for the guest's
 		# root, and the subordinate id for the guest's 1000 (ns 1 is the first
 		# subordinate id, so 1000 is sub + 999).
-		host_owners "$1" "$work" "$uid:$gid" "$((sub + 999)):$((sub + 999))"
-		rm -rf "$work"
+		host_owners "$1" "$vm_work" "$uid:$gid" "$((sub + 999)):$((sub + 999))"
+		rm -rf "$vm_work"
 	else
 		check "$1-host-owners" 1 "no work directory to look at"
 	fi
@@ -78,8 +68,18 @@ check default-map-own-id-is-root "$([[ $map == "0 $uid 1" ]]; echo $?)" \
 kill "$npid" "${parent:-}" 2>/dev/null
 wait "$npid" 2>/dev/null
 
+# The fd cache where file handles cannot help (no CAP_DAC_READ_SEARCH): far more inodes than
+# the 90 fds --rlimit-nofile=700 leaves the guest (tests/vm/guest/fdcache.sh).
+fdcache() { # NAME WRAPPER SANDBOX
+	echo "-- rootless/$1"
+	vm_counted "$1" "$repo/tests/vm/run.sh" --daemon "$bin/$2" --sandbox "$3" \
+		--share-owner "$user" --script guest/fdcache.sh --daemon-arg=--rlimit-nofile=700 \
+		--daemon-arg=--inode-file-handles=prefer
+}
+
 run unshare-map-auto-chroot unshare-map-auto chroot
 run unshare-map-auto-none unshare-map-auto none
 run namespace-uid-map own-userns namespace
+fdcache fd-cache-unshare-map-auto unshare-map-auto chroot
 
 summary

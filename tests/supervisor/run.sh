@@ -151,22 +151,11 @@ SH
 # vm NAME SCRIPT: tests/vm/run.sh with $bin/wrap-NAME as the daemon of both shares, as the
 # test user; its results counted; sets work (kept: the caller removes it).
 vm() {
-	local out p f
 	echo "-- supervisor/$1"
-	out=$(TMPDIR=$bin/tmp "$repo/tests/vm/run.sh" --daemon "$bin/wrap-$1" --sandbox chroot \
-		--share-owner "$user" --script "$2" --keep 2>&1)
-	work=$(printf '%s\n' "$out" | sed -n 's/^vm: .* work=\(.*\)$/\1/p' | head -n 1)
-	printf '%s\n' "$out" | grep -E '^\[.*(PASS|FAIL|KNOWN-FAIL) ' | sed "s/^/   [$1] /"
-	p=$(printf '%s\n' "$out" | tail -n 1 | sed -n 's/^\([0-9]*\) passed, \([0-9]*\) failed$/\1/p')
-	f=$(printf '%s\n' "$out" | tail -n 1 | sed -n 's/^\([0-9]*\) passed, \([0-9]*\) failed$/\2/p')
-	if [[ -z $p ]]; then
-		printf '%s\n' "$out" | tail -n 15
-		p=0 f=1
-	elif ((f)); then
-		printf '%s\n' "$out" | sed -n '/^--- last console lines ---$/,$p' | tail -n 40
-	fi
-	counted "$p" "$f"
-	printf '%s\n' "$out" | grep '^QEMU start to guest script' | sed "s/^/   [$1] /"
+	vm_counted "$1" env TMPDIR="$bin/tmp" "$repo/tests/vm/run.sh" --daemon "$bin/wrap-$1" \
+		--sandbox chroot --share-owner "$user" --script "$2" --keep
+	work=$vm_work
+	printf '%s\n' "$vm_out" | grep '^QEMU start to guest script' | sed "s/^/   [$1] /"
 }
 
 # daemons_seen NAME: the two daemons of case NAME ran as the user (host uid), in the

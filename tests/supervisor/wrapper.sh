@@ -79,6 +79,13 @@ start_ticks() {
 	[[ ${f[0]} != Z ]] && echo "${f[19]}"
 }
 ticks=$(start_ticks "$pid")
+# Before the records: whoever waits for them may send TERM as soon as they are there.
+stop() {
+	trap - TERM
+	ctl stop "$name"
+	exit $?
+}
+trap stop TERM
 if [[ -n ${WRAP_RECORD:-} ]]; then
 	echo "$pid" >"$WRAP_RECORD/$name.pid"
 	cat "/proc/$pid/cgroup" >"$WRAP_RECORD/$name.cgroup" 2>&1
@@ -86,13 +93,6 @@ if [[ -n ${WRAP_RECORD:-} ]]; then
 	grep -E '^(Uid|Gid):' "/proc/$pid/status" >"$WRAP_RECORD/$name.status" 2>&1
 	ctl --json status "$name" >"$WRAP_RECORD/$name.json" 2>&1
 fi
-
-stop() {
-	trap - TERM
-	ctl stop "$name"
-	exit $?
-}
-trap stop TERM
 
 while [[ -n $ticks && $(start_ticks "$pid") == "$ticks" ]]; do sleep 0.2; done
 

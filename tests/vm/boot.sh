@@ -5,8 +5,11 @@
 #
 # Usage: tests/vm/boot.sh --test-socket SOCK --script SCRIPT [--timeout SECS] [--verbose]
 #                         [--keep] [--daemon PATH] [--env NAME=VALUE]...
+#                         [--num-request-queues N] [--extra-share TAG=SOCK]...
 #   --test-socket  the test share's listening vhost-user socket; boot.sh neither starts nor
 #              stops its daemon
+#   --extra-share  one more virtio-fs device, tagged TAG, on another such socket (repeatable);
+#              the guest script mounts it
 #   --script   guest script, relative to tests/vm/ or the current directory, or absolute; one
 #              the guest cannot see (under /tmp, /run, ...) is copied into the work directory,
 #              with the *.sh files beside it (and guest/lib.sh if none of them is a lib.sh)
@@ -15,9 +18,12 @@
 #              guest script must also start within $VFSD_VM_BOOT_TIMEOUT s (default 120)
 #   --env      export NAME=VALUE to the guest script (repeatable), as vfsd.env.NAME=VALUE on
 #              the kernel command line: VALUE without blanks or quotes, 1 KiB in all
+#   --num-request-queues  QEMU's num-request-queues of both virtio-fs devices (1 to 255;
+#              default QEMU's, 1), also given to the guest script as VFSD_REQUEST_QUEUES
 #   --keep     keep the work directory even when everything passed
 #   --verbose  echo the whole guest console, not just result lines
 # The work directory is made in $VFSD_BOOT_TMPDIR (default /var/tmp), which the guest must see.
+# The guest has $VFSD_VM_SMP CPUs (default 2) and $VFSD_VM_MEM of memory (default 1G).
 # Prints the guest's result lines and, on a failure, the console's tail; host-side checks
 # (guest boot, exit, timeout, the rootfs daemon) are reported only when they fail. The last
 # line is "N passed, M failed"; the exit status is 0 only if M == 0 and N > 0.
@@ -32,12 +38,21 @@ daemon=${VFSD:-$repo/build/vfsd}
 script="" test_sock=""
 timeout_s=${VFSD_VM_TIMEOUT:-600}
 boot_timeout_s=${VFSD_VM_BOOT_TIMEOUT:-120}
-smp=2 keep=0 verbose=0
+smp=${VFSD_VM_SMP:-2} keep=0 verbose=0
+num_request_queues=""
 env_words=()
+extra_shares=() # TAG=SOCK, for vm_start_qemu
 
 usage() {
-    sed -n '6,19s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"
+    sed -n '6,22s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"
     exit "${1:-0}"
+}
+
+add_extra_share() {
+    [[ $1 =~ ^[A-Za-z0-9_-]+=.+$ && ${1%%=*} != rootfs && ${1%%=*} != test ]] ||
+        vm_setup_fail "--extra-share wants TAG=SOCK, TAG not rootfs or test: $1"
+    [[ -S ${1#*=} ]] || vm_setup_fail "no vhost-user socket at --extra-share ${1#*=}"
+    extra_shares+=("${1%%=*}=$(realpath "${1#*=}")")
 }
 
 add_env() {
@@ -58,6 +73,10 @@ while (($#)); do
     --timeout=*) timeout_s=${1#*=}; shift ;;
     --env) add_env "${2:?}"; shift 2 ;;
     --env=*) add_env "${1#*=}"; shift ;;
+    --num-request-queues) num_request_queues=${2:?}; shift 2 ;;
+    --num-request-queues=*) num_request_queues=${1#*=}; shift ;;
+    --extra-share) add_extra_share "${2:?}"; shift 2 ;;
+    --extra-share=*) add_extra_share "${1#*=}"; shift ;;
     --keep) keep=1; shift ;;
     --verbose | -v) verbose=1; shift ;;
     -h | --help) usage 0 ;;
@@ -71,6 +90,12 @@ if [[ -z $test_sock || -z $script ]]; then
     usage 2 >&2
 fi
 [[ -S $test_sock ]] || vm_setup_fail "no vhost-user socket at --test-socket $test_sock"
+if [[ -n $num_request_queues ]]; then
+    if [[ ! $num_request_queues =~ ^[1-9][0-9]{0,2}$ ]] || ((num_request_queues > 255)); then
+        vm_setup_fail "--num-request-queues takes 1 to 255, not $num_request_queues"
+    fi
+    add_env "VFSD_REQUEST_QUEUES=$num_request_queues"
+fi
 test_sock=$(realpath "$test_sock")
 env_line="${env_words[*]:-}"
 ((${#env_line} <= 1024)) || vm_setup_fail "--env: ${#env_line} bytes on the kernel command line, 1024 at most"

@@ -35,6 +35,8 @@ vm_die() {
 #   guest_suffixes   per guest, the suffix of its files and daemons ("" for guest 1, "2"…)
 #   guest_script     the script's path as the guest sees it
 #   smp timeout_s boot_timeout_s verbose initrd VMLINUZ   as their names say
+#   num_request_queues   (optional) each virtio-fs device's num-request-queues (QEMU's default 1)
+#   extra_shares     (optional) TAG=SOCK per further virtio-fs device (boot.sh --extra-share)
 #   failed_run reported   set by vm_setup_fail and vm_summary, read by the caller's cleanup
 # Pids are cleared once reaped, so vm_kill_started never hits a reused one.
 
@@ -137,23 +139,32 @@ vm_start_daemon() {
 
 # vm_start_qemu N SUFFIX ROOTFS_SOCK TEST_SOCK [CMDLINE_WORD]...: guest N in the background
 # under `timeout $timeout_s`, its console in $work/console{SUFFIX}.log; sets qemu_pids[N].
+# The guest's memory is $VFSD_VM_MEM (default 1G).
 vm_start_qemu() {
     local n=$1 sfx=$2 append="console=ttyS0 panic=-1 quiet vfsd.script=$guest_script vfsd.guest=$1"
+    local fs_opts="queue-size=1024${num_request_queues:+,num-request-queues=$num_request_queues}"
+    local mem=${VFSD_VM_MEM:-1G} # QEMU's size syntax: 1G, 4096M
     if (($# > 4)); then append+=" ${*:5}"; fi
     # qemu64, not max: with AVX2 and AVX-512 offered, glibc picks vector string functions
     # that TCG emulates slowly, and every exec in the guest took twice as long (vm/core: 393
     # s against about 190 s). VFSD_VM_CPU picks another model.
     local qemu_args=(
-        -accel "tcg,thread=multi" -cpu "${VFSD_VM_CPU:-qemu64}" -smp "$smp" -m 1G
-        -object "memory-backend-memfd,id=mem,size=1G,share=on" -numa "node,memdev=mem"
+        -accel "tcg,thread=multi" -cpu "${VFSD_VM_CPU:-qemu64}" -smp "$smp" -m "$mem"
+        -object "memory-backend-memfd,id=mem,size=$mem,share=on" -numa "node,memdev=mem"
         -chardev "socket,id=c0,path=$3"
-        -device "vhost-user-fs-pci,queue-size=1024,chardev=c0,tag=rootfs"
+        -device "vhost-user-fs-pci,$fs_opts,chardev=c0,tag=rootfs"
         -chardev "socket,id=c1,path=$4"
-        -device "vhost-user-fs-pci,queue-size=1024,chardev=c1,tag=test"
+        -device "vhost-user-fs-pci,$fs_opts,chardev=c1,tag=test"
         -nic none -nographic -no-reboot -pidfile "$work/qemu$sfx.pid"
         -kernel "$VMLINUZ" -initrd "$initrd"
         -append "$append"
     )
+    local k=2 share
+    for share in "${extra_shares[@]}"; do # boot.sh's --extra-share TAG=SOCK
+        qemu_args+=(-chardev "socket,id=c$k,path=${share#*=}"
+            -device "vhost-user-fs-pci,$fs_opts,chardev=c$k,tag=${share%%=*}")
+        k=$((k + 1))
+    done
     : >"$work/console$sfx.log"
     timeout --kill-after=10 "$timeout_s" qemu-system-x86_64 "${qemu_args[@]}" \
         </dev/null >"$work/console$sfx.log" 2>&1 &
@@ -319,12 +330,16 @@ vm_guest_checks() {
 }
 
 # vm_tally CONSOLE_TXT: print the host-side results, and set passed and failed from them and
-# the guest's result lines.
+# the guest's result lines; then the guest's slowest checks.
 vm_tally() {
     local line
     while IFS= read -r line; do printf '[  host ] %s\n' "$line"; done <"$results"
     passed=$(($(grep -c '^VFSD-TEST PASS ' "$1" || true) + $(grep -c '^PASS ' "$results" || true)))
     failed=$(($(grep -c '^VFSD-TEST FAIL ' "$1" || true) + $(grep -c '^FAIL ' "$results" || true)))
+    # where the guest's time went: its five slowest checks
+    line=$({ grep -a '^VFSD-TIME ' "$1" || true; } | sort -k3,3nr | head -n 5 |
+        awk '{printf "%s%s %s s", (NR > 1 ? ", " : ""), $2, $3}')
+    if [[ -n $line ]]; then printf 'slowest guest checks: %s\n' "$line"; fi
 }
 
 # vm_failure_tails CONSOLE_TXT: after a failure, the console's and each daemon log's last lines.

@@ -14,9 +14,11 @@
 #   --cache    the daemons' -o cache= mode (default auto)
 #   --timeout  limit for the whole VM run in seconds (default $VFSD_VM_TIMEOUT or 900); the
 #              guest script must also start within $VFSD_VM_BOOT_TIMEOUT s (default 120)
-#   --smp      guest CPUs (default 2)
+#   --smp      guest CPUs (default $VFSD_VM_SMP or 2)
 #   --sandbox  --sandbox=MODE for both daemons instead of -o sandbox=chroot
 #   --share-owner USER  the test share belongs to USER (for daemons running as USER)
+#   --num-request-queues N  each virtio-fs device gets N request queues (QEMU's
+#              num-request-queues; the guest kernel uses the first)
 #   --guests 2 boot a second guest at the same time, with its own two daemons serving the
 #              same directories; both run the script (VFSD_GUEST=1 or 2 tells them apart),
 #              and the second one's checks are reported as guest2/NAME
@@ -38,15 +40,16 @@ sandbox_args=(-o sandbox=chroot)
 share_owner=""
 timeout_s=${VFSD_VM_TIMEOUT:-900}
 boot_timeout_s=${VFSD_VM_BOOT_TIMEOUT:-120}
-smp=2
+smp=${VFSD_VM_SMP:-2}
 keep=0
 verbose=0
 extra_args=()
 known_failures=()
 nguests=1
+num_request_queues=""
 
 usage() {
-    sed -n '6,21s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"
+    sed -n '6,26s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"
     exit "${1:-0}"
 }
 
@@ -70,6 +73,8 @@ while (($#)); do
     --daemon-arg=*) extra_args+=("${1#*=}"); shift ;;
     --known-failure) known_failures+=("${2:?}"); shift 2 ;;
     --known-failure=*) known_failures+=("${1#*=}"); shift ;;
+    --num-request-queues) num_request_queues=${2:?}; shift 2 ;;
+    --num-request-queues=*) num_request_queues=${1#*=}; shift ;;
     --guests) nguests=${2:?}; shift 2 ;;
     --guests=*) nguests=${1#*=}; shift ;;
     --keep) keep=1; shift ;;

@@ -2,7 +2,8 @@
 #   report NAME STATUS [REASON]   one result from a status; failures counts the FAILs
 #   run NAME [LIMIT]              t_NAME (a function) in its own bash with errexit and a time
 #                                 limit (default $CHECK_TIMEOUT), in $W/NAME; the last line it
-#                                 printed is the reason of a FAIL
+#                                 printed is the reason of a FAIL; "VFSD-TIME NAME SECS"
+#                                 says how long it took
 #   fail MESSAGE                  inside a check: print the reason and end it
 # shellcheck shell=bash
 failures=0
@@ -23,11 +24,12 @@ fail() {
 }
 
 run() {
-    local name=$1 limit=${2:-$CHECK_TIMEOUT} fn out rc reason
+    local name=$1 limit=${2:-$CHECK_TIMEOUT} fn out rc reason start=$SECONDS
     fn=t_${name//-/_}
     mkdir -p "$W/$name"
     out=$(cd "$W/$name" && timeout -k 5 "$limit" bash -c "set -euo pipefail; $fn" 2>&1)
     rc=$?
+    echo "VFSD-TIME $name $((SECONDS - start))"
     if ((rc == 0)); then
         echo "VFSD-TEST PASS $name"
         rm -rf "${W:?}/$name"
