@@ -190,7 +190,11 @@ vm_printer() {
         "VFSD-TEST PASS "* | "VFSD-TEST FAIL "*)
             printf '[%6ss] %s%s\n' "$(vm_elapsed)" "$label" "${line#VFSD-TEST }"
             ;;
-        VFSD-GUEST-ERROR* | VFSD-GUEST-EXIT* | *"Kernel panic"* | *"BUG:"* | *"Oops"*)
+        VFSD-GUEST-EXIT*)
+            vm_now_us >"$work/exit-us$sfx"
+            printf '[%6ss] %s%s\n' "$(vm_elapsed)" "$label" "$line"
+            ;;
+        VFSD-GUEST-ERROR* | *"Kernel panic"* | *"BUG:"* | *"Oops"*)
             printf '[%6ss] %s%s\n' "$(vm_elapsed)" "$label" "$line"
             ;;
         *) if ((verbose)); then printf '[%6ss] %s| %s\n' "$(vm_elapsed)" "$label" "$line"; fi ;;
@@ -206,14 +210,54 @@ vm_any_qemu_alive() {
     return 1
 }
 
+# vm_dump_threads FILE: every task of the processes whose command line names $work (the
+# daemons, whatever spawned them, and QEMU) and of their descendants: state, wait channel,
+# syscall and kernel stack, for a guest that hangs in its shutdown (a daemon not answering).
+vm_dump_threads() {
+    local pid t seen=" " todo=() kids
+    for pid in /proc/[0-9]*; do
+        pid=${pid#/proc/}
+        tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qF "$work" && todo+=("$pid")
+    done
+    {
+        while ((${#todo[@]})); do
+            pid=${todo[0]} todo=("${todo[@]:1}")
+            [[ $seen == *" $pid "* ]] && continue
+            seen+="$pid "
+            echo "== pid $pid: $(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | cut -c1-200)"
+            for t in /proc/"$pid"/task/*; do
+                echo "-- task ${t##*/} $(cat "$t/comm" 2>/dev/null)" \
+                    "state=$(awk '{print $3}' "$t/stat" 2>/dev/null)" \
+                    "wchan=$(cat "$t/wchan" 2>/dev/null)" \
+                    "syscall=$(cut -d' ' -f1-3 "$t/syscall" 2>/dev/null)"
+                sed 's/^/     /' "$t/stack" 2>/dev/null
+            done
+            kids=$(cat /proc/"$pid"/task/*/children 2>/dev/null) || true
+            for t in $kids; do todo+=("$t"); done
+        done
+    } >"$1" 2>&1
+}
+
 # vm_watch: wait for every QEMU to exit. Every daemon exit before its QEMU's is a crash, and
 # the guest would hang on it; a boot that never reaches the guest script hangs too (typically
-# in mount). Stop QEMU in both cases: sets died_early[NAME] and boot_hung (the reason).
+# in mount), and so does a shutdown that does not end within $VFSD_VM_EXIT_GRACE s (default
+# 120) of the script's end (an unmount waiting for a daemon's reply). Stop QEMU in all these
+# cases: sets died_early[NAME], boot_hung and exit_hung (the reasons); a hung shutdown leaves
+# the threads of the daemons and QEMU in $work/threads.txt first.
 vm_watch() {
-    local stop_at="" sfx name pid i
+    local stop_at="" sfx name pid i ended grace=${VFSD_VM_EXIT_GRACE:-120}
     declare -gA died_early=()
-    boot_hung=""
+    boot_hung="" exit_hung=""
     while vm_any_qemu_alive; do
+        for sfx in "${guest_suffixes[@]}"; do
+            ended=$(cat "$work/exit-us$sfx" 2>/dev/null) || continue
+            if [[ -z $exit_hung && -n $ended ]] && (($(vm_now_us) - ended > grace * 1000000)); then
+                vm_dump_threads "$work/threads.txt"
+                exit_hung="guest${sfx:-1} did not power off within $grace s of its script's end"
+                exit_hung+=" (the daemons' and QEMU's threads: $work/threads.txt)"
+                vm_stop_qemu
+            fi
+        done
         if [[ -n $stop_at ]] && (($(vm_now_us) - stop_at > 10000000)); then
             for pid in "${qemu_pids[@]}"; do kill -KILL -- "-$pid" 2>/dev/null || true; done
         fi
@@ -243,6 +287,7 @@ vm_stop_qemu() { # TERM now (QEMU shuts down cleanly); vm_watch escalates to KIL
     local pid
     for pid in "${qemu_pids[@]}"; do kill -TERM -- "-$pid" 2>/dev/null || true; done
     stop_at=${stop_at:-$(vm_now_us)}
+    qemu_stopped=1 # vm_check_qemus: the status is ours, not a timeout
 }
 
 # vm_wait_qemus: reap every QEMU (their statuses in qemu_rcs[N]).
@@ -295,9 +340,14 @@ vm_check_qemus() {
     if [[ -n $boot_hung ]]; then
         vm_result "FAIL guest-boot $boot_hung"
     fi
+    if [[ -n $exit_hung ]]; then
+        vm_result "FAIL guest-shutdown $exit_hung"
+    fi
     for ((g = 1; g <= ${#guest_suffixes[@]}; g++)); do
         label=${guest_suffixes[g - 1]:+guest$g/}
-        if ((qemu_rcs[$g] == 124 || qemu_rcs[$g] == 137)); then
+        if ((${qemu_stopped:-0})); then
+            : # stopped by vm_watch, which reported why
+        elif ((qemu_rcs[$g] == 124 || qemu_rcs[$g] == 137)); then
             vm_result "FAIL ${label}qemu-exit timed out after $timeout_s s"
         elif ((qemu_rcs[$g] != 0)); then
             vm_result "FAIL ${label}qemu-exit status ${qemu_rcs[$g]}"
@@ -351,6 +401,10 @@ vm_failure_tails() {
         printf -- '--- daemon-%s.log (tail) ---\n' "$name"
         tail -n 10 "$work/daemon-$name.log"
     done
+    if [[ -s $work/threads.txt ]]; then # a hung shutdown (vm_watch): where each task waits
+        printf -- '--- threads.txt (tasks, without their stacks) ---\n'
+        grep -E '^(==|--) ' "$work/threads.txt" | head -n 60
+    fi
 }
 
 # vm_summary KEEP: the last lines; failed_run stays 1 unless $failed == 0 and $passed > 0.
