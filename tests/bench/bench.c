@@ -3,8 +3,10 @@
  * and the syscall floor: the same host syscalls with no FUSE or virtqueue in between.
  *
  * For each workload and queue depth: operations/s, MB/s and the daemon's CPU seconds per
- * 10,000 operations (from /proc/<pid>/stat). Daemons alternate per workload so that drift of
- * the machine hits both. A markdown table goes to stdout, JSON to the --json file.
+ * 10,000 operations (from /proc/<pid>/stat), each the median of --rounds measurements of
+ * --seconds; within a round the daemons take turns, the first rotating, so that drift of
+ * the machine hits each alike. A markdown table goes to stdout, JSON (with every round's
+ * rate) to the --json file.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -30,6 +32,7 @@
 #define BIG_FILE_SIZE (1024ull * MIB)
 #define DIR_ENTRIES 10000
 #define MAX_DEPTH 32
+#define MAX_ROUNDS 15
 #define WRITE_SPAN (256ull * MIB) /* writes wrap inside this span */
 
 struct daemon {
@@ -59,6 +62,7 @@ struct workload {
 static const char *data_dir;
 static char share[4096];
 static int thread_pool = 0;
+static int rounds = 3; /* --rounds: measurements per daemon and cell, medians reported */
 static unsigned int rng = 12345;
 
 static unsigned int rnd(void)
@@ -701,6 +705,25 @@ static int cmp_double(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
+/* Each column's median over n rounds (ops, MB/s and CPU each on its own). */
+static struct result median_result(const struct result *runs, int n)
+{
+	double ops[MAX_ROUNDS], mbs[MAX_ROUNDS], cpu[MAX_ROUNDS];
+
+	for (int r = 0; r < n; r++) {
+		ops[r] = runs[r].ops;
+		mbs[r] = runs[r].mbs;
+		cpu[r] = runs[r].cpu_per_10k;
+	}
+	qsort(ops, (size_t)n, sizeof(double), cmp_double);
+	qsort(mbs, (size_t)n, sizeof(double), cmp_double);
+	qsort(cpu, (size_t)n, sizeof(double), cmp_double);
+	if (n % 2)
+		return (struct result){ ops[n / 2], mbs[n / 2], cpu[n / 2] };
+	return (struct result){ (ops[n / 2 - 1] + ops[n / 2]) / 2, (mbs[n / 2 - 1] + mbs[n / 2]) / 2,
+				(cpu[n / 2 - 1] + cpu[n / 2]) / 2 };
+}
+
 /*
  * What the metrics registry costs the data path: GETATTR at depth 32 on vfsd without and with
  * a metrics region (--metrics-fd, as every supervised child runs), alternating, 5 rounds each;
@@ -782,6 +805,7 @@ int main(int argc, char **argv)
 		{ "seconds", required_argument, NULL, 's' }, { "json", required_argument, NULL, 'j' },
 		{ "data", required_argument, NULL, 'd' },   { "thread-pool-size", required_argument, NULL, 't' },
 		{ "only", required_argument, NULL, 'o' },   { "rust", required_argument, NULL, 'R' },
+		{ "rounds", required_argument, NULL, 'n' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct daemon ds[3] = { { .name = "vfsd", .path = "build/vfsd" },
@@ -789,7 +813,7 @@ int main(int argc, char **argv)
 				{ .name = "rust-virtiofsd", .rust = true } };
 	int nd = 2; /* the Rust virtiofsd's column with --rust */
 	const char *json_path = "build/bench/results.json", *only = NULL;
-	double seconds = 2.0;
+	double seconds = 1.0; /* per measurement: --rounds of them per daemon and cell */
 	int c;
 	FILE *json;
 
@@ -804,10 +828,21 @@ int main(int argc, char **argv)
 		case 't': thread_pool = atoi(optarg); break;
 		case 'o': only = optarg; break;
 		case 'R': ds[2].path = optarg; nd = 3; break;
+		case 'n':
+			rounds = atoi(optarg);
+			if (rounds < 1 || rounds > MAX_ROUNDS) {
+				fprintf(stderr, "bench: --rounds takes 1 to %d, not %s\n", MAX_ROUNDS, optarg);
+				return 2;
+			}
+			break;
 		default:
-			fprintf(stderr, "usage: bench [--vfsd P] [--ref P] [--rust P] [--seconds S] [--json F] [--data DIR] [--thread-pool-size N] [--only SUBSTR]\n");
+			fprintf(stderr, "usage: bench [--vfsd P] [--ref P] [--rust P] [--seconds S] [--rounds N] [--json F] [--data DIR] [--thread-pool-size N] [--only SUBSTR]\n");
 			return 2;
 		}
+	}
+	if (!(seconds > 0)) {
+		fprintf(stderr, "bench: --seconds wants a positive number of seconds\n");
+		return 2;
 	}
 	signal(SIGPIPE, SIG_IGN);
 	for (size_t i = 0; i < sizeof(wbuf); i++)
@@ -821,8 +856,8 @@ int main(int argc, char **argv)
 	json = fopen(json_path, "w");
 	if (!json)
 		die("cannot write %s", json_path);
-	fprintf(json, "{\n  \"thread_pool_size\": %d,\n  \"seconds\": %.1f,\n  \"results\": [\n", thread_pool,
-		seconds);
+	fprintf(json, "{\n  \"thread_pool_size\": %d,\n  \"seconds\": %.1f,\n  \"rounds\": %d,\n  \"results\": [\n",
+		thread_pool, seconds, rounds);
 
 	printf("| workload | depth | vfsd ops/s | virtiofsd ops/s | ratio | vfsd MB/s | virtiofsd MB/s | vfsd CPU s/10k ops | virtiofsd CPU s/10k ops | syscall floor ops/s | vfsd / floor | floor CPU / vfsd CPU |%s\n",
 	       nd == 3 ? " Rust virtiofsd ops/s | vfsd / Rust | Rust MB/s | Rust CPU s/10k ops |" : "");
@@ -838,25 +873,32 @@ int main(int argc, char **argv)
 			continue;
 		floor_ops = (double)w->floor(seconds) / seconds;
 		for (int depth = 1; depth <= MAX_DEPTH; depth *= MAX_DEPTH) {
-			struct result res[3] = { 0 };
+			struct result res[3] = { 0 }, runs[3][MAX_ROUNDS] = { { { 0 } } };
 			int err[3] = { 0 };
 
-			/* rotate which daemon goes first */
-			for (int k = 0; k < nd; k++) {
-				struct daemon *d = &ds[(k + (int)wi) % nd];
-				struct result *rs = &res[(k + (int)wi) % nd];
-				int *e = &err[(k + (int)wi) % nd];
+			/* Each round runs every daemon once, a fresh one each time; which goes first
+			 * rotates with the round and the workload, so that the machine's drift hits
+			 * each daemon alike. The medians go into the table. */
+			for (int r = 0; r < rounds; r++) {
+				for (int k = 0; k < nd; k++) {
+					int i = (k + (int)wi + r) % nd, e;
+					struct daemon *d = &ds[i];
 
-				*e = start_daemon(d);
-				if (*e == 0)
-					*e = prepare(d);
-				if (*e == 0)
-					*e = measure(d, w, depth, seconds, rs);
-				if (*e)
-					fprintf(stderr, "bench: %s on %s at depth %d: %s\n", w->name, d->name, depth,
-						fc_strerror(&d->fc, *e));
-				stop_daemon(d);
+					e = start_daemon(d);
+					if (e == 0)
+						e = prepare(d);
+					if (e == 0)
+						e = measure(d, w, depth, seconds, &runs[i][r]);
+					if (e) {
+						fprintf(stderr, "bench: %s on %s at depth %d: %s\n", w->name,
+							d->name, depth, fc_strerror(&d->fc, e));
+						err[i] = e;
+					}
+					stop_daemon(d);
+				}
 			}
+			for (int i = 0; i < nd; i++)
+				res[i] = err[i] ? (struct result){ 0 } : median_result(runs[i], rounds);
 			/* the floor's CPU per operation is one thread's time: 1 / its rate */
 			double floor_cpu = floor_ops > 0 ? 10000.0 / floor_ops : 0;
 
@@ -880,7 +922,14 @@ int main(int argc, char **argv)
 				fprintf(json,
 					", \"rust_virtiofsd\": {\"ops\": %.1f, \"mbs\": %.2f, \"cpu_s_per_10k\": %.4f, \"error\": %d}",
 					res[2].ops, res[2].mbs, res[2].cpu_per_10k, err[2]);
-			fputc('}', json);
+			fprintf(json, ", \"rounds\": {");
+			for (int i = 0; i < nd; i++) {
+				fprintf(json, "%s\"%s\": [", i ? ", " : "", ds[i].name);
+				for (int r = 0; r < rounds; r++)
+					fprintf(json, "%s%.1f", r ? ", " : "", runs[i][r].ops);
+				fputc(']', json);
+			}
+			fputs("}}", json);
 			first = false;
 		}
 	}
