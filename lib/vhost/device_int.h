@@ -49,8 +49,8 @@ struct vhost_dev {
 	bool has_tag;
 	struct work_pool *pool;
 	uint64_t queue_poll_ns; /* the most a ring is polled */
-	/* Whether a core is free for a polling thread, sampled from /proc/loadavg at most once a
-	 * millisecond by whichever queue thread asks (atomics). */
+	/* Whether a core is free for a polling thread, sampled from /proc/loadavg at most every
+	 * LOAD_SAMPLE_NS (queue.c) by whichever queue thread asks (atomics). */
 	int loadavg_fd;
 	unsigned int ncpus;	  /* the CPUs this process may run on */
 	uint64_t load_sampled_ns; /* atomic */

@@ -229,7 +229,9 @@ static uint64_t mono_ns(void)
  * - it polls for poll_ns (at most --queue-poll-us), starting at 0;
  * - a poll that finds nothing is followed by sleep; when the next kick comes within the
  *   longest poll of the moment the ring went idle, polling longer would have caught it, and
- *   poll_ns grows (from POLL_START_NS, doubling); a kick that comes later shrinks it to 0;
+ *   poll_ns grows (from POLL_START_NS, doubling); a kick that comes later halves it (to 0
+ *   below POLL_START_NS), so that the gap between two bursts of requests does not undo
+ *   what the bursts taught;
  * - there is no polling at all while the host has no core free for it: more threads ready
  *   to run than CPUs, /proc/loadavg says (counting this one), sampled at most every
  *   LOAD_SAMPLE_NS;
@@ -304,6 +306,8 @@ static void vq_poll_adapt(struct vhost_vq *vq)
 	vq->idle_since = 0;
 	if (waited <= max) /* a longer poll would have caught it */
 		vq->poll_ns = vq->poll_ns ? MIN(vq->poll_ns * 2, max) : MIN(POLL_START_NS, max);
+	else if (vq->poll_ns > POLL_START_NS) /* halved: one late kick between bursts */
+		vq->poll_ns /= 2;
 	else
 		vq->poll_ns = 0;
 }
@@ -312,11 +316,18 @@ static void vq_poll_adapt(struct vhost_vq *vq)
  * Drains the ring, at most one ring's worth of chains, then polls it briefly. Returns true
  * when there is more to do: the caller releases mem_lock (so the message thread can change
  * the memory map) and calls again. Called with mem_lock held for reading.
+ *
+ * The poll runs with the guest's notifications still off (the flag set, or avail_event left
+ * behind): a guest adding chains meanwhile need not kick, and the thread, having served
+ * them, is not woken again by a kick it no longer needs (which would also make the poll
+ * time grow for nothing). Only a poll that found nothing turns them on, looks once more
+ * and lets the thread sleep.
  */
 static bool vq_process(struct vhost_vq *vq)
 {
 	struct vhost_dev *dev = vq->dev;
 	unsigned int budget;
+	bool polled = false;
 	int r = 0;
 
 	pthread_mutex_lock(&vq->lock);
@@ -325,22 +336,40 @@ static bool vq_process(struct vhost_vq *vq)
 		return false;
 	}
 	budget = vq->ring.num;
-	do {
+	for (;;) {
 		virtq_disable_notify(&vq->ring);
 		do
 			r = dev->pool ? vq_dispatch_one(vq) : vq_serve_one(vq);
 		while (r > 0 && --budget > 0);
 		if (!dev->pool)
 			vq_notify_locked(vq);
-	} while (r == 0 && virtq_enable_notify(&vq->ring));
+		if (r != 0)
+			break; /* broken, or out of budget with more there */
+		if (!polled) {
+			bool found;
+
+			polled = true;
+			vq_log_used(vq);
+			pthread_mutex_unlock(&vq->lock);
+			found = vq_poll_briefly(vq);
+			pthread_mutex_lock(&vq->lock);
+			if (found) {
+				r = 1; /* more: served on the caller's next call */
+				break;
+			}
+			if (!vq->enabled)
+				break;
+		}
+		if (!virtq_enable_notify(&vq->ring))
+			break; /* empty with notifications on: sleep */
+	}
 	vq_log_used(vq); /* the notification flags and avail_event are in the used ring */
 	pthread_mutex_unlock(&vq->lock);
 	if (r < 0) {
 		vq_report_broken(vq);
 		return false;
 	}
-	/* Out of budget (r > 0): more is there. Otherwise notifications are on: poll a little. */
-	return r > 0 || vq_poll_briefly(vq);
+	return r > 0;
 }
 
 static void *vq_thread(void *arg)

@@ -940,6 +940,34 @@ static void test_poll_backs_off(struct t_ctx *t)
 	      "the daemon spent %.2f s of CPU on 200 requests 5 ms apart: it kept polling", used);
 }
 
+/*
+ * A ring that is polled needs no kick: the queue thread polls with the guest's
+ * notifications still off and turns them on only when it goes to sleep. Each request here
+ * comes 2 ms after the last reply, well within the 20 ms the ring may be polled (the poll
+ * time grows from 0 while kicks come soon after the ring went idle: the learning phase), so
+ * the guest is told not to kick it. A queue thread that polled with notifications on had
+ * every one of them kicked. A machine too busy for polling (no core free, /proc/loadavg
+ * says) may need some kicks: most must still be spared.
+ */
+static void test_poll_spares_kicks(struct t_ctx *t)
+{
+	struct fuse_attr_out a;
+	struct fc *c = t_session(t, NULL, "--queue-poll-us=20000", "--thread-pool-size=0", NULL);
+	unsigned int kicks;
+
+	for (int i = 0; i < 20; i++) /* learning */
+		CHECK_OK(t, fc_getattr(c, FC_ROOT, &a));
+	kicks = t->dev->kicks;
+	for (int i = 0; i < 100; i++) {
+		usleep(2000);
+		CHECK_OK(t, fc_getattr(c, FC_ROOT, &a));
+	}
+	kicks = t->dev->kicks - kicks;
+	CHECK(t, kicks < 50,
+	      "the guest had to kick %u of 100 requests sent while the ring was being polled",
+	      kicks);
+}
+
 static const struct t_case cases[] = {
 	{ "features", test_features, NULL },
 	{ "protocol-features", test_protocol_features, NULL },
@@ -974,6 +1002,7 @@ static const struct t_case cases[] = {
 	{ "bad-messages-nacked", test_bad_messages_nacked, LIBVHOST },
 	{ "vring-num-after-addr", test_vring_num_after_addr, LIBVHOST },
 	{ "poll-backs-off", test_poll_backs_off, "QEMU 7.2's virtiofsd does not poll" },
+	{ "poll-spares-kicks", test_poll_spares_kicks, "QEMU 7.2's virtiofsd does not poll" },
 	{ NULL, NULL, NULL },
 };
 

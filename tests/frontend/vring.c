@@ -141,8 +141,11 @@ int fe_kick(struct fe_dev *d, unsigned int q)
 		need = vring_need_event(load16(avail_event(vq)), new_idx, old);
 	else
 		need = !(load16(&vq->used->flags) & VRING_USED_F_NO_NOTIFY);
-	if (!need && !d->opts.always_kick)
+	if (!need && !d->opts.always_kick) {
+		d->kicks_spared++;
 		return 0;
+	}
+	d->kicks++;
 	if (write(vq->kick_fd, &one, sizeof(one)) < 0 && errno != EAGAIN) {
 		fe_seterr(d, "queue %u: kick: %s", q, strerror(errno));
 		return -errno;
