@@ -327,7 +327,7 @@ static bool vq_process(struct vhost_vq *vq)
 {
 	struct vhost_dev *dev = vq->dev;
 	unsigned int budget;
-	bool polled = false;
+	bool polled = !dev->queue_poll_ns; /* --queue-poll-us=0: straight to sleep */
 	int r = 0;
 
 	pthread_mutex_lock(&vq->lock);
