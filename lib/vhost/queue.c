@@ -362,6 +362,8 @@ static bool vq_process(struct vhost_vq *vq)
 		}
 		if (!virtq_enable_notify(&vq->ring))
 			break; /* empty with notifications on: sleep */
+		/* A chain came just after the poll ended: a longer one would have caught it. */
+		vq_poll_adapt(vq);
 	}
 	vq_log_used(vq); /* the notification flags and avail_event are in the used ring */
 	pthread_mutex_unlock(&vq->lock);
@@ -483,6 +485,13 @@ int vq_start(struct vhost_vq *vq)
 	if (r)
 		return -r;
 	vq->started = true;
+	/* The thread looks at the ring once before it first sleeps: a thread that stopped
+	 * while polling left the guest's notifications off, so chains added since came with
+	 * no kick. */
+	uint64_t one = 1;
+
+	if (vq->kick_fd >= 0 && write(vq->kick_fd, &one, sizeof(one)) < 0)
+		log_debug("queue %u: self-kick: %s", vq->index, strerror(errno));
 	return 0;
 }
 

@@ -128,7 +128,7 @@ struct fe_dev {
 	/* Findings about the device, counted as they happen. */
 	unsigned int missed_calls; /* used entries that came without a call */
 	unsigned int bad_used;	   /* used entries for chains not in flight */
-	unsigned int kicks;	   /* kick eventfd writes (fe_kick that the device asked for) */
+	unsigned int kicks;	   /* kick eventfd writes (asked for, or forced by always_kick) */
 	unsigned int kicks_spared; /* fe_kick calls the device said it did not need */
 	char err[512];
 	struct fe_log log;

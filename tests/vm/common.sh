@@ -217,7 +217,7 @@ vm_dump_threads() {
     local pid t seen=" " todo=() kids
     for pid in /proc/[0-9]*; do
         pid=${pid#/proc/}
-        tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qF "$work" && todo+=("$pid")
+        if grep -qaF "$work" "/proc/$pid/cmdline" 2>/dev/null; then todo+=("$pid"); fi
     done
     {
         while ((${#todo[@]})); do
@@ -230,7 +230,7 @@ vm_dump_threads() {
                     "state=$(awk '{print $3}' "$t/stat" 2>/dev/null)" \
                     "wchan=$(cat "$t/wchan" 2>/dev/null)" \
                     "syscall=$(cut -d' ' -f1-3 "$t/syscall" 2>/dev/null)"
-                sed 's/^/     /' "$t/stack" 2>/dev/null
+                sed 's/^/     /' "$t/stack" 2>/dev/null || echo "     (no kernel stack)"
             done
             kids=$(cat /proc/"$pid"/task/*/children 2>/dev/null) || true
             for t in $kids; do todo+=("$t"); done
@@ -284,10 +284,16 @@ vm_watch() {
     done
 }
 vm_stop_qemu() { # TERM now (QEMU shuts down cleanly); vm_watch escalates to KILL after 10 s
-    local pid
-    for pid in "${qemu_pids[@]}"; do kill -TERM -- "-$pid" 2>/dev/null || true; done
+    local pid g
+    declare -gA qemu_stopped # vm_check_qemus: these guests' statuses are ours, not timeouts
+    for ((g = 1; g <= ${#guest_suffixes[@]}; g++)); do
+        pid=${qemu_pids[$g]}
+        if [[ -n $pid ]] && vm_proc_alive "$pid"; then
+            qemu_stopped[$g]=1
+            kill -TERM -- "-$pid" 2>/dev/null || true
+        fi
+    done
     stop_at=${stop_at:-$(vm_now_us)}
-    qemu_stopped=1 # vm_check_qemus: the status is ours, not a timeout
 }
 
 # vm_wait_qemus: reap every QEMU (their statuses in qemu_rcs[N]).
@@ -345,7 +351,7 @@ vm_check_qemus() {
     fi
     for ((g = 1; g <= ${#guest_suffixes[@]}; g++)); do
         label=${guest_suffixes[g - 1]:+guest$g/}
-        if ((${qemu_stopped:-0})); then
+        if [[ -n ${qemu_stopped[$g]:-} ]]; then
             : # stopped by vm_watch, which reported why
         elif ((qemu_rcs[$g] == 124 || qemu_rcs[$g] == 137)); then
             vm_result "FAIL ${label}qemu-exit timed out after $timeout_s s"
@@ -403,7 +409,7 @@ vm_failure_tails() {
     done
     if [[ -s $work/threads.txt ]]; then # a hung shutdown (vm_watch): where each task waits
         printf -- '--- threads.txt (tasks, without their stacks) ---\n'
-        grep -E '^(==|--) ' "$work/threads.txt" | head -n 60
+        awk '/^(==|--) / && n++ < 60' "$work/threads.txt"
     fi
 }
 
