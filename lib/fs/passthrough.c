@@ -109,31 +109,6 @@ static void mark_submount(const struct vfsd_passthrough *fs, const struct fs_ino
 		e->attr.flags |= FUSE_ATTR_SUBMOUNT;
 }
 
-int fs_fd_take(struct vfsd_passthrough *fs)
-{
-	long left;
-
-	if (fs->cfg.guest_fd_limit <= 0) {
-		metrics_gauge_add(MG_GUEST_FDS, 1);
-		return 0;
-	}
-	do {
-		left = __atomic_sub_fetch(&fs->fd_budget, 1, __ATOMIC_RELAXED);
-		if (left >= 0) {
-			metrics_gauge_add(MG_GUEST_FDS, 1);
-			return 0;
-		}
-		__atomic_add_fetch(&fs->fd_budget, 1, __ATOMIC_RELAXED);
-		/* Spent: the least recently used idle inode gives its fd back, and we try again
-		 * (another thread may take it first). */
-	} while (inode_evict_one(fs));
-	metrics_gauge_add(MG_BUDGET_EXHAUSTED, 1);
-	if (!__atomic_exchange_n(&fs->fd_budget_warned, true, __ATOMIC_RELAXED))
-		log_warn("No more file descriptors available to the guest (0 available out of %ld initially), consider increasing the --rlimit-nofile value",
-			 fs->cfg.guest_fd_limit);
-	return -ENFILE;
-}
-
 bool fs_fd_try(struct vfsd_passthrough *fs)
 {
 	if (fs->cfg.guest_fd_limit > 0 && __atomic_sub_fetch(&fs->fd_budget, 1, __ATOMIC_RELAXED) < 0) {
@@ -142,6 +117,22 @@ bool fs_fd_try(struct vfsd_passthrough *fs)
 	}
 	metrics_gauge_add(MG_GUEST_FDS, 1);
 	return true;
+}
+
+int fs_fd_take(struct vfsd_passthrough *fs)
+{
+	/* Spent: the least recently used idle inode gives its fd back, and we try again
+	 * (another thread may take it first). */
+	while (!fs_fd_try(fs)) {
+		if (inode_evict_one(fs))
+			continue;
+		metrics_gauge_add(MG_BUDGET_EXHAUSTED, 1);
+		if (!__atomic_exchange_n(&fs->fd_budget_warned, true, __ATOMIC_RELAXED))
+			log_warn("No more file descriptors available to the guest (0 available out of %ld initially), consider increasing the --rlimit-nofile value",
+				 fs->cfg.guest_fd_limit);
+		return -ENFILE;
+	}
+	return 0;
 }
 
 void fs_fd_give(struct vfsd_passthrough *fs)
