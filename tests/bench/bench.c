@@ -805,7 +805,7 @@ int main(int argc, char **argv)
 		{ "seconds", required_argument, NULL, 's' }, { "json", required_argument, NULL, 'j' },
 		{ "data", required_argument, NULL, 'd' },   { "thread-pool-size", required_argument, NULL, 't' },
 		{ "only", required_argument, NULL, 'o' },   { "rust", required_argument, NULL, 'R' },
-		{ "rounds", required_argument, NULL, 'n' },
+		{ "rounds", required_argument, NULL, 'n' }, { "depth", required_argument, NULL, 'D' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct daemon ds[3] = { { .name = "vfsd", .path = "build/vfsd" },
@@ -814,7 +814,7 @@ int main(int argc, char **argv)
 	int nd = 2; /* the Rust virtiofsd's column with --rust */
 	const char *json_path = "build/bench/results.json", *only = NULL;
 	double seconds = 1.0; /* per measurement: --rounds of them per daemon and cell */
-	int c;
+	int c, only_depth = 0; /* --depth: one of the two depths alone (a profile, an A/B) */
 	FILE *json;
 
 	data_dir = "build/bench/data";
@@ -828,6 +828,13 @@ int main(int argc, char **argv)
 		case 't': thread_pool = atoi(optarg); break;
 		case 'o': only = optarg; break;
 		case 'R': ds[2].path = optarg; nd = 3; break;
+		case 'D':
+			only_depth = atoi(optarg);
+			if (only_depth != 1 && only_depth != MAX_DEPTH) {
+				fprintf(stderr, "bench: --depth takes 1 or %d, not %s\n", MAX_DEPTH, optarg);
+				return 2;
+			}
+			break;
 		case 'n':
 			rounds = atoi(optarg);
 			if (rounds < 1 || rounds > MAX_ROUNDS) {
@@ -836,7 +843,7 @@ int main(int argc, char **argv)
 			}
 			break;
 		default:
-			fprintf(stderr, "usage: bench [--vfsd P] [--ref P] [--rust P] [--seconds S] [--rounds N] [--json F] [--data DIR] [--thread-pool-size N] [--only SUBSTR]\n");
+			fprintf(stderr, "usage: bench [--vfsd P] [--ref P] [--rust P] [--seconds S] [--rounds N] [--json F] [--data DIR] [--thread-pool-size N] [--only SUBSTR] [--depth 1|32]\n");
 			return 2;
 		}
 	}
@@ -876,6 +883,8 @@ int main(int argc, char **argv)
 			struct result res[3] = { 0 }, runs[3][MAX_ROUNDS] = { { { 0 } } };
 			int err[3] = { 0 };
 
+			if (only_depth && depth != only_depth)
+				continue;
 			/* Each round runs every daemon once, a fresh one each time; which goes first
 			 * rotates with the round and the workload, so that the machine's drift hits
 			 * each daemon alike. The medians go into the table. */

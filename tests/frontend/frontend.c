@@ -436,8 +436,9 @@ static int ring_alloc(struct fe_dev *d, struct fe_vring *vq, unsigned int num)
 	vq->used = fe_ptr(d, vq->used_gpa, 6 + 8ull * num);
 	vq->free_next = calloc(num, sizeof(*vq->free_next));
 	vq->owner = calloc(num, sizeof(*vq->owner));
+	vq->chain_next = calloc(num, sizeof(*vq->chain_next));
 	vq->slots = calloc(num, sizeof(*vq->slots));
-	if (!vq->free_next || !vq->owner || !vq->slots)
+	if (!vq->free_next || !vq->owner || !vq->chain_next || !vq->slots)
 		return -ENOMEM;
 	vq->kick_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	vq->call_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
@@ -550,6 +551,7 @@ void fe_free(struct fe_dev *d)
 			close(vq->err_fd);
 		free(vq->free_next);
 		free(vq->owner);
+		free(vq->chain_next);
 		free(vq->slots);
 	}
 	for (int i = 0; i < d->nregions; i++) {
@@ -664,7 +666,7 @@ void fe_vring_prepare(struct fe_dev *d, unsigned int q)
 	memset(vq->used, 0, 6 + 8ull * vq->num);
 	for (unsigned int i = 0; i < vq->num; i++) {
 		vq->free_next[i] = (uint16_t)(i + 1);
-		vq->owner[i] = 0xffff;
+		vq->owner[i] = vq->chain_next[i] = 0xffff;
 		vq->slots[i] = (struct fe_slot){ 0 };
 	}
 	vq->free_head = 0;

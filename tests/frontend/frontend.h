@@ -76,6 +76,7 @@ struct fe_vring {
 	uint16_t last_used;  /* next used entry we consume */
 	uint16_t *free_next; /* our free list (not in guest memory: a test may scribble) */
 	uint16_t *owner;     /* descriptor -> head of the chain holding it, or 0xffff */
+	uint16_t *chain_next; /* descriptor -> the next one its chain took, or 0xffff (ours too) */
 	uint16_t free_head;
 	unsigned int num_free;
 	struct fe_slot *slots; /* by head */

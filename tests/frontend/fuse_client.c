@@ -158,7 +158,8 @@ int fc_start(struct fc *c, struct fc_req *rq, uint32_t opcode, uint64_t nodeid,
 	}
 	rq->queue = q;
 	if (r == 0)
-		r = fe_submit(c->dev, q, b, n, c->chain, &rq->head);
+		r = c->hold_kick ? fe_add(c->dev, q, b, n, c->chain, &rq->head) :
+				   fe_submit(c->dev, q, b, n, c->chain, &rq->head);
 	free(b);
 	if (r < 0) {
 		done(c);

@@ -47,6 +47,7 @@ struct fc {
 	 * reused buffer is written by one ring's thread and read by another's, ordered only by
 	 * this process (the guest), which ThreadSanitizer in the daemon cannot see. */
 	bool keep_scratch;
+	bool hold_kick; /* fc_start only publishes: the test kicks (fe_kick), for a batch at once */
 	char err[256];
 };
 

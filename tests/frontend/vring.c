@@ -63,8 +63,10 @@ int fe_desc_alloc(struct fe_dev *d, unsigned int q, int n, uint16_t *idx)
 		vq->num_free--;
 		memset(&vq->desc[idx[i]], 0, sizeof(vq->desc[0]));
 	}
-	for (int i = 0; i < n; i++)
+	for (int i = 0; i < n; i++) {
 		vq->owner[idx[i]] = idx[0];
+		vq->chain_next[idx[i]] = i + 1 < n ? idx[i + 1] : 0xffff;
+	}
 	return 0;
 }
 
@@ -161,15 +163,18 @@ int fe_submit(struct fe_dev *d, unsigned int q, const struct fe_buf *bufs, int n
 	return r < 0 ? r : fe_kick(d, q);
 }
 
+/* Gives back the descriptors the chain took, by our own links (a test may have rewritten the
+ * ring's): as many steps as the chain is long, as the Linux driver frees a chain. */
 static void free_chain(struct fe_vring *vq, uint16_t head)
 {
-	for (unsigned int i = 0; i < vq->num; i++) {
-		if (vq->owner[i] == head) {
-			vq->owner[i] = 0xffff;
-			vq->free_next[i] = vq->free_head;
-			vq->free_head = (uint16_t)i;
-			vq->num_free++;
-		}
+	for (uint16_t i = head; i < vq->num && vq->owner[i] == head;) {
+		uint16_t next = vq->chain_next[i];
+
+		vq->owner[i] = vq->chain_next[i] = 0xffff;
+		vq->free_next[i] = vq->free_head;
+		vq->free_head = i;
+		vq->num_free++;
+		i = next;
 	}
 }
 
