@@ -290,13 +290,9 @@ static int handle_vring_state(struct vhost_dev *dev, struct vhost_user_msg *msg)
 		pthread_mutex_lock(&vq->lock);
 		vq->enabled = s->num != 0;
 		pthread_mutex_unlock(&vq->lock);
-		if (vq->enabled && vq->started) {
-			uint64_t one = 1;
-
-			/* Look at the ring now in case the guest kicked while it was disabled. */
-			if (write(vq->kick_fd, &one, sizeof(one)) < 0)
-				log_debug("queue %u: self-kick: %s", vq->index, strerror(errno));
-		}
+		/* Look at the ring now in case the guest kicked while it was disabled. */
+		if (vq->enabled && vq->started)
+			vq_self_kick(vq);
 		return 0;
 	}
 }

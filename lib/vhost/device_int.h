@@ -41,6 +41,9 @@ struct vhost_vq {
 	 * the ring last went idle after a poll that found nothing (0: it did not). */
 	uint64_t poll_ns;
 	uint64_t idle_since;
+	/* atomic: the daemon's own wake-ups of the ring (vq_self_kick) not yet taken out of
+	 * what the kick eventfd counted: the metrics count the guest's kicks only */
+	uint64_t self_kicks;
 };
 
 struct vhost_dev {
@@ -90,6 +93,8 @@ struct vhost_vq *vhost_dev_vq(struct vhost_dev *dev, unsigned int index);
 /* Frees a stopped ring (vq_stop first). */
 void vq_free(struct vhost_vq *vq);
 int vq_start(struct vhost_vq *vq);
+/* Wakes the ring's thread to look at the ring (its kick eventfd), not counted as a kick. */
+void vq_self_kick(struct vhost_vq *vq);
 void vq_stop(struct vhost_vq *vq);
 void vq_reset(struct vhost_vq *vq);
 /* Guest memory changed: every ring's addresses are translated again. */

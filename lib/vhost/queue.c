@@ -374,6 +374,30 @@ static bool vq_process(struct vhost_vq *vq)
 	return r > 0;
 }
 
+void vq_self_kick(struct vhost_vq *vq)
+{
+	uint64_t one = 1;
+
+	__atomic_add_fetch(&vq->self_kicks, 1, __ATOMIC_RELAXED);
+	if (write(vq->kick_fd, &one, sizeof(one)) < 0) {
+		__atomic_sub_fetch(&vq->self_kicks, 1, __ATOMIC_RELAXED);
+		log_debug("queue %u: self-kick: %s", vq->index, strerror(errno));
+	}
+}
+
+/* Of the n wake-ups the kick eventfd counted, those the guest sent. A self-kick counted
+ * before its write lands is taken from this read and given back by the next: over time the
+ * sum is exact. */
+static uint64_t guest_kicks(struct vhost_vq *vq, uint64_t n)
+{
+	uint64_t self = __atomic_exchange_n(&vq->self_kicks, 0, __ATOMIC_RELAXED);
+
+	if (self <= n)
+		return n - self;
+	__atomic_add_fetch(&vq->self_kicks, self - n, __ATOMIC_RELAXED);
+	return 0;
+}
+
 static void *vq_thread(void *arg)
 {
 	struct vhost_vq *vq = arg;
@@ -411,7 +435,7 @@ static void *vq_thread(void *arg)
 		log_trace("queue %u: kicked", vq->index);
 		vq_poll_adapt(vq);
 		if (got == sizeof(v))
-			metrics_queue_kicks(vq->index, v);
+			metrics_queue_kicks(vq->index, guest_kicks(vq, v));
 		do {
 			pthread_rwlock_rdlock(&vq->dev->mem_lock);
 			more = vq_process(vq);
@@ -487,11 +511,9 @@ int vq_start(struct vhost_vq *vq)
 	vq->started = true;
 	/* The thread looks at the ring once before it first sleeps: a thread that stopped
 	 * while polling left the guest's notifications off, so chains added since came with
-	 * no kick. */
-	uint64_t one = 1;
-
-	if (vq->kick_fd >= 0 && write(vq->kick_fd, &one, sizeof(one)) < 0)
-		log_debug("queue %u: self-kick: %s", vq->index, strerror(errno));
+	 * no kick (and the guest may have kicked while nobody listened). */
+	if (vq->kick_fd >= 0)
+		vq_self_kick(vq);
 	return 0;
 }
 
@@ -536,6 +558,7 @@ static void vq_halt(struct vhost_vq *vq, bool keep_kick)
 	if (!keep_kick) {
 		vq->halted = false;
 		vfsd_closep(&vq->kick_fd);
+		vq->self_kicks = 0; /* they went with the eventfd */
 	}
 }
 
@@ -564,7 +587,6 @@ int vhost_dev_resume(struct vhost_dev *dev)
 	dev->paused = false;
 	for (unsigned int i = 0; i < dev->nvqs; i++) {
 		struct vhost_vq *vq = dev->vqs[i];
-		uint64_t one = 1;
 
 		if (!vq || !vq->halted || vq->kick_fd < 0)
 			continue;
@@ -573,9 +595,7 @@ int vhost_dev_resume(struct vhost_dev *dev)
 			r = -EIO;
 			continue;
 		}
-		/* The guest may have kicked while nobody listened. */
-		if (write(vq->kick_fd, &one, sizeof(one)) < 0)
-			log_debug("queue %u: self-kick: %s", vq->index, strerror(errno));
+		/* vq_start looked at the ring: the guest may have kicked while nobody listened. */
 	}
 	return r;
 }

@@ -152,6 +152,12 @@ def main(argv):
             fail(f"no series {argv[3]}")
         if d[argv[3]] < float(argv[4]):
             fail(f"{argv[3]} is {d[argv[3]]}, below {argv[4]}")
+    elif cmd == "eq":
+        d = load(argv[2])
+        if argv[3] not in d:
+            fail(f"no series {argv[3]}")
+        if d[argv[3]] != float(argv[4]):
+            fail(f"{argv[3]} is {d[argv[3]]}, not {argv[4]}")
     elif cmd == "has":
         d = load(argv[2])
         if not any(k.startswith(argv[3] + "{") for k in d):

@@ -5,7 +5,7 @@
  * Usage: drive SOCKET GETATTRS
  * Once connected and INIT done: LOOKUP of "no-such-name" (ENOENT), CREATE of "drive-file",
  * a 64 KiB WRITE and a 64 KiB READ of it, RELEASE, then GETATTRS GETATTRs of the root.
- * Prints "done" and reads a line from stdin: "more" does the GETATTRs again (and prints
+ * Prints "kicks N" (the kicks it sent) and "done", and reads a line from stdin: "more" does the GETATTRs again (and prints
  * "done"), "open" keeps one more file open (prints "done"); anything else or EOF hangs up.
  */
 #include <errno.h>
@@ -79,7 +79,8 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	for (;;) {
-		printf("done\n");
+		/* the guest's kicks so far (the daemon counts them per ring: all on ring 1 here) */
+		printf("kicks %u\ndone\n", dev->kicks);
 		fflush(stdout);
 		if (!fgets(line, sizeof(line), stdin))
 			break;

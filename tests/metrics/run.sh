@@ -133,6 +133,10 @@ for s in 'vfsd_fuse_requests_total{opcode=LOOKUP} 1' 'vfsd_fuse_requests_total{o
 	out=$($chk ge "$work/g1.json" ${s% *} "${s##* }")
 	check "gateway-${s%%\{*}-${s##* }" $? "$out"
 done
+# The ring's starts wake its thread too: only the frontend's own kicks are counted.
+kicks=$(sed -n 's/^kicks //p' "$work/a.out" | head -1)
+out=$($chk eq "$work/g1.json" 'vfsd_vhost_queue_notifications_total{queue=1}' "${kicks:-none}")
+check gateway-notifications-are-guest-kicks $? "$out (the frontend kicked ${kicks:-?} times)"
 out=$($chk labels "$work/g1.json" job=vfsd instance=node-1 sandbox=mx1 "cri_name=$name" \
 	"cri_namespace=$ns" "cri_uid=$uid")
 check gateway-labels-exact $? "$out"
