@@ -436,6 +436,20 @@ void t_write_file(struct t_ctx *t, const char *rel, const void *data, size_t len
 	close(fd);
 }
 
+int t_leased_file(struct t_ctx *t, struct fc *c, const char *rel, struct fuse_entry_out *e)
+{
+	int fd;
+
+	t_write_file(t, rel, "x", 1);
+	CHECK_OK(t, fc_lookup(c, FC_ROOT, rel, e));
+	signal(SIGIO, SIG_IGN); /* the lease-break signal */
+	fd = open(t_path(t, rel), O_RDONLY | O_CLOEXEC);
+	CHECK(t, fd >= 0, "open: %s", strerror(errno));
+	if (fcntl(fd, F_SETLEASE, F_RDLCK) < 0)
+		t_skip(t, "no read lease on the test directory's filesystem: %s", strerror(errno));
+	return fd;
+}
+
 void t_mkdir(struct t_ctx *t, const char *rel)
 {
 	if (mkdir(t_path(t, rel), 0755) < 0)

@@ -110,6 +110,10 @@ void t_skip(struct t_ctx *t, const char *fmt, ...) __attribute__((format(printf,
 const char *t_path(struct t_ctx *t, const char *rel);
 void t_write_file(struct t_ctx *t, const char *rel, const void *data, size_t len);
 void t_mkdir(struct t_ctx *t, const char *rel);
+/* A one-byte file rel, looked up through c (*e), with a read lease this process holds on
+ * it: an OPEN for writing waits in the host kernel until the lease ends (F_SETLEASE F_UNLCK
+ * on the fd returned, then close). Skips the test where leases are not to be had. */
+int t_leased_file(struct t_ctx *t, struct fc *c, const char *rel, struct fuse_entry_out *e);
 /* Reads a host file; returns its length or -1. */
 ssize_t t_read_file(struct t_ctx *t, const char *rel, void *buf, size_t size);
 bool t_exists(struct t_ctx *t, const char *rel);

@@ -1011,13 +1011,7 @@ static void test_call_not_held_behind_a_wait(struct t_ctx *t)
 	uint64_t v;
 	int fd, r;
 
-	t_write_file(t, "leased", "x", 1);
-	CHECK_OK(t, fc_lookup(c, FC_ROOT, "leased", &e));
-	signal(SIGIO, SIG_IGN); /* the lease-break signal */
-	fd = open(t_path(t, "leased"), O_RDONLY | O_CLOEXEC);
-	CHECK(t, fd >= 0, "open: %s", strerror(errno));
-	if (fcntl(fd, F_SETLEASE, F_RDLCK) < 0)
-		t_skip(t, "no read lease on the test directory's filesystem: %s", strerror(errno));
+	fd = t_leased_file(t, c, "leased", &e);
 	while (poll(&p, 1, 100) > 0 && read(vq->call_fd, &v, sizeof(v)) > 0)
 		; /* the session's last calls */
 

@@ -397,13 +397,7 @@ static void test_blocked_ring_holds_back_no_other(struct t_ctx *t)
 
 	if (pool == 1)
 		t_skip(t, "one pool worker serves every ring: a request it waits in holds back all");
-	t_write_file(t, "leased", "x", 1);
-	CHECK_OK(t, fc_lookup(c, FC_ROOT, "leased", &e));
-	signal(SIGIO, SIG_IGN); /* the lease-break signal */
-	fd = open(t_path(t, "leased"), O_RDONLY | O_CLOEXEC);
-	CHECK(t, fd >= 0, "open: %s", strerror(errno));
-	if (fcntl(fd, F_SETLEASE, F_RDLCK) < 0)
-		t_skip(t, "no read lease on the test directory's filesystem: %s", strerror(errno));
+	fd = t_leased_file(t, c, "leased", &e);
 
 	c->queue = 1;
 	CHECK_OK(t, fc_start(c, &open_rq, FUSE_OPEN, e.nodeid, &oa, 1, sizeof(out)));
