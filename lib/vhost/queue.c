@@ -378,15 +378,14 @@ void vq_self_kick(struct vhost_vq *vq)
 {
 	uint64_t one = 1;
 
-	__atomic_add_fetch(&vq->self_kicks, 1, __ATOMIC_RELAXED);
-	if (write(vq->kick_fd, &one, sizeof(one)) < 0) {
-		__atomic_sub_fetch(&vq->self_kicks, 1, __ATOMIC_RELAXED);
+	if (write(vq->kick_fd, &one, sizeof(one)) == sizeof(one))
+		__atomic_add_fetch(&vq->self_kicks, 1, __ATOMIC_RELAXED);
+	else
 		log_debug("queue %u: self-kick: %s", vq->index, strerror(errno));
-	}
 }
 
-/* Of the n wake-ups the kick eventfd counted, those the guest sent. A self-kick counted
- * before its write lands is taken from this read and given back by the next: over time the
+/* Of the n wake-ups the kick eventfd counted, those the guest sent. A self-kick read before
+ * it is counted passes for the guest's here and is taken from the next read: over time the
  * sum is exact. */
 static uint64_t guest_kicks(struct vhost_vq *vq, uint64_t n)
 {

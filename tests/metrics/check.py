@@ -156,7 +156,7 @@ def main(argv):
         d = load(argv[2])
         if argv[3] not in d:
             fail(f"no series {argv[3]}")
-        if d[argv[3]] != float(argv[4]):
+        if not argv[4].replace(".", "", 1).isdigit() or d[argv[3]] != float(argv[4]):
             fail(f"{argv[3]} is {d[argv[3]]}, not {argv[4]}")
     elif cmd == "has":
         d = load(argv[2])
