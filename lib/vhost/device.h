@@ -23,6 +23,7 @@
  * message names it, and no fd or thread until the VMM starts it.
  */
 #define VHOST_DEV_NUM_QUEUES 256
+#define VHOST_HIPRIO_QUEUE 0 /* FORGET, BATCH_FORGET, INTERRUPT */
 #define VHOST_DEV_TAG_MAX 36
 /* The largest device state read from the VMM. */
 #define VHOST_DEV_STATE_MAX (1u << 30)

@@ -235,6 +235,8 @@ static uint64_t mono_ns(void)
  * - there is no polling at all while the host has no core free for it: more threads ready
  *   to run than CPUs, /proc/loadavg says (counting this one), sampled at most every
  *   LOAD_SAMPLE_NS;
+ * - the hiprio queue is never polled: nobody waits for a FORGET's reply, and its spin would
+ *   take the core the next request needs (docs/benchmarks.md, "Session 14");
  * - and the spin yields the CPU at each turn (sched_yield): a thread that becomes ready on
  *   this core meanwhile (the VMM's thread that turns our call into the guest's interrupt,
  *   or a vCPU) runs at once instead of waiting for the spin to end, which would delay the
@@ -327,7 +329,8 @@ static bool vq_process(struct vhost_vq *vq)
 {
 	struct vhost_dev *dev = vq->dev;
 	unsigned int budget;
-	bool polled = !dev->queue_poll_ns; /* --queue-poll-us=0: straight to sleep */
+	/* --queue-poll-us=0, and the hiprio queue: straight to sleep */
+	bool polled = !dev->queue_poll_ns || vq->index == VHOST_HIPRIO_QUEUE;
 	int r = 0;
 
 	pthread_mutex_lock(&vq->lock);

@@ -4,6 +4,9 @@
 #include <linux/virtio_config.h>
 #include <linux/virtio_fs.h>
 #include <poll.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -941,35 +944,117 @@ static void test_poll_backs_off(struct t_ctx *t)
 }
 
 /*
+ * A GETATTR that the guest collects 2 ms after sending it, not waiting on the call (a vCPU
+ * busy with other work meanwhile, as a guest doing asynchronous I/O is); the next is sent
+ * at once. Returns how many of 100 such requests were kicked.
+ */
+static unsigned int kicks_of_spaced_requests(struct t_ctx *t, struct fc *c)
+{
+	struct fuse_getattr_in in = { 0 };
+	struct fc_arg arg = { &in, sizeof(in) };
+	struct fuse_attr_out a;
+	unsigned int before = t->dev->kicks;
+	struct fc_req rq;
+	size_t len;
+
+	for (int i = 0; i < 100; i++) {
+		CHECK_OK(t, fc_start(c, &rq, FUSE_GETATTR, FC_ROOT, &arg, 1, sizeof(a)));
+		usleep(2000);
+		CHECK_OK(t, fc_finish(c, &rq, &a, sizeof(a), &len));
+	}
+	return t->dev->kicks - before;
+}
+
+/*
  * A ring that is polled needs no kick: the queue thread polls with the guest's
  * notifications still off and turns them on only when it goes to sleep. Each request here
  * comes 2 ms after the last reply, well within the 20 ms the ring may be polled (the poll
  * time grows from 0 while kicks come soon after the ring went idle: the learning phase), so
  * the guest is told not to kick it. A queue thread that polled with notifications on had
- * every one of them kicked. A machine too busy for polling (no core free, /proc/loadavg
- * says) needs kicks: most must still be spared in one of three tries.
+ * every one of them kicked. A machine too busy for polling (no core free beyond the
+ * thread's own, /proc/loadavg says) needs kicks: most must still be spared in one of three
+ * tries.
  */
 static void test_poll_spares_kicks(struct t_ctx *t)
 {
-	struct fuse_attr_out a;
 	struct fc *c = t_session(t, NULL, "--queue-poll-us=20000", "--thread-pool-size=0", NULL);
 	unsigned int kicks = 0;
 
-	for (int i = 0; i < 20; i++) /* learning */
-		CHECK_OK(t, fc_getattr(c, FC_ROOT, &a));
+	kicks_of_spaced_requests(t, c); /* learning */
 	for (int try = 0; try < 3; try++) {
-		unsigned int before = t->dev->kicks;
-
-		for (int i = 0; i < 100; i++) {
-			usleep(2000);
-			CHECK_OK(t, fc_getattr(c, FC_ROOT, &a));
-		}
-		kicks = t->dev->kicks - before;
+		kicks = kicks_of_spaced_requests(t, c);
 		if (kicks < 50)
 			break;
 	}
 	CHECK(t, kicks < 50,
 	      "the guest had to kick %u of 100 requests sent while the ring was being polled",
+	      kicks);
+}
+
+static volatile bool burning;
+
+static void *burn(void *arg)
+{
+	(void)arg;
+	while (burning)
+		;
+	return NULL;
+}
+
+/*
+ * No polling while no core is free for it (vhost/queue.c, "Polling"): with every CPU but one
+ * kept busy by this process, the one left is the frontend's, woken by each call, so the
+ * requests of poll-spares-kicks find a sleeping queue thread, each is kicked and the daemon
+ * spends little CPU. A daemon that ignored the load would spin up to 2 ms per request on a
+ * core somebody else needs, and spare the kicks.
+ */
+static void test_poll_leaves_a_core(struct t_ctx *t)
+{
+	struct fc *c = t_session(t, NULL, "--queue-poll-us=20000", "--thread-pool-size=0", NULL);
+	cpu_set_t set;
+	long n = sched_getaffinity(0, sizeof(set), &set) == 0 ? CPU_COUNT(&set) : 1;
+	long want = n - 1 < 64 ? n - 1 : 64, started = 0;
+	pthread_t th[64];
+	unsigned int kicks;
+	double cpu0, used;
+
+	burning = true;
+	while (started < want && pthread_create(&th[started], NULL, burn, NULL) == 0)
+		started++;
+	usleep(20000); /* the busy threads show in /proc/loadavg */
+	kicks_of_spaced_requests(t, c); /* what poll-spares-kicks lets the ring learn */
+	cpu0 = daemon_cpu(t);
+	kicks = kicks_of_spaced_requests(t, c);
+	used = daemon_cpu(t) - cpu0;
+	burning = false;
+	for (long k = 0; k < started; k++)
+		pthread_join(th[k], NULL);
+	CHECK(t, started == want, "started %ld of %ld busy threads", started, want);
+	CHECK(t, kicks >= 90 && used < 0.1,
+	      "with %ld of %ld CPUs busy the daemon polled: %u of 100 requests kicked, %.2f s of CPU",
+	      started, n, kicks, used);
+}
+
+/*
+ * The hiprio queue is never polled (vhost/queue.c, "Polling"): nobody waits for a FORGET's
+ * reply. FORGETs 2 ms apart, with 20 ms of polling allowed, are each kicked; a daemon that
+ * polled the hiprio ring as a request ring learns to catch them and spares the kicks (as
+ * poll-spares-kicks shows for requests).
+ */
+static void test_hiprio_not_polled(struct t_ctx *t)
+{
+	struct fc *c = t_session(t, NULL, "--queue-poll-us=20000", "--thread-pool-size=0", NULL);
+	unsigned int before, kicks;
+
+	for (int i = 0; i < 20; i++) /* what a request ring would learn from */
+		CHECK_OK(t, fc_forget(c, FC_ROOT, 0));
+	before = t->dev->kicks;
+	for (int i = 0; i < 100; i++) {
+		usleep(2000);
+		CHECK_OK(t, fc_forget(c, FC_ROOT, 0));
+	}
+	kicks = t->dev->kicks - before;
+	CHECK(t, kicks >= 95, "only %u of 100 FORGETs 2 ms apart were kicked: the hiprio ring was polled",
 	      kicks);
 }
 
@@ -1071,6 +1156,8 @@ static const struct t_case cases[] = {
 	{ "vring-num-after-addr", test_vring_num_after_addr, LIBVHOST },
 	{ "poll-backs-off", test_poll_backs_off, "QEMU 7.2's virtiofsd does not poll" },
 	{ "poll-spares-kicks", test_poll_spares_kicks, "QEMU 7.2's virtiofsd does not poll" },
+	{ "poll-leaves-a-core", test_poll_leaves_a_core, "QEMU 7.2's virtiofsd does not poll" },
+	{ "hiprio-not-polled", test_hiprio_not_polled, "QEMU 7.2's virtiofsd does not poll" },
 	{ "call-not-held-behind-a-wait", test_call_not_held_behind_a_wait, NULL },
 	{ NULL, NULL, NULL },
 };
