@@ -180,7 +180,7 @@ def main():
     print(f"In-guest benchmark: median of {a.rounds} rounds; fio ioengine={setting['engine']} "
           f"direct={setting['direct']} iodepth={setting['iodepth']}, {setting['ramp']}+"
           f"{setting['runtime']} s per job; metadata over {setting['files']} files; guest "
-          f"kernel {setting['kernel']}, {setting['fio']}")
+          f"kernel {setting['kernel']}, {setting['fio']}; {infos[0].get('cpus', 'cpus not pinned')}")
     if "rust" not in names:
         print(f"No Rust virtiofsd column: {a.rust_note or 'not run'}")
     print()

@@ -155,6 +155,7 @@ vm_start_qemu() {
         -device "vhost-user-fs-pci,$fs_opts,chardev=c0,tag=rootfs"
         -chardev "socket,id=c1,path=$4"
         -device "vhost-user-fs-pci,$fs_opts,chardev=c1,tag=test"
+        -name "vfsd-guest$sfx,debug-threads=on" # threads named "CPU 0/TCG"... in top -H
         -nic none -nographic -no-reboot -pidfile "$work/qemu$sfx.pid"
         -kernel "$VMLINUZ" -initrd "$initrd"
         -append "$append"

@@ -63,10 +63,38 @@ if [[ $engine == auto || $direct == auto ]]; then
     read -r engine direct <<<"$chosen"
 fi
 
+# Where the guest runs the work and takes the shares' interrupts. Left to the guest's
+# scheduler, fio landed now on the vCPU that takes the request queue's interrupt and now on
+# the other, and the two differ by more than 2x under TCG (8k against 20k IOPS of random
+# read, the same daemon; docs/benchmarks.md, "Session 15"): a round's ratios measured the
+# scheduler. So every virtio request and hiprio interrupt goes to the last CPU, and this
+# script, with fio and the metadata loop it starts, runs on CPU 0.
+pinned="no (one CPU)"
+pin_cpus() {
+    local ncpu irq name last
+    ncpu=$(nproc)
+    ((ncpu > 1)) || return 0
+    last=$((ncpu - 1))
+    for irq in /proc/irq/[0-9]*; do
+        for name in "$irq"/virtio*; do
+            case ${name##*/} in
+            virtio*-requests* | virtio*-hiprio)
+                echo "$last" >"$irq/smp_affinity_list" ||
+                    give_up pin "cannot move interrupt ${irq##*/} (${name##*/}) to CPU $last"
+                ;;
+            esac
+        done
+    done
+    taskset -pc 0 $$ >/dev/null || give_up pin "taskset cannot pin the benchmark to CPU 0"
+    pinned="work on CPU 0, virtio request interrupts on CPU $last"
+}
+pin_cpus
+
 info() { # OUTDIR
     {
         printf 'engine %s\ndirect %s\niodepth %s\nruntime %s\nramp %s\nsize_mb %s\nfiles %s\n' \
             "$engine" "$direct" "$iodepth" "$runtime" "$ramp" "$size_mb" "$nfiles"
+        printf 'cpus %s\n' "$pinned"
         printf 'kernel %s\nfio %s\n' "$(uname -r)" "$(fio --version)"
     } >"$1/info.txt"
 }
@@ -173,7 +201,19 @@ PY
     fi
 }
 
+# warm_up DIR: the four fio jobs and the metadata loop once, short and not measured. Under
+# TCG a guest's first run of fio (and of the loop's Python) translates their code as it goes,
+# and the daemon that came first in a guest was measured on a colder guest than the others
+# (random read 14.5k against 18.4k IOPS for the same daemon; docs/benchmarks.md, "Session 15").
+warm_up() {
+    local runtime=2 ramp=0 nfiles=200
+    mkdir -p "$scratch/warm"
+    run_fio "$1" "$scratch/warm"
+    run_meta "$1" "$scratch/warm"
+}
+
 if [[ -z ${BENCH_SHARES:-} ]]; then
+    warm_up "$T"
     info "$out"
     run_fio "$T" "$out"
     report fio 0
@@ -198,6 +238,7 @@ for p in "${pairs[@]}"; do
     done
 done
 n=${#names[@]} rounds=${BENCH_ROUNDS:-1}
+warm_up "${dirs[0]}"
 for ((r = 1; r <= rounds; r++)); do
     for ((k = 0; k < n; k++)); do
         i=$(((k + r - 1) % n))
