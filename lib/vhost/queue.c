@@ -235,6 +235,9 @@ static uint64_t mono_ns(void)
  * - there is no polling at all while the host has no core free for it: more threads ready
  *   to run than CPUs, /proc/loadavg says (counting this one), sampled at most every
  *   LOAD_SAMPLE_NS;
+ * - a spin stops as soon as some thread has been waiting for a CPU for WAITING_NS: under
+ *   TCG the thread is a vCPU or the VMM's thread our call woke, and the guest's own work
+ *   waits on the spin (docs/benchmarks.md, "Session 15");
  * - the hiprio queue is never polled: nobody waits for a FORGET's reply, and its spin would
  *   take the core the next request needs (docs/benchmarks.md, "Session 14");
  * - and the spin yields the CPU at each turn (sched_yield): a thread that becomes ready on
@@ -244,14 +247,27 @@ static uint64_t mono_ns(void)
  */
 #define POLL_START_NS 10000u
 #define LOAD_SAMPLE_NS 100000u
+#define WAITING_NS 10000u
 
-/* Whether a core is free for this thread to spin on (cached for LOAD_SAMPLE_NS). */
-static bool core_free(struct vhost_dev *dev, uint64_t now)
+/* Whether no thread waits for a CPU, counting this one: read from /proc/loadavg ("0.50 0.40
+ * 0.30 R/T LASTPID", R the entities runnable now, this thread among them). */
+static bool core_free_now(struct vhost_dev *dev)
 {
-	uint64_t last = __atomic_load_n(&dev->load_sampled_ns, __ATOMIC_RELAXED);
 	unsigned int running = 0, total = 0;
 	char buf[128];
 	ssize_t n;
+
+	n = pread(dev->loadavg_fd, buf, sizeof(buf) - 1, 0);
+	if (n <= 0)
+		return true;
+	buf[n] = '\0';
+	return sscanf(buf, "%*s %*s %*s %u/%u", &running, &total) != 2 || running <= dev->ncpus;
+}
+
+/* The same, cached for LOAD_SAMPLE_NS: whether to begin a poll. */
+static bool core_free(struct vhost_dev *dev, uint64_t now)
+{
+	uint64_t last = __atomic_load_n(&dev->load_sampled_ns, __ATOMIC_RELAXED);
 	bool ok;
 
 	if (dev->loadavg_fd < 0)
@@ -260,12 +276,7 @@ static bool core_free(struct vhost_dev *dev, uint64_t now)
 	    !__atomic_compare_exchange_n(&dev->load_sampled_ns, &last, now, false, __ATOMIC_RELAXED,
 					 __ATOMIC_RELAXED))
 		return __atomic_load_n(&dev->core_free, __ATOMIC_RELAXED);
-	/* "0.50 0.40 0.30 R/T LASTPID": R entities runnable now, this thread among them */
-	n = pread(dev->loadavg_fd, buf, sizeof(buf) - 1, 0);
-	if (n <= 0)
-		return true;
-	buf[n] = '\0';
-	ok = sscanf(buf, "%*s %*s %*s %u/%u", &running, &total) != 2 || running <= dev->ncpus;
+	ok = core_free_now(dev);
 	__atomic_store_n(&dev->core_free, ok, __ATOMIC_RELAXED);
 	return ok;
 }
@@ -275,7 +286,7 @@ static bool core_free(struct vhost_dev *dev, uint64_t now)
 static bool vq_poll_briefly(struct vhost_vq *vq)
 {
 	struct vhost_dev *dev = vq->dev;
-	uint64_t start, end;
+	uint64_t start, end, now, waiting_since = 0;
 
 	vq->idle_since = 0;
 	if (!dev->queue_poll_ns)
@@ -293,7 +304,20 @@ static bool vq_poll_briefly(struct vhost_vq *vq)
 			return true;
 		}
 		sched_yield();
-	} while (mono_ns() < end && !__atomic_load_n(&vq->stopping, __ATOMIC_RELAXED));
+		now = mono_ns();
+		/* A thread kept waiting for a CPU all along (a vCPU, the VMM's thread our last call
+		 * woke): the spin gives its core up. The yield does not: a thread queued on another
+		 * CPU comes here only once this one goes idle. One that runs briefly (a kworker)
+		 * got its turn with the yield and does not end the spin. */
+		if (dev->loadavg_fd < 0 || core_free_now(dev)) {
+			waiting_since = 0;
+		} else if (!waiting_since) {
+			waiting_since = now;
+		} else if (now - waiting_since >= WAITING_NS) {
+			vq->idle_since = 0;
+			return false;
+		}
+	} while (now < end && !__atomic_load_n(&vq->stopping, __ATOMIC_RELAXED));
 	return false;
 }
 

@@ -1,4 +1,5 @@
 /* vhost-user protocol checks: features, memory, rings, reset, disconnects, VMM sequences. */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/virtio_config.h>
@@ -1033,6 +1034,98 @@ static void test_poll_leaves_a_core(struct t_ctx *t)
 	      started, n, kicks, used);
 }
 
+/* The queue thread "vfsd-queue1" of the serving process, or 0. */
+static pid_t request_queue_tid(struct t_ctx *t)
+{
+	pid_t pid = t_serving_pid(t->pid);
+	char path[320], comm[32];
+	struct dirent *e;
+	pid_t tid = 0;
+	DIR *d;
+
+	snprintf(path, sizeof(path), "/proc/%d/task", (int)pid);
+	d = opendir(path);
+	if (!d)
+		return 0;
+	while (!tid && (e = readdir(d))) {
+		FILE *f;
+
+		if (e->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "/proc/%d/task/%s/comm", (int)pid, e->d_name);
+		f = fopen(path, "re");
+		if (f && fgets(comm, sizeof(comm), f) && strcmp(comm, "vfsd-queue1\n") == 0)
+			tid = (pid_t)atoi(e->d_name);
+		if (f)
+			fclose(f);
+	}
+	closedir(d);
+	return tid;
+}
+
+/*
+ * A spin ends once another thread waits for a CPU (vhost/queue.c, "Polling"), which under
+ * TCG is a vCPU or the VMM's thread the last call woke. The queue thread is put on one CPU
+ * and, just after a reply, as many busy threads as there are CPUs on another, so that all
+ * but one of them wait; the next request comes 15 ms later, within the 20 ms the ring
+ * learnt to poll. A daemon that kept spinning (its yield finds nobody on its own CPU: the
+ * waiting threads are queued on the other) spends most of those 15 ms each time (0.11 to
+ * 0.29 s over 20 requests, here); one that gives way sleeps until the request's kick (0.00).
+ */
+static void test_poll_gives_way(struct t_ctx *t)
+{
+	struct fc *c = t_session(t, NULL, "--queue-poll-us=20000", "--thread-pool-size=0", NULL);
+	cpu_set_t set, one;
+	long n = sched_getaffinity(0, sizeof(set), &set) == 0 ? CPU_COUNT(&set) : 1;
+	long want = n < 64 ? n : 64;
+	int cpu_a = -1, cpu_b = -1;
+	struct fuse_attr_out a;
+	pthread_attr_t attr;
+	pid_t tid;
+	double cpu0, used;
+
+	if (n < 2)
+		t_skip(t, "needs two CPUs");
+	for (int k = 0; k < CPU_SETSIZE && cpu_b < 0; k++)
+		if (CPU_ISSET(k, &set)) {
+			if (cpu_a < 0)
+				cpu_a = k;
+			else
+				cpu_b = k;
+		}
+	kicks_of_spaced_requests(t, c); /* the ring learns to poll */
+	tid = request_queue_tid(t);
+	CPU_ZERO(&one);
+	CPU_SET(cpu_a, &one);
+	CHECK(t, tid > 0 && sched_setaffinity(tid, sizeof(one), &one) == 0,
+	      "cannot put the daemon's queue thread (%d) on CPU %d", (int)tid, cpu_a);
+	CPU_ZERO(&one);
+	CPU_SET(cpu_b, &one);
+	pthread_attr_init(&attr);
+	pthread_attr_setaffinity_np(&attr, sizeof(one), &one);
+	CHECK_OK(t, fc_getattr(c, FC_ROOT, &a));
+	cpu0 = daemon_cpu(t);
+	for (int i = 0; i < 20; i++) {
+		pthread_t th[64];
+		long started = 0;
+
+		CHECK_OK(t, fc_getattr(c, FC_ROOT, &a)); /* the queue thread spins after it */
+		burning = true;
+		while (started < want && pthread_create(&th[started], &attr, burn, NULL) == 0)
+			started++;
+		usleep(15000);
+		burning = false;
+		for (long k = 0; k < started; k++)
+			pthread_join(th[k], NULL);
+		CHECK(t, started == want, "started %ld of %ld busy threads", started, want);
+	}
+	used = daemon_cpu(t) - cpu0;
+	pthread_attr_destroy(&attr);
+	CHECK(t, used < 0.05,
+	      "the daemon spent %.2f s of CPU on 20 requests 15 ms apart while %ld threads waited for a CPU",
+	      used, want - 1);
+}
+
 /*
  * The hiprio queue is never polled (vhost/queue.c, "Polling"): nobody waits for a FORGET's
  * reply. FORGETs 2 ms apart, with 20 ms of polling allowed, are each kicked; a daemon that
@@ -1155,6 +1248,7 @@ static const struct t_case cases[] = {
 	{ "poll-backs-off", test_poll_backs_off, "QEMU 7.2's virtiofsd does not poll" },
 	{ "poll-spares-kicks", test_poll_spares_kicks, "QEMU 7.2's virtiofsd does not poll" },
 	{ "poll-leaves-a-core", test_poll_leaves_a_core, "QEMU 7.2's virtiofsd does not poll" },
+	{ "poll-gives-way", test_poll_gives_way, "QEMU 7.2's virtiofsd does not poll" },
 	{ "hiprio-not-polled", test_hiprio_not_polled, "QEMU 7.2's virtiofsd does not poll" },
 	{ "call-not-held-behind-a-wait", test_call_not_held_behind_a_wait, NULL },
 	{ NULL, NULL, NULL },
