@@ -44,12 +44,18 @@ t_tar() {
 
 # Two writers on one database: this script and the host's sqlite helper, at the same time.
 # SQLite serialises them with POSIX locks, which must be host locks for that to work.
+# Each insert is its own BEGIN IMMEDIATE transaction, here and on the host: a plain INSERT
+# takes a read lock first, and when both writers then want the write lock SQLite returns
+# "database is locked" at once instead of waiting (its deadlock rule, documented with
+# sqlite3_busy_handler), which failed this check now and then (insert 1, twice in CI).
 t_sqlite() {
+    local out
     sqlite3 "$T/shared.db" 'PRAGMA journal_mode=DELETE; CREATE TABLE t(who TEXT, n INTEGER);' >/dev/null
     touch "$T/sqlite-start"
     for i in $(seq 100); do
-        sqlite3 -cmd '.timeout 20000' "$T/shared.db" "INSERT INTO t VALUES('guest', $i);" ||
-            fail "insert $i failed"
+        out=$(sqlite3 -cmd '.timeout 20000' "$T/shared.db" \
+            "BEGIN IMMEDIATE; INSERT INTO t VALUES('guest', $i); COMMIT;" 2>&1) ||
+            fail "insert $i failed: $out"
     done
     for _ in $(seq 600); do
         [[ -e $T/sqlite-host-done ]] && break
