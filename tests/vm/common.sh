@@ -228,7 +228,7 @@ vm_dump_threads() {
             echo "== pid $pid: $(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | cut -c1-200)"
             for t in /proc/"$pid"/task/*; do
                 echo "-- task ${t##*/} $(cat "$t/comm" 2>/dev/null)" \
-                    "state=$(awk '{print $3}' "$t/stat" 2>/dev/null)" \
+                    "state=$(sed 's/.*) //; s/ .*//' "$t/stat" 2>/dev/null)" \
                     "wchan=$(cat "$t/wchan" 2>/dev/null)" \
                     "syscall=$(cut -d' ' -f1-3 "$t/syscall" 2>/dev/null)"
                 sed 's/^/     /' "$t/stack" 2>/dev/null || echo "     (no kernel stack)"
