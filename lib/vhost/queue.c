@@ -235,9 +235,11 @@ static uint64_t mono_ns(void)
  * - there is no polling at all while the host has no core free for it: more threads ready
  *   to run than CPUs, /proc/loadavg says (counting this one), sampled at most every
  *   LOAD_SAMPLE_NS;
- * - a spin stops as soon as some thread has been waiting for a CPU for WAITING_NS: under
- *   TCG the thread is a vCPU or the VMM's thread our call woke, and the guest's own work
- *   waits on the spin (docs/benchmarks.md, "Session 15");
+ * - a spin stops once /proc/loadavg, read at every turn, has shown more threads ready than
+ *   CPUs for WAITING_NS in a row, so that some thread waits for a CPU: under TCG a vCPU or
+ *   the VMM's thread our call woke, and the guest's own work waits on the spin
+ *   (docs/benchmarks.md, "Session 15"). The count is host-wide, and other spinning queue
+ *   threads are in it;
  * - the hiprio queue is never polled: nobody waits for a FORGET's reply, and its spin would
  *   take the core the next request needs (docs/benchmarks.md, "Session 14");
  * - and the spin yields the CPU at each turn (sched_yield): a thread that becomes ready on
