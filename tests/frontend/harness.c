@@ -227,6 +227,47 @@ int t_proc_threads_named(pid_t pid, const char *prefix)
 	return proc_entries(pid, "task", comm_starts);
 }
 
+/* Reads /proc/PID/task/TID/NAME into buf (NUL-terminated); its length or -1. */
+ssize_t t_task_file(pid_t pid, const char *tid, const char *name, char *buf, size_t size)
+{
+	char path[PATH_MAX];
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%d/task/%s/%s", (int)pid, tid, name);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	n = read(fd, buf, size - 1);
+	close(fd);
+	buf[n > 0 ? n : 0] = '\0';
+	return n;
+}
+
+/* How many threads are ring q's (named exactly vfsd-queueQ); *tid gets one's id. */
+int t_ring_threads(pid_t pid, unsigned int q, char *tid, size_t size)
+{
+	char want[32], path[64], comm[32];
+	struct dirent *e;
+	int n = 0;
+	DIR *d;
+
+	snprintf(want, sizeof(want), "vfsd-queue%u\n", q);
+	snprintf(path, sizeof(path), "/proc/%d/task", (int)pid);
+	d = opendir(path);
+	while (d && (e = readdir(d))) {
+		if (e->d_name[0] == '.' || t_task_file(pid, e->d_name, "comm", comm, sizeof(comm)) <= 0 ||
+		    strcmp(comm, want) != 0)
+			continue;
+		n++;
+		if (tid)
+			snprintf(tid, size, "%s", e->d_name);
+	}
+	if (d)
+		closedir(d);
+	return n;
+}
+
 int t_proc_fds(pid_t pid)
 {
 	return proc_entries(pid, "fd", NULL);

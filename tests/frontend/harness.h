@@ -70,6 +70,10 @@ int t_proc_fds(pid_t pid);
 int t_proc_eventfds(pid_t pid);
 /* Its threads whose name (comm) starts with prefix: vfsd's queue threads are "vfsd-queueN". */
 int t_proc_threads_named(pid_t pid, const char *prefix);
+/* Reads /proc/PID/task/TID/NAME into buf (NUL-terminated); its length or -1. */
+ssize_t t_task_file(pid_t pid, const char *tid, const char *name, char *buf, size_t size);
+/* How many threads are ring q's (named exactly vfsd-queueQ); *tid gets one's id. */
+int t_ring_threads(pid_t pid, unsigned int q, char *tid, size_t size);
 
 /* ---- more daemons in one test (migration: a source and its destinations) ---- */
 

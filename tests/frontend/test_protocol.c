@@ -1,5 +1,4 @@
 /* vhost-user protocol checks: features, memory, rings, reset, disconnects, VMM sequences. */
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/virtio_config.h>
@@ -1001,6 +1000,24 @@ static void *burn(void *arg)
 	return NULL;
 }
 
+/* Starts up to want busy threads (attr: where they run, or NULL); how many started. */
+static long start_burning(pthread_t *th, long want, const pthread_attr_t *attr)
+{
+	long started = 0;
+
+	burning = true;
+	while (started < want && pthread_create(&th[started], attr, burn, NULL) == 0)
+		started++;
+	return started;
+}
+
+static void stop_burning(pthread_t *th, long started)
+{
+	burning = false;
+	for (long k = 0; k < started; k++)
+		pthread_join(th[k], NULL);
+}
+
 /*
  * No polling while no core is free for it (vhost/queue.c, "Polling"): with every CPU kept
  * busy by this process, the requests of poll-spares-kicks find a sleeping queue thread, so
@@ -1012,55 +1029,22 @@ static void test_poll_leaves_a_core(struct t_ctx *t)
 	struct fc *c = t_session(t, NULL, "--queue-poll-us=20000", "--thread-pool-size=0", NULL);
 	cpu_set_t set;
 	long n = sched_getaffinity(0, sizeof(set), &set) == 0 ? CPU_COUNT(&set) : 1;
-	long want = n < 64 ? n : 64, started = 0;
+	long want = n < 64 ? n : 64, started;
 	pthread_t th[64];
 	unsigned int kicks;
 	double cpu0, used;
 
-	burning = true;
-	while (started < want && pthread_create(&th[started], NULL, burn, NULL) == 0)
-		started++;
+	started = start_burning(th, want, NULL);
 	usleep(20000); /* the busy threads show in /proc/loadavg */
 	kicks_of_spaced_requests(t, c); /* what poll-spares-kicks lets the ring learn */
 	cpu0 = daemon_cpu(t);
 	kicks = kicks_of_spaced_requests(t, c);
 	used = daemon_cpu(t) - cpu0;
-	burning = false;
-	for (long k = 0; k < started; k++)
-		pthread_join(th[k], NULL);
+	stop_burning(th, started);
 	CHECK(t, started == want, "started %ld of %ld busy threads", started, want);
 	CHECK(t, kicks >= 90 && used < 0.1,
 	      "with %ld busy threads on %ld CPUs the daemon polled: %u of 100 requests kicked, %.2f s of CPU",
 	      started, n, kicks, used);
-}
-
-/* The queue thread "vfsd-queue1" of the serving process, or 0. */
-static pid_t request_queue_tid(struct t_ctx *t)
-{
-	pid_t pid = t_serving_pid(t->pid);
-	char path[320], comm[32];
-	struct dirent *e;
-	pid_t tid = 0;
-	DIR *d;
-
-	snprintf(path, sizeof(path), "/proc/%d/task", (int)pid);
-	d = opendir(path);
-	if (!d)
-		return 0;
-	while (!tid && (e = readdir(d))) {
-		FILE *f;
-
-		if (e->d_name[0] == '.')
-			continue;
-		snprintf(path, sizeof(path), "/proc/%d/task/%s/comm", (int)pid, e->d_name);
-		f = fopen(path, "re");
-		if (f && fgets(comm, sizeof(comm), f) && strcmp(comm, "vfsd-queue1\n") == 0)
-			tid = (pid_t)atoi(e->d_name);
-		if (f)
-			fclose(f);
-	}
-	closedir(d);
-	return tid;
 }
 
 /*
@@ -1083,6 +1067,7 @@ static void test_poll_gives_way(struct t_ctx *t)
 	struct fuse_attr_out a;
 	pthread_attr_t attr;
 	unsigned int kicks;
+	char tname[32];
 	pid_t tid;
 	double cpu0, used;
 
@@ -1107,7 +1092,7 @@ static void test_poll_gives_way(struct t_ctx *t)
 	kicks = t->dev->kicks - kicks;
 	CHECK(t, kicks <= 2, "%u of 5 requests 15 ms apart were kicked: the ring did not learn to poll",
 	      kicks);
-	tid = request_queue_tid(t);
+	tid = t_ring_threads(t_serving_pid(t->pid), 1, tname, sizeof(tname)) == 1 ? atoi(tname) : 0;
 	CPU_ZERO(&one);
 	CPU_SET(cpu_a, &one);
 	CHECK(t, tid > 0 && sched_setaffinity(tid, sizeof(one), &one) == 0,
@@ -1119,16 +1104,12 @@ static void test_poll_gives_way(struct t_ctx *t)
 	cpu0 = daemon_cpu(t);
 	for (int i = 0; i < 20; i++) {
 		pthread_t th[64];
-		long started = 0;
+		long started;
 
 		CHECK_OK(t, fc_getattr(c, FC_ROOT, &a)); /* the queue thread spins after it */
-		burning = true;
-		while (started < want && pthread_create(&th[started], &attr, burn, NULL) == 0)
-			started++;
+		started = start_burning(th, want, &attr);
 		usleep(15000);
-		burning = false;
-		for (long k = 0; k < started; k++)
-			pthread_join(th[k], NULL);
+		stop_burning(th, started);
 		CHECK(t, started == want, "started %ld of %ld busy threads", started, want);
 	}
 	used = daemon_cpu(t) - cpu0;

@@ -80,54 +80,13 @@ static int queue_threads(pid_t pid)
 	return t_proc_threads_named(pid, "vfsd-queue");
 }
 
-/* Reads /proc/PID/task/TID/NAME into buf (NUL-terminated); its length or -1. */
-static ssize_t task_file(pid_t pid, const char *tid, const char *name, char *buf, size_t size)
-{
-	char path[PATH_MAX];
-	ssize_t n;
-	int fd;
-
-	snprintf(path, sizeof(path), "/proc/%d/task/%s/%s", (int)pid, tid, name);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -1;
-	n = read(fd, buf, size - 1);
-	close(fd);
-	buf[n > 0 ? n : 0] = '\0';
-	return n;
-}
-
-/* How many threads are ring q's (named exactly vfsd-queueQ); *tid gets one's id. */
-static int ring_threads(pid_t pid, unsigned int q, char *tid, size_t size)
-{
-	char want[32], path[64], comm[32];
-	struct dirent *e;
-	int n = 0;
-	DIR *d;
-
-	snprintf(want, sizeof(want), "vfsd-queue%u\n", q);
-	snprintf(path, sizeof(path), "/proc/%d/task", (int)pid);
-	d = opendir(path);
-	while (d && (e = readdir(d))) {
-		if (e->d_name[0] == '.' || task_file(pid, e->d_name, "comm", comm, sizeof(comm)) <= 0 ||
-		    strcmp(comm, want) != 0)
-			continue;
-		n++;
-		if (tid)
-			snprintf(tid, size, "%s", e->d_name);
-	}
-	if (d)
-		closedir(d);
-	return n;
-}
-
 /* The system call ring q's thread is in now (/proc/PID/task/TID/syscall), or -1. */
 static long ring_syscall(pid_t pid, unsigned int q)
 {
 	char tid[sizeof(((struct dirent *)0)->d_name)], buf[128];
 
-	if (ring_threads(pid, q, tid, sizeof(tid)) != 1 ||
-	    task_file(pid, tid, "syscall", buf, sizeof(buf)) <= 0)
+	if (t_ring_threads(pid, q, tid, sizeof(tid)) != 1 ||
+	    t_task_file(pid, tid, "syscall", buf, sizeof(buf)) <= 0)
 		return -1;
 	return strtol(buf, NULL, 10);
 }
@@ -299,7 +258,7 @@ static void expect(struct t_ctx *t, pid_t pid, const struct counts *base, int ri
 	CHECK(t, threads == want_threads, "%s: %d queue threads, expected %d (one per running ring)",
 	      when, threads, want_threads);
 	for (int q = 0; q < rings - stopped; q++)
-		CHECK(t, ring_threads(pid, (unsigned int)q, NULL, 0) == 1,
+		CHECK(t, t_ring_threads(pid, (unsigned int)q, NULL, 0) == 1,
 		      "%s: ring %d has no thread of its own", when, q);
 	CHECK(t, eventfds == want_eventfds && fds - base->fds == eventfds - base->eventfds,
 	      "%s: %d eventfds and %d fds, expected %d and %d (%d and %d with no ring: each "
