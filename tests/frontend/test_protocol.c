@@ -943,6 +943,25 @@ static void test_poll_backs_off(struct t_ctx *t)
 	      "the daemon spent %.2f s of CPU on 200 requests 5 ms apart: it kept polling", used);
 }
 
+/* Whether another thread waits for a CPU now, as the daemon's polling judges it (vhost/queue.c,
+ * "Polling"): more threads ready than CPUs in /proc/loadavg. */
+static bool host_busy(void)
+{
+	unsigned int running = 0;
+	long ncpus = sysconf(_SC_NPROCESSORS_ONLN);
+	FILE *f = fopen("/proc/loadavg", "r");
+
+	if (!f)
+		return false;
+	if (fscanf(f, "%*s %*s %*s %u/", &running) != 1)
+		running = 0;
+	fclose(f);
+	return ncpus > 0 && running > (unsigned long)ncpus;
+}
+
+/* Of the samples the spaced requests took, those that found the host busy (host_busy). */
+static unsigned int busy_samples, samples;
+
 /*
  * A GETATTR that the guest collects 2 ms after sending it, not waiting on the call (a vCPU
  * busy with other work meanwhile, as a guest doing asynchronous I/O is); the next is sent
@@ -960,6 +979,8 @@ static unsigned int kicks_of_spaced_requests(struct t_ctx *t, struct fc *c)
 	for (int i = 0; i < 100; i++) {
 		CHECK_OK(t, fc_start(c, &rq, FUSE_GETATTR, FC_ROOT, &arg, 1, sizeof(a)));
 		usleep(2000);
+		busy_samples += host_busy();
+		samples++;
 		CHECK_OK(t, fc_finish(c, &rq, &a, sizeof(a), &len));
 	}
 	return t->dev->kicks - before;
@@ -971,8 +992,9 @@ static unsigned int kicks_of_spaced_requests(struct t_ctx *t, struct fc *c)
  * comes 2 ms after the last reply, well within the 20 ms the ring may be polled (the poll
  * time grows from 0 while kicks come soon after the ring went idle: the learning phase), so
  * the guest is told not to kick it. A queue thread that polled with notifications on had
- * every one of them kicked. A machine too busy for polling (no core free, /proc/loadavg
- * says) needs kicks: most must still be spared in one of three tries.
+ * every one of them kicked. A machine briefly too busy for polling (no core free,
+ * /proc/loadavg says) needs kicks: most must still be spared in one of three tries. One
+ * busy all along (another job on this machine) cannot tell: the check is skipped.
  */
 static void test_poll_spares_kicks(struct t_ctx *t)
 {
@@ -980,11 +1002,15 @@ static void test_poll_spares_kicks(struct t_ctx *t)
 	unsigned int kicks = 0;
 
 	kicks_of_spaced_requests(t, c); /* learning */
+	busy_samples = samples = 0;
 	for (int try = 0; try < 3; try++) {
 		kicks = kicks_of_spaced_requests(t, c);
 		if (kicks < 50)
 			break;
 	}
+	if (kicks >= 50 && busy_samples * 2 > samples)
+		t_skip(t, "the host had no core free for polling in %u of %u samples (another job?)",
+		       busy_samples, samples);
 	CHECK(t, kicks < 50,
 	      "the guest had to kick %u of 100 requests sent while the ring was being polled",
 	      kicks);
@@ -1080,9 +1106,12 @@ static void test_poll_gives_way(struct t_ctx *t)
 			else
 				cpu_b = k;
 		}
+	busy_samples = samples = 0;
 	for (int i = 0; i < 14; i++) { /* 10 us doubled 11 times is past 20 ms */
 		CHECK_OK(t, fc_getattr(c, FC_ROOT, &a));
 		usleep(15000);
+		busy_samples += host_busy();
+		samples++;
 	}
 	kicks = t->dev->kicks;
 	for (int i = 0; i < 5; i++) {
@@ -1090,6 +1119,9 @@ static void test_poll_gives_way(struct t_ctx *t)
 		usleep(15000);
 	}
 	kicks = t->dev->kicks - kicks;
+	if (kicks > 2 && busy_samples * 2 > samples)
+		t_skip(t, "the host had no core free for polling in %u of %u samples (another job?)",
+		       busy_samples, samples);
 	CHECK(t, kicks <= 2, "%u of 5 requests 15 ms apart were kicked: the ring did not learn to poll",
 	      kicks);
 	tid = t_ring_threads(t_serving_pid(t->pid), 1, tname, sizeof(tname)) == 1 ? atoi(tname) : 0;
