@@ -199,6 +199,9 @@ if ((!unit_only)); then
 	# …rootless, as container engines launch it: unshare -r --map-auto with chroot and none,
 	# and vfsd's own user namespace with --uid-map/--gid-map…
 	lane 2 rootless tests/rootless/run.sh "$build/vfsd"
+	# …a guest whose shutdown hangs on a stopped daemon: the harness names the ring, the
+	# request left unanswered and where the guest waits (what a rare hang in CI needs)…
+	lane 2 vm/hang tests/vm/hang.sh "$build/vfsd"
 	# …through the supervisor: a rootless user's spawns into its own user namespace and
 	# cgroup (socket by path, by fd, with --translate-uid), and a supervisor SIGKILLed and
 	# restarted while a guest copies a tree through its children…

@@ -142,6 +142,7 @@ vm_start_daemon() {
 # The guest's memory is $VFSD_VM_MEM (default 1G).
 vm_start_qemu() {
     local n=$1 sfx=$2 append="console=ttyS0 panic=-1 quiet vfsd.script=$guest_script vfsd.guest=$1"
+    append+=" vfsd.shutdown_watch=$((${VFSD_VM_EXIT_GRACE:-120} / 2))" # init.sh, shutdown_watch
     local fs_opts="queue-size=1024${num_request_queues:+,num-request-queues=$num_request_queues}"
     local mem=${VFSD_VM_MEM:-1G} # QEMU's size syntax: 1G, 4096M
     if (($# > 4)); then append+=" ${*:5}"; fi
@@ -152,18 +153,19 @@ vm_start_qemu() {
         -accel "tcg,thread=multi" -cpu "${VFSD_VM_CPU:-qemu64}" -smp "$smp" -m "$mem"
         -object "memory-backend-memfd,id=mem,size=$mem,share=on" -numa "node,memdev=mem"
         -chardev "socket,id=c0,path=$3"
-        -device "vhost-user-fs-pci,$fs_opts,chardev=c0,tag=rootfs"
+        -device "vhost-user-fs-pci,$fs_opts,chardev=c0,tag=rootfs,id=fs0"
         -chardev "socket,id=c1,path=$4"
-        -device "vhost-user-fs-pci,$fs_opts,chardev=c1,tag=test"
+        -device "vhost-user-fs-pci,$fs_opts,chardev=c1,tag=test,id=fs1"
         -name "vfsd-guest$sfx,debug-threads=on" # threads named "CPU 0/TCG"... in top -H
         -nic none -nographic -no-reboot -pidfile "$work/qemu$sfx.pid"
+        -qmp "unix:$work/qmp$sfx.sock,server=on,wait=off" # vm_dump_rings
         -kernel "$VMLINUZ" -initrd "$initrd"
         -append "$append"
     )
     local k=2 share
     for share in "${extra_shares[@]}"; do # boot.sh's --extra-share TAG=SOCK
         qemu_args+=(-chardev "socket,id=c$k,path=${share#*=}"
-            -device "vhost-user-fs-pci,$fs_opts,chardev=c$k,tag=${share%%=*}")
+            -device "vhost-user-fs-pci,$fs_opts,chardev=c$k,tag=${share%%=*},id=fs$k")
         k=$((k + 1))
     done
     : >"$work/console$sfx.log"
@@ -239,6 +241,17 @@ vm_dump_threads() {
     } >"$1" 2>&1
 }
 
+# vm_dump_rings FILE: each guest's virtio-fs rings (tests/vm/rings.py, through QEMU's QMP
+# socket): which requests a daemon never took, took and never answered, or answered unseen.
+vm_dump_rings() {
+    local sock
+    for sock in "$work"/qmp*.sock; do
+        [[ -S $sock ]] || continue
+        echo "== ${sock##*/}"
+        timeout 60 /usr/bin/python3 "$(vm_repo_root)/tests/vm/rings.py" "$sock" 2>&1
+    done >"$1"
+}
+
 # vm_watch: wait for every QEMU to exit. Every daemon exit before its QEMU's is a crash, and
 # the guest would hang on it; a boot that never reaches the guest script hangs too (typically
 # in mount), and so does a shutdown that does not end within $VFSD_VM_EXIT_GRACE s (default
@@ -254,8 +267,11 @@ vm_watch() {
             ended=$(cat "$work/exit-us$sfx" 2>/dev/null) || continue
             if [[ -z $exit_hung && -n $ended ]] && (($(vm_now_us) - ended > grace * 1000000)); then
                 vm_dump_threads "$work/threads.txt"
+                vm_dump_rings "$work/rings.txt"
                 exit_hung="guest${sfx:-1} did not power off within $grace s of its script's end"
-                exit_hung+=" (the daemons' and QEMU's threads: $work/threads.txt)"
+                exit_hung+=" (last init step: $(cat "$work/init-step$sfx" 2>/dev/null || echo none);"
+                exit_hung+=" the daemons' and QEMU's threads: $work/threads.txt, the rings:"
+                exit_hung+=" $work/rings.txt)"
                 vm_stop_qemu
             fi
         done
@@ -408,6 +424,13 @@ vm_failure_tails() {
         printf -- '--- daemon-%s.log (tail) ---\n' "$name"
         tail -n 10 "$work/daemon-$name.log"
     done
+    if [[ -s $work/rings.txt ]]; then # a hung shutdown (vm_watch): what the rings hold
+        printf -- '--- rings.txt ---\n'
+        cat "$work/rings.txt"
+        # and what the guest said it waits for (init.sh, shutdown_watch): its first lines
+        printf -- '--- the guest on its hung shutdown ---\n'
+        grep -a '^VFSD-GUEST-HANG ' "$1" | head -n 80
+    fi
     if [[ -s $work/threads.txt ]]; then # a hung shutdown (vm_watch): where each task waits
         printf -- '--- threads.txt (tasks, without their stacks) ---\n'
         awk '/^(==|--) / && n++ < 60' "$work/threads.txt"

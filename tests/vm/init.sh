@@ -16,16 +16,39 @@ step() { echo "VFSD-GUEST-STEP $*"; } # progress, so run.sh can tell where a boo
 status=1
 finish() {
     echo "VFSD-GUEST-EXIT $status"
+    shutdown_watch &
+    step "shutdown: sync"
     sync
     # Unmount the shares cleanly (the daemons get DESTROY), then power off.
-    umount /newroot/run/test 2>/dev/null
+    step "shutdown: unmounting the test share"
+    umount /newroot/run/test || step "shutdown: the test share stays mounted"
     for m in dev/pts dev/shm dev tmp run sys proc; do umount "/newroot/$m" 2>/dev/null; done
-    umount /newroot 2>/dev/null
+    step "shutdown: unmounting the rootfs share"
+    umount /newroot || step "shutdown: the rootfs share stays mounted"
+    step "shutdown: poweroff"
     poweroff -f
+}
+
+# A shutdown that has not ended after vfsd.shutdown_watch= seconds (tests/vm/common.sh sets
+# half the host's grace) says where it waits before the host stops QEMU: the kernel stack of
+# each process (kernel threads left out), in VFSD-GUEST-HANG lines. (virtiofs connections are
+# not in fusectl, and a task waiting for a FUSE reply sleeps interruptibly: sysrq w misses it.)
+shutdown_watch() {
+    [ "$watch_s" -gt 0 ] 2>/dev/null || return 0
+    sleep "$watch_s"
+    echo "VFSD-GUEST-HANG shutdown still running after $watch_s s"
+    for p in /proc/[0-9]*; do
+        cmd=$(tr '\0' ' ' <"$p/cmdline") # empty for a kernel thread
+        [ -n "$cmd" ] && [ "${p#/proc/}" != "$$" ] || continue
+        echo "VFSD-GUEST-HANG pid ${p#/proc/} $cmd wchan=$(cat "$p/wchan")"
+        sed 's/^/VFSD-GUEST-HANG     /' "$p/stack"
+    done 2>/dev/null
+    echo "VFSD-GUEST-HANG end"
 }
 
 script=
 guest=1
+watch_s=0
 set -- # the script's extra environment, NAME=VALUE words
 read -r cmdline </proc/cmdline
 set -f # the words are not patterns
@@ -33,6 +56,7 @@ for arg in $cmdline; do
     case $arg in
     vfsd.script=*) script=${arg#vfsd.script=} ;;
     vfsd.guest=*) guest=${arg#vfsd.guest=} ;; # which of several guests this is
+    vfsd.shutdown_watch=*) watch_s=${arg#vfsd.shutdown_watch=} ;;
     vfsd.env.[A-Za-z_]*=*) set -- "$@" "${arg#vfsd.env.}" ;;
     esac
 done
