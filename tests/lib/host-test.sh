@@ -45,7 +45,7 @@ vm_counted() {
 		printf '%s\n' "$vm_out" | tail -n 15
 		p=0 f=1
 	elif ((f)); then
-		printf '%s\n' "$vm_out" | sed -n '/^--- last console lines ---$/,$p' | tail -n 40
+		printf '%s\n' "$vm_out" | sed -n '/^--- last console lines ---$/,$p' | tail -n 100
 	fi
 	counted "$p" "$f"
 }

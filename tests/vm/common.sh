@@ -424,16 +424,17 @@ vm_failure_tails() {
         printf -- '--- daemon-%s.log (tail) ---\n' "$name"
         tail -n 10 "$work/daemon-$name.log"
     done
-    if [[ -s $work/rings.txt ]]; then # a hung shutdown (vm_watch): what the rings hold
-        printf -- '--- rings.txt ---\n'
-        cat "$work/rings.txt"
-        # and what the guest said it waits for (init.sh, shutdown_watch): its first lines
-        printf -- '--- the guest on its hung shutdown ---\n'
-        grep -a '^VFSD-GUEST-HANG ' "$1" | head -n 80
-    fi
     if [[ -s $work/threads.txt ]]; then # a hung shutdown (vm_watch): where each task waits
         printf -- '--- threads.txt (tasks, without their stacks) ---\n'
         awk '/^(==|--) / && n++ < 60' "$work/threads.txt"
+    fi
+    # last, where a caller that shows only the tail (host-test.sh, vm_counted) sees them
+    if [[ -s $work/rings.txt ]]; then # a hung shutdown (vm_watch)
+        # what the guest said it waits for (init.sh, shutdown_watch): its first lines
+        printf -- '--- the guest on its hung shutdown ---\n'
+        grep -a '^VFSD-GUEST-HANG ' "$1" | head -n 60
+        printf -- '--- rings.txt ---\n' # what the rings hold
+        cat "$work/rings.txt"
     fi
 }
 

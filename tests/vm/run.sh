@@ -345,6 +345,11 @@ mkdir -p "$logdir"
 base=$(basename "$script" .sh)-$(basename "$daemon")
 cp "$work/console.txt" "$logdir/$base.console.log"
 for name in "${daemon_names[@]}"; do cp "$work/daemon-$name.log" "$logdir/$base.daemon-$name.log"; done
+# a hung shutdown's diagnosis (vm_watch), kept with the logs: a caller may remove $work
+for f in rings threads; do
+    rm -f "$logdir/$base.$f.txt"
+    if [[ -s $work/$f.txt ]]; then cp "$work/$f.txt" "$logdir/$base.$f.txt"; fi
+done
 
 boot=$(cat "$work/boot-seconds" 2>/dev/null || echo '?')
 printf 'QEMU start to guest script: %s s, QEMU total: %s s; logs: %s/%s.*\n' "$boot" "$total" "$logdir" "$base"
