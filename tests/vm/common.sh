@@ -145,12 +145,18 @@ vm_start_qemu() {
     append+=" vfsd.shutdown_watch=$((${VFSD_VM_EXIT_GRACE:-120} / 2))" # init.sh, shutdown_watch
     local fs_opts="queue-size=1024${num_request_queues:+,num-request-queues=$num_request_queues}"
     local mem=${VFSD_VM_MEM:-1G} # QEMU's size syntax: 1G, 4096M
+    # Room for a second vCPU even when one runs: QEMU 7.2's TCG leaves the guest's memory
+    # barriers out when the machine can never have two vCPUs (max_cpus 1), and then the
+    # guest and the daemon can each miss the other's virtio notification. That hung a
+    # guest's unmount on 704 FORGETs never kicked (docs/error-handling.md, "A notification
+    # lost"). VFSD_VM_MAXCPUS=1 brings the race back, to show it.
+    local maxcpus=${VFSD_VM_MAXCPUS:-$((smp > 1 ? smp : 2))}
     if (($# > 4)); then append+=" ${*:5}"; fi
     # qemu64, not max: with AVX2 and AVX-512 offered, glibc picks vector string functions
     # that TCG emulates slowly, and every exec in the guest took twice as long (vm/core: 393
     # s against about 190 s). VFSD_VM_CPU picks another model.
     local qemu_args=(
-        -accel "tcg,thread=multi" -cpu "${VFSD_VM_CPU:-qemu64}" -smp "$smp" -m "$mem"
+        -accel "tcg,thread=multi" -cpu "${VFSD_VM_CPU:-qemu64}" -smp "$smp,maxcpus=$maxcpus" -m "$mem"
         -object "memory-backend-memfd,id=mem,size=$mem,share=on" -numa "node,memdev=mem"
         -chardev "socket,id=c0,path=$3"
         -device "vhost-user-fs-pci,$fs_opts,chardev=c0,tag=rootfs,id=fs0"
