@@ -44,6 +44,11 @@ struct vhost_vq {
 	/* atomic: the daemon's own wake-ups of the ring (vq_self_kick) not yet taken out of
 	 * what the kick eventfd counted: the metrics count the guest's kicks only */
 	uint64_t self_kicks;
+	/* Queue thread only (vq_rescue): the (used index << 16 | used_event) of its last look,
+	 * whether that look found used entries past used_event, and the state a call was last
+	 * repeated for, so that a guest that stays stuck is called once, not every second. */
+	uint32_t rescue_state, rescued_state;
+	bool rescue_looked, rescue_called;
 };
 
 struct vhost_dev {

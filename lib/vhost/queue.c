@@ -426,6 +426,68 @@ static uint64_t guest_kicks(struct vhost_vq *vq, uint64_t n)
 	return 0;
 }
 
+/*
+ * A ring whose thread slept RESCUE_MS without a kick is looked at once. A driver and a
+ * device each tell the other of new entries, and each side's last look at the other's index
+ * needs a full memory barrier between its own write and that read. Without it one side
+ * misses the other's notification: QEMU before 8.1 under TCG with one vCPU leaves the
+ * guest's barriers out (docs/error-handling.md, "A notification lost"). The guest then waits
+ * forever: for chains it made available and never kicked (a FORGET burst left 704 of them
+ * on a hiprio ring, and the unmount waited for them), or for a call never sent. So:
+ * - chains available that nobody took are served, as a kick would have: vq_rescue returns
+ *   how many, and the thread waits RESCUE_GRACE_MS more for the kick a guest sends right
+ *   after it made them available before it calls the kick lost;
+ * - used entries past the guest's used_event, that is entries it asked a call for and has
+ *   not taken, and so for two looks in a row, get one more call (once for each such state:
+ *   a spare interrupt only costs the guest a look at its ring, and a paused guest is not
+ *   called every second).
+ * Each is logged: it means a notification was lost, which is the VMM's or the guest's bug.
+ */
+#define RESCUE_MS 1000
+#define RESCUE_GRACE_MS 50
+
+static uint16_t vq_rescue(struct vhost_vq *vq)
+{
+	struct vhost_dev *dev = vq->dev;
+	uint16_t waiting = 0, used = 0, event = 0;
+	bool call = false;
+
+	pthread_rwlock_rdlock(&dev->mem_lock);
+	pthread_mutex_lock(&vq->lock);
+	if (vq->enabled && vq->ring.desc) {
+		uint32_t state;
+
+		waiting = virtq_avail_pending(&vq->ring);
+		used = vq->ring.used_idx;
+		event = virtq_used_event(&vq->ring);
+		state = (uint32_t)used << 16 | event;
+		if (!waiting && vq->call_fd >= 0 && virtq_used_past_event(&vq->ring)) {
+			call = vq->rescue_looked && vq->rescue_state == state &&
+			       !(vq->rescue_called && vq->rescued_state == state);
+			vq->rescue_looked = true;
+		} else {
+			vq->rescue_looked = false;
+		}
+		vq->rescue_state = state;
+		if (call) {
+			uint64_t one = 1;
+
+			vq->rescue_called = true;
+			vq->rescued_state = state;
+			if (write(vq->call_fd, &one, sizeof(one)) < 0 && errno != EAGAIN)
+				log_warn("queue %u: call eventfd: %s", vq->index, strerror(errno));
+		}
+	}
+	pthread_mutex_unlock(&vq->lock);
+	pthread_rwlock_unlock(&dev->mem_lock);
+	if (call)
+		log_warn("queue %u: the guest asked for a call at used entry %u and has not taken "
+			 "it in %d ms (used index %u): called again (a lost notification, see "
+			 "docs/error-handling.md)",
+			 vq->index, event, 2 * RESCUE_MS, used);
+	return waiting;
+}
+
 static void *vq_thread(void *arg)
 {
 	struct vhost_vq *vq = arg;
@@ -443,27 +505,41 @@ static void *vq_thread(void *arg)
 	for (;;) {
 		uint64_t v;
 		bool more;
+		int n = poll(pfd, 2, RESCUE_MS);
 
-		if (poll(pfd, 2, -1) < 0) {
+		if (n == 0) {
+			uint16_t waiting = vq_rescue(vq);
+
+			if (!waiting)
+				continue;
+			n = poll(pfd, 2, RESCUE_GRACE_MS); /* the kick may be on its way */
+			if (n == 0)
+				log_warn("queue %u: %u chains were made available with no kick for %d ms: "
+					 "served now (a lost notification, see docs/error-handling.md)",
+					 vq->index, waiting, RESCUE_MS + RESCUE_GRACE_MS);
+		}
+		if (n < 0) {
 			if (errno == EINTR)
 				continue;
 			log_error("queue %u: poll: %s", vq->index, strerror(errno));
 			break;
 		}
-		if (pfd[1].revents)
-			break;
-		if (pfd[0].revents & (POLLERR | POLLNVAL)) {
-			log_error("queue %u: kick fd failed", vq->index);
-			break;
-		}
-		ssize_t got = read(vq->kick_fd, &v, sizeof(v));
+		if (n > 0) {
+			if (pfd[1].revents)
+				break;
+			if (pfd[0].revents & (POLLERR | POLLNVAL)) {
+				log_error("queue %u: kick fd failed", vq->index);
+				break;
+			}
+			ssize_t got = read(vq->kick_fd, &v, sizeof(v));
 
-		if (got < 0 && errno != EAGAIN)
-			continue;
-		log_trace("queue %u: kicked", vq->index);
-		vq_poll_adapt(vq);
-		if (got == sizeof(v))
-			metrics_queue_kicks(vq->index, guest_kicks(vq, v));
+			if (got < 0 && errno != EAGAIN)
+				continue;
+			log_trace("queue %u: kicked", vq->index);
+			vq_poll_adapt(vq);
+			if (got == sizeof(v))
+				metrics_queue_kicks(vq->index, guest_kicks(vq, v));
+		}
 		do {
 			pthread_rwlock_rdlock(&vq->dev->mem_lock);
 			more = vq_process(vq);

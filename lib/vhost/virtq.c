@@ -228,3 +228,28 @@ bool virtq_has_avail(const struct virtq *vq)
 {
 	return vq->avail && !vq->broken && load_acquire16(&vq->avail->idx) != vq->last_avail_idx;
 }
+
+uint16_t virtq_avail_pending(const struct virtq *vq)
+{
+	if (!vq->avail || vq->broken)
+		return 0;
+	return (uint16_t)(load_acquire16(&vq->avail->idx) - vq->last_avail_idx);
+}
+
+uint16_t virtq_used_event(const struct virtq *vq)
+{
+	if (!vq->avail || !vq->event_idx)
+		return 0;
+	return load_acquire16(&vq->avail->ring[vq->num]);
+}
+
+bool virtq_used_past_event(const struct virtq *vq)
+{
+	uint16_t past;
+
+	if (!vq->avail || !vq->event_idx)
+		return false;
+	/* used_event E asks for a call once entry E is used: the index is past it at E + 1 */
+	past = (uint16_t)(vq->used_idx - virtq_used_event(vq));
+	return past != 0 && past < 0x8000;
+}

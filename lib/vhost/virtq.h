@@ -76,5 +76,12 @@ void virtq_disable_notify(struct virtq *vq);
 bool virtq_enable_notify(struct virtq *vq);
 /* Whether the driver has made chains available that were not popped yet. */
 bool virtq_has_avail(const struct virtq *vq);
+/* How many: the avail index less the next one to pop (0 on a broken or unmapped ring). */
+uint16_t virtq_avail_pending(const struct virtq *vq);
+/* With EVENT_IDX: whether the used index went past the driver's used_event, i.e. the driver
+ * asked for a call at an entry it has not taken yet (always false without EVENT_IDX). */
+bool virtq_used_past_event(const struct virtq *vq);
+/* The driver's used_event (0 without EVENT_IDX or a mapped ring). */
+uint16_t virtq_used_event(const struct virtq *vq);
 
 #endif

@@ -652,19 +652,19 @@ const char *t_pid_status(struct t_ctx *t, pid_t pid)
 
 const char *t_pid_log(struct t_ctx *t, pid_t pid)
 {
-	return extra_of(t, pid)->log;
+	return pid == t->pid ? t->log : extra_of(t, pid)->log;
 }
 
 long t_pid_log_size(struct t_ctx *t, pid_t pid)
 {
 	struct stat st;
 
-	return stat(extra_of(t, pid)->log, &st) == 0 ? (long)st.st_size : 0;
+	return stat(t_pid_log(t, pid), &st) == 0 ? (long)st.st_size : 0;
 }
 
 bool t_pid_log_has(struct t_ctx *t, pid_t pid, long skip, const char *needle)
 {
-	FILE *f = fopen(extra_of(t, pid)->log, "re");
+	FILE *f = fopen(t_pid_log(t, pid), "re");
 	char line[2048];
 	bool found = false;
 

@@ -94,7 +94,7 @@ bool t_pid_alive(struct t_ctx *t, pid_t pid);
 /* How it ended ("running" while it runs), and its log's path. */
 const char *t_pid_status(struct t_ctx *t, pid_t pid);
 const char *t_pid_log(struct t_ctx *t, pid_t pid);
-/* Whether its log holds needle (case-insensitive) after the first skip bytes. */
+/* Whether its log (t->pid's too: the test's own daemon) holds needle (case-insensitive) after the first skip bytes. */
 bool t_pid_log_has(struct t_ctx *t, pid_t pid, long skip, const char *needle);
 /* The size of its log now (for t_pid_log_has: what came after). */
 long t_pid_log_size(struct t_ctx *t, pid_t pid);
