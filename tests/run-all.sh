@@ -172,6 +172,9 @@ if [[ -x /usr/lib/qemu/virtiofsd ]]; then
 	BUILD=$fe_build run_suite frontend/c-virtiofsd tests/frontend/run.sh /usr/lib/qemu/virtiofsd
 fi
 
+# make bench-guest's phase marks, without a guest: the share of a phase a busy, an idle and
+# a CPU-starved stand-in daemon spent (seconds).
+run_suite bench/marks tests/bench/marks-check.sh
 # The host kernel as the FUSE client, through /dev/fuse (--fuse-mountpoint): the differential
 # POSIX transcript in several configurations, interrupted locks, --readonly. Seconds.
 run_suite fusedev tests/fusedev/run.sh "$build/vfsd"

@@ -77,6 +77,31 @@ def read_run(d):
     return out, info
 
 
+def read_marks(path):
+    """The daemon's part of each phase from phase-marks.py's lines (one guest, one daemon):
+    {phase: (seconds it ran, seconds it waited for a CPU, the phase's seconds)}; {} if the
+    run has no marks (one guest per daemon, or an older run)."""
+    seen, out = {}, {}
+    try:
+        with open(path) as f:
+            lines = f.read().splitlines()
+    except OSError:
+        return out
+    for line in lines:
+        try:
+            _, phase, event, t, run, wait, _ = line.split()
+            t, run, wait = int(t), int(run), int(wait)
+        except ValueError:
+            continue
+        if event == "start":
+            seen[phase] = (t, run, wait)
+        elif event == "end" and phase in seen:
+            t0, run0, wait0 = seen.pop(phase)
+            if t > t0:
+                out[phase] = ((run - run0) / 1e9, (wait - wait0) / 1e9, (t - t0) / 1e9)
+    return out
+
+
 def read_number(path):
     try:
         with open(path) as f:
@@ -128,6 +153,9 @@ def main():
     # Not rates and not in the ratios: the host's load when each guest started, and the CPU
     # time the daemon under test used over the whole guest run (boot to power-off).
     extra = {n: {"load": [], "cpu_s": []} for n in names}
+    # The daemon's share of each phase (run + wait for a CPU over the phase's time), per round.
+    share = {n: {k: [] for k, *_ in METRICS} for n in names}
+    parts = {n: {k: [] for k, *_ in METRICS} for n in names}
     infos = []
     try:
         for r in range(1, a.rounds + 1):
@@ -138,6 +166,12 @@ def main():
                 for k, v in m.items():
                     values[n][k].append(v)
                 extra[n]["load"].append(read_number(os.path.join(d, "load")))
+                marks = read_marks(os.path.join(d, "marks"))
+                for k, _, _, src in METRICS:
+                    if src[1] in marks:
+                        run, wait, secs = marks[src[1]]
+                        share[n][k].append((run + wait) / secs)
+                        parts[n][k].append({"run_s": run, "wait_s": wait, "phase_s": secs})
                 cs = read_number(os.path.join(d, "daemon-cpu-cs"))
                 extra[n]["cpu_s"].append(None if cs is None else cs / 100)
     except (Missing, KeyError, ValueError, json.JSONDecodeError) as e:
@@ -196,6 +230,30 @@ def main():
                  ["host load (1 min) at the guest's start"] +
                  [" / ".join("n/a" if v is None else f"{v:.2f}" for v in extra[n]["load"])
                   for n in names]]))
+    shmed = {n: {k: median_or_none(share[n][k]) for k, *_ in METRICS} for n in names}
+    ceiling = {ref: {k: 1 / (1 - shmed[ref][k]) for k, *_ in METRICS
+                     if shmed[ref][k] is not None and shmed[ref][k] < 1} for ref in refs}
+    if any(shmed[n][k] is not None for n in names for k, *_ in METRICS):
+        print()
+        print("The daemon's part of each phase: the time its threads ran plus the time they "
+              "waited for a CPU, between the guest's marks, as a share of the phase (median "
+              "of the rounds). A daemon taking no time at all would make a phase at most "
+              "1 / (1 - share) as fast where the guest waits for each reply (the metadata "
+              "phases); that bound, taken on each reference, is the highest ratio to it any "
+              "daemon could reach by serving faster:")
+        print()
+        chead = ["metric"] + [labels[n] for n in names] + \
+            [f"best any daemon / {short[ref]}" for ref in refs]
+        crows = []
+        for key, desc, *_ in METRICS:
+            crows.append([desc] + ["n/a" if shmed[n][key] is None else f"{shmed[n][key]:.1%}"
+                                   for n in names] +
+                         [f"{ceiling[ref][key]:.2f}" if key in ceiling[ref] else "n/a"
+                          for ref in refs])
+        crows.append(["**geometric mean**"] + [""] * len(names) +
+                     [f"**{geomean(list(ceiling[ref].values())):.2f}**" if ceiling[ref] else "n/a"
+                      for ref in refs])
+        print(table(chead, crows))
     for s in subjects:
         for ref in refs:
             lo = min(ratios[s][ref], key=ratios[s][ref].get)
@@ -220,6 +278,10 @@ def main():
         "daemon_cpu_s_per_guest": {n: {"median": cpu[n], "rounds": extra[n]["cpu_s"]}
                                    for n in names},
         "host_load_at_guest_start": {n: extra[n]["load"] for n in names},
+        "daemon_share_of_phase": {n: {k: {"median": shmed[n][k], "rounds": parts[n][k]}
+                                      for k, *_ in METRICS} for n in names},
+        "best_ratio_by_serving_faster": {ref: dict(ceiling[ref], geomean=geomean(
+            list(ceiling[ref].values())) if ceiling[ref] else None) for ref in refs},
     }
     with open(a.json, "w") as f:
         json.dump(res, f, indent=2)

@@ -2,7 +2,9 @@
 # make bench-guest: the in-guest benchmark. A Linux guest under QEMU (TCG) runs fio and a
 # metadata loop (tests/vm/guest/bench.sh) on test shares served by vfsd, QEMU's C virtiofsd
 # and the Rust virtiofsd, each share in turn, the order rotating each round. Prints each metric's median per daemon and the ratios (tests/bench/guest-report.py),
-# and writes them as JSON. docs/benchmarks.md ("In a guest") says how to read it.
+# and writes them as JSON; with one guest for all (the default), also each daemon's share of
+# each phase, from its scheduler times at the guest's marks (tests/bench/phase-marks.py).
+# docs/benchmarks.md ("In a guest") says how to read it.
 #
 # Usage: tests/bench/guest.sh [OPTION]...
 #   --rounds N         rounds, each running every daemon once (default 4)
@@ -297,8 +299,8 @@ run_one() {
 # (the default); the order, and so which virtio-fs device each daemon serves, rotates each
 # round. Raw results into $runs/ROUND-NAME/ as run_one leaves them.
 run_one_guest() {
-    local r=$1 dir=$runs/guest-$1 name k rc=0 start secs i t sh
-    local -a cmd order=() shares_arg=() extra_arg=()
+    local r=$1 dir=$runs/guest-$1 name k rc=0 start secs i t sh marks_pid boot_tmp
+    local -a cmd order=() shares_arg=() extra_arg=() marks_args=()
     local -A pid_of=() sock_of=() ticks=()
     mkdir -p "$dir"
     for ((k = 0; k < ${#names[@]}; k++)); do order+=("${names[(k + r - 1) % ${#names[@]}]}"); done
@@ -331,12 +333,20 @@ run_one_guest() {
     cut -d' ' -f1 /proc/loadavg >"$dir/load"
     bench_env
     start=${EPOCHREALTIME/./}
-    "$top/vm/boot.sh" --test-socket "${sock_of[${order[0]}]}" "${extra_arg[@]}" \
+    # boot.sh's work directory alone in a directory of its own (which the guest must see, as
+    # boot.sh's), so that phase-marks.py finds the console there.
+    boot_tmp=$(mktemp -d "${VFSD_BOOT_TMPDIR:-/var/tmp}/vfsd-bench.XXXXXX")
+    VFSD_BOOT_TMPDIR=$boot_tmp "$top/vm/boot.sh" --test-socket "${sock_of[${order[0]}]}" "${extra_arg[@]}" \
         --script "$top/vm/guest/bench.sh" --daemon "${bin[vfsd]}" \
         --timeout $((${#names[@]} * (4 * (runtime + ramp) + 120) + 240)) "${keep[@]}" \
         "${guest_env[@]}" --env "BENCH_SHARES=$(IFS=,; echo "${shares_arg[*]}")" --env "BENCH_ROUNDS=1" \
         >"$dir/boot.log" 2>&1 &
     boot_pid=$!
+    marks_args=()
+    for name in "${order[@]}"; do marks_args+=(--daemon "$name=${pid_of[$name]}"); done
+    /usr/bin/python3 "$here/phase-marks.py" --dir "$boot_tmp" --boot-pid "$boot_pid" \
+        --out "$dir/marks" "${marks_args[@]}" 2>"$dir/marks.err" &
+    marks_pid=$!
     while alive "$boot_pid"; do
         for name in "${order[@]}"; do
             if t=$(cpu_ticks "${pid_of[$name]}"); then ticks[$name]=$t; fi
@@ -351,6 +361,8 @@ run_one_guest() {
     done
     wait "$boot_pid" || rc=$?
     boot_pid=""
+    wait "$marks_pid" || true
+    if ((rc == 0 && ${#keep[@]} == 0)); then rm -rf "$boot_tmp"; fi
     secs=$(((${EPOCHREALTIME/./} - start) / 1000000))
     ((rc == 0)) || fail_run "$dir" "round $r: the guest run failed (boot.sh status $rc)"
     for name in "${order[@]}"; do
@@ -364,6 +376,7 @@ run_one_guest() {
         mv "$i"/* "$runs/$r-$name/"
         cp "$dir/cmd-$name" "$runs/$r-$name/cmd"
         cp "$dir/load" "$runs/$r-$name/load"
+        grep "^$name " "$dir/marks" >"$runs/$r-$name/marks" 2>/dev/null || true
         printf '%s\n' "$((ticks[$name] * 100 / $(getconf CLK_TCK)))" >"$runs/$r-$name/daemon-cpu-cs"
     done
     daemon_pids=()

@@ -11,7 +11,9 @@
 # One guest for every daemon (tests/bench/guest.sh's default): BENCH_SHARES=TAG:NAME,...
 # names the shares, "test" first and the others mounted at /run/TAG (boot.sh --extra-share),
 # each with its own fio files, and BENCH_ROUNDS=R runs both halves on each share in turn, R
-# times, the order rotating each round; results go to TESTDIR/out/ROUND-NAME/.
+# times, the order rotating each round; results go to TESTDIR/out/ROUND-NAME/. There each fio
+# job and metadata phase prints "VFSD-MARK NAME PHASE start" and "... end" on the console, for
+# the host's tests/bench/phase-marks.py.
 set -euo pipefail
 
 T=${1:?usage: bench.sh TESTDIR}
@@ -99,10 +101,19 @@ info() { # OUTDIR
     } >"$1/info.txt"
 }
 
+# mark_jobs NAME JOB: with a NAME, fio's lines that print "VFSD-MARK NAME JOB start" on the
+# console as job JOB starts (after its file is laid out, before its ramp) and "... end" as it
+# ends; the host's tests/bench/phase-marks.py reads the daemon NAME's scheduler times at each.
+mark_jobs() {
+    [[ -n $1 ]] || return 0
+    printf "exec_prerun=sh -c 'echo VFSD-MARK %s %s start >/dev/console'\n" "$1" "$2"
+    printf "exec_postrun=sh -c 'echo VFSD-MARK %s %s end >/dev/console'\n" "$1" "$2"
+}
+
 # The four jobs in one fio run (fio takes seconds to start under TCG), one after the other
-# (stonewall), on share DIR; fio.json into OUTDIR.
-run_fio() { # DIR OUTDIR
-    local d=$1 o=$2 ok
+# (stonewall), on share DIR; fio.json into OUTDIR; each job marked for daemon NAME if given.
+run_fio() { # DIR OUTDIR [NAME]
+    local d=$1 o=$2 m=${3:-} ok
     cat >"$scratch/jobs.fio" <<JOBS
 [global]
 ioengine=$engine
@@ -119,20 +130,25 @@ stonewall
 filename=$d/fio/read.dat
 rw=randread
 bs=4k
+$(mark_jobs "$m" randread)
 [randwrite]
 filename=$d/fio/write.dat
 rw=randwrite
 bs=4k
+$(mark_jobs "$m" randwrite)
 [seqread]
 filename=$d/fio/read.dat
 rw=read
 bs=1m
+$(mark_jobs "$m" seqread)
 [seqwrite]
 filename=$d/fio/write.dat
 rw=write
 bs=1m
+$(mark_jobs "$m" seqwrite)
 JOBS
-    if ! fio --output-format=json --output="$scratch/fio.json" "$scratch/jobs.fio" \
+    # In $scratch: fio writes each mark's output to JOB.prerun.txt in its directory.
+    if ! (cd "$scratch" && fio --output-format=json --output="$scratch/fio.json" "$scratch/jobs.fio") \
         >"$scratch/fio.log" 2>&1; then
         give_up fio "fio failed on $d: $(cat "$scratch/fio.log" "$scratch/fio.json" 2>/dev/null |
             grep -m3 -i 'err' | tr '\n' ' ' | cut -c1-300)"
@@ -146,14 +162,21 @@ JOBS
 # phase after the create starts from dropped caches: with cache=auto the guest trusts an entry
 # for 1 s, so a warm phase's share of requests would depend on how fast the one before it was.
 # ls -l runs as the real ls; its binary and the lookups it makes (passwd, group) are warmed
-# first, on /.
-run_meta() { # DIR OUTDIR: meta.txt into OUTDIR
+# first, on /. Each phase is marked on the console for daemon NAME if given, as fio's jobs are.
+run_meta() { # DIR OUTDIR [NAME]: meta.txt into OUTDIR
     local meta=$1/meta.$$.$RANDOM
-    if ! /usr/bin/python3 - "$meta" "$nfiles" >"$2/meta.txt" 2>"$scratch/meta.log" <<'PY'; then
+    if ! /usr/bin/python3 - "$meta" "$nfiles" "${3:-}" >"$2/meta.txt" 2>"$scratch/meta.log" <<'PY'; then
 import os, subprocess, sys, time
 
-d, n = sys.argv[1], int(sys.argv[2])
+d, n, mark_name = sys.argv[1], int(sys.argv[2]), sys.argv[3]
 names = [os.path.join(d, "f%05d" % i) for i in range(n)]
+console = open("/dev/console", "w") if mark_name else None
+
+
+def mark(phase, event):
+    if console:
+        console.write("VFSD-MARK %s %s %s\n" % (mark_name, phase, event))
+        console.flush()
 
 
 def drop_caches():
@@ -162,9 +185,12 @@ def drop_caches():
 
 
 def phase(name, fn):
+    mark(name, "start")
     t0 = time.monotonic()
     fn()
-    print("%s %.6f" % (name, time.monotonic() - t0))
+    t = time.monotonic() - t0
+    mark(name, "end")
+    print("%s %.6f" % (name, t))
 
 
 def create():
@@ -245,8 +271,8 @@ for ((r = 1; r <= rounds; r++)); do
         o=$out/$r-${names[i]}
         mkdir -p "$o"
         info "$o"
-        run_fio "${dirs[i]}" "$o"
-        run_meta "${dirs[i]}" "$o"
+        run_fio "${dirs[i]}" "$o" "${names[i]}"
+        run_meta "${dirs[i]}" "$o" "${names[i]}"
         echo "bench: round $r ${names[i]} done"
     done
 done
