@@ -109,10 +109,17 @@ static int remove_entry(struct vfsd_passthrough *fs, uint64_t parent, const char
 
 	if (fs->cfg.readonly)
 		return -EROFS;
+	struct statx st;
+	bool known;
+
 	r = inode_get(fs, parent, &dir);
 	if (r < 0)
 		return r;
+	/* Which object loses the name, for open_inode (fs_inode.guest_removed). */
+	known = fs_stat_name(dir->fd, name, &st) == 0;
 	r = unlinkat(dir->fd, name, flags) < 0 ? -errno : 0;
+	if (r == 0 && known)
+		inode_guest_removed(fs, &st);
 	inode_put(fs, dir);
 	return r;
 }
@@ -134,6 +141,8 @@ int fs_rename(void *opaque, const struct vfsd_req_ctx *ctx, uint64_t olddir, con
 {
 	struct vfsd_passthrough *fs = opaque;
 	struct fs_inode *from = NULL, *to = NULL;
+	struct statx replaced;
+	bool replaces = false;
 	int r;
 
 	(void)ctx;
@@ -144,8 +153,13 @@ int fs_rename(void *opaque, const struct vfsd_req_ctx *ctx, uint64_t olddir, con
 	r = inode_get(fs, olddir, &from);
 	if (r == 0)
 		r = inode_get(fs, newdir, &to);
+	/* The object a plain rename replaces loses its name to the guest (open_inode). */
+	if (r == 0 && !(flags & (RENAME_EXCHANGE | RENAME_NOREPLACE)))
+		replaces = fs_stat_name(to->fd, newname, &replaced) == 0;
 	if (r == 0)
 		r = renameat2(from->fd, oldname, to->fd, newname, flags) < 0 ? -errno : 0;
+	if (r == 0 && replaces)
+		inode_guest_removed(fs, &replaced);
 	if (r == 0)
 		inode_renamed(fs, from, oldname, to, newname, flags);
 	inode_put(fs, from);

@@ -51,6 +51,24 @@ int fs_reopen_flags(const struct vfsd_passthrough *fs, uint32_t flags)
 	return host_open_flags(fs, flags);
 }
 
+/*
+ * An OPEN of an object with no link left that the guest did not remove: it was deleted on
+ * the host (or by another guest) while this guest's dentry for it was still trusted (cache
+ * auto and always keep dentries for a while). The guest opens it by a name that no longer
+ * exists; opening it anyway hands out a file nobody else can see. A SQLite writer in the
+ * guest then took another writer's deleted journal for a hot one, or wrote its own journal
+ * into a deleted file, and failed with "disk I/O error" when deleting it. ESTALE makes a
+ * Linux guest look the path up again (LOOKUP_REVAL) and find it gone, as an NFS client
+ * does (docs/error-handling.md, "Deleted behind the guest's back").
+ */
+static bool deleted_behind_guest(const struct fs_inode *inode, int fd)
+{
+	struct stat sb;
+
+	return !__atomic_load_n(&inode->guest_removed, __ATOMIC_RELAXED) && fstat(fd, &sb) == 0 &&
+	       sb.st_nlink == 0;
+}
+
 static int open_inode(struct vfsd_passthrough *fs, uint64_t nodeid, int flags, bool dir,
 		      struct fuse_open_out *out)
 {
@@ -61,6 +79,10 @@ static int open_inode(struct vfsd_passthrough *fs, uint64_t nodeid, int flags, b
 	if (r < 0)
 		return r;
 	fd = fs_reopen(fs, inode, flags);
+	if (fd >= 0 && deleted_behind_guest(inode, fd)) {
+		close(fd);
+		fd = -ESTALE;
+	}
 	if (fd < 0) {
 		inode_put(fs, inode);
 		return fd;
@@ -251,6 +273,8 @@ int fs_tmpfile(void *opaque, const struct vfsd_req_ctx *ctx, uint64_t parent, ui
 		return r;
 	}
 	r = inode_register(fs, NULL, NULL, pathfd, &st, entry); /* no name: keeps its fd */
+	if (r == 0)
+		inode_guest_removed(fs, &st); /* nameless by the guest's wish */
 	if (r == 0 && ctx->secctx_name) {
 		r = fs_xattr_set_secctx(fs, ctx, entry->nodeid);
 		if (r < 0)

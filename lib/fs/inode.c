@@ -686,6 +686,17 @@ void inode_renamed(struct vfsd_passthrough *fs, struct fs_inode *olddir, const c
 	pthread_mutex_unlock(&fs->inodes.lock);
 }
 
+void inode_guest_removed(struct vfsd_passthrough *fs, const struct statx *st)
+{
+	struct fs_inode *i;
+
+	pthread_mutex_lock(&fs->inodes.lock);
+	i = find_locked(&fs->inodes, st);
+	if (i)
+		__atomic_store_n(&i->guest_removed, true, __ATOMIC_RELAXED);
+	pthread_mutex_unlock(&fs->inodes.lock);
+}
+
 bool inode_known_ino(struct vfsd_passthrough *fs, uint64_t dev, uint64_t ino, uint64_t mnt_id)
 {
 	struct statx st = { .stx_ino = ino, .stx_dev_major = major(dev), .stx_dev_minor = minor(dev),

@@ -28,7 +28,12 @@ struct fs_inode {
 	 * "fh" in vfsd always means a FUSE open handle's number (handle.c), never this. */
 	struct file_handle *khandle;
 	uint64_t dev, ino, mnt_id;
-	mode_t type;	 /* S_IFMT bits, fixed for the inode's life */
+	uint16_t type;	 /* S_IFMT bits (mode_t's, in 16 bits), fixed for the inode's life */
+	/* The guest itself removed a name of it (UNLINK, RMDIR, a RENAME over it) or made it
+	 * nameless (TMPFILE): an OPEN of it with no link left is the guest's own business. Without
+	 * this, no link left means it was deleted behind the guest's back (open_inode). Set
+	 * under inodes.lock, read without it. */
+	bool guest_removed;
 	uint32_t slot, gen;
 	uint32_t refs;		/* guarded by inodes.lock: users in flight */
 	/* guarded by inodes.lock: the inodes whose name record names this one as parent; it
@@ -168,6 +173,9 @@ bool inode_evict_one(struct vfsd_passthrough *fs);
  * to renameat2): the moved objects' name records follow. */
 void inode_renamed(struct vfsd_passthrough *fs, struct fs_inode *olddir, const char *oldname,
 		   struct fs_inode *newdir, const char *newname, unsigned int flags);
+/* The guest removed a name of the object st describes (or made it nameless): its inode, if
+ * known, says so (fs_inode.guest_removed). */
+void inode_guest_removed(struct vfsd_passthrough *fs, const struct statx *st);
 void inode_put(struct vfsd_passthrough *fs, struct fs_inode *inode);
 /* Drops n guest references. */
 void inode_forget(struct vfsd_passthrough *fs, uint64_t nodeid, uint64_t n);

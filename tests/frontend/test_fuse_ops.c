@@ -21,6 +21,8 @@ static const struct t_case cases[] = {
 	{ "link", test_link, NULL },
 	{ "symlink-readlink", test_symlink_readlink, NULL },
 	{ "open-read-release", test_open_read, NULL },
+	{ "open-deleted-on-host", test_open_deleted_on_host,
+	  "QEMU 7.2's virtiofsd opens a file deleted behind the guest's back" },
 	{ "handle-of-another-file", test_handle_of_other_file,
 	  "the C virtiofsd does not tie a handle to its node id" },
 	{ "write-flush-fsync", test_write, NULL },

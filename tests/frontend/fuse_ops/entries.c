@@ -252,6 +252,13 @@ void test_tmpfile(struct t_ctx *t)
 	/* O_EXCL: never linkable, as on the host. */
 	CHECK_OK(t, fc_tmpfile(c, d, O_RDWR | O_EXCL, 0600, &e, &o));
 	CHECK_ERR(t, fc_link(c, e.nodeid, d, "never", &le), ENOENT);
+	/* opened again (a guest's /proc/self/fd): nameless by the guest's wish, not stale */
+	{
+		struct fuse_open_out o2;
+
+		CHECK_OK(t, fc_open(c, e.nodeid, O_RDONLY, &o2));
+		CHECK_OK(t, fc_release(c, e.nodeid, o2.fh));
+	}
 	CHECK_OK(t, fc_release(c, e.nodeid, o.fh));
 	CHECK(t, !t_exists(t, "d/never"), "an O_EXCL tmpfile got a name");
 

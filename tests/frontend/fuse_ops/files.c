@@ -45,6 +45,61 @@ void test_open_read(struct t_ctx *t)
 	}
 }
 
+/*
+ * A file or directory deleted on the host while the guest still trusts its dentry: OPEN and
+ * OPENDIR answer ESTALE, so that a Linux guest looks the name up again and finds it gone.
+ * What the guest removed itself (an unlink while open, a rename over it, a TMPFILE) still
+ * opens, as through /proc/self/fd in a guest; so does a file with another link left.
+ */
+void test_open_deleted_on_host(struct t_ctx *t)
+{
+	struct fc *c = session(t);
+	struct fuse_open_out o;
+	uint64_t f, d, g, k, m, fh;
+	char buf[8];
+	size_t n;
+
+	t_write_file(t, "f", "F", 1);
+	if (mkdir(t_path(t, "d"), 0755) < 0)
+		t_fail(t, "mkdir: %s", strerror(errno));
+	f = lookup_id(t, c, FC_ROOT, "f");
+	d = lookup_id(t, c, FC_ROOT, "d");
+	if (unlink(t_path(t, "f")) < 0 || rmdir(t_path(t, "d")) < 0)
+		t_fail(t, "host unlink/rmdir: %s", strerror(errno));
+	CHECK_ERR(t, fc_open(c, f, O_RDONLY, &o), ESTALE);
+	CHECK_ERR(t, fc_open(c, f, O_RDWR, &o), ESTALE);
+	CHECK_ERR(t, fc_opendir(c, d, &o), ESTALE);
+
+	/* unlinked by the guest while open: opened again, data intact */
+	t_write_file(t, "g", "G", 1);
+	open_file(t, c, "g", O_RDWR, &g, &fh);
+	CHECK_OK(t, fc_unlink(c, FC_ROOT, "g"));
+	CHECK_OK(t, fc_open(c, g, O_RDONLY, &o));
+	CHECK_OK(t, fc_read(c, g, o.fh, 0, buf, sizeof(buf), &n));
+	CHECK(t, n == 1 && buf[0] == 'G', "READ of the reopened unlinked file gave %zu bytes", n);
+	CHECK_OK(t, fc_release(c, g, o.fh));
+	CHECK_OK(t, fc_release(c, g, fh));
+
+	/* replaced by a guest rename */
+	t_write_file(t, "h", "H", 1);
+	t_write_file(t, "k", "K", 1);
+	k = lookup_id(t, c, FC_ROOT, "k");
+	CHECK_OK(t, fc_rename(c, FC_ROOT, "h", FC_ROOT, "k"));
+	CHECK_OK(t, fc_open(c, k, O_RDONLY, &o));
+	CHECK_OK(t, fc_release(c, k, o.fh));
+
+	/* one of two links deleted on the host: the file is still there */
+	t_write_file(t, "m", "M", 1);
+	if (link(t_path(t, "m"), t_path(t, "m2")) < 0)
+		t_fail(t, "host link: %s", strerror(errno));
+	m = lookup_id(t, c, FC_ROOT, "m");
+	if (unlink(t_path(t, "m")) < 0)
+		t_fail(t, "host unlink: %s", strerror(errno));
+	CHECK_OK(t, fc_open(c, m, O_RDONLY, &o));
+	CHECK_OK(t, fc_release(c, m, o.fh));
+	t_still_serving(t, c);
+}
+
 void test_handle_of_other_file(struct t_ctx *t)
 {
 	struct fc *c = session(t);

@@ -44,6 +44,7 @@ void test_symlink_readlink(struct t_ctx *t);
 /* files.c */
 void test_open_read(struct t_ctx *t);
 void test_handle_of_other_file(struct t_ctx *t);
+void test_open_deleted_on_host(struct t_ctx *t);
 void test_write(struct t_ctx *t);
 void test_write_append(struct t_ctx *t);
 void test_statfs(struct t_ctx *t);
