@@ -105,13 +105,12 @@ int fs_mkdir(void *fs, const struct vfsd_req_ctx *ctx, uint64_t parent, const ch
 static int remove_entry(struct vfsd_passthrough *fs, uint64_t parent, const char *name, int flags)
 {
 	struct fs_inode *dir;
+	struct statx st;
+	bool known;
 	int r;
 
 	if (fs->cfg.readonly)
 		return -EROFS;
-	struct statx st;
-	bool known;
-
 	r = inode_get(fs, parent, &dir);
 	if (r < 0)
 		return r;
