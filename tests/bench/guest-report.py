@@ -153,8 +153,7 @@ def main():
     # Not rates and not in the ratios: the host's load when each guest started, and the CPU
     # time the daemon under test used over the whole guest run (boot to power-off).
     extra = {n: {"load": [], "cpu_s": []} for n in names}
-    # The daemon's share of each phase (run + wait for a CPU over the phase's time), per round.
-    share = {n: {k: [] for k, *_ in METRICS} for n in names}
+    # The daemon's part of each phase (run, wait for a CPU, the phase's time), per round.
     parts = {n: {k: [] for k, *_ in METRICS} for n in names}
     infos = []
     try:
@@ -170,7 +169,6 @@ def main():
                 for k, _, _, src in METRICS:
                     if src[1] in marks:
                         run, wait, secs = marks[src[1]]
-                        share[n][k].append((run + wait) / secs)
                         parts[n][k].append({"run_s": run, "wait_s": wait, "phase_s": secs})
                 cs = read_number(os.path.join(d, "daemon-cpu-cs"))
                 extra[n]["cpu_s"].append(None if cs is None else cs / 100)
@@ -230,7 +228,8 @@ def main():
                  ["host load (1 min) at the guest's start"] +
                  [" / ".join("n/a" if v is None else f"{v:.2f}" for v in extra[n]["load"])
                   for n in names]]))
-    shmed = {n: {k: median_or_none(share[n][k]) for k, *_ in METRICS} for n in names}
+    shmed = {n: {k: median_or_none([(p["run_s"] + p["wait_s"]) / p["phase_s"] for p in parts[n][k]])
+                 for k, *_ in METRICS} for n in names}
     ceiling = {ref: {k: 1 / (1 - shmed[ref][k]) for k, *_ in METRICS
                      if shmed[ref][k] is not None and shmed[ref][k] < 1} for ref in refs}
     if any(shmed[n][k] is not None for n in names for k, *_ in METRICS):
